@@ -1,0 +1,117 @@
+// The one place that reads the environment. Entry points call loadConfig() and pass
+// the typed values down; library modules never look at process.env.
+import { z } from 'zod';
+
+const idList = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+  .pipe(z.array(z.string().regex(/^\d{15,21}$/, 'a comma-separated list of Discord ids (snowflakes)')));
+
+const wordList = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0));
+
+const int = (def: number, min: number, max: number) =>
+  z.coerce
+    .number({ error: `a whole number between ${min} and ${max}` })
+    .int(`a whole number between ${min} and ${max}`)
+    .min(min, `a whole number between ${min} and ${max}`)
+    .max(max, `a whole number between ${min} and ${max}`)
+    .default(def);
+
+const url = (def: string, protocols: string[]) =>
+  z
+    .string()
+    .default(def)
+    .refine((s) => {
+      try {
+        return protocols.includes(new URL(s).protocol);
+      } catch {
+        return false;
+      }
+    }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+const optional = (schema: z.ZodString) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+export const envSchema = z.object({
+  DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/imagine', ['postgres:', 'postgresql:']),
+  REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+  /** Prefix for every Redis key and BullMQ queue, so several deployments (or tests) share one Redis. */
+  REDIS_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, _ and - (1-40)').default('imagine'),
+
+  DISCORD_TOKEN: optional(z.string().min(20, 'a bot token from the Discord developer portal')),
+  DISCORD_APPLICATION_ID: optional(z.string().regex(/^\d{15,21}$/, 'the application id (a snowflake)')),
+  DISCORD_GUILD_ID: optional(z.string().regex(/^\d{15,21}$/, 'a guild id (a snowflake)')),
+  DISCORD_API_BASE: url('https://discord.com/api', ['http:', 'https:']).refine(
+    (s) => !/\/v\d+\/?$/.test(s),
+    'the API base without the version suffix (like https://discord.com/api)',
+  ),
+  DISCORD_MAX_UPLOAD_BYTES: int(10 * 1024 * 1024, 256 * 1024, 500 * 1024 * 1024),
+
+  ADMIN_USER_IDS: idList,
+  ADMIN_ROLE_IDS: idList,
+  DEFAULT_QUOTA: int(50, 0, 1_000_000),
+  MAX_JOBS_PER_USER: int(3, 1, 100),
+  BANNED_WORDS: wordList,
+
+  MODELS_DIR: z.string().min(1).default('models'),
+  WORKER_MODELS: wordList.pipe(z.array(z.string().regex(/^[a-zA-Z0-9._-]+$/, 'model folder names'))),
+  DEFAULT_MODEL: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'a model folder name').default('shapes-demo'),
+  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda', 'auto'], { error: 'one of cpu, cuda, auto' }).default('auto'),
+  MAX_PIXELS: int(1024 * 1024, 64 * 64, 4096 * 4096),
+
+  WORKER_CONCURRENCY: int(1, 1, 16),
+  JOB_ATTEMPTS: int(3, 1, 20),
+  PREVIEW_INTERVAL_MS: int(1500, 200, 60_000),
+  SHUTDOWN_GRACE_MS: int(30_000, 1000, 600_000),
+  HEALTH_PORT: int(9464, 0, 65535),
+
+  HF_ENDPOINT: url('https://huggingface.co', ['http:', 'https:']),
+  HF_TOKEN: optional(z.string().min(1)),
+
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'a pino level (info, debug, ...)' }).default('info'),
+});
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Variables an entry point cannot run without. */
+export type Requirement = 'discord';
+
+const REQUIRED: Record<Requirement, (keyof Config)[]> = {
+  discord: ['DISCORD_TOKEN', 'DISCORD_APPLICATION_ID'],
+};
+
+/** Validates every variable at once; throws ConfigError naming each bad one and what it expects. */
+export function loadConfig(env: NodeJS.ProcessEnv, requirements: Requirement[] = []): Config {
+  const cleaned = Object.fromEntries(
+    Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
+  );
+  const parsed = envSchema.safeParse(cleaned);
+  const problems = new Set<string>();
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0] ?? '?');
+      problems.add(`${name}=${JSON.stringify(env[name] ?? '')}: expected ${issue.message}`);
+    }
+  } else {
+    for (const req of requirements) {
+      for (const key of REQUIRED[req]) {
+        if (parsed.data[key] === undefined) problems.add(`${key} is required but not set`);
+      }
+    }
+  }
+  if (problems.size > 0) throw new ConfigError([...problems]);
+  const config = parsed.data!;
+  if (config.WORKER_MODELS.length === 0) config.WORKER_MODELS = [config.DEFAULT_MODEL];
+  return config;
+}
