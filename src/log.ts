@@ -1,0 +1,77 @@
+// Structured JSON logs (pino). Secrets never reach a log line: known secret fields are
+// redacted by path, and any string that looks like a bot token or an interaction /
+// webhook token (they hide in URLs inside library error messages) is masked.
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+const REDACT_PATHS = [
+  'token', '*.token', 'interactionToken', '*.interactionToken', 'interaction_token', '*.interaction_token',
+  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
+  'DISCORD_TOKEN', '*.DISCORD_TOKEN', 'HF_TOKEN', '*.HF_TOKEN', 'password', '*.password',
+];
+
+// Discord bot tokens: three base64url parts separated by dots.
+const BOT_TOKEN = /[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}/g;
+// Interaction / webhook tokens appear as path segments after /webhooks/<id>/ or /interactions/<id>/.
+const WEBHOOK_PATH = /(\/(?:webhooks|interactions)\/\d+\/)[A-Za-z0-9_.-]{20,}/g;
+// Any long opaque token-looking run (interaction tokens are ~150+ chars of base64url).
+const LONG_OPAQUE = /\b[A-Za-z0-9_-]{100,}\b/g;
+
+/** Masks tokens inside free text (error messages, URLs). */
+export function maskSecrets(text: string): string {
+  return text.replace(WEBHOOK_PATH, '$1[redacted]').replace(BOT_TOKEN, '[redacted]').replace(LONG_OPAQUE, '[redacted]');
+}
+
+function maskDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return maskSecrets(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) {
+    return { type: value.name, message: maskSecrets(value.message), stack: value.stack ? maskSecrets(value.stack) : undefined };
+  }
+  if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = maskDeep(v, depth + 1);
+  return out;
+}
+
+export interface LoggerOptions {
+  level?: string;
+  name?: string;
+  /** Where lines go; stdout by default. Tests pass a stream to inspect the output. */
+  destination?: DestinationStream;
+  /** Extra literal secrets (the configured bot token, HF token) to mask wherever they appear. */
+  secrets?: string[];
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const secrets = (options.secrets ?? []).filter((s) => s.length >= 8);
+  const scrub = (text: string) => {
+    let out = maskSecrets(text);
+    for (const s of secrets) out = out.split(s).join('[redacted]');
+    return out;
+  };
+  return pino(
+    {
+      level: options.level ?? 'info',
+      name: options.name,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: (e: unknown) => maskDeep(e), error: (e: unknown) => maskDeep(e) },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((a) => (typeof a === 'string' ? scrub(a) : maskDeep(a))) as Parameters<typeof method>;
+          method.apply(this, scrubbed);
+        },
+      },
+      formatters: {
+        log: (obj) => JSON.parse(scrub(JSON.stringify(obj))) as Record<string, unknown>,
+      },
+    },
+    options.destination,
+  );
+}
+
+/** A logger that drops everything: for tests and library defaults. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
