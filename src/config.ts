@@ -84,6 +84,15 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables whose values are secrets: a ConfigError names them but never shows their value. */
+const SECRET_VARIABLES = new Set(['DISCORD_TOKEN', 'HF_TOKEN']);
+
+/** The value as an error message may show it: secrets hidden, passwords in URLs masked. */
+function shownValue(name: string, value: string): string {
+  if (SECRET_VARIABLES.has(name)) return value === '' ? '' : `(hidden, ${value.length} characters)`;
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+}
+
 /** Variables an entry point cannot run without. */
 export type Requirement = 'discord';
 
@@ -101,7 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, requirements: Requirement[] =
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const name = String(issue.path[0] ?? '?');
-      problems.add(`${name}=${JSON.stringify(env[name] ?? '')}: expected ${issue.message}`);
+      problems.add(`${name}=${JSON.stringify(shownValue(name, env[name] ?? ''))}: expected ${issue.message}`);
     }
   } else {
     for (const req of requirements) {
