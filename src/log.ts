@@ -1,15 +1,14 @@
 // Structured JSON logs (pino). Secrets never reach a log line: known secret fields are
-// redacted by path, and any string that looks like a bot token or an interaction /
+// redacted by name, and any string that looks like a bot token or an interaction /
 // webhook token (they hide in URLs inside library error messages) is masked.
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
-const REDACT_PATHS = [
-  'token', '*.token', 'interactionToken', '*.interactionToken', 'interaction_token', '*.interaction_token',
-  'authorization', '*.authorization', 'headers.authorization', '*.headers.authorization',
-  'DISCORD_TOKEN', '*.DISCORD_TOKEN', 'HF_TOKEN', '*.HF_TOKEN', 'password', '*.password',
-];
+// Fields whose values are secrets, whatever their depth (compared lower-cased).
+const SECRET_KEYS = new Set([
+  'token', 'interactiontoken', 'interaction_token', 'authorization', 'discord_token', 'hf_token', 'password',
+]);
 
 // Discord bot tokens: three base64url parts separated by dots.
 const BOT_TOKEN = /[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}/g;
@@ -23,6 +22,7 @@ export function maskSecrets(text: string): string {
   return text.replace(WEBHOOK_PATH, '$1[redacted]').replace(BOT_TOKEN, '[redacted]').replace(LONG_OPAQUE, '[redacted]');
 }
 
+/** A copy of a log argument with secret fields redacted and tokens masked in every string. */
 function maskDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return maskSecrets(value);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
@@ -31,8 +31,18 @@ function maskDeep(value: unknown, depth = 0): unknown {
   }
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = maskDeep(v, depth + 1);
+  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEYS.has(k.toLowerCase()) ? '[redacted]' : maskDeep(v, depth + 1);
   return out;
+}
+
+/** pino's call shapes, masked; `log.error(err)` and `log.error(err, msg)` keep the error under `err`. */
+function maskArguments(args: unknown[]): unknown[] {
+  const [first, ...rest] = args;
+  if (first instanceof Error) {
+    const message = rest.length > 0 ? rest : [first.message];
+    return [{ err: maskDeep(first) }, ...message.map((a) => maskDeep(a))];
+  }
+  return args.map((a) => maskDeep(a));
 }
 
 export interface LoggerOptions {
@@ -51,20 +61,19 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     for (const s of secrets) out = out.split(s).join('[redacted]');
     return out;
   };
+  const redactField = () => '[redacted]';
   return pino(
     {
       level: options.level ?? 'info',
       name: options.name,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      serializers: { err: (e: unknown) => maskDeep(e), error: (e: unknown) => maskDeep(e) },
+      // Top-level secret fields of child bindings (log call arguments go through maskArguments).
+      serializers: Object.fromEntries([...SECRET_KEYS, 'DISCORD_TOKEN', 'HF_TOKEN', 'interactionToken'].map((k) => [k, redactField])),
       hooks: {
         logMethod(args, method) {
-          const scrubbed = args.map((a) => (typeof a === 'string' ? scrub(a) : maskDeep(a))) as Parameters<typeof method>;
-          method.apply(this, scrubbed);
+          method.apply(this, maskArguments(args) as Parameters<typeof method>);
         },
-      },
-      formatters: {
-        log: (obj) => JSON.parse(scrub(JSON.stringify(obj))) as Record<string, unknown>,
+        // The last look at every line, child bindings included: tokens and configured secrets.
+        streamWrite: scrub,
       },
     },
     options.destination,
