@@ -1,0 +1,389 @@
+// Jobs and their images. Every lifecycle function is keyed by job id and idempotent, so the
+// worker may run it again after a crash or a redelivered BullMQ job (at-least-once).
+import { createHash } from 'node:crypto';
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from './client.js';
+import { newJobId } from './ids.js';
+import { refundJob, reserveQuota, type QuotaContext, type RefundResult } from './quota.js';
+import { FINAL_STATUSES, images, jobs, type ImageRow, type JobKind, type JobRow, type JobStatus, type RngName } from './schema.js';
+import { ensureUser } from './users.js';
+
+export type Job = JobRow;
+export type StoredImage = ImageRow;
+
+const ACTIVE: JobStatus[] = ['queued', 'running'];
+const SEED_MODULUS = 2 ** 32;
+
+/** Everything needed to generate a job's images again. */
+export interface GenerationParams {
+  prompt: string;
+  negativePrompt: string;
+  model: string;
+  sampler: string;
+  steps: number;
+  guidance: number;
+  width: number;
+  height: number;
+  count: number;
+  /** Seed of image 0; image i uses seed + i (mod 2^32). */
+  seed: number;
+  rng: RngName;
+  /** img2img (variations): the source image and the strength; null for txt2img. */
+  init: { jobId: string; index: number; strength: number } | null;
+}
+
+export interface NewJobInput extends QuotaContext {
+  interactionId: string;
+  /** Secret; stored for the worker, never logged. */
+  interactionToken: string;
+  /** Default: 15 minutes from now (Discord's interaction token lifetime). */
+  interactionTokenExpiresAt?: Date;
+  userId: string;
+  channelId: string;
+  kind: JobKind;
+  params: GenerationParams;
+  /** The job whose buttons created this one (variation, upscale, reroll, rerun) and which image. */
+  parent?: { jobId: string; index: number | null } | null;
+  /** Images charged; default `params.count`. 0 skips the quota. */
+  cost?: number;
+  /** MAX_JOBS_PER_USER: refuse while the user has this many queued/running jobs. */
+  maxActiveJobs: number;
+}
+
+export type CreateJobResult =
+  | { ok: true; job: Job }
+  | { ok: false; reason: 'quota'; remaining: number; limit: number; resetsAt: Date }
+  | { ok: false; reason: 'banned'; banReason: string | null }
+  | { ok: false; reason: 'duplicate'; job: Job }
+  | { ok: false; reason: 'too_many_jobs'; active: number; max: number };
+
+type Refusal = Extract<CreateJobResult, { ok: false }>;
+
+/** Thrown inside the transaction to roll it back; turned into a refusal value outside. */
+class RollbackWithRefusal extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(`refused: ${refusal.reason}`);
+  }
+}
+
+export class JobNotFoundError extends Error {
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} does not exist`);
+    this.name = 'JobNotFoundError';
+  }
+}
+
+export class ImageIndexError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly index: number,
+    readonly count: number,
+  ) {
+    super(`job ${jobId} has ${count} image(s); there is no image ${index + 1}`);
+    this.name = 'ImageIndexError';
+  }
+}
+
+function validateParams(p: GenerationParams): void {
+  const problems: string[] = [];
+  const wholeIn = (name: string, v: number, min: number, max: number) => {
+    if (!Number.isInteger(v) || v < min || v > max) problems.push(`${name} must be a whole number between ${min} and ${max}, got ${v}`);
+  };
+  wholeIn('count', p.count, 1, 4);
+  wholeIn('steps', p.steps, 1, 1000);
+  wholeIn('width', p.width, 8, 16384);
+  wholeIn('height', p.height, 8, 16384);
+  wholeIn('seed', p.seed, 0, SEED_MODULUS - 1);
+  if (!Number.isFinite(p.guidance)) problems.push(`guidance must be a finite number, got ${p.guidance}`);
+  if (p.init && !(p.init.strength > 0 && p.init.strength <= 1)) problems.push(`init.strength must be in (0, 1], got ${p.init.strength}`);
+  if (problems.length > 0) throw new RangeError(`invalid generation parameters: ${problems.join('; ')}`);
+}
+
+/**
+ * One transaction: upsert the user (its row lock serialises this user's requests), refuse a
+ * redelivered interaction, a banned user, too many active jobs, then insert the job and charge
+ * its cost atomically. Refusals are values; nothing is charged or inserted for them.
+ * The job's priority is 1 + the user's queued/running jobs (the queue contract).
+ */
+export async function createJobWithReservation(db: Db, input: NewJobInput): Promise<CreateJobResult> {
+  validateParams(input.params);
+  const cost = input.cost ?? input.params.count;
+  if (!Number.isInteger(cost) || cost < 0) throw new RangeError(`cost must be a whole number >= 0, got ${cost}`);
+  try {
+    return await db.transaction(async (tx): Promise<CreateJobResult> => {
+      const user = await ensureUser(tx, input.userId);
+      const [existing] = await tx.select().from(jobs).where(eq(jobs.interactionId, input.interactionId));
+      if (existing) return { ok: false, reason: 'duplicate', job: existing };
+      if (user.banned) return { ok: false, reason: 'banned', banReason: user.banReason };
+      const active = await countActiveJobs(tx, input.userId);
+      if (active >= input.maxActiveJobs) return { ok: false, reason: 'too_many_jobs', active, max: input.maxActiveJobs };
+
+      const job = await insertJob(tx, input, cost, 1 + active);
+      if (cost > 0) {
+        const reserved = await reserveQuota(tx, { ...input, cost, jobId: job.id, reason: `${input.kind} ${job.id}` });
+        if (!reserved.ok) {
+          const { remaining, limit, resetsAt } = reserved.quota;
+          throw new RollbackWithRefusal({ ok: false, reason: 'quota', remaining, limit, resetsAt });
+        }
+      }
+      return { ok: true, job };
+    });
+  } catch (err) {
+    if (err instanceof RollbackWithRefusal) return err.refusal;
+    throw err;
+  }
+}
+
+async function insertJob(tx: Db, input: NewJobInput, cost: number, priority: number): Promise<Job> {
+  const p = input.params;
+  // A fresh id collides only with a job created in the same millisecond with the same 20
+  // random bits; then try another id.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const [job] = await tx
+      .insert(jobs)
+      .values({
+        id: newJobId(),
+        interactionId: input.interactionId,
+        interactionToken: input.interactionToken,
+        interactionTokenExpiresAt: input.interactionTokenExpiresAt ?? sql`now() + interval '15 minutes'`,
+        userId: input.userId,
+        guildId: input.guildId,
+        channelId: input.channelId,
+        kind: input.kind,
+        parentJobId: input.parent?.jobId ?? p.init?.jobId ?? null,
+        parentIndex: input.parent?.index ?? p.init?.index ?? null,
+        prompt: p.prompt,
+        negativePrompt: p.negativePrompt,
+        model: p.model,
+        sampler: p.sampler,
+        steps: p.steps,
+        guidance: p.guidance,
+        width: p.width,
+        height: p.height,
+        count: p.count,
+        strength: p.init?.strength ?? null,
+        seed: p.seed,
+        rng: p.rng,
+        cost,
+        priority,
+      })
+      .onConflictDoNothing({ target: jobs.id })
+      .returning();
+    if (job) return job;
+  }
+  throw new Error('could not allocate a unique job id after 5 attempts');
+}
+
+/**
+ * queued|running -> running, attempts + 1. Returns the job, or null when it is cancelled,
+ * finished or unknown (the worker then skips it).
+ */
+export async function claimJob(db: Db, jobId: string, workerId: string): Promise<Job | null> {
+  const [job] = await db
+    .update(jobs)
+    .set({ status: 'running', workerId, attempts: sql`${jobs.attempts} + 1`, startedAt: sql`coalesce(${jobs.startedAt}, now())` })
+    .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE)))
+    .returning();
+  return job ?? null;
+}
+
+export interface NewImage {
+  index: number;
+  seed: number;
+  width: number;
+  height: number;
+  png: Uint8Array;
+}
+
+export interface CompleteResult {
+  /** True for the one call that stored the images and set `succeeded`: only it edits Discord. */
+  didComplete: boolean;
+  /** The status after the call. */
+  status: JobStatus;
+}
+
+/**
+ * Stores the images and marks the job succeeded, in one transaction, unless the job is already
+ * final (succeeded by an earlier delivery, failed, cancelled): then nothing changes.
+ */
+export async function completeJob(
+  db: Db,
+  jobId: string,
+  newImages: NewImage[],
+  details: { modelHash?: string; timings?: Record<string, number> } = {},
+): Promise<CompleteResult> {
+  return db.transaction(async (tx) => {
+    const [locked] = await tx.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, jobId)).for('update');
+    if (!locked) throw new JobNotFoundError(jobId);
+    if (FINAL_STATUSES.includes(locked.status)) return { didComplete: false, status: locked.status };
+    if (newImages.length > 0) {
+      await tx
+        .insert(images)
+        .values(
+          newImages.map((img) => ({
+            jobId,
+            index: img.index,
+            seed: img.seed,
+            width: img.width,
+            height: img.height,
+            sha256: createHash('sha256').update(img.png).digest('hex'),
+            png: Buffer.from(img.png.buffer, img.png.byteOffset, img.png.byteLength),
+          })),
+        )
+        .onConflictDoNothing();
+    }
+    await tx
+      .update(jobs)
+      .set({
+        status: 'succeeded',
+        error: null,
+        finishedAt: sql`now()`,
+        ...(details.modelHash === undefined ? {} : { modelHash: details.modelHash }),
+        ...(details.timings === undefined ? {} : { timings: details.timings }),
+      })
+      .where(eq(jobs.id, jobId));
+    return { didComplete: true, status: 'succeeded' };
+  });
+}
+
+/** queued|running -> failed with the error text, and refunds the job once. */
+export async function failJob(db: Db, jobId: string, error: string): Promise<{ didFail: boolean; refund: RefundResult | null }> {
+  return db.transaction(async (tx) => {
+    const [failed] = await tx
+      .update(jobs)
+      .set({ status: 'failed', error, finishedAt: sql`now()` })
+      .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE)))
+      .returning({ id: jobs.id });
+    if (!failed) return { didFail: false, refund: null };
+    return { didFail: true, refund: await refundJob(tx, jobId, `failed: ${error.slice(0, 200)}`) };
+  });
+}
+
+/**
+ * queued|running -> cancelled, and refunds the job once. Returns the status before the call
+ * (null for an unknown job); `cancelled` is true only for the call that cancelled it.
+ * Whether `byUserId` may cancel is the caller's decision.
+ */
+export async function cancelJob(
+  db: Db,
+  jobId: string,
+  byUserId: string,
+): Promise<{ previousStatus: JobStatus | null; cancelled: boolean }> {
+  return db.transaction(async (tx) => {
+    const [locked] = await tx.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, jobId)).for('update');
+    if (!locked) return { previousStatus: null, cancelled: false };
+    if (!ACTIVE.includes(locked.status)) return { previousStatus: locked.status, cancelled: false };
+    await tx.update(jobs).set({ status: 'cancelled', cancelledBy: byUserId, finishedAt: sql`now()` }).where(eq(jobs.id, jobId));
+    await refundJob(tx, jobId, `cancelled by ${byUserId}`);
+    return { previousStatus: locked.status, cancelled: true };
+  });
+}
+
+/** Records that the result reached Discord (first time only) and clears a delivery error. */
+export async function markDelivered(db: Db, jobId: string, messageId?: string): Promise<void> {
+  await db
+    .update(jobs)
+    .set({
+      deliveredAt: sql`coalesce(${jobs.deliveredAt}, now())`,
+      deliveryError: null,
+      ...(messageId === undefined ? {} : { messageId }),
+    })
+    .where(eq(jobs.id, jobId));
+}
+
+export async function setDeliveryError(db: Db, jobId: string, error: string): Promise<void> {
+  await db.update(jobs).set({ deliveryError: error }).where(eq(jobs.id, jobId));
+}
+
+export async function setMessageId(db: Db, jobId: string, messageId: string): Promise<void> {
+  await db.update(jobs).set({ messageId }).where(eq(jobs.id, jobId));
+}
+
+export async function getJob(db: Db, jobId: string): Promise<Job | null> {
+  const [job] = await db.select().from(jobs).where(eq(jobs.id, jobId));
+  return job ?? null;
+}
+
+export async function listImages(db: Db, jobId: string): Promise<StoredImage[]> {
+  return db.select().from(images).where(eq(images.jobId, jobId)).orderBy(asc(images.index));
+}
+
+export async function getImage(db: Db, jobId: string, index: number): Promise<StoredImage | null> {
+  const [image] = await db.select().from(images).where(and(eq(images.jobId, jobId), eq(images.index, index)));
+  return image ?? null;
+}
+
+/** The user's jobs, newest first (for /history). */
+export async function listUserJobs(db: Db, userId: string, limit: number): Promise<Job[]> {
+  return db.select().from(jobs).where(eq(jobs.userId, userId)).orderBy(desc(jobs.createdAt), desc(jobs.id)).limit(limit);
+}
+
+/** The user's queued + running jobs. */
+export async function countActiveJobs(db: Db, userId: string): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(jobs)
+    .where(and(eq(jobs.userId, userId), inArray(jobs.status, ACTIVE)));
+  return row.n;
+}
+
+/** How many queued jobs for the same model were created before this one (0: next). */
+export async function queuePosition(db: Db, job: Pick<Job, 'id' | 'model' | 'createdAt'>): Promise<number> {
+  const createdAt = job.createdAt.toISOString();
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(jobs)
+    .where(
+      and(
+        eq(jobs.status, 'queued'),
+        eq(jobs.model, job.model),
+        sql`(${jobs.createdAt}, ${jobs.id}) < (${createdAt}::timestamptz, ${job.id})`,
+      ),
+    );
+  return row.n;
+}
+
+/** A job's generation parameters, as stored. */
+export function jobParams(job: Job): GenerationParams {
+  return {
+    prompt: job.prompt,
+    negativePrompt: job.negativePrompt,
+    model: job.model,
+    sampler: job.sampler,
+    steps: job.steps,
+    guidance: job.guidance,
+    width: job.width,
+    height: job.height,
+    count: job.count,
+    seed: job.seed,
+    rng: job.rng,
+    init:
+      job.strength !== null && job.parentJobId !== null && job.parentIndex !== null
+        ? { jobId: job.parentJobId, index: job.parentIndex, strength: job.strength }
+        : null,
+  };
+}
+
+/**
+ * The exact parameters of a job, to run it again: with `index` i only image i (seed + i,
+ * count 1); with `seed` that seed instead (applied after `index`). Null for an unknown job.
+ */
+export async function rebuildRequest(db: Db, jobId: string, options: { index?: number; seed?: number } = {}): Promise<GenerationParams | null> {
+  const job = await getJob(db, jobId);
+  if (!job) return null;
+  const params = jobParams(job);
+  if (options.index !== undefined) {
+    if (!Number.isInteger(options.index) || options.index < 0 || options.index >= job.count) {
+      throw new ImageIndexError(jobId, options.index, job.count);
+    }
+    params.seed = (params.seed + options.index) % SEED_MODULUS;
+    params.count = 1;
+  }
+  if (options.seed !== undefined) {
+    if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed >= SEED_MODULUS) {
+      throw new RangeError(`seed must be a whole number between 0 and ${SEED_MODULUS - 1}, got ${options.seed}`);
+    }
+    params.seed = options.seed;
+  }
+  return params;
+}

@@ -1,0 +1,43 @@
+// Users (Discord snowflakes) and bans.
+import { eq, sql } from 'drizzle-orm';
+import type { Db } from './client.js';
+import { audit } from './audit.js';
+import { users, type UserRow } from './schema.js';
+
+/** Creates the user on first sight, else only moves last_seen_at; returns the row. */
+export async function ensureUser(db: Db, userId: string): Promise<UserRow> {
+  const [row] = await db
+    .insert(users)
+    .values({ id: userId })
+    .onConflictDoUpdate({ target: users.id, set: { lastSeenAt: sql`now()` } })
+    .returning();
+  return row;
+}
+
+export async function getUser(db: Db, userId: string): Promise<UserRow | null> {
+  const [row] = await db.select().from(users).where(eq(users.id, userId));
+  return row ?? null;
+}
+
+export async function isBanned(db: Db, userId: string): Promise<boolean> {
+  return (await getUser(db, userId))?.banned ?? false;
+}
+
+export async function banUser(db: Db, input: { userId: string; actorId: string; reason: string }): Promise<void> {
+  await db.transaction(async (tx) => {
+    await ensureUser(tx, input.userId);
+    await tx
+      .update(users)
+      .set({ banned: true, banReason: input.reason, bannedAt: sql`now()`, bannedBy: input.actorId })
+      .where(eq(users.id, input.userId));
+    await audit(tx, { actorId: input.actorId, action: 'user.ban', targetId: input.userId, details: { reason: input.reason } });
+  });
+}
+
+export async function unbanUser(db: Db, input: { userId: string; actorId: string; reason: string }): Promise<void> {
+  await db.transaction(async (tx) => {
+    await ensureUser(tx, input.userId);
+    await tx.update(users).set({ banned: false, banReason: null, bannedAt: null, bannedBy: null }).where(eq(users.id, input.userId));
+    await audit(tx, { actorId: input.actorId, action: 'user.unban', targetId: input.userId, details: { reason: input.reason } });
+  });
+}
