@@ -2,17 +2,22 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envSchema, loadConfig } from '../src/config.js';
 
-const exampleText = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+const COMPOSE_ONLY_MARKER = '# === Docker Compose only';
+const [exampleText, composeOnlyText] = readFileSync(new URL('../.env.example', import.meta.url), 'utf8').split(COMPOSE_ONLY_MARKER);
+const composeText = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
 
-/** `NAME=value` lines of .env.example (comments and blank lines skipped). */
-function exampleEntries(): Map<string, string> {
-  const entries = new Map<string, string>();
-  for (const line of exampleText.split('\n')) {
+/** `NAME=value` lines (comments and blank lines skipped). */
+function entries(text: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const line of text.split('\n')) {
     const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (match) entries.set(match[1], match[2]);
+    if (match) found.set(match[1], match[2]);
   }
-  return entries;
+  return found;
 }
+
+/** The application's variables in .env.example (above the Docker Compose section). */
+const exampleEntries = () => entries(exampleText);
 
 function configError(env: NodeJS.ProcessEnv, requirements: Parameters<typeof loadConfig>[1] = []): ConfigError {
   try {
@@ -34,6 +39,15 @@ describe('.env.example', () => {
     for (const name of Object.keys(envSchema.shape)) {
       const index = lines.findIndex((l) => l.startsWith(`${name}=`));
       expect(lines[index - 1], name).toMatch(/^# \S/);
+    }
+  });
+
+  it('ends with the variables only docker-compose.yml reads, each used there with the same default', () => {
+    const composeOnly = entries(composeOnlyText ?? '');
+    expect([...composeOnly.keys()].sort()).toEqual(['IMAGE_TAG', 'POSTGRES_PASSWORD']);
+    for (const [name, value] of composeOnly) {
+      expect(Object.keys(envSchema.shape)).not.toContain(name);
+      expect(composeText).toContain(`\${${name}:-${value}}`);
     }
   });
 
