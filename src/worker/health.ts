@@ -1,0 +1,53 @@
+// GET /healthz (200 when the worker is consuming, 503 with the failing checks otherwise)
+// and GET /metrics (Prometheus text) on HEALTH_PORT.
+import { createServer, type Server } from 'node:http';
+
+export interface HealthReport {
+  ok: boolean;
+  checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+export interface HealthServerOptions {
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** @defaultValue '0.0.0.0' */
+  host?: string;
+  health: () => HealthReport;
+  metrics: () => string;
+}
+
+export interface HealthServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') {
+      const report = options.health();
+      res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(report));
+    } else if (req.method === 'GET' && path === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(options.metrics());
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found: try /healthz or /metrics\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : options.port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

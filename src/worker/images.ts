@@ -1,0 +1,113 @@
+// Image encoding for Discord: small progress previews, the result attachment (kept under
+// the upload limit by re-encoding, never by dropping it) and the animated denoising replay.
+import sharp, { type Sharp } from 'sharp';
+import { makeGrid } from '../pipeline/grid.js';
+import { encodePng, type RgbImage } from '../pipeline/png.js';
+import type { MessageFile } from '../discord/messages.js';
+
+/** Longest side of previews and replay frames, in pixels. */
+export const PREVIEW_SIDE = 256;
+
+/**
+ * The pipeline's preview holds the batch side by side at latent resolution; lay the
+ * tiles out like the final grid (2x2) so the preview looks like the result to come.
+ */
+export function previewGrid(preview: RgbImage, count: number): RgbImage {
+  if (count <= 1 || preview.width % count !== 0) return preview;
+  const tileWidth = preview.width / count;
+  const tiles: RgbImage[] = [];
+  for (let i = 0; i < count; i++) {
+    const rgb = new Uint8Array(tileWidth * preview.height * 3);
+    for (let y = 0; y < preview.height; y++) {
+      const from = (y * preview.width + i * tileWidth) * 3;
+      rgb.set(preview.rgb.subarray(from, from + tileWidth * 3), y * tileWidth * 3);
+    }
+    tiles.push({ width: tileWidth, height: preview.height, rgb });
+  }
+  return makeGrid(tiles, 1);
+}
+
+function scaledSize(image: { width: number; height: number }, side: number): { width: number; height: number } {
+  const scale = side / Math.max(image.width, image.height);
+  return { width: Math.max(1, Math.round(image.width * scale)), height: Math.max(1, Math.round(image.height * scale)) };
+}
+
+function raw(image: RgbImage): Sharp {
+  return sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
+}
+
+/** A small WebP of a preview, upscaled without smoothing (latent previews are tiny). */
+export async function encodePreview(image: RgbImage, side = PREVIEW_SIDE): Promise<Buffer> {
+  const size = scaledSize(image, side);
+  return raw(image).resize({ ...size, kernel: 'nearest' }).webp({ quality: 70 }).toBuffer();
+}
+
+/**
+ * The result attachment: a PNG (a 2x2 grid for several images). Above `maxBytes` it is
+ * re-encoded as JPEG at falling quality, then downscaled, until it fits.
+ */
+export async function encodeResultFile(images: RgbImage[], maxBytes: number, baseName: string): Promise<MessageFile> {
+  const grid = makeGrid(images);
+  const png = encodePng(grid);
+  if (png.length <= maxBytes) return { name: `${baseName}.png`, data: png };
+  for (const quality of [90, 80, 70, 55, 40]) {
+    const jpeg = await raw(grid).jpeg({ quality, mozjpeg: true }).toBuffer();
+    if (jpeg.length <= maxBytes) return { name: `${baseName}.jpg`, data: jpeg };
+  }
+  let side = Math.max(grid.width, grid.height);
+  for (;;) {
+    side = Math.floor(side * 0.75);
+    const jpeg = await raw(grid).resize(scaledSize(grid, side)).jpeg({ quality: 60, mozjpeg: true }).toBuffer();
+    if (jpeg.length <= maxBytes || side <= 64) return { name: `${baseName}.jpg`, data: jpeg };
+  }
+}
+
+/** Raw RGB pixels of a stored PNG. */
+export async function decodePng(png: Uint8Array): Promise<RgbImage> {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { width: info.width, height: info.height, rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/**
+ * Keeps at most `maxFrames` preview frames of one generation, evenly spread over the
+ * steps: when full, every other frame is dropped and only every 2nd (4th, ...) later
+ * frame is kept. Memory stays bounded however many steps there are.
+ */
+export class ReplayRecorder {
+  private frames: RgbImage[] = [];
+  private stride = 1;
+  private seen = 0;
+
+  constructor(private readonly maxFrames = 24) {
+    if (!Number.isInteger(maxFrames) || maxFrames < 2) throw new RangeError(`maxFrames must be a whole number >= 2, got ${maxFrames}`);
+  }
+
+  get frameCount(): number {
+    return this.frames.length;
+  }
+
+  add(frame: RgbImage): void {
+    const first = this.frames[0];
+    if (first !== undefined && (frame.width !== first.width || frame.height !== first.height)) return;
+    if (this.seen++ % this.stride !== 0) return;
+    this.frames.push(frame);
+    if (this.frames.length >= this.maxFrames) {
+      this.frames = this.frames.filter((_, i) => i % 2 === 0);
+      this.stride *= 2;
+    }
+  }
+
+  /** An animated WebP of the frames (the last one held longer), or null without frames. */
+  async encode(side = PREVIEW_SIDE): Promise<Buffer | null> {
+    const first = this.frames[0];
+    if (first === undefined) return null;
+    const size = scaledSize(first, side);
+    const scaled = await Promise.all(
+      this.frames.map((f) => raw(f).resize({ ...size, kernel: 'nearest' }).raw().toBuffer()),
+    );
+    const delay = scaled.map((_, i) => (i === scaled.length - 1 ? 1500 : 150));
+    return sharp(Buffer.concat(scaled), { raw: { width: size.width, height: size.height * scaled.length, channels: 3, pageHeight: size.height } })
+      .webp({ quality: 70, loop: 0, delay })
+      .toBuffer();
+  }
+}

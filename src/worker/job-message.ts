@@ -1,0 +1,121 @@
+// Where a job's message lives and how to reach it. While the interaction token is valid
+// (with a safety margin) the message is edited through the interaction webhook; after
+// that, or when Discord says the token is dead, the final result is posted as a new
+// channel message with the bot token, replying to the original and mentioning the user.
+import type { MessagePayload } from '../discord/messages.js';
+import { MessageGoneError, RateLimitedError, TokenInvalidError, type DiscordMessages } from './discord.js';
+import { StopProgressError } from './progress.js';
+
+export interface JobMessageTarget {
+  channelId: string;
+  /** The interaction response message id, when the bot stored it. */
+  messageId: string | null;
+  interactionToken: string;
+  interactionTokenExpiresAt: Date;
+}
+
+export type DeliveryRoute = 'interaction' | 'channel';
+
+/** Every route failed; the job row records the reason so /show can bring the result back. */
+export class DeliveryFailedError extends Error {
+  constructor(readonly reasons: string[]) {
+    super(`could not deliver the result: ${reasons.join('; ')}`);
+    this.name = 'DeliveryFailedError';
+  }
+}
+
+export interface JobMessageOptions {
+  /** @defaultValue Date.now */
+  clock?: () => number;
+  /** Stop using the interaction token this long before it expires. @defaultValue 60000 */
+  tokenMarginMs?: number;
+  /** Longest total wait for rate limits on a final message. @defaultValue 120000 */
+  maxRateLimitWaitMs?: number;
+  /** @defaultValue setTimeout-based */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export class JobMessage {
+  private tokenDead = false;
+  private messageGone = false;
+  private readonly clock: () => number;
+  private readonly tokenMarginMs: number;
+  private readonly maxRateLimitWaitMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly discord: DiscordMessages,
+    private readonly target: JobMessageTarget,
+    options: JobMessageOptions = {},
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.tokenMarginMs = options.tokenMarginMs ?? 60_000;
+    this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 120_000;
+    this.sleep = options.sleep ?? defaultSleep;
+  }
+
+  /** Whether the original message can still be edited through the interaction token. */
+  canEditOriginal(): boolean {
+    return !this.tokenDead && !this.messageGone && this.clock() < this.target.interactionTokenExpiresAt.getTime() - this.tokenMarginMs;
+  }
+
+  /**
+   * One progress edit. Throws RateLimitedError (skip and slow down) or StopProgressError
+   * (no more previews: the token expired or the message was deleted).
+   */
+  async editProgress(payload: MessagePayload): Promise<void> {
+    if (!this.canEditOriginal()) throw new StopProgressError('the interaction token expired');
+    try {
+      await this.discord.editOriginal(this.target.interactionToken, payload);
+    } catch (err) {
+      this.note(err);
+      if (err instanceof MessageGoneError || err instanceof TokenInvalidError) throw new StopProgressError(err.message);
+      throw err;
+    }
+  }
+
+  /** The final message: edit the original if possible, else post to the channel. */
+  async deliver(payload: MessagePayload): Promise<{ route: DeliveryRoute; messageId: string }> {
+    const reasons: string[] = [];
+    if (this.canEditOriginal()) {
+      try {
+        const { messageId } = await this.withRateLimitRetries(() => this.discord.editOriginal(this.target.interactionToken, payload));
+        return { route: 'interaction', messageId };
+      } catch (err) {
+        this.note(err);
+        reasons.push(`interaction edit: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const replyTo = this.messageGone ? null : this.target.messageId;
+    try {
+      const { messageId } = await this.withRateLimitRetries(() => this.discord.postToChannel(this.target.channelId, payload, replyTo));
+      return { route: 'channel', messageId };
+    } catch (err) {
+      reasons.push(`channel message: ${err instanceof Error ? err.message : String(err)}`);
+      throw new DeliveryFailedError(reasons);
+    }
+  }
+
+  private note(err: unknown): void {
+    if (err instanceof MessageGoneError) this.messageGone = true;
+    if (err instanceof TokenInvalidError) this.tokenDead = true;
+  }
+
+  private async withRateLimitRetries<T>(call: () => Promise<T>): Promise<T> {
+    let waited = 0;
+    let backoff = 250;
+    for (;;) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof RateLimitedError) || waited >= this.maxRateLimitWaitMs) throw err;
+        const wait = Math.min(Math.max(err.retryAfterMs, backoff), this.maxRateLimitWaitMs - waited);
+        backoff = Math.min(30_000, backoff * 2);
+        waited += wait;
+        await this.sleep(wait);
+      }
+    }
+  }
+}

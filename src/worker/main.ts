@@ -1,0 +1,113 @@
+// `npm run worker`: loads the configured models once, then consumes their queues until
+// SIGTERM/SIGINT. Everything comes from the environment (src/config.ts); two flags exist
+// for tests that need fast crash recovery:
+//   --lock-duration-ms N      BullMQ job lock (default 30000)
+//   --stalled-interval-ms N   BullMQ stalled-job check period (default 30000)
+import 'dotenv/config';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { ConfigError, loadConfig } from '../config.js';
+import { assertMigrationsCurrent, createDb } from '../db/index.js';
+import { createLogger } from '../log.js';
+import { PipelineHost, SAMPLERS } from '../pipeline/index.js';
+import type { ModelInfo } from '../queue/index.js';
+import { DiscordMessages, createDiscordRest } from './discord.js';
+import { startHealthServer } from './health.js';
+import { createWorkerMetrics } from './metrics.js';
+import { GenerationWorker } from './runner.js';
+
+function positiveInt(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 100) throw new ConfigError([`--${name}=${JSON.stringify(text)}: expected a whole number of milliseconds >= 100`]);
+  return value;
+}
+
+async function main(): Promise<void> {
+  const { values: flags } = parseArgs({
+    options: { 'lock-duration-ms': { type: 'string' }, 'stalled-interval-ms': { type: 'string' } },
+  });
+  const lockDurationMs = positiveInt('lock-duration-ms', flags['lock-duration-ms']);
+  const stalledIntervalMs = positiveInt('stalled-interval-ms', flags['stalled-interval-ms']);
+  const config = loadConfig(process.env, ['discord']);
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker', secrets: [config.DISCORD_TOKEN!] });
+  const workerId = `${hostname()}:${process.pid}`;
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+
+  const database = createDb(config.DATABASE_URL, { logger, max: 4 });
+  await assertMigrationsCurrent(database.sql);
+  // Workers must wait out Redis outages rather than fail commands (BullMQ's requirement).
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+
+  const generators = new Map<string, PipelineHost>();
+  const models: ModelInfo[] = [];
+  for (const name of config.WORKER_MODELS) {
+    const host = await PipelineHost.start({
+      modelDir: join(config.MODELS_DIR, name),
+      provider: config.EXECUTION_PROVIDER,
+      logger,
+      maxPixels: config.MAX_PIXELS,
+      // Previews several times per edit interval keep the replay smooth at little cost.
+      previewIntervalMs: Math.floor(config.PREVIEW_INTERVAL_MS / 4),
+    });
+    generators.set(name, host);
+    const m = host.model;
+    models.push({ name, nativeWidth: m.nativeWidth, nativeHeight: m.nativeHeight, sizeMultiple: m.sizeMultiple, defaultSampler: m.defaultSampler, samplers: [...SAMPLERS] });
+    logger.info({ model: name, provider: host.provider }, 'model loaded');
+  }
+
+  const metrics = createWorkerMetrics();
+  const rest = createDiscordRest({
+    token: config.DISCORD_TOKEN!,
+    apiBase: config.DISCORD_API_BASE,
+    onRateLimited: () => metrics.discordRateLimits.inc(),
+  });
+  const worker = await GenerationWorker.start({
+    db: database.db,
+    redis,
+    prefix: config.REDIS_PREFIX,
+    workerId,
+    generators,
+    models,
+    discord: new DiscordMessages(rest, config.DISCORD_APPLICATION_ID!),
+    metrics,
+    logger,
+    clock: Date.now,
+    previewIntervalMs: config.PREVIEW_INTERVAL_MS,
+    maxUploadBytes: config.DISCORD_MAX_UPLOAD_BYTES,
+    tokenMarginMs: 60_000,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDurationMs,
+    stalledIntervalMs,
+  });
+  const health = await startHealthServer({ port: config.HEALTH_PORT, health: () => worker.health(), metrics: () => metrics.registry.render() });
+  logger.info({ healthPort: health.port }, 'health and metrics listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down');
+    await worker.close(config.SHUTDOWN_GRACE_MS);
+    await Promise.all([...generators.values()].map((g) => g.close()));
+    await health.close();
+    redis.disconnect();
+    await database.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  // Configuration and migration problems are the operator's to fix: print them plainly.
+  process.stderr.write(`worker: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

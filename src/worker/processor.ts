@@ -1,0 +1,265 @@
+// One generation job, from BullMQ pickup to the delivered result. BullMQ delivers at
+// least once, so every step is keyed by the job id and safe to repeat: Postgres decides
+// who completes (completeJob's didComplete), and a Redis NX key decides who delivers.
+import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { claimJob, completeJob, failJob, getImage, getJob, listImages, markDelivered, setDeliveryError, type Db, type Job } from '../db/index.js';
+import { renderCancelled, renderFailed, renderProgress, renderResult, type MessagePayload } from '../discord/messages.js';
+import type { Logger } from '../log.js';
+import {
+  GenerationAbortedError,
+  InvalidRequestError,
+  encodePng,
+  formatParameters,
+  type GenerateCallOptions,
+  type GenerationOutput,
+  type GenerationRequest,
+  type RgbImage,
+  type SamplerName,
+} from '../pipeline/index.js';
+import type { GenerationJobData } from '../queue/index.js';
+import type { AbortReason, RunningJobs } from './cancels.js';
+import type { DiscordMessages } from './discord.js';
+import { decodePng, encodePreview, encodeResultFile, previewGrid } from './images.js';
+import { DeliveryFailedError, JobMessage } from './job-message.js';
+import type { WorkerMetrics } from './metrics.js';
+import { ProgressReporter } from './progress.js';
+
+/** What the worker needs from a loaded model (PipelineHost provides it). */
+export interface ImageGenerator {
+  readonly model: { name: string; hash: string };
+  generate(request: GenerationRequest, options?: GenerateCallOptions): Promise<GenerationOutput>;
+}
+
+export interface ProcessorDeps {
+  db: Db;
+  /** For the delivery key; the worker's normal (non-blocking) connection. */
+  redis: Redis;
+  prefix: string;
+  workerId: string;
+  generators: ReadonlyMap<string, ImageGenerator>;
+  discord: DiscordMessages;
+  running: RunningJobs;
+  metrics: WorkerMetrics;
+  logger: Logger;
+  clock: () => number;
+  previewIntervalMs: number;
+  maxUploadBytes: number;
+  /** Stop using an interaction token this long before it expires. */
+  tokenMarginMs: number;
+  /** Called when a job is picked up (heartbeat's lastJobAt). */
+  onJobStart: () => void;
+}
+
+export type JobOutcome = 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+
+/** How long a worker owns the right to deliver a result; longer than any delivery retry. */
+const DELIVERY_KEY_TTL_MS = 10 * 60_000;
+
+interface ProgressSnapshot {
+  step: number;
+  totalSteps: number;
+  preview: RgbImage | null;
+  etaUnixSeconds: number | null;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The user-facing reason of a failure: a bad request is shown as is, anything else briefly. */
+function failureReason(err: unknown): string {
+  if (err instanceof InvalidRequestError) return err.message;
+  return `the worker hit an error (${errorText(err).slice(0, 200)})`;
+}
+
+export class GenerationProcessor {
+  constructor(private readonly deps: ProcessorDeps) {}
+
+  /** BullMQ's processor function. */
+  async process(queueJob: QueueJob<GenerationJobData>, token?: string): Promise<JobOutcome> {
+    const { jobId } = queueJob.data;
+    const { running, metrics } = this.deps;
+    const signal = running.start(jobId);
+    const startedAt = this.deps.clock();
+    const logger = this.deps.logger.child({ jobId, attempt: queueJob.attemptsMade + 1 });
+    try {
+      const job = await claimJob(this.deps.db, jobId, this.deps.workerId);
+      if (job === null) {
+        await this.deliverIfUndelivered(jobId, logger);
+        metrics.jobs.inc({ outcome: 'skipped' });
+        return 'skipped';
+      }
+      this.deps.onJobStart();
+      metrics.queueWaitSeconds.observe(Math.max(0, startedAt - queueJob.timestamp) / 1000);
+      const outcome = await this.run(job, queueJob, token, signal, logger);
+      metrics.jobs.inc({ outcome });
+      metrics.jobSeconds.observe((this.deps.clock() - startedAt) / 1000);
+      return outcome;
+    } finally {
+      running.finish(jobId);
+    }
+  }
+
+  private async run(job: Job, queueJob: QueueJob<GenerationJobData>, token: string | undefined, signal: AbortSignal, logger: Logger): Promise<JobOutcome> {
+    const { db, clock, metrics } = this.deps;
+    const message = new JobMessage(this.deps.discord, job, { clock, tokenMarginMs: this.deps.tokenMarginMs });
+    const generator = this.deps.generators.get(job.model);
+    if (generator === undefined) {
+      // Queues are per model, so this is a deployment mistake, not the user's.
+      return this.fail(job, message, new Error(`model ${job.model} is not loaded on this worker`), logger, true);
+    }
+
+    let request: GenerationRequest;
+    let output: GenerationOutput;
+    const reporter = this.progressReporter(job, message, logger);
+    try {
+      request = await this.buildRequest(job);
+      const generationStart = clock();
+      output = await generator.generate(request, {
+        signal,
+        onProgress: (p) => {
+          const now = clock();
+          const perStep = p.step > 0 ? (now - generationStart) / p.step : null;
+          reporter.offer({
+            step: p.step,
+            totalSteps: p.totalSteps,
+            preview: p.preview === undefined ? null : previewGrid(p.preview, job.count),
+            etaUnixSeconds: perStep === null ? null : (now + perStep * (p.totalSteps - p.step)) / 1000,
+          });
+        },
+      });
+    } catch (err) {
+      await reporter.close();
+      if (err instanceof GenerationAbortedError) {
+        if ((signal.reason as AbortReason) === 'shutdown') {
+          // Hand the job back untouched: another worker (or this one restarted) runs it.
+          logger.info('shutting down: job handed back to the queue');
+          if (token !== undefined) await queueJob.moveToWait(token);
+          throw new WaitingError();
+        }
+        logger.info('cancelled while running');
+        await this.deliverFinal(job, message, renderCancelled(job), logger);
+        return 'cancelled';
+      }
+      const lastAttempt = err instanceof InvalidRequestError || queueJob.attemptsMade + 1 >= (queueJob.opts.attempts ?? 1);
+      if (!lastAttempt) {
+        metrics.jobs.inc({ outcome: 'retried' });
+        logger.warn({ err }, 'generation failed; BullMQ will retry');
+        throw err;
+      }
+      return this.fail(job, message, err, logger, err instanceof InvalidRequestError);
+    }
+    await reporter.close();
+    metrics.stepSeconds.observe(output.timings.totalMs / 1000 / Math.max(1, output.timings.steps));
+
+    // Store before showing: a result on Discord always has its images in Postgres.
+    const images = output.images.map((img) => ({
+      index: img.index,
+      seed: img.seed,
+      width: img.width,
+      height: img.height,
+      png: encodePng(img, formatParameters(request, img.seed, generator.model)),
+    }));
+    const completion = await completeJob(db, job.id, images, {
+      modelHash: generator.model.hash,
+      timings: { generationMs: output.timings.totalMs, onnxMs: output.timings.onnxMs, steps: output.timings.steps },
+    });
+    if (!completion.didComplete) {
+      logger.info({ status: completion.status }, 'job already final; result not delivered again');
+      return 'skipped';
+    }
+    const file = await encodeResultFile(output.images, this.deps.maxUploadBytes, job.id);
+    const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs });
+    await this.deliverFinal(job, message, payload, logger);
+    return 'succeeded';
+  }
+
+  private progressReporter(job: Job, message: JobMessage, logger: Logger): ProgressReporter<ProgressSnapshot> {
+    return new ProgressReporter<ProgressSnapshot>({
+      intervalMs: this.deps.previewIntervalMs,
+      clock: this.deps.clock,
+      onError: (err) => logger.warn({ err }, 'progress edit failed'),
+      send: async (snapshot) => {
+        const preview = snapshot.preview === null ? null : { name: 'preview.webp', data: await encodePreview(snapshot.preview) };
+        await message.editProgress(renderProgress(job, { step: snapshot.step, totalSteps: snapshot.totalSteps, etaUnixSeconds: snapshot.etaUnixSeconds, preview }));
+        this.deps.metrics.previewEdits.inc();
+      },
+    });
+  }
+
+  /** The pipeline request of a job; variations start from their parent's stored image. */
+  private async buildRequest(job: Job): Promise<GenerationRequest> {
+    const request: GenerationRequest = {
+      prompt: job.prompt,
+      negativePrompt: job.negativePrompt,
+      seed: job.seed,
+      steps: job.steps,
+      guidance: job.guidance,
+      // The pipeline validates the name and answers InvalidRequestError for unknown ones.
+      sampler: job.sampler as SamplerName,
+      width: job.width,
+      height: job.height,
+      count: job.count,
+      rng: job.rng,
+    };
+    if (job.strength === null || job.parentJobId === null) return request;
+    const parent = await getImage(this.deps.db, job.parentJobId, job.parentIndex ?? 0);
+    if (parent === null) throw new InvalidRequestError(`the source image (job ${job.parentJobId}, image ${(job.parentIndex ?? 0) + 1}) no longer exists`);
+    return { ...request, init: { image: parent.png, strength: job.strength } };
+  }
+
+  private async fail(job: Job, message: JobMessage, err: unknown, logger: Logger, unrecoverable: boolean): Promise<never> {
+    logger.error({ err }, 'job failed');
+    const reason = failureReason(err);
+    const { didFail } = await failJob(this.deps.db, job.id, reason);
+    if (didFail) {
+      this.deps.metrics.jobs.inc({ outcome: 'failed' });
+      await this.deliverFinal(job, message, renderFailed(job, reason), logger);
+    }
+    // Rethrow so BullMQ records the failure; UnrecoverableError stops further attempts.
+    throw unrecoverable ? new UnrecoverableError(reason) : err;
+  }
+
+  /**
+   * Sends a final message once per job across all workers: the first to set the delivery
+   * key sends it; the outcome (or the error) goes into the job row.
+   */
+  private async deliverFinal(job: Job, message: JobMessage, payload: MessagePayload, logger: Logger): Promise<void> {
+    const key = `${this.deps.prefix}:delivery:${job.id}`;
+    const claimed = await this.deps.redis.set(key, this.deps.workerId, 'PX', DELIVERY_KEY_TTL_MS, 'NX');
+    if (claimed === null) {
+      logger.info('another worker delivers this job');
+      return;
+    }
+    try {
+      const { route, messageId } = await message.deliver(payload);
+      this.deps.metrics.deliveries.inc({ route });
+      await markDelivered(this.deps.db, job.id, route === 'channel' ? messageId : undefined);
+      logger.info({ route }, 'delivered');
+    } catch (err) {
+      if (!(err instanceof DeliveryFailedError)) throw err;
+      this.deps.metrics.deliveries.inc({ route: 'failed' });
+      logger.error({ err }, 'delivery failed');
+      await setDeliveryError(this.deps.db, job.id, err.message);
+    }
+  }
+
+  /**
+   * A job that cannot be claimed is final already. If it succeeded but its result never
+   * reached Discord (the worker died in between), deliver it from Postgres now.
+   */
+  private async deliverIfUndelivered(jobId: string, logger: Logger): Promise<void> {
+    const job = await getJob(this.deps.db, jobId);
+    if (job === null) {
+      logger.warn('job row not found; skipped');
+      return;
+    }
+    if (job.status !== 'succeeded' || job.deliveredAt !== null || job.deliveryError !== null) return;
+    const stored = await listImages(this.deps.db, jobId);
+    if (stored.length === 0) return;
+    const file = await encodeResultFile(await Promise.all(stored.map((i) => decodePng(i.png))), this.deps.maxUploadBytes, job.id);
+    const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
+    await this.deliverFinal(job, message, renderResult(job, { file, seeds: stored.map((i) => i.seed) }), logger);
+  }
+}

@@ -1,0 +1,155 @@
+// The worker process's moving parts around the processor: one BullMQ Worker per model,
+// the heartbeat, the cancel subscription, queue-depth polling for metrics and health, and
+// a graceful shutdown that finishes the current job or hands it back.
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.js';
+import { GenerationQueues, Heartbeat, queueNameForModel, subscribeCancels, type GenerationJobData, type ModelInfo } from '../queue/index.js';
+import { RunningJobs } from './cancels.js';
+import type { HealthReport } from './health.js';
+import type { WorkerMetrics } from './metrics.js';
+import { GenerationProcessor, type ImageGenerator, type JobOutcome, type ProcessorDeps } from './processor.js';
+
+export interface LoadedGenerator extends ImageGenerator {
+  /** False once the pipeline thread died. */
+  readonly healthy: boolean;
+}
+
+export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart' | 'generators'> {
+  /** Loaded models by name; the worker consumes exactly their queues. */
+  generators: ReadonlyMap<string, LoadedGenerator>;
+  /** What the heartbeat advertises, one entry per generator. */
+  models: ModelInfo[];
+  /** Jobs at once per model queue (WORKER_CONCURRENCY). @defaultValue 1 */
+  concurrency?: number;
+  /** BullMQ job lock; a dead worker's job is taken over after about this long. @defaultValue 30000 */
+  lockDurationMs?: number;
+  /** How often BullMQ looks for stalled jobs. @defaultValue 30000 */
+  stalledIntervalMs?: number;
+  /** How often the queue depth is read (also proves Redis answers). @defaultValue 5000 */
+  pollIntervalMs?: number;
+}
+
+export class GenerationWorker {
+  private readonly running = new RunningJobs();
+  private readonly workers: Worker<GenerationJobData, JobOutcome>[] = [];
+  private readonly queues: GenerationQueues;
+  private readonly heartbeat: Heartbeat;
+  private readonly pollIntervalMs: number;
+  private unsubscribe: (() => Promise<void>) | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private lastRedisOkAt: number | null = null;
+  private closing: Promise<void> | null = null;
+
+  private constructor(private readonly options: GenerationWorkerOptions) {
+    const { redis, prefix, workerId, logger, clock } = options;
+    this.pollIntervalMs = options.pollIntervalMs ?? 5000;
+    this.queues = new GenerationQueues({ connection: redis, prefix });
+    this.heartbeat = new Heartbeat({
+      redis,
+      prefix,
+      workerId,
+      models: options.models,
+      clock,
+      onError: (err) => logger.warn({ err }, 'heartbeat failed'),
+    });
+  }
+
+  static async start(options: GenerationWorkerOptions): Promise<GenerationWorker> {
+    const worker = new GenerationWorker(options);
+    await worker.begin();
+    return worker;
+  }
+
+  private async begin(): Promise<void> {
+    const { redis, prefix, logger, generators } = this.options;
+    this.unsubscribe = await subscribeCancels(
+      redis,
+      prefix,
+      (jobId) => {
+        if (this.running.cancel(jobId)) logger.info({ jobId }, 'cancel received: stopping at the next step');
+      },
+      (err) => logger.warn({ err }, 'cancel subscription error'),
+    );
+    const processor = new GenerationProcessor({ ...this.options, running: this.running, onJobStart: () => this.heartbeat.noteJob() });
+    for (const model of generators.keys()) {
+      const worker = new Worker<GenerationJobData, JobOutcome>(queueNameForModel(model), (job, token) => processor.process(job, token), {
+        connection: redis,
+        prefix,
+        concurrency: this.options.concurrency ?? 1,
+        lockDuration: this.options.lockDurationMs ?? 30_000,
+        stalledInterval: this.options.stalledIntervalMs ?? 30_000,
+        // A job may be taken over after a crash twice before BullMQ gives up on it.
+        maxStalledCount: 2,
+        name: this.options.workerId,
+      });
+      worker.on('error', (err) => logger.error({ err, model }, 'BullMQ worker error'));
+      worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err }, 'job attempt failed'));
+      await worker.waitUntilReady();
+      this.workers.push(worker);
+    }
+    await this.heartbeat.start();
+    await this.poll();
+    this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
+    this.pollTimer.unref();
+    logger.info({ models: [...generators.keys()], workerId: this.options.workerId }, 'worker consuming');
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      for (const model of this.options.generators.keys()) {
+        const counts = await this.queues.forModel(model).getJobCounts('wait', 'prioritized', 'delayed');
+        this.options.metrics.queueDepth.set(counts.wait + counts.prioritized + counts.delayed, { model });
+      }
+      this.lastRedisOkAt = this.options.clock();
+    } catch (err) {
+      this.options.logger.warn({ err }, 'queue depth poll failed');
+    }
+  }
+
+  /** Consuming means: every BullMQ worker runs unpaused, Redis answered recently, the heartbeat is fresh, every pipeline is alive. */
+  health(): HealthReport {
+    const now = this.options.clock();
+    const recent = (at: number | null, withinMs: number) => at !== null && now - at <= withinMs;
+    const ago = (at: number | null) => (at === null ? 'never' : `${Math.round((now - at) / 1000)} s ago`);
+    const deadPipelines = [...this.options.generators].filter(([, g]) => !g.healthy).map(([name]) => name);
+    const checks: HealthReport['checks'] = {
+      consuming: {
+        ok: this.closing === null && this.workers.length > 0 && this.workers.every((w) => w.isRunning() && !w.isPaused()),
+        detail: this.closing !== null ? 'shutting down' : `${this.workers.length} queue(s), ${this.running.size} job(s) running`,
+      },
+      redis: { ok: recent(this.lastRedisOkAt, 3 * this.pollIntervalMs), detail: `last answer ${ago(this.lastRedisOkAt)}` },
+      heartbeat: { ok: recent(this.heartbeat.lastBeatAt, 15_000), detail: `last beat ${ago(this.heartbeat.lastBeatAt)}` },
+      pipelines: { ok: deadPipelines.length === 0, detail: deadPipelines.length === 0 ? 'all alive' : `dead: ${deadPipelines.join(', ')}` },
+    };
+    return { ok: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  /**
+   * Stops taking jobs and waits up to `graceMs` for the running ones; past that they are
+   * aborted and handed back to the queue for another worker. Safe to call twice.
+   */
+  close(graceMs: number): Promise<void> {
+    this.closing ??= this.shutdown(graceMs);
+    return this.closing;
+  }
+
+  private async shutdown(graceMs: number): Promise<void> {
+    const { logger } = this.options;
+    if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    await this.heartbeat.stop().catch((err: unknown) => logger.warn({ err }, 'could not remove the heartbeat key'));
+    const closed = Promise.all(this.workers.map((w) => w.close()));
+    let graceTimer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => {
+      graceTimer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    if ((await Promise.race([closed.then(() => 'closed' as const), graceOver])) === 'timeout') {
+      logger.warn({ running: this.running.size }, 'grace period over: handing running jobs back');
+      this.running.abortAll('shutdown');
+      await closed;
+    }
+    clearTimeout(graceTimer);
+    await this.unsubscribe?.();
+    await this.queues.close();
+  }
+}
