@@ -1,0 +1,214 @@
+// DPM-Solver++ (Lu et al. 2022) multistep, ODE and SDE variants, as diffusers'
+// DPMSolverMultistepScheduler: "DPM++ 2M" (and "2M Karras" with Karras sigmas).
+// Each step is a linear combination of the sample, the last `order` data predictions
+// (x0) and, for the SDE variant, fresh noise; the coefficients come from the half
+// log-SNR lambda of the two sigmas.
+import { MultistepBase } from './base.js';
+import {
+  TIMESTEP_SPACINGS,
+  alphaSigmaOf,
+  checkSameLength,
+  f32,
+  lambdaOf,
+  multistepSchedule,
+  trainingSigmas,
+} from './common.js';
+import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
+
+export const DPM_CLASS = 'DPMSolverMultistepScheduler';
+
+/** diffusers' `DPMSolverMultistepScheduler.__init__` defaults. */
+export const DPM_DEFAULTS: SchedulerConfig = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  trained_betas: null,
+  solver_order: 2,
+  prediction_type: 'epsilon',
+  thresholding: false,
+  dynamic_thresholding_ratio: 0.995,
+  sample_max_value: 1.0,
+  algorithm_type: 'dpmsolver++',
+  solver_type: 'midpoint',
+  lower_order_final: true,
+  euler_at_final: false,
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  use_lu_lambdas: false,
+  use_flow_sigmas: false,
+  flow_shift: 1.0,
+  final_sigmas_type: 'zero',
+  lambda_min_clipped: '-Infinity',
+  variance_type: null,
+  timestep_spacing: 'linspace',
+  steps_offset: 0,
+  rescale_betas_zero_snr: false,
+  use_dynamic_shifting: false,
+  time_shift_type: 'exponential',
+};
+
+/** What diffusers' constructor rewrites: UniPC / DEIS names map to DPM-Solver's own. */
+export function normaliseDpmConfig(config: SchedulerConfig): SchedulerConfig {
+  const out = { ...config };
+  if (out.algorithm_type === 'deis') out.algorithm_type = 'dpmsolver++';
+  if (out.solver_type === 'logrho' || out.solver_type === 'bh1' || out.solver_type === 'bh2') out.solver_type = 'midpoint';
+  return out;
+}
+
+/** x0 of a model output at sigma (VP parameterisation: x = alpha x0 + sigma_t eps). */
+export function vpPredictOriginal(
+  prediction: 'epsilon' | 'v_prediction' | 'sample',
+  modelOutput: number,
+  sample: number,
+  alphaT: number,
+  sigmaT: number,
+): number {
+  if (prediction === 'epsilon') return (sample - sigmaT * modelOutput) / alphaT;
+  if (prediction === 'v_prediction') return alphaT * sample - sigmaT * modelOutput;
+  return modelOutput;
+}
+
+export class DpmSolverMultistepScheduler extends MultistepBase {
+  private readonly prediction: 'epsilon' | 'v_prediction' | 'sample';
+  private readonly solverOrder: number;
+  private readonly sde: boolean;
+  private readonly heun: boolean;
+  /** x0 predictions of the last `solverOrder` steps, oldest first. */
+  private history: Float32Array[] = [];
+  private lowerOrderNums = 0;
+
+  constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
+    super(name, DPM_CLASS, config, 'rescale_and_clamp');
+    const c = this.cfg;
+    this.prediction = c.string('prediction_type', ['epsilon', 'v_prediction', 'sample']);
+    this.solverOrder = c.int('solver_order', 1);
+    c.unsupported('solver_order', this.solverOrder <= 3, '1, 2 or 3');
+    const algorithm = c.string('algorithm_type', ['dpmsolver++', 'sde-dpmsolver++']);
+    this.sde = algorithm === 'sde-dpmsolver++';
+    c.unsupported('solver_order', !(this.sde && this.solverOrder === 3), '1 or 2 with sde-dpmsolver++');
+    this.heun = c.string('solver_type', ['midpoint', 'heun']) === 'heun';
+    c.unsupported('thresholding', config.thresholding !== true, 'false');
+    c.unsupported('variance_type', config.variance_type === null || config.variance_type === undefined, 'null');
+    for (const key of ['use_lu_lambdas', 'use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting']) {
+      c.unsupported(key, config[key] !== true, 'false');
+    }
+    c.string('timestep_spacing', TIMESTEP_SPACINGS);
+    c.string('final_sigmas_type', ['zero', 'sigma_min']);
+  }
+
+  protected computeTimesteps(n: number): Float64Array {
+    const c = this.cfg;
+    const table = trainingSigmas(this.alphasCumprod);
+    // lambda_min_clipped: skip the training timesteps whose lambda is below the clip
+    const minLambda = c.number('lambda_min_clipped');
+    let clipped = 0;
+    for (let t = 0; t < this.alphasCumprod.length; t++) {
+      const a = this.alphasCumprod[t];
+      const lambda = f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a))))));
+      if (lambda < minLambda) clipped++;
+    }
+    const { timesteps, sigmas } = multistepSchedule({
+      spacing: c.string('timestep_spacing', TIMESTEP_SPACINGS),
+      numTrain: this.numTrainTimesteps,
+      lastTimestep: this.numTrainTimesteps - clipped,
+      n,
+      stepsOffset: c.int('steps_offset', 0),
+      table,
+      custom: c.bool('use_karras_sigmas') ? 'karras' : c.bool('use_exponential_sigmas') ? 'exponential' : null,
+      roundCustomTimesteps: c.bool('use_karras_sigmas') && this.config.beta_schedule !== 'squaredcos_cap_v2',
+      sigmaMin: c.optionalNumber('sigma_min'),
+      sigmaMax: c.optionalNumber('sigma_max'),
+      finalSigma: c.string('final_sigmas_type', ['zero', 'sigma_min']),
+      customFinalIsLast: false,
+    });
+    this.sigmas = sigmas;
+    return timesteps;
+  }
+
+  protected override resetHistory(): void {
+    this.lowerOrderNums = 0;
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise: NoiseSource, out: Float32Array): StepResult {
+    const n = checkSameLength({ modelOutput, sample, out });
+    const i = this.currentStepIndex(timestep);
+    const sigmas = this.requireSigmas();
+    const numSteps = this.timesteps.length;
+    const lowerOrderFinal =
+      i === numSteps - 1 &&
+      (this.cfg.bool('euler_at_final') ||
+        (this.cfg.bool('lower_order_final') && numSteps < 15) ||
+        this.config.final_sigmas_type === 'zero');
+    const lowerOrderSecond = i === numSteps - 2 && this.cfg.bool('lower_order_final') && numSteps < 15;
+    const order =
+      this.solverOrder === 1 || this.lowerOrderNums < 1 || lowerOrderFinal
+        ? 1
+        : this.solverOrder === 2 || this.lowerOrderNums < 2 || lowerOrderSecond
+          ? 2
+          : 3;
+
+    // rotate the history; the oldest buffer receives this step's x0
+    if (this.history.length !== this.solverOrder || this.history[0].length !== n) {
+      this.history = Array.from({ length: this.solverOrder }, () => new Float32Array(n));
+    }
+    const x0 = this.history.shift() as Float32Array;
+    this.history.push(x0);
+    const { alpha: alphaS0, sigma: sigmaS0 } = alphaSigmaOf(sigmas[i]);
+    for (let k = 0; k < n; k++) {
+      x0[k] = vpPredictOriginal(this.prediction, modelOutput[k], sample[k], alphaS0, sigmaS0);
+    }
+
+    const c = this.coefficients(i, order);
+    const z = this.sde ? noise.randn(n) : null;
+    const [m0, m1, m2] = [x0, this.history[this.solverOrder - 2], this.history[this.solverOrder - 3]];
+    for (let k = 0; k < n; k++) {
+      let v = c.sample * sample[k] + c.m0 * m0[k];
+      if (order >= 2) v += c.m1 * m1[k];
+      if (order === 3) v += c.m2 * m2[k];
+      if (z !== null) v += c.noise * z[k];
+      out[k] = v;
+    }
+    if (this.lowerOrderNums < this.solverOrder) this.lowerOrderNums++;
+    this.stepIndex = i + 1;
+    return { prevSample: out, predOriginal: x0 };
+  }
+
+  /** The update as `sample * a + m0 * b + m1 * c + m2 * d + noise * e` (m0 = this step's x0). */
+  private coefficients(i: number, order: number): { sample: number; m0: number; m1: number; m2: number; noise: number } {
+    const sigmas = this.sigmas as Float64Array;
+    const { alpha: alphaT, sigma: sigmaT } = alphaSigmaOf(sigmas[i + 1]);
+    const { sigma: sigmaS0 } = alphaSigmaOf(sigmas[i]);
+    const lambdaT = lambdaOf(sigmas[i + 1]);
+    const lambdaS0 = lambdaOf(sigmas[i]);
+    const h = lambdaT - lambdaS0;
+    const expMinusH = Math.exp(-h);
+    if (this.sde) {
+      const oneMinusE2h = 1 - Math.exp(-2 * h);
+      const base = { sample: (sigmaT / sigmaS0) * expMinusH, m0: alphaT * oneMinusE2h, m1: 0, m2: 0, noise: sigmaT * Math.sqrt(oneMinusE2h) };
+      if (order === 1) return base;
+      const r0 = (lambdaS0 - lambdaOf(sigmas[i - 1])) / h;
+      // D1 = (m0 - m1) / r0
+      const d1 = this.heun ? alphaT * (oneMinusE2h / (-2 * h) + 1) : 0.5 * alphaT * oneMinusE2h;
+      return { ...base, m0: base.m0 + d1 / r0, m1: -d1 / r0 };
+    }
+    const phi = alphaT * (expMinusH - 1);
+    const base = { sample: sigmaT / sigmaS0, m0: -phi, m1: 0, m2: 0, noise: 0 };
+    if (order === 1) return base;
+    const lambdaS1 = lambdaOf(sigmas[i - 1]);
+    const r0 = (lambdaS0 - lambdaS1) / h;
+    if (order === 2) {
+      const d1 = this.heun ? alphaT * ((expMinusH - 1) / h + 1) : -0.5 * phi;
+      return { ...base, m0: base.m0 + d1 / r0, m1: -d1 / r0 };
+    }
+    const r1 = (lambdaS1 - lambdaOf(sigmas[i - 2])) / h;
+    // D1 = u + q (u - v), D2 = (u - v) / (r0 + r1) with u = (m0 - m1) / r0, v = (m1 - m2) / r1
+    const cD1 = alphaT * ((expMinusH - 1) / h + 1);
+    const cD2 = -alphaT * ((expMinusH - 1 + h) / (h * h) - 0.5);
+    const q = r0 / (r0 + r1);
+    const cu = cD1 * (1 + q) + cD2 / (r0 + r1);
+    const cv = -cD1 * q - cD2 / (r0 + r1);
+    return { ...base, m0: base.m0 + cu / r0, m1: -cu / r0 + cv / r1, m2: -cv / r1 };
+  }
+}

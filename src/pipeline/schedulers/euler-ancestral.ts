@@ -1,0 +1,62 @@
+// Euler ancestral (k-diffusion's sample_euler_ancestral, eta 1) as diffusers'
+// EulerAncestralDiscreteScheduler: an Euler step down to sigma_down, then fresh noise
+// of size sigma_up. It draws noise on every step, the last included (scaled by 0 there).
+import { EulerFamilyBase } from './base.js';
+import { TIMESTEP_SPACINGS, checkSameLength, eulerTimesteps, f32, interpAtIndex, sized, trainingSigmas } from './common.js';
+import { eulerPredictOriginal } from './euler.js';
+import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
+
+export const EULER_ANCESTRAL_CLASS = 'EulerAncestralDiscreteScheduler';
+
+/** diffusers' `EulerAncestralDiscreteScheduler.__init__` defaults. */
+export const EULER_ANCESTRAL_DEFAULTS: SchedulerConfig = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  trained_betas: null,
+  prediction_type: 'epsilon',
+  timestep_spacing: 'linspace',
+  steps_offset: 0,
+  rescale_betas_zero_snr: false,
+};
+
+export class EulerAncestralScheduler extends EulerFamilyBase {
+  private readonly prediction: 'epsilon' | 'v_prediction';
+  private predOriginal: Float32Array | null = null;
+
+  constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
+    super(name, EULER_ANCESTRAL_CLASS, config, 'rescale_and_clamp');
+    this.prediction = this.cfg.string('prediction_type', ['epsilon', 'v_prediction']);
+    this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
+  }
+
+  protected computeTimesteps(n: number): Float64Array {
+    const spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
+    const timesteps = eulerTimesteps(spacing, this.numTrainTimesteps, n, this.cfg.int('steps_offset', 0));
+    const table = trainingSigmas(this.alphasCumprod);
+    this.sigmas = Float64Array.from([...timesteps.map((t) => interpAtIndex(t, table)), 0], f32);
+    return timesteps;
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise: NoiseSource, out: Float32Array): StepResult {
+    const n = checkSameLength({ modelOutput, sample, out });
+    const i = this.currentStepIndex(timestep);
+    const sigmas = this.requireSigmas();
+    const sigmaFrom = sigmas[i];
+    const sigmaTo = sigmas[i + 1];
+    const sigmaUp = Math.sqrt((sigmaTo ** 2 * (sigmaFrom ** 2 - sigmaTo ** 2)) / sigmaFrom ** 2);
+    const sigmaDown = Math.sqrt(sigmaTo ** 2 - sigmaUp ** 2);
+    const dt = sigmaDown - sigmaFrom;
+    const z = noise.randn(n);
+    const x0 = (this.predOriginal = sized(this.predOriginal, n));
+    for (let k = 0; k < n; k++) {
+      const s = sample[k];
+      const pred = eulerPredictOriginal(this.prediction, modelOutput[k], s, sigmaFrom);
+      x0[k] = pred;
+      out[k] = s + ((s - pred) / sigmaFrom) * dt + z[k] * sigmaUp;
+    }
+    this.stepIndex = i + 1;
+    return { prevSample: out, predOriginal: x0 };
+  }
+}

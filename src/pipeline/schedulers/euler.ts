@@ -1,0 +1,112 @@
+// Euler (Karras et al. 2022, Algorithm 2 without churn) as diffusers' EulerDiscreteScheduler.
+import { EulerFamilyBase } from './base.js';
+import {
+  TIMESTEP_SPACINGS,
+  checkSameLength,
+  eulerTimesteps,
+  exponentialSigmas,
+  f32,
+  interpAtIndex,
+  karrasSigmas,
+  logOf,
+  sigmaToT,
+  sized,
+  trainingSigmas,
+} from './common.js';
+import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
+
+export const EULER_CLASS = 'EulerDiscreteScheduler';
+
+/** diffusers' `EulerDiscreteScheduler.__init__` defaults. */
+export const EULER_DEFAULTS: SchedulerConfig = {
+  num_train_timesteps: 1000,
+  beta_start: 0.0001,
+  beta_end: 0.02,
+  beta_schedule: 'linear',
+  trained_betas: null,
+  prediction_type: 'epsilon',
+  interpolation_type: 'linear',
+  use_karras_sigmas: false,
+  use_exponential_sigmas: false,
+  use_beta_sigmas: false,
+  sigma_min: null,
+  sigma_max: null,
+  timestep_spacing: 'linspace',
+  timestep_type: 'discrete',
+  steps_offset: 0,
+  rescale_betas_zero_snr: false,
+  final_sigmas_type: 'zero',
+};
+
+export const EULER_PREDICTION_TYPES = ['epsilon', 'v_prediction', 'sample'] as const;
+
+/** x0 predicted by an Euler-family model output at `sigma` (epsilon, v or sample prediction). */
+export function eulerPredictOriginal(
+  prediction: (typeof EULER_PREDICTION_TYPES)[number],
+  modelOutput: number,
+  sample: number,
+  sigma: number,
+): number {
+  if (prediction === 'epsilon') return sample - sigma * modelOutput;
+  if (prediction === 'v_prediction') return modelOutput * (-sigma / Math.sqrt(sigma * sigma + 1)) + sample / (sigma * sigma + 1);
+  return modelOutput;
+}
+
+export class EulerScheduler extends EulerFamilyBase {
+  private readonly prediction: (typeof EULER_PREDICTION_TYPES)[number];
+  private predOriginal: Float32Array | null = null;
+
+  constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
+    super(name, EULER_CLASS, config, 'rescale_and_clamp');
+    this.prediction = this.cfg.string('prediction_type', EULER_PREDICTION_TYPES);
+    this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
+    this.cfg.string('final_sigmas_type', ['zero', 'sigma_min']);
+    this.cfg.string('timestep_type', ['discrete', 'continuous']);
+    this.cfg.unsupported('interpolation_type', this.config.interpolation_type === 'linear', '"linear"');
+    this.cfg.unsupported('use_beta_sigmas', this.config.use_beta_sigmas !== true, 'false');
+  }
+
+  protected computeTimesteps(n: number): Float64Array {
+    const spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
+    let timesteps: Float64Array = eulerTimesteps(spacing, this.numTrainTimesteps, n, this.cfg.int('steps_offset', 0));
+    const table = trainingSigmas(this.alphasCumprod);
+    let sigmas: Float64Array = timesteps.map((t) => interpAtIndex(t, table));
+    const custom = this.cfg.bool('use_karras_sigmas')
+      ? karrasSigmas
+      : this.cfg.bool('use_exponential_sigmas')
+        ? exponentialSigmas
+        : null;
+    if (custom !== null) {
+      // Euler spans the range of the spaced timesteps (not the full training range), unless sigma_min/max are set
+      const sigmaMin = this.cfg.optionalNumber('sigma_min') ?? sigmas[sigmas.length - 1];
+      const sigmaMax = this.cfg.optionalNumber('sigma_max') ?? sigmas[0];
+      sigmas = custom(sigmaMin, sigmaMax, n);
+      const logSigmas = logOf(table);
+      timesteps = sigmas.map((s) => f32(sigmaToT(s, logSigmas)));
+    }
+    const last = this.config.final_sigmas_type === 'sigma_min' ? table[0] : 0;
+    this.sigmas = Float64Array.from([...sigmas, last], f32);
+    if (this.config.timestep_type === 'continuous' && this.prediction === 'v_prediction') {
+      // EDM-style conditioning: the UNet sees c_noise = log(sigma) / 4
+      return this.sigmas.slice(0, n).map((s) => f32(0.25 * f32(Math.log(s))));
+    }
+    return timesteps;
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array, _noise: NoiseSource, out: Float32Array): StepResult {
+    const n = checkSameLength({ modelOutput, sample, out });
+    const i = this.currentStepIndex(timestep);
+    const sigmas = this.requireSigmas();
+    const sigma = sigmas[i];
+    const dt = sigmas[i + 1] - sigma;
+    const x0 = (this.predOriginal = sized(this.predOriginal, n));
+    for (let k = 0; k < n; k++) {
+      const s = sample[k];
+      const pred = eulerPredictOriginal(this.prediction, modelOutput[k], s, sigma);
+      x0[k] = pred;
+      out[k] = s + ((s - pred) / sigma) * dt;
+    }
+    this.stepIndex = i + 1;
+    return { prevSample: out, predOriginal: x0 };
+  }
+}
