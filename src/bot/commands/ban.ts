@@ -1,0 +1,27 @@
+// /ban user [reason] (bot admins only; in the audit log).
+import { MessageFlags, SlashCommandBuilder } from 'discord.js';
+import { z } from 'zod';
+import { banUser } from '../../db/index.js';
+import { optionValues, parseOptions, snowflakeId, text } from '../options.js';
+import { requireAdmin } from '../permissions.js';
+import type { SlashCommand } from '../types.js';
+
+const schema = z.strictObject({ user: snowflakeId('user'), reason: text('reason', 0, 200).default('') });
+
+export const ban: SlashCommand = {
+  data: new SlashCommandBuilder()
+    .setName('ban')
+    .setDescription('Stop a user from generating images (bot admins only)')
+    .setDefaultMemberPermissions('0')
+    .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
+    .addStringOption((o) => o.setName('reason').setDescription('Shown to the user').setMaxLength(200))
+    .toJSON(),
+
+  async execute(ctx, interaction) {
+    requireAdmin(ctx, interaction, 'ban');
+    const o = parseOptions(schema, optionValues(interaction.options.data));
+    await banUser(ctx.db, { userId: o.user, actorId: interaction.user.id, reason: o.reason });
+    ctx.logger.info({ actorId: interaction.user.id, userId: o.user }, 'user banned');
+    await interaction.reply({ content: `<@${o.user}> is banned${o.reason ? ` (${o.reason})` : ''}.`, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+  },
+};

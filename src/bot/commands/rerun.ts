@@ -1,0 +1,48 @@
+// /rerun job [image] [seed]: the exact request of a past job again (same seed: the same
+// bytes), optionally one image of it or another seed.
+import { ApplicationIntegrationType, InteractionContextType, SlashCommandBuilder } from 'discord.js';
+import { z } from 'zod';
+import { ImageIndexError, rebuildRequest } from '../../db/index.js';
+import { UserError } from '../errors.js';
+import { jobFromTypedId } from '../lookup.js';
+import { optionValues, parseOptions, text, whole } from '../options.js';
+import { requireOwner } from '../permissions.js';
+import { submitGeneration } from '../submit.js';
+import type { SlashCommand } from '../types.js';
+import { MAX_SEED } from './imagine.js';
+
+const data = new SlashCommandBuilder()
+  .setName('rerun')
+  .setDescription('Run a past job again exactly (same seed: identical images)')
+  .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
+  .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
+  .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40))
+  .addIntegerOption((o) => o.setName('image').setDescription('Only this image of the job (1-4)').setMinValue(1).setMaxValue(4))
+  .addIntegerOption((o) => o.setName('seed').setDescription('Use this seed instead').setMinValue(0).setMaxValue(MAX_SEED))
+  .toJSON();
+
+const schema = z.strictObject({
+  job: text('job', 1, 40),
+  image: whole('image', 1, 4).optional(),
+  seed: whole('seed', 0, MAX_SEED).optional(),
+});
+
+export const rerun: SlashCommand = {
+  data,
+
+  async execute(ctx, interaction) {
+    const options = parseOptions(schema, optionValues(interaction.options.data));
+    const job = await jobFromTypedId(ctx, options.job);
+    requireOwner(ctx.config, interaction, job);
+    const index = options.image === undefined ? undefined : options.image - 1;
+    let params;
+    try {
+      params = await rebuildRequest(ctx.db, job.id, { index, seed: options.seed });
+    } catch (error) {
+      if (error instanceof ImageIndexError) throw new UserError(`Job \`${job.id}\` has ${job.count} image${job.count === 1 ? '' : 's'}; there is no image ${options.image}.`);
+      throw error;
+    }
+    if (params === null) throw new UserError(`There is no job \`${job.id}\`.`);
+    await submitGeneration(ctx, interaction, { kind: 'rerun', params, parent: { jobId: job.id, index: index ?? null } });
+  },
+};

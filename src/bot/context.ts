@@ -1,0 +1,39 @@
+// Everything a command or button handler needs, passed in (never found through globals),
+// so tests build the same bot against their own database, Redis prefix and clock.
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
+import type { Db } from '../db/index.js';
+import type { Logger } from '../log.js';
+import type { GenerationQueues } from '../queue/index.js';
+import type { ModelCatalog } from './models.js';
+
+/** The configuration the bot reads (a subset of src/config.ts). */
+export type BotConfig = Pick<
+  Config,
+  | 'ADMIN_USER_IDS'
+  | 'ADMIN_ROLE_IDS'
+  | 'BANNED_WORDS'
+  | 'DEFAULT_MODEL'
+  | 'DEFAULT_QUOTA'
+  | 'MAX_JOBS_PER_USER'
+  | 'MAX_PIXELS'
+  | 'DISCORD_MAX_UPLOAD_BYTES'
+  | 'REDIS_PREFIX'
+>;
+
+export interface BotContext {
+  db: Db;
+  /** For cancel messages; the queues have their own connection. */
+  redis: Redis;
+  queues: GenerationQueues;
+  models: ModelCatalog;
+  logger: Logger;
+  /** Unix milliseconds. */
+  clock: () => number;
+  config: BotConfig;
+  /**
+   * How long the database checks may take before the first response; after that the
+   * interaction is deferred (publicly) so Discord's 3-second deadline is never missed.
+   */
+  responseBudgetMs: number;
+}

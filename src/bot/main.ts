@@ -1,0 +1,79 @@
+// npm run bot: reads the environment, checks the database schema, connects Postgres,
+// Redis and Discord, and runs until SIGINT/SIGTERM.
+import 'dotenv/config';
+import { Redis } from 'ioredis';
+import { ConfigError, loadConfig } from '../config.js';
+import { assertMigrationsCurrent, createDb, MigrationsBehindError } from '../db/index.js';
+import { createLogger } from '../log.js';
+import { GenerationQueues } from '../queue/index.js';
+import { Bot } from './bot.js';
+import { ModelCatalog } from './models.js';
+
+/** The DB checks' share of Discord's 3-second deadline before the bot defers. */
+const RESPONSE_BUDGET_MS = 1500;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env, ['discord']);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'bot', secrets: [config.DISCORD_TOKEN!] });
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+
+  const database = createDb(config.DATABASE_URL, { logger });
+  try {
+    await assertMigrationsCurrent(database.sql);
+  } catch (error) {
+    if (error instanceof MigrationsBehindError) {
+      logger.fatal(error.message);
+      console.error(error.message);
+      await database.close();
+      process.exit(1);
+    }
+    throw error;
+  }
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  redis.on('error', (err) => logger.error({ err }, 'redis error'));
+  const queues = new GenerationQueues({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS });
+  const bot = new Bot({
+    token: config.DISCORD_TOKEN!,
+    apiBase: config.DISCORD_API_BASE,
+    context: {
+      db: database.db,
+      redis,
+      queues,
+      models: new ModelCatalog({ redis, prefix: config.REDIS_PREFIX }),
+      logger,
+      clock: Date.now,
+      config,
+      responseBudgetMs: RESPONSE_BUDGET_MS,
+    },
+  });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await bot.stop().catch((err) => logger.error({ err }, 'error while stopping the bot'));
+    await queues.close().catch((err) => logger.error({ err }, 'error while closing the queues'));
+    redis.disconnect();
+    await database.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  await bot.start();
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

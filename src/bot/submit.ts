@@ -1,0 +1,157 @@
+// Creating a job for an interaction: the checks that need no I/O first (they answer at
+// once), then the database checks and the reservation within the response budget (or
+// the interaction is deferred publicly), then the public "queued" message and the
+// enqueue. Shared by /imagine, /rerun and the buttons.
+import { randomInt } from 'node:crypto';
+import type { RepliableInteraction } from 'discord.js';
+import {
+  createJobWithReservation,
+  failJob,
+  getGuildSettings,
+  queuePosition,
+  setMessageId,
+  type CreateJobResult,
+  type GenerationParams,
+  type Job,
+  type JobKind,
+} from '../db/index.js';
+import { renderFailed, renderQueued } from '../discord/messages.js';
+import { enqueueGeneration } from '../queue/index.js';
+import type { BotContext } from './context.js';
+import { UserError } from './errors.js';
+import { findBannedWord } from './moderation.js';
+import { respondPublicly } from './replies.js';
+
+/** Discord's interaction token lifetime. */
+const TOKEN_LIFETIME_MS = 15 * 60_000;
+
+export function randomSeed(): number {
+  return randomInt(0, 2 ** 32);
+}
+
+/** Discord timestamp markup, shown in each user's time zone. */
+export function discordTime(date: Date, style: 'R' | 'f' = 'R'): string {
+  return `<t:${Math.floor(date.getTime() / 1000)}:${style}>`;
+}
+
+export interface JobRequest {
+  kind: JobKind;
+  params: GenerationParams;
+  parent: { jobId: string; index: number | null } | null;
+  /** Images charged; default params.count. */
+  cost?: number;
+}
+
+/**
+ * Runs `work` and returns its result. If it takes longer than the response budget, the
+ * interaction is deferred publicly first (a refusal then deletes the placeholder: errors.ts).
+ */
+export async function withinBudget<T>(ctx: BotContext, interaction: RepliableInteraction, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ctx.responseBudgetMs);
+  });
+  try {
+    const first = await Promise.race([work, timeout]);
+    if (first !== TIMED_OUT) return first;
+  } finally {
+    clearTimeout(timer);
+  }
+  await interaction.deferReply();
+  return work;
+}
+const TIMED_OUT = Symbol('timed out');
+
+type Refusal = Exclude<Extract<CreateJobResult, { ok: false }>, { reason: 'duplicate' }>;
+
+function refusalMessage(refusal: Refusal, cost: number): string {
+  switch (refusal.reason) {
+    case 'quota':
+      return refusal.remaining === 0
+        ? `You have no quota left (${refusal.limit} images per day). It resets ${discordTime(refusal.resetsAt)}.`
+        : `Not enough quota left: ${refusal.remaining} image${refusal.remaining === 1 ? '' : 's'} left, this needs ${cost}. Ask for fewer images, or wait for the reset ${discordTime(refusal.resetsAt)}.`;
+    case 'banned':
+      return `You are banned from using this bot${refusal.banReason ? `: ${refusal.banReason}` : '.'}`;
+    case 'too_many_jobs':
+      return `You already have ${refusal.active} jobs in flight (the limit is ${refusal.max}). Wait for one to finish, or cancel one.`;
+  }
+}
+
+/** Checks that need no I/O: the configured banned words. */
+function checkWords(ctx: BotContext, params: GenerationParams, extraWords: string[]): void {
+  const word = findBannedWord([params.prompt, params.negativePrompt], [...ctx.config.BANNED_WORDS, ...extraWords]);
+  if (word !== null) throw new UserError(`Your prompt contains a banned word (\`${word}\`). Please rephrase it.`);
+}
+
+/**
+ * The database part: guild settings (allowed channels, the guild's banned words), then the
+ * reservation and the job row in one transaction. Returns the job (an existing one for a
+ * redelivered interaction) or throws UserError with the refusal.
+ */
+async function reserve(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest): Promise<Job> {
+  const guildId = interaction.guildId;
+  if (guildId !== null) {
+    const settings = await getGuildSettings(ctx.db, guildId);
+    if (settings.allowedChannelIds.length > 0 && !settings.allowedChannelIds.includes(interaction.channelId ?? '')) {
+      throw new UserError(`I am not enabled in this channel. Try ${settings.allowedChannelIds.map((id) => `<#${id}>`).join(', ')}.`);
+    }
+    checkWords(ctx, request.params, settings.bannedWords);
+  }
+  const cost = request.cost ?? request.params.count;
+  const result = await createJobWithReservation(ctx.db, {
+    interactionId: interaction.id,
+    interactionToken: interaction.token,
+    interactionTokenExpiresAt: new Date(interaction.createdTimestamp + TOKEN_LIFETIME_MS),
+    userId: interaction.user.id,
+    guildId,
+    channelId: interaction.channelId ?? '',
+    kind: request.kind,
+    params: request.params,
+    parent: request.parent,
+    cost,
+    defaultLimit: ctx.config.DEFAULT_QUOTA,
+    maxActiveJobs: ctx.config.MAX_JOBS_PER_USER,
+  });
+  if (result.ok) return result.job;
+  // A redelivered interaction: the first delivery owns the job and its reply.
+  if (result.reason === 'duplicate') throw new UserError(`This request is already being handled as job \`${result.job.id}\`.`);
+  throw new UserError(refusalMessage(result, cost));
+}
+
+/** Creates the job for this interaction (checks, quota, row) within the response budget. */
+export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest): Promise<Job> {
+  checkWords(ctx, request.params, []);
+  if (interaction.channelId === null) throw new UserError('I cannot work in this kind of channel.');
+  return withinBudget(ctx, interaction, reserve(ctx, interaction, request));
+}
+
+/**
+ * Creates a generation job, answers with the public "queued" message (its token and
+ * message id are in the job row for the worker) and puts it on its model's queue. The
+ * reply goes out before the enqueue so a fast worker never edits a message that does not
+ * exist yet. If the enqueue fails, the job fails and is refunded.
+ */
+export async function submitGeneration(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest): Promise<Job> {
+  if ((await ctx.models.find(request.params.model)) === null) {
+    throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
+  }
+  const job = await createJob(ctx, interaction, request);
+  let messageId: string;
+  try {
+    messageId = await respondPublicly(interaction, renderQueued(job, (await queuePosition(ctx.db, job)) + 1));
+  } catch (error) {
+    await failJob(ctx.db, job.id, 'the queued message could not be sent').catch((e) => ctx.logger.error({ err: e, jobId: job.id }, 'could not fail the job'));
+    throw error;
+  }
+  try {
+    await setMessageId(ctx.db, job.id, messageId);
+    await enqueueGeneration(ctx.queues, { jobId: job.id, model: job.model, userActiveJobs: job.priority });
+  } catch (error) {
+    ctx.logger.error({ err: error, jobId: job.id }, 'could not queue the job');
+    const { didFail } = await failJob(ctx.db, job.id, 'could not be queued');
+    if (didFail) await respondPublicly(interaction, renderFailed(job, 'it could not be queued; please try again')).catch(() => undefined);
+    throw error;
+  }
+  ctx.logger.info({ jobId: job.id, kind: job.kind, userId: job.userId, model: job.model, count: job.count }, 'job queued');
+  return job;
+}

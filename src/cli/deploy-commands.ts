@@ -1,0 +1,19 @@
+// npm run commands:deploy: registers the slash commands globally, or to DISCORD_GUILD_ID
+// when it is set (guild commands update at once; global ones can take a while).
+import 'dotenv/config';
+import { REST } from 'discord.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { deployCommands } from '../bot/deploy.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, ['discord']);
+  const rest = new REST({ api: config.DISCORD_API_BASE }).setToken(config.DISCORD_TOKEN!);
+  const count = await deployCommands(rest, config.DISCORD_APPLICATION_ID!, config.DISCORD_GUILD_ID);
+  const where = config.DISCORD_GUILD_ID === undefined ? 'globally' : `to guild ${config.DISCORD_GUILD_ID}`;
+  console.log(`registered ${count} commands ${where}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigError || error instanceof Error ? error.message : error);
+  process.exit(1);
+});
