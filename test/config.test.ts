@@ -51,6 +51,13 @@ describe('.env.example', () => {
     }
   });
 
+  it('is the list docs/operations.md documents too', () => {
+    const operations = readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8');
+    for (const [name, value] of exampleEntries()) {
+      expect(operations, name).toContain(`| \`${name}\` | ${value === '' ? '(empty)' : `\`${value}\``} |`);
+    }
+  });
+
   it('shows the real default of every variable', () => {
     const defaults = loadConfig({});
     for (const [name, value] of exampleEntries()) {
