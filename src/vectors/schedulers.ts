@@ -7,15 +7,10 @@
 // and sample must satisfy |ours - theirs| <= 1e-4 + 1e-4 |theirs| (the README's tolerance).
 import { createScheduler, samplerForClassName } from '../pipeline/schedulers/registry.js';
 import type { NoiseSource, Scheduler, SchedulerConfig, StepOptions } from '../pipeline/schedulers/types.js';
+import type { VectorCheckResult } from './index.js';
 
 export const ABS_TOLERANCE = 1e-4;
 export const REL_TOLERANCE = 1e-4;
-
-export interface SchedulerVectorResult {
-  maxAbsError: number;
-  passed: boolean;
-  detail?: string;
-}
 
 interface StepRecord {
   i: number;
@@ -62,7 +57,7 @@ class Comparison {
     this.failures.push(message);
   }
 
-  result(): SchedulerVectorResult {
+  result(): VectorCheckResult {
     const passed = this.failures.length === 0;
     const summary = `max |error| ${this.maxAbsError.toExponential(2)} over ${this.compared} values`;
     return {
@@ -199,7 +194,7 @@ function checkAddNoise(cmp: Comparison, scheduler: Scheduler, json: Record<strin
  * Checks one vector file of shared/vectors/schedulers or shared/vectors/img2img (the kind
  * is read from its fields). Never throws: errors become a failed result with the reason.
  */
-export function checkSchedulerVectorFile(json: Record<string, unknown>): SchedulerVectorResult {
+export function checkSchedulerVectorFile(json: Record<string, unknown>): VectorCheckResult {
   const cmp = new Comparison();
   try {
     const className = json.scheduler_class as string;

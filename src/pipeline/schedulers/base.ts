@@ -3,6 +3,8 @@
 // and the img2img timestep selection of diffusers' img2img pipelines.
 import {
   ConfigReader,
+  TIMESTEP_SPACINGS,
+  type TimestepSpacing,
   type ZeroSnrHandling,
   alphasCumprodFromConfig, checkSameLength, f32, indexForTimestep, sized } from './common.js';
 import { SchedulerUsageError } from './errors.js';
@@ -24,6 +26,8 @@ export abstract class SchedulerBase implements Scheduler {
   protected readonly cfg: ConfigReader;
   protected readonly alphasCumprod: Float64Array;
   protected readonly numTrainTimesteps: number;
+  protected readonly spacing: TimestepSpacing;
+  protected readonly stepsOffset: number;
   /** Index into `timesteps` of the next step, once the first step (or scaleModelInput) fixed it. */
   protected stepIndex: number | null = null;
   protected numInferenceSteps = 0;
@@ -38,6 +42,8 @@ export abstract class SchedulerBase implements Scheduler {
   ) {
     this.cfg = new ConfigReader(config, className);
     this.numTrainTimesteps = this.cfg.int('num_train_timesteps', 1);
+    this.spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
+    this.stepsOffset = this.cfg.int('steps_offset', 0);
     this.alphasCumprod = alphasCumprodFromConfig(this.cfg, zeroSnr);
   }
 
@@ -173,7 +179,7 @@ export abstract class EulerFamilyBase extends SigmaSchedulerBase {
     const sigmas = this.requireSigmas();
     const max = sigmas.reduce((m, s) => Math.max(m, s), 0);
     // diffusers: plain sigma_max for "linspace"/"trailing", sqrt(sigma_max^2 + 1) for "leading" (float32 tensor math)
-    if (this.config.timestep_spacing !== 'leading') return max;
+    if (this.spacing !== 'leading') return max;
     return f32(Math.sqrt(f32(f32(max * max) + 1)));
   }
 

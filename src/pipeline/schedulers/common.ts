@@ -313,12 +313,8 @@ export function integerTimesteps(spacing: TimestepSpacing, numTrain: number, n: 
   return trailingTimesteps(numTrain, numTrain / n);
 }
 
-/**
- * Timesteps and sigmas of the multistep solvers (DPM-Solver++, UniPC). Unlike DDIM,
- * "leading" uses the ratio `lastTimestep // (n + 1)` and drops the zero timestep, and
- * Karras / exponential sigmas span the whole training range (timesteps from sigma -> t).
- */
-export function multistepSchedule(a: {
+/** What `multistepSchedule` needs from a DPM-Solver++ / UniPC config. */
+export interface MultistepScheduleOptions {
   spacing: TimestepSpacing;
   numTrain: number;
   /** Timesteps stay below this (DPM-Solver's lambda_min_clipped can lower it). */
@@ -326,7 +322,8 @@ export function multistepSchedule(a: {
   n: number;
   stepsOffset: number;
   table: Float64Array;
-  custom: 'karras' | 'exponential' | null;
+  /** Karras, exponential, or Lu's uniform-logSNR ("lu", DPM-Solver's use_lu_lambdas) sigmas. */
+  custom: 'karras' | 'exponential' | 'lu' | null;
   /** Round custom-sigma timesteps to the nearest integer (else truncate, as an int64 cast does). */
   roundCustomTimesteps: boolean;
   sigmaMin: number | null;
@@ -334,7 +331,20 @@ export function multistepSchedule(a: {
   finalSigma: 'zero' | 'sigma_min';
   /** With custom sigmas, "sigma_min" repeats their last value (UniPC) instead of the training minimum. */
   customFinalIsLast: boolean;
-}): { timesteps: Float64Array; sigmas: Float64Array } {
+}
+
+/** The part of the multistep schedule a config decides (read once per scheduler). */
+export type MultistepSigmaChoices = Pick<
+  MultistepScheduleOptions,
+  'custom' | 'roundCustomTimesteps' | 'sigmaMin' | 'sigmaMax' | 'finalSigma' | 'customFinalIsLast'
+>;
+
+/**
+ * Timesteps and sigmas of the multistep solvers (DPM-Solver++, UniPC). Unlike DDIM,
+ * "leading" uses the ratio `lastTimestep // (n + 1)` and drops the zero timestep, and
+ * Karras / exponential sigmas span the whole training range (timesteps from sigma -> t).
+ */
+export function multistepSchedule(a: MultistepScheduleOptions): { timesteps: Float64Array; sigmas: Float64Array } {
   const { n, lastTimestep } = a;
   let timesteps: Float64Array;
   if (a.spacing === 'linspace') {
@@ -347,10 +357,15 @@ export function multistepSchedule(a: {
   }
   let sigmas: Float64Array;
   if (a.custom !== null) {
+    const logSigmas = logOf(a.table);
     const sigmaMin = a.sigmaMin ?? a.table[0];
     const sigmaMax = a.sigmaMax ?? a.table[a.table.length - 1];
-    sigmas = (a.custom === 'karras' ? karrasSigmas : exponentialSigmas)(sigmaMin, sigmaMax, n);
-    const logSigmas = logOf(a.table);
+    if (a.custom === 'lu') {
+      const [lambdaMax, lambdaMin] = [logSigmas[logSigmas.length - 1], logSigmas[0]];
+      sigmas = linspace(0, 1, n).map((ramp) => Math.exp(lambdaMax + ramp * (lambdaMin - lambdaMax)));
+    } else {
+      sigmas = (a.custom === 'karras' ? karrasSigmas : exponentialSigmas)(sigmaMin, sigmaMax, n);
+    }
     timesteps = sigmas.map((s) => {
       const t = sigmaToT(s, logSigmas);
       return a.roundCustomTimesteps ? roundHalfEven(t) : Math.trunc(t);

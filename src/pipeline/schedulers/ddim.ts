@@ -1,6 +1,6 @@
 // DDIM (Song et al. 2020) as diffusers' DDIMScheduler, with eta for the stochastic variant.
 import { SchedulerBase } from './base.js';
-import { type ConfigReader, TIMESTEP_SPACINGS, checkSameLength, integerTimesteps, sized } from './common.js';
+import { type ConfigReader, checkSameLength, integerTimesteps, sized } from './common.js';
 import { SchedulerUsageError } from './errors.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepOptions, StepResult } from './types.js';
 
@@ -71,12 +71,10 @@ export class DdimScheduler extends SchedulerBase {
     super(name, DDIM_CLASS, config, 'rescale');
     ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
     this.finalAlphaCumprod = this.cfg.bool('set_alpha_to_one') ? 1 : this.alphasCumprod[0];
-    this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
   }
 
   protected computeTimesteps(n: number): Float64Array {
-    const spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
-    return integerTimesteps(spacing, this.numTrainTimesteps, n, this.cfg.int('steps_offset', 0));
+    return integerTimesteps(this.spacing, this.numTrainTimesteps, n, this.stepsOffset);
   }
 
   step(

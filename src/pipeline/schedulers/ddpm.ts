@@ -1,7 +1,7 @@
 // DDPM ancestral sampling (Ho et al. 2020) as diffusers' DDPMScheduler, over a spaced
 // subset of the training timesteps. Draws noise on every step with t > 0.
 import { SchedulerBase } from './base.js';
-import { TIMESTEP_SPACINGS, checkSameLength, integerTimesteps, sized } from './common.js';
+import { checkSameLength, integerTimesteps, sized } from './common.js';
 import { type AlphaPrediction, alphaPredictOriginal, readAlphaPredictionOptions } from './ddim.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
 
@@ -39,12 +39,10 @@ export class DdpmScheduler extends SchedulerBase {
     super(name, DDPM_CLASS, config, 'rescale');
     ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
     this.varianceType = this.cfg.string('variance_type', VARIANCE_TYPES);
-    this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
   }
 
   protected computeTimesteps(n: number): Float64Array {
-    const spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
-    return integerTimesteps(spacing, this.numTrainTimesteps, n, this.cfg.int('steps_offset', 0));
+    return integerTimesteps(this.spacing, this.numTrainTimesteps, n, this.stepsOffset);
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, noise: NoiseSource, out: Float32Array): StepResult {

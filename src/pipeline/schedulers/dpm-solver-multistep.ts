@@ -5,11 +5,11 @@
 // log-SNR lambda of the two sigmas.
 import { MultistepBase } from './base.js';
 import {
-  TIMESTEP_SPACINGS,
   alphaSigmaOf,
   checkSameLength,
   f32,
   lambdaOf,
+  type MultistepSigmaChoices,
   multistepSchedule,
   trainingSigmas,
 } from './common.js';
@@ -75,6 +75,10 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
   private readonly solverOrder: number;
   private readonly sde: boolean;
   private readonly heun: boolean;
+  private readonly schedule: MultistepSigmaChoices;
+  private readonly minLambda: number;
+  private readonly lowerOrderFinal: boolean;
+  private readonly eulerAtFinal: boolean;
   /** x0 predictions of the last `solverOrder` steps, oldest first. */
   private history: Float32Array[] = [];
   private lowerOrderNums = 0;
@@ -91,37 +95,40 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
     this.heun = c.string('solver_type', ['midpoint', 'heun']) === 'heun';
     c.unsupported('thresholding', config.thresholding !== true, 'false');
     c.unsupported('variance_type', config.variance_type === null || config.variance_type === undefined, 'null');
-    for (const key of ['use_lu_lambdas', 'use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting']) {
+    for (const key of ['use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting']) {
       c.unsupported(key, config[key] !== true, 'false');
     }
-    c.string('timestep_spacing', TIMESTEP_SPACINGS);
-    c.string('final_sigmas_type', ['zero', 'sigma_min']);
-  }
-
-  protected computeTimesteps(n: number): Float64Array {
-    const c = this.cfg;
-    const table = trainingSigmas(this.alphasCumprod);
-    // lambda_min_clipped: skip the training timesteps whose lambda is below the clip
-    const minLambda = c.number('lambda_min_clipped');
-    let clipped = 0;
-    for (let t = 0; t < this.alphasCumprod.length; t++) {
-      const a = this.alphasCumprod[t];
-      const lambda = f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a))))));
-      if (lambda < minLambda) clipped++;
-    }
-    const { timesteps, sigmas } = multistepSchedule({
-      spacing: c.string('timestep_spacing', TIMESTEP_SPACINGS),
-      numTrain: this.numTrainTimesteps,
-      lastTimestep: this.numTrainTimesteps - clipped,
-      n,
-      stepsOffset: c.int('steps_offset', 0),
-      table,
-      custom: c.bool('use_karras_sigmas') ? 'karras' : c.bool('use_exponential_sigmas') ? 'exponential' : null,
-      roundCustomTimesteps: c.bool('use_karras_sigmas') && this.config.beta_schedule !== 'squaredcos_cap_v2',
+    const karras = c.bool('use_karras_sigmas');
+    const lu = c.bool('use_lu_lambdas');
+    this.schedule = {
+      custom: karras ? 'karras' : lu ? 'lu' : c.bool('use_exponential_sigmas') ? 'exponential' : null,
+      // diffusers rounds Karras / Lu timesteps except for the cosine schedule (then an int64 cast truncates)
+      roundCustomTimesteps: (karras || lu) && config.beta_schedule !== 'squaredcos_cap_v2',
       sigmaMin: c.optionalNumber('sigma_min'),
       sigmaMax: c.optionalNumber('sigma_max'),
       finalSigma: c.string('final_sigmas_type', ['zero', 'sigma_min']),
       customFinalIsLast: false,
+    };
+    this.minLambda = c.number('lambda_min_clipped');
+    this.lowerOrderFinal = c.bool('lower_order_final');
+    this.eulerAtFinal = c.bool('euler_at_final');
+  }
+
+  protected computeTimesteps(n: number): Float64Array {
+    // lambda_min_clipped: skip the training timesteps whose lambda (float32) is below the clip
+    let clipped = 0;
+    for (const a of this.alphasCumprod) {
+      const lambda = f32(f32(Math.log(f32(Math.sqrt(a)))) - f32(Math.log(f32(Math.sqrt(f32(1 - a))))));
+      if (lambda < this.minLambda) clipped++;
+    }
+    const { timesteps, sigmas } = multistepSchedule({
+      ...this.schedule,
+      spacing: this.spacing,
+      numTrain: this.numTrainTimesteps,
+      lastTimestep: this.numTrainTimesteps - clipped,
+      n,
+      stepsOffset: this.stepsOffset,
+      table: trainingSigmas(this.alphasCumprod),
     });
     this.sigmas = sigmas;
     return timesteps;
@@ -136,12 +143,11 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
     const i = this.currentStepIndex(timestep);
     const sigmas = this.requireSigmas();
     const numSteps = this.timesteps.length;
+    // lower orders at the end: always into sigma 0, and for short runs (< 15 steps) when lower_order_final
     const lowerOrderFinal =
       i === numSteps - 1 &&
-      (this.cfg.bool('euler_at_final') ||
-        (this.cfg.bool('lower_order_final') && numSteps < 15) ||
-        this.config.final_sigmas_type === 'zero');
-    const lowerOrderSecond = i === numSteps - 2 && this.cfg.bool('lower_order_final') && numSteps < 15;
+      (this.eulerAtFinal || (this.lowerOrderFinal && numSteps < 15) || this.schedule.finalSigma === 'zero');
+    const lowerOrderSecond = i === numSteps - 2 && this.lowerOrderFinal && numSteps < 15;
     const order =
       this.solverOrder === 1 || this.lowerOrderNums < 1 || lowerOrderFinal
         ? 1

@@ -2,7 +2,7 @@
 // EulerAncestralDiscreteScheduler: an Euler step down to sigma_down, then fresh noise
 // of size sigma_up. It draws noise on every step, the last included (scaled by 0 there).
 import { EulerFamilyBase } from './base.js';
-import { TIMESTEP_SPACINGS, checkSameLength, eulerTimesteps, f32, interpAtIndex, sized, trainingSigmas } from './common.js';
+import { checkSameLength, eulerTimesteps, f32, interpAtIndex, sized, trainingSigmas } from './common.js';
 import { eulerPredictOriginal } from './euler.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
 
@@ -28,12 +28,10 @@ export class EulerAncestralScheduler extends EulerFamilyBase {
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, EULER_ANCESTRAL_CLASS, config, 'rescale_and_clamp');
     this.prediction = this.cfg.string('prediction_type', ['epsilon', 'v_prediction']);
-    this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
   }
 
   protected computeTimesteps(n: number): Float64Array {
-    const spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
-    const timesteps = eulerTimesteps(spacing, this.numTrainTimesteps, n, this.cfg.int('steps_offset', 0));
+    const timesteps = eulerTimesteps(this.spacing, this.numTrainTimesteps, n, this.stepsOffset);
     const table = trainingSigmas(this.alphasCumprod);
     this.sigmas = Float64Array.from([...timesteps.map((t) => interpAtIndex(t, table)), 0], f32);
     return timesteps;

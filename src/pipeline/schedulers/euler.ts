@@ -1,7 +1,6 @@
 // Euler (Karras et al. 2022, Algorithm 2 without churn) as diffusers' EulerDiscreteScheduler.
 import { EulerFamilyBase } from './base.js';
 import {
-  TIMESTEP_SPACINGS,
   checkSameLength,
   eulerTimesteps,
   exponentialSigmas,
@@ -54,39 +53,41 @@ export function eulerPredictOriginal(
 
 export class EulerScheduler extends EulerFamilyBase {
   private readonly prediction: (typeof EULER_PREDICTION_TYPES)[number];
+  private readonly customSigmas: typeof karrasSigmas | null;
+  private readonly sigmaMin: number | null;
+  private readonly sigmaMax: number | null;
+  private readonly finalSigma: 'zero' | 'sigma_min';
+  private readonly continuousTimesteps: boolean;
   private predOriginal: Float32Array | null = null;
 
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, EULER_CLASS, config, 'rescale_and_clamp');
-    this.prediction = this.cfg.string('prediction_type', EULER_PREDICTION_TYPES);
-    this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
-    this.cfg.string('final_sigmas_type', ['zero', 'sigma_min']);
-    this.cfg.string('timestep_type', ['discrete', 'continuous']);
-    this.cfg.unsupported('interpolation_type', this.config.interpolation_type === 'linear', '"linear"');
-    this.cfg.unsupported('use_beta_sigmas', this.config.use_beta_sigmas !== true, 'false');
+    const c = this.cfg;
+    this.prediction = c.string('prediction_type', EULER_PREDICTION_TYPES);
+    this.customSigmas = c.bool('use_karras_sigmas') ? karrasSigmas : c.bool('use_exponential_sigmas') ? exponentialSigmas : null;
+    this.sigmaMin = c.optionalNumber('sigma_min');
+    this.sigmaMax = c.optionalNumber('sigma_max');
+    this.finalSigma = c.string('final_sigmas_type', ['zero', 'sigma_min']);
+    this.continuousTimesteps = c.string('timestep_type', ['discrete', 'continuous']) === 'continuous' && this.prediction === 'v_prediction';
+    c.unsupported('interpolation_type', config.interpolation_type === 'linear', '"linear"');
+    c.unsupported('use_beta_sigmas', config.use_beta_sigmas !== true, 'false');
   }
 
   protected computeTimesteps(n: number): Float64Array {
-    const spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
-    let timesteps: Float64Array = eulerTimesteps(spacing, this.numTrainTimesteps, n, this.cfg.int('steps_offset', 0));
+    let timesteps: Float64Array = eulerTimesteps(this.spacing, this.numTrainTimesteps, n, this.stepsOffset);
     const table = trainingSigmas(this.alphasCumprod);
     let sigmas: Float64Array = timesteps.map((t) => interpAtIndex(t, table));
-    const custom = this.cfg.bool('use_karras_sigmas')
-      ? karrasSigmas
-      : this.cfg.bool('use_exponential_sigmas')
-        ? exponentialSigmas
-        : null;
-    if (custom !== null) {
+    if (this.customSigmas !== null) {
       // Euler spans the range of the spaced timesteps (not the full training range), unless sigma_min/max are set
-      const sigmaMin = this.cfg.optionalNumber('sigma_min') ?? sigmas[sigmas.length - 1];
-      const sigmaMax = this.cfg.optionalNumber('sigma_max') ?? sigmas[0];
-      sigmas = custom(sigmaMin, sigmaMax, n);
+      const sigmaMin = this.sigmaMin ?? sigmas[sigmas.length - 1];
+      const sigmaMax = this.sigmaMax ?? sigmas[0];
+      sigmas = this.customSigmas(sigmaMin, sigmaMax, n);
       const logSigmas = logOf(table);
       timesteps = sigmas.map((s) => f32(sigmaToT(s, logSigmas)));
     }
-    const last = this.config.final_sigmas_type === 'sigma_min' ? table[0] : 0;
+    const last = this.finalSigma === 'sigma_min' ? table[0] : 0;
     this.sigmas = Float64Array.from([...sigmas, last], f32);
-    if (this.config.timestep_type === 'continuous' && this.prediction === 'v_prediction') {
+    if (this.continuousTimesteps) {
       // EDM-style conditioning: the UNet sees c_noise = log(sigma) / 4
       return this.sigmas.slice(0, n).map((s) => f32(0.25 * f32(Math.log(s))));
     }

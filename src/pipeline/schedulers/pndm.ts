@@ -3,7 +3,7 @@
 // second timestep (N + 1 model calls for N steps): the repeat is a Heun-like warm-up
 // that re-steps from the first sample with the average of the first two outputs.
 import { SchedulerBase } from './base.js';
-import { TIMESTEP_SPACINGS, arange, checkSameLength, linspace, roundHalfEven, sized } from './common.js';
+import { arange, checkSameLength, linspace, roundHalfEven, sized } from './common.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
 
 export const PNDM_CLASS = 'PNDMScheduler';
@@ -38,18 +38,16 @@ export class PndmScheduler extends SchedulerBase {
     this.prediction = this.cfg.string('prediction_type', ['epsilon', 'v_prediction']);
     this.cfg.unsupported('skip_prk_steps', this.config.skip_prk_steps === true, 'true');
     this.finalAlphaCumprod = this.cfg.bool('set_alpha_to_one') ? 1 : this.alphasCumprod[0];
-    this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
   }
 
   protected computeTimesteps(n: number): Float64Array {
-    const spacing = this.cfg.string('timestep_spacing', TIMESTEP_SPACINGS);
     const T = this.numTrainTimesteps;
     let ascending: Float64Array;
-    if (spacing === 'linspace') {
+    if (this.spacing === 'linspace') {
       ascending = linspace(0, T - 1, n).map(roundHalfEven);
-    } else if (spacing === 'leading') {
+    } else if (this.spacing === 'leading') {
       const ratio = Math.floor(T / n);
-      const offset = this.cfg.int('steps_offset', 0);
+      const offset = this.stepsOffset;
       ascending = Float64Array.from({ length: n }, (_, i) => i * ratio + offset);
     } else {
       ascending = arange(T, 0, -T / n).map((t) => roundHalfEven(t) - 1).reverse();

@@ -4,10 +4,10 @@
 // prediction, order 2, and an order-1 final step.
 import { MultistepBase } from './base.js';
 import {
-  TIMESTEP_SPACINGS,
   alphaSigmaOf,
   checkSameLength,
   lambdaOf,
+  type MultistepSigmaChoices,
   multistepSchedule,
   sized,
   solveLinear,
@@ -64,6 +64,8 @@ export class UniPcScheduler extends MultistepBase {
   private readonly predictX0: boolean;
   private readonly bh2: boolean;
   private readonly disableCorrector: number[];
+  private readonly schedule: MultistepSigmaChoices;
+  private readonly lowerOrderFinal: boolean;
   /** Converted model outputs (x0, or eps without predict_x0) of the last `solverOrder` steps, oldest first. */
   private history: Float32Array[] = [];
   private lowerOrderNums = 0;
@@ -87,26 +89,27 @@ export class UniPcScheduler extends MultistepBase {
     for (const key of ['use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting']) {
       c.unsupported(key, config[key] !== true, 'false');
     }
-    c.string('timestep_spacing', TIMESTEP_SPACINGS);
-    c.string('final_sigmas_type', ['zero', 'sigma_min']);
-  }
-
-  protected computeTimesteps(n: number): Float64Array {
-    const c = this.cfg;
     const karras = c.bool('use_karras_sigmas');
-    const { timesteps, sigmas } = multistepSchedule({
-      spacing: c.string('timestep_spacing', TIMESTEP_SPACINGS),
-      numTrain: this.numTrainTimesteps,
-      lastTimestep: this.numTrainTimesteps,
-      n,
-      stepsOffset: c.int('steps_offset', 0),
-      table: trainingSigmas(this.alphasCumprod),
+    this.schedule = {
       custom: karras ? 'karras' : c.bool('use_exponential_sigmas') ? 'exponential' : null,
       roundCustomTimesteps: karras,
       sigmaMin: c.optionalNumber('sigma_min'),
       sigmaMax: c.optionalNumber('sigma_max'),
       finalSigma: c.string('final_sigmas_type', ['zero', 'sigma_min']),
       customFinalIsLast: true,
+    };
+    this.lowerOrderFinal = c.bool('lower_order_final');
+  }
+
+  protected computeTimesteps(n: number): Float64Array {
+    const { timesteps, sigmas } = multistepSchedule({
+      ...this.schedule,
+      spacing: this.spacing,
+      numTrain: this.numTrainTimesteps,
+      lastTimestep: this.numTrainTimesteps,
+      n,
+      stepsOffset: this.stepsOffset,
+      table: trainingSigmas(this.alphasCumprod),
     });
     this.sigmas = sigmas;
     return timesteps;
@@ -145,7 +148,7 @@ export class UniPcScheduler extends MultistepBase {
     const oldest = this.history.shift() as Float32Array;
     oldest.set(converted);
     this.history.push(oldest);
-    const cap = this.cfg.bool('lower_order_final') ? Math.min(this.solverOrder, this.timesteps.length - i) : this.solverOrder;
+    const cap = this.lowerOrderFinal ? Math.min(this.solverOrder, this.timesteps.length - i) : this.solverOrder;
     this.thisOrder = Math.min(cap, this.lowerOrderNums + 1);
     this.hasLastSample = true;
 
@@ -208,12 +211,19 @@ export class UniPcScheduler extends MultistepBase {
     const coeffM0 = -outer * hPhi1;
     const coeffRes = -outer * bH;
     const earlier = rks.slice(0, -1).map((rk, k) => ({ m: hist[hist.length - 2 - k], w: rhos[k] / rk }));
+    // without correction terms the B(h) term is left out rather than multiplied by 0:
+    // with bh1, B(h) is infinite on a final step to sigma 0 (diffusers gets NaN there)
+    const hasResidual = earlier.length > 0 || modelT !== null;
     for (let k = 0; k < out.length; k++) {
       const mk0 = m0[k];
-      let res = 0;
-      for (const e of earlier) res += e.w * (e.m[k] - mk0);
-      if (modelT !== null) res += rhoT * (modelT[k] - mk0);
-      out[k] = scaleX * x[k] + coeffM0 * mk0 + coeffRes * res;
+      let v = scaleX * x[k] + coeffM0 * mk0;
+      if (hasResidual) {
+        let res = 0;
+        for (const e of earlier) res += e.w * (e.m[k] - mk0);
+        if (modelT !== null) res += rhoT * (modelT[k] - mk0);
+        v += coeffRes * res;
+      }
+      out[k] = v;
     }
   }
 }
