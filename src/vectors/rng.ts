@@ -82,6 +82,7 @@ interface TorchCase {
 
 interface TorchSequential {
   seed: number | string;
+  dtype?: Dtype;
   draws: { shape: number[]; values: number[] }[];
 }
 
@@ -127,10 +128,12 @@ function checkTorch(cases: TorchCase[], sequential: TorchSequential[]): VectorCh
     cmp.sum(label, values, c.sum, dtype);
   }
   for (const s of sequential) {
+    const dtype = s.dtype ?? 'float32';
     const generator = new TorchCpuGenerator(torchSeed(s.seed));
     s.draws.forEach((draw, i) => {
       const n = draw.shape.reduce((a, b) => a * b, 1);
-      cmp.values(`sequential seed ${s.seed} draw ${i}`, generator.randn(n), draw.values, 'float32');
+      const values = dtype === 'float32' ? generator.randn(n) : generator.randnFloat64(n);
+      cmp.values(`sequential seed ${s.seed} draw ${i}`, values, draw.values, dtype);
     });
   }
   return cmp.result();
