@@ -349,7 +349,7 @@ export class FakeDiscord {
       const match = route.pattern.exec(req.path);
       if (!match) continue;
       if (route.botAuth && req.headers.authorization !== `Bot ${this.botToken}`) return json({ code: 0, message: '401: Unauthorized' }, 401);
-      return route.handler(req, match.slice(1));
+      return route.handler(req, match.slice(1).map(decodeURIComponent));
     }
     return json({ code: 0, message: '404: Not Found' }, 404);
   }

@@ -59,8 +59,9 @@ async function resolveModel(ctx: BotContext, requested: string | undefined): Pro
 
 function matchingChoices(values: string[], typed: string): { name: string; value: string }[] {
   const needle = typed.toLowerCase();
-  return values
-    .filter((v) => v.toLowerCase().includes(needle))
+  const starts = values.filter((v) => v.toLowerCase().startsWith(needle));
+  const contains = values.filter((v) => !v.toLowerCase().startsWith(needle) && v.toLowerCase().includes(needle));
+  return [...starts, ...contains]
     .slice(0, 25)
     .map((v) => ({ name: v, value: v }));
 }

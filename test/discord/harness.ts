@@ -1,0 +1,107 @@
+// A real bot (src/bot) against the local Discord server, a fresh Postgres database and a
+// fresh Redis prefix: what the bot and e2e test files start in beforeAll.
+import { Redis } from 'ioredis';
+import { Bot } from '../../src/bot/bot.js';
+import type { BotConfig, BotContext } from '../../src/bot/context.js';
+import { deployCommands } from '../../src/bot/deploy.js';
+import { ModelCatalog } from '../../src/bot/models.js';
+import { REST } from 'discord.js';
+import { createLogger, type Logger } from '../../src/log.js';
+import { GenerationQueues, Heartbeat, type ModelInfo } from '../../src/queue/index.js';
+import { createTestDatabase, type TestDatabase } from '../support/pg.js';
+import { dropPrefix, freshPrefix, SHARED_REDIS_URL } from '../support/redis.js';
+import { startFakeDiscord, type FakeDiscord, type FakeDiscordOptions } from './server.js';
+
+/** What the demo model's workers advertise (tests that run no worker advertise it themselves). */
+export const DEMO_MODEL: ModelInfo = {
+  name: 'shapes-demo',
+  nativeWidth: 128,
+  nativeHeight: 128,
+  sizeMultiple: 64,
+  defaultSampler: 'euler',
+  samplers: ['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'pndm', 'ddpm', 'unipc'],
+};
+
+export interface HarnessOptions {
+  /** Label for the database and Redis prefix names. */
+  label: string;
+  config?: Partial<BotConfig>;
+  discord?: FakeDiscordOptions;
+  /** Advertise DEMO_MODEL with a worker heartbeat, as if a worker were running. Default true. */
+  advertiseModel?: boolean;
+  responseBudgetMs?: number;
+  logger?: Logger;
+}
+
+export interface Harness {
+  discord: FakeDiscord;
+  pg: TestDatabase;
+  redis: Redis;
+  prefix: string;
+  context: BotContext;
+  bot: Bot;
+  /** Stops the bot and starts a fresh one on the same database, Redis and Discord. */
+  restartBot(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: HarnessOptions): Promise<Harness> {
+  const discord = await startFakeDiscord(options.discord);
+  const pg = await createTestDatabase(options.label);
+  const prefix = freshPrefix(options.label);
+  const redis = new Redis(SHARED_REDIS_URL, { maxRetriesPerRequest: null });
+  const queues = new GenerationQueues({ connection: redis, prefix });
+  const heartbeat = options.advertiseModel === false ? null : new Heartbeat({ redis, prefix, workerId: `test:${process.pid}`, models: [DEMO_MODEL] });
+  await heartbeat?.start();
+  const config: BotConfig = {
+    ADMIN_USER_IDS: [],
+    ADMIN_ROLE_IDS: [],
+    BANNED_WORDS: [],
+    DEFAULT_MODEL: DEMO_MODEL.name,
+    DEFAULT_QUOTA: 50,
+    MAX_JOBS_PER_USER: 3,
+    MAX_PIXELS: 1024 * 1024,
+    DISCORD_MAX_UPLOAD_BYTES: 10 * 1024 * 1024,
+    REDIS_PREFIX: prefix,
+    ...options.config,
+  };
+  const logger = options.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent', secrets: [discord.botToken] });
+  const context: BotContext = {
+    db: pg.db,
+    redis,
+    queues,
+    models: new ModelCatalog({ redis, prefix, cacheMs: 0 }),
+    logger,
+    clock: Date.now,
+    config,
+    responseBudgetMs: options.responseBudgetMs ?? 1500,
+  };
+  await deployCommands(new REST({ api: discord.apiBase }).setToken(discord.botToken), discord.applicationId);
+  const newBot = async () => {
+    const bot = new Bot({ context, token: discord.botToken, apiBase: discord.apiBase });
+    await bot.start();
+    return bot;
+  };
+  const harness: Harness = {
+    discord,
+    pg,
+    redis,
+    prefix,
+    context,
+    bot: await newBot(),
+    async restartBot() {
+      await harness.bot.stop();
+      harness.bot = await newBot();
+    },
+    async close() {
+      await harness.bot.stop();
+      await heartbeat?.stop();
+      await queues.close();
+      await dropPrefix(redis, prefix);
+      redis.disconnect();
+      await discord.close();
+      await pg.drop();
+    },
+  };
+  return harness;
+}
