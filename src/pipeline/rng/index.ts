@@ -9,7 +9,7 @@ import { TorchCpuGenerator } from './torch.js';
 export type { NoiseSource };
 export { NumpyRandomState } from './numpy.js';
 export { TorchCpuGenerator } from './torch.js';
-export { MAX_SEED, assertSeed } from './seed.js';
+export { MAX_SEED } from './seed.js';
 
 export type RngName = 'numpy' | 'torch';
 

@@ -36,33 +36,27 @@ export class TorchCpuGenerator implements NoiseSource {
   /** `torch.randn(n, generator=g)` (float32). */
   randn(n: number): Float32Array {
     assertCount(n);
-    const out = new Float32Array(n);
-    if (n < BLOCK) {
-      for (let i = 0; i < n; i++) out[i] = this.scalarNormal();
-      return out;
-    }
-    for (let i = 0; i < n; i++) out[i] = this.uniformFloat32();
-    for (let i = 0; i + BLOCK <= n; i += BLOCK) this.boxMullerFloat32(out, i);
-    if (n % BLOCK !== 0) {
-      for (let i = n - BLOCK; i < n; i++) out[i] = this.uniformFloat32();
-      this.boxMullerFloat32(out, n - BLOCK);
-    }
-    return out;
+    return this.fill(new Float32Array(n), () => this.uniformFloat32(), (data, start) => this.boxMullerFloat32(data, start));
   }
 
   /** `torch.randn(n, generator=g, dtype=torch.float64)`. */
   randnFloat64(n: number): Float64Array {
     assertCount(n);
-    const out = new Float64Array(n);
+    return this.fill(new Float64Array(n), () => this.uniformFloat64(), boxMullerFloat64);
+  }
+
+  /** torch's CPU normal kernel over `out`, with the uniform source and block transform of its dtype. */
+  private fill<T extends Float32Array | Float64Array>(out: T, uniform: () => number, boxMuller: (data: T, start: number) => void): T {
+    const n = out.length;
     if (n < BLOCK) {
       for (let i = 0; i < n; i++) out[i] = this.scalarNormal();
       return out;
     }
-    for (let i = 0; i < n; i++) out[i] = this.uniformFloat64();
-    for (let i = 0; i + BLOCK <= n; i += BLOCK) boxMullerFloat64(out, i);
+    for (let i = 0; i < n; i++) out[i] = uniform();
+    for (let i = 0; i + BLOCK <= n; i += BLOCK) boxMuller(out, i);
     if (n % BLOCK !== 0) {
-      for (let i = n - BLOCK; i < n; i++) out[i] = this.uniformFloat64();
-      boxMullerFloat64(out, n - BLOCK);
+      for (let i = n - BLOCK; i < n; i++) out[i] = uniform();
+      boxMuller(out, n - BLOCK);
     }
     return out;
   }
