@@ -11,6 +11,10 @@
 //
 // The generator state (MT19937 position and the cached normal) carries over between
 // calls, so successive randn calls continue one stream as they do in torch.
+//
+// float32 values are bit-identical to torch on x86-64 CPUs with AVX2 (the shared vectors,
+// and diffusers on Linux/Windows). torch on other CPUs (ARM, no AVX2) uses libm's logf/cosf
+// for n >= 16 instead, which differs from these values in the last bits.
 import type { NoiseSource } from '../schedulers/types.js';
 import { avxLogf, avxSincosf } from './avx-math.js';
 import { Mt19937 } from './mt19937.js';
