@@ -21,7 +21,7 @@ export const DEFAULT_MAX_LENGTH = 77;
 
 const SPECIAL_TOKEN = /(<\|startoftext\|>|<\|endoftext\|>)/;
 const WHITESPACE = /\p{White_Space}+/u;
-// CLIP's pre-tokenizer split (\s is Unicode White_Space, as in the Rust regex engine).
+// CLIP's pre-tokenizer split (\s is Unicode White_Space there, as in tokenizers' Oniguruma regexes).
 const PIECE = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\p{White_Space}\p{L}\p{N}]+/gu;
 // GPT-2's split, as the ByteLevel pre-tokenizer applies it (pieces hold no whitespace here).
 const BYTE_LEVEL_PART = /'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}+|[^\p{White_Space}\p{L}\p{N}]+/gu;
