@@ -1,11 +1,15 @@
 // Banned words, matched case- and accent-insensitively on whole words: text and words
 // are both decomposed (NFKD), stripped of combining marks and lowercased, so "Nüde" and
-// "NUDE" match "nude" but "nudes" and "denude" do not.
+// "NUDE" match "nude" but "nudes" and "denude" do not. Scripts written without spaces
+// (Han, kana, Hangul) count as word boundaries, so "日本nude" matches too.
 
 /** The comparable form of a text: NFKD, no combining marks, lowercase. */
 export function foldText(text: string): string {
   return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
 }
+
+/** A character that continues a word: a letter or digit of a script that separates words with spaces. */
+const WORD_CHAR = '[[\\p{L}\\p{N}]--[\\p{sc=Han}\\p{sc=Hiragana}\\p{sc=Katakana}\\p{sc=Hangul}]]';
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -17,8 +21,7 @@ export function findBannedWord(texts: string[], bannedWords: string[]): string |
   for (const word of bannedWords) {
     const w = foldText(word).trim();
     if (w === '') continue;
-    // Whole words: no letter or digit right before or after (works for any script).
-    const pattern = new RegExp(`(?<![\\p{L}\\p{N}])${escapeRegExp(w)}(?![\\p{L}\\p{N}])`, 'u');
+    const pattern = new RegExp(`(?<!${WORD_CHAR})${escapeRegExp(w)}(?!${WORD_CHAR})`, 'v');
     if (folded.some((t) => pattern.test(t))) return word;
   }
   return null;

@@ -25,14 +25,20 @@ export function subcommandName(data: readonly CommandInteractionOption[]): strin
 const required = (name: string, what: string) => (issue: { input: unknown }) =>
   issue.input === undefined ? `\`${name}\` is required.` : `\`${name}\` must be ${what}.`;
 
-/** Text of `min`..`max` characters after trimming. */
+// Control characters (other than tab and newline) and unpaired surrogates: Postgres
+// refuses NUL in text, and none of them belongs in a prompt.
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Text of `min`..`max` characters after trimming, without control characters. */
 export function text(name: string, min: number, max: number) {
   const what = min > 0 ? `text of ${min} to ${max} characters` : `text of at most ${max} characters`;
   return z
     .string({ error: required(name, what) })
     .trim()
     .min(min, min === 1 ? `\`${name}\` must not be empty.` : `\`${name}\` must be ${what}.`)
-    .max(max, `\`${name}\` is too long: at most ${max} characters.`);
+    .max(max, `\`${name}\` is too long: at most ${max} characters.`)
+    .refine((s) => !CONTROL.test(s) && !LONE_SURROGATE.test(s), `\`${name}\` contains characters that are not allowed (control characters).`);
 }
 
 /** A whole number in [min, max]. */
