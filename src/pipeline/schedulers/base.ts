@@ -6,7 +6,12 @@ import {
   TIMESTEP_SPACINGS,
   type TimestepSpacing,
   type ZeroSnrHandling,
-  alphasCumprodFromConfig, checkSameLength, f32, indexForTimestep, sized } from './common.js';
+  alphasCumprodFromConfig,
+  checkSameLength,
+  f32,
+  indexForTimestep,
+  sized,
+} from './common.js';
 import { SchedulerUsageError } from './errors.js';
 import type {
   Img2ImgTimesteps,
@@ -31,7 +36,7 @@ export abstract class SchedulerBase implements Scheduler {
   /** Index into `timesteps` of the next step, once the first step (or scaleModelInput) fixed it. */
   protected stepIndex: number | null = null;
   protected numInferenceSteps = 0;
-  /** Whether diffusers' class has `set_begin_index` (img2img then starts from a fixed index). */
+  /** Whether diffusers' img2img pipeline calls `set_begin_index` for this class (so steps start from a fixed index). */
   protected abstract readonly hasBeginIndex: boolean;
 
   constructor(
@@ -135,12 +140,17 @@ export abstract class SchedulerBase implements Scheduler {
     return timestep;
   }
 
+  /** alphas_cumprod "before" timestep 0, where the last DDIM / PNDM / LCM step lands: 1 with set_alpha_to_one. */
+  protected finalAlphaCumprod(): number {
+    return this.cfg.bool('set_alpha_to_one') ? 1 : this.alphasCumprod[0];
+  }
+
   /** `sqrt(ac[t]) * x + sqrt(1 - ac[t]) * noise`: add_noise of the DDPM family (DDPM, DDIM, PNDM, LCM). */
   protected addNoiseByAlphas(original: Float32Array, noise: Float32Array, timestep: number, out: Float32Array): Float32Array {
     checkSameLength({ original, noise, out });
     const a = this.alphasCumprod[this.tableIndex(timestep)];
-    const sqrtAlpha = Math.fround(Math.sqrt(a));
-    const sqrtOneMinusAlpha = Math.fround(Math.sqrt(Math.fround(1 - a)));
+    const sqrtAlpha = f32(Math.sqrt(a));
+    const sqrtOneMinusAlpha = f32(Math.sqrt(f32(1 - a)));
     for (let k = 0; k < out.length; k++) out[k] = sqrtAlpha * original[k] + sqrtOneMinusAlpha * noise[k];
     return out;
   }

@@ -26,10 +26,6 @@ export class ConfigReader {
     throw new InvalidSchedulerConfigError(`${this.className} config: "${key}" must be ${expected}, got ${got}`);
   }
 
-  has(key: string): boolean {
-    return this.config[key] !== undefined;
-  }
-
   number(key: string): number {
     const v = this.config[key];
     if (typeof v === 'number') return v;
@@ -90,8 +86,8 @@ export function roundHalfEven(x: number): number {
 export function linspace(start: number, stop: number, num: number, endpoint = true): Float64Array {
   const out = new Float64Array(num);
   const div = endpoint ? num - 1 : num;
-  const step = div > 0 ? (stop - start) / div : NaN;
-  for (let i = 0; i < num; i++) out[i] = div > 0 ? i * step + start : i * (stop - start) + start;
+  const step = (stop - start) / div;
+  for (let i = 0; i < num; i++) out[i] = div > 0 ? i * step + start : start;
   if (endpoint && num > 1) out[num - 1] = stop;
   return out;
 }
@@ -114,6 +110,7 @@ export function interpAtIndex(x: number, fp: ArrayLike<number>): number {
   return (fp[j + 1] - fp[j]) * (x - j) + fp[j];
 }
 
+/** A reversed copy (numpy's `[::-1]`). */
 export function reversed(a: Float64Array): Float64Array {
   return a.slice().reverse();
 }
@@ -358,12 +355,12 @@ export function multistepSchedule(a: MultistepScheduleOptions): { timesteps: Flo
   let sigmas: Float64Array;
   if (a.custom !== null) {
     const logSigmas = logOf(a.table);
-    const sigmaMin = a.sigmaMin ?? a.table[0];
-    const sigmaMax = a.sigmaMax ?? a.table[a.table.length - 1];
     if (a.custom === 'lu') {
-      const [lambdaMax, lambdaMin] = [logSigmas[logSigmas.length - 1], logSigmas[0]];
-      sigmas = linspace(0, 1, n).map((ramp) => Math.exp(lambdaMax + ramp * (lambdaMin - lambdaMax)));
+      const [logMax, logMin] = [logSigmas[logSigmas.length - 1], logSigmas[0]];
+      sigmas = linspace(0, 1, n).map((ramp) => Math.exp(logMax + ramp * (logMin - logMax)));
     } else {
+      const sigmaMin = a.sigmaMin ?? a.table[0];
+      const sigmaMax = a.sigmaMax ?? a.table[a.table.length - 1];
       sigmas = (a.custom === 'karras' ? karrasSigmas : exponentialSigmas)(sigmaMin, sigmaMax, n);
     }
     timesteps = sigmas.map((s) => {

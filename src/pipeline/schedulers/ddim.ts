@@ -64,13 +64,13 @@ export class DdimScheduler extends SchedulerBase {
   protected readonly hasBeginIndex = false;
   private readonly prediction: AlphaPrediction;
   private readonly clipRange: number | null;
-  private readonly finalAlphaCumprod: number;
+  private readonly alphaCumprodAtEnd: number;
   private predOriginal: Float32Array | null = null;
 
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, DDIM_CLASS, config, 'rescale');
     ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
-    this.finalAlphaCumprod = this.cfg.bool('set_alpha_to_one') ? 1 : this.alphasCumprod[0];
+    this.alphaCumprodAtEnd = this.finalAlphaCumprod();
   }
 
   protected computeTimesteps(n: number): Float64Array {
@@ -92,7 +92,7 @@ export class DdimScheduler extends SchedulerBase {
     const t = this.tableIndex(timestep);
     const prevT = t - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
     const alphaProd = this.alphasCumprod[t];
-    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
+    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.alphaCumprodAtEnd;
     const betaProd = 1 - alphaProd;
     const variance = ((1 - alphaProdPrev) / betaProd) * (1 - alphaProd / alphaProdPrev);
     const std = eta * Math.sqrt(variance);

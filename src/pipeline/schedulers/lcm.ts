@@ -4,7 +4,7 @@
 import { SchedulerBase, checkStrength } from './base.js';
 import { checkSameLength, linspace, sized } from './common.js';
 import { type AlphaPrediction, alphaPredictOriginal, readAlphaPredictionOptions } from './ddim.js';
-import { SchedulerUsageError } from './errors.js';
+import { InvalidSchedulerConfigError, SchedulerUsageError } from './errors.js';
 import type { Img2ImgTimesteps, NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
 
 export const LCM_CLASS = 'LCMScheduler';
@@ -33,10 +33,11 @@ export const LCM_DEFAULTS: SchedulerConfig = {
 const SIGMA_DATA = 0.5;
 
 export class LcmScheduler extends SchedulerBase {
-  protected readonly hasBeginIndex = true;
+  // LatentConsistencyModelImg2ImgPipeline sets no begin index
+  protected readonly hasBeginIndex = false;
   private readonly prediction: AlphaPrediction;
   private readonly clipRange: number | null;
-  private readonly finalAlphaCumprod: number;
+  private readonly alphaCumprodAtEnd: number;
   private readonly originalSteps: number;
   private readonly timestepScaling: number;
   private strength = 1;
@@ -45,11 +46,11 @@ export class LcmScheduler extends SchedulerBase {
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, LCM_CLASS, config, 'rescale');
     ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
-    this.finalAlphaCumprod = this.cfg.bool('set_alpha_to_one') ? 1 : this.alphasCumprod[0];
+    this.alphaCumprodAtEnd = this.finalAlphaCumprod();
     this.originalSteps = this.cfg.int('original_inference_steps', 1);
     this.timestepScaling = this.cfg.number('timestep_scaling');
     if (this.originalSteps > this.numTrainTimesteps) {
-      throw new SchedulerUsageError(
+      throw new InvalidSchedulerConfigError(
         `LCMScheduler: original_inference_steps (${this.originalSteps}) exceeds num_train_timesteps (${this.numTrainTimesteps})`,
       );
     }
@@ -78,7 +79,7 @@ export class LcmScheduler extends SchedulerBase {
   }
 
   override img2imgTimesteps(numInferenceSteps: number, strength: number): Img2ImgTimesteps {
-    // LatentConsistencyModelImg2ImgPipeline passes strength to set_timesteps and sets no begin index
+    // LatentConsistencyModelImg2ImgPipeline passes strength to set_timesteps instead of slicing
     this.setTimesteps(numInferenceSteps, { strength });
     return { timesteps: this.timesteps.slice(), beginIndex: 0, numInferenceSteps: this.timesteps.length };
   }
@@ -89,7 +90,7 @@ export class LcmScheduler extends SchedulerBase {
     const t = this.tableIndex(timestep);
     const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1] : t;
     const alphaProd = this.alphasCumprod[t];
-    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
+    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.alphaCumprodAtEnd;
     const scaled = t * this.timestepScaling;
     const cSkip = SIGMA_DATA ** 2 / (scaled * scaled + SIGMA_DATA ** 2);
     const cOut = scaled / Math.sqrt(scaled * scaled + SIGMA_DATA ** 2);

@@ -25,7 +25,7 @@ export const PNDM_DEFAULTS: SchedulerConfig = {
 export class PndmScheduler extends SchedulerBase {
   protected readonly hasBeginIndex = false;
   private readonly prediction: 'epsilon' | 'v_prediction';
-  private readonly finalAlphaCumprod: number;
+  private readonly alphaCumprodAtEnd: number;
   /** Model outputs of the last (up to) 4 steps, oldest first. */
   private ets: Float32Array[] = [];
   private spare: Float32Array[] = [];
@@ -37,7 +37,7 @@ export class PndmScheduler extends SchedulerBase {
     super(name, PNDM_CLASS, config, 'not_an_option');
     this.prediction = this.cfg.string('prediction_type', ['epsilon', 'v_prediction']);
     this.cfg.unsupported('skip_prk_steps', this.config.skip_prk_steps === true, 'true');
-    this.finalAlphaCumprod = this.cfg.bool('set_alpha_to_one') ? 1 : this.alphasCumprod[0];
+    this.alphaCumprodAtEnd = this.finalAlphaCumprod();
   }
 
   protected computeTimesteps(n: number): Float64Array {
@@ -95,7 +95,7 @@ export class PndmScheduler extends SchedulerBase {
     const from = warmupSecond ? (this.curSample as Float32Array) : sample;
 
     const alphaProd = this.alphasCumprod[t];
-    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.finalAlphaCumprod;
+    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.alphaCumprodAtEnd;
     const betaProd = 1 - alphaProd;
     const betaProdPrev = 1 - alphaProdPrev;
     const sampleCoeff = Math.sqrt(alphaProdPrev / alphaProd);
