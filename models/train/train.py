@@ -26,7 +26,7 @@ CHECKPOINT_DIR = os.path.join(HERE, "checkpoints")
 DEFAULTS = {
     "seed": 1234,
     "unet_ch": 48, "text_dim": 64, "text_layers": 2,
-    "unet_steps": 6000, "unet_batch": 64, "unet_lr": 1e-3, "warmup": 300, "ema": 0.999, "caption_dropout": 0.12,
+    "unet_steps": 4800, "unet_batch": 64, "unet_lr": 1e-3, "warmup": 300, "ema": 0.999, "caption_dropout": 0.12,
     "min_snr_gamma": 5.0,
     "decoder_steps": 2000, "decoder_batch": 32, "decoder_lr": 2e-3, "decoder_noise": 0.15,
     "checkpoint_every_s": 180,
