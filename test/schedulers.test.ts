@@ -154,6 +154,16 @@ describe('registry', () => {
     expect(samplerForClassName('LMSDiscreteScheduler')).toBe('euler');
   });
 
+  it("accepts another class's variance_type as diffusers does", () => {
+    const dpmBase = { ...SD15, _class_name: 'DPMSolverMultistepScheduler', variance_type: null };
+    expect(trajectory(createScheduler('ddpm', dpmBase), 3)).toEqual(trajectory(createScheduler('ddpm', SD15), 3));
+    const ddpmBase = { ...SD15, _class_name: 'DDPMScheduler', variance_type: 'fixed_small' };
+    expect(trajectory(createScheduler('dpmpp_2m', ddpmBase), 3)).toEqual(trajectory(createScheduler('dpmpp_2m', SD15), 3));
+    expect(() => createScheduler('dpmpp_2m', { ...ddpmBase, variance_type: 'learned_range' })).toThrow(
+      'DPMSolverMultistepScheduler config: "variance_type" must be anything but "learned" / "learned_range" (other values are not implemented), got "learned_range"',
+    );
+  });
+
   it("translates another class's solver_type as diffusers' constructors do", () => {
     const unipcBase = { ...SD15, _class_name: 'UniPCMultistepScheduler', solver_type: 'bh2' };
     expect(createScheduler('dpmpp_2m', unipcBase).config.solver_type).toBe('midpoint');

@@ -67,7 +67,7 @@ export class ConfigReader {
 
   /** Rejects an option value we do not implement, naming what is supported. */
   unsupported(key: string, isSupported: boolean, supported: string): void {
-    if (!isSupported) this.fail(key, `${supported} (the only value this project implements)`);
+    if (!isSupported) this.fail(key, `${supported} (other values are not implemented)`);
   }
 }
 

@@ -38,7 +38,8 @@ export class DdpmScheduler extends SchedulerBase {
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, DDPM_CLASS, config, 'rescale');
     ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
-    this.varianceType = this.cfg.string('variance_type', VARIANCE_TYPES);
+    // null (e.g. from a DPM-Solver config) falls through diffusers' branches to fixed_small
+    this.varianceType = config.variance_type === null ? 'fixed_small' : this.cfg.string('variance_type', VARIANCE_TYPES);
   }
 
   protected computeTimesteps(n: number): Float64Array {

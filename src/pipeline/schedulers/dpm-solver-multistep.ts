@@ -94,7 +94,12 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
     c.unsupported('solver_order', !(this.sde && this.solverOrder === 3), '1 or 2 with sde-dpmsolver++');
     this.heun = c.string('solver_type', ['midpoint', 'heun']) === 'heun';
     c.unsupported('thresholding', config.thresholding !== true, 'false');
-    c.unsupported('variance_type', config.variance_type === null || config.variance_type === undefined, 'null');
+    // only learned variances change DPM-Solver (the model output carries them); other values come from DDPM configs
+    c.unsupported(
+      'variance_type',
+      config.variance_type !== 'learned' && config.variance_type !== 'learned_range',
+      'anything but "learned" / "learned_range"',
+    );
     for (const key of ['use_beta_sigmas', 'use_flow_sigmas', 'use_dynamic_shifting']) {
       c.unsupported(key, config[key] !== true, 'false');
     }
