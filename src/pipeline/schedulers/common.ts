@@ -71,6 +71,10 @@ export class ConfigReader {
   }
 }
 
+/** What the model predicts: the noise, v (Salimans & Ho 2022), or the clean sample itself. */
+export const PREDICTION_TYPES = ['epsilon', 'v_prediction', 'sample'] as const;
+export type PredictionType = (typeof PREDICTION_TYPES)[number];
+
 export const TIMESTEP_SPACINGS = ['leading', 'trailing', 'linspace'] as const;
 export type TimestepSpacing = (typeof TIMESTEP_SPACINGS)[number];
 

@@ -1,6 +1,13 @@
 // DDIM (Song et al. 2020) as diffusers' DDIMScheduler, with eta for the stochastic variant.
 import { SchedulerBase } from './base.js';
-import { type ConfigReader, checkSameLength, integerTimesteps, sized } from './common.js';
+import {
+  type ConfigReader,
+  PREDICTION_TYPES,
+  type PredictionType,
+  checkSameLength,
+  integerTimesteps,
+  sized,
+} from './common.js';
 import { SchedulerUsageError } from './errors.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepOptions, StepResult } from './types.js';
 
@@ -25,15 +32,12 @@ export const DDIM_DEFAULTS: SchedulerConfig = {
   rescale_betas_zero_snr: false,
 };
 
-export const ALPHA_PREDICTION_TYPES = ['epsilon', 'v_prediction', 'sample'] as const;
-export type AlphaPrediction = (typeof ALPHA_PREDICTION_TYPES)[number];
-
 /**
  * x0 from a model output in the alphas_cumprod parameterisation of the DDPM family
  * (`x_t = sqrt(a) x0 + sqrt(1 - a) eps`), clamped to +-clipRange when clipping is on.
  */
 export function alphaPredictOriginal(
-  prediction: AlphaPrediction,
+  prediction: PredictionType,
   modelOutput: number,
   sample: number,
   alphaProd: number,
@@ -49,27 +53,27 @@ export function alphaPredictOriginal(
 }
 
 /** Reads the DDPM family's prediction / clipping options (dynamic thresholding is not implemented). */
-export function readAlphaPredictionOptions(
+export function readPredictionOptions(
   cfg: ConfigReader,
   config: Readonly<SchedulerConfig>,
-): { prediction: AlphaPrediction; clipRange: number | null } {
+): { prediction: PredictionType; clipRange: number | null } {
   cfg.unsupported('thresholding', config.thresholding !== true, 'false');
   return {
-    prediction: cfg.string('prediction_type', ALPHA_PREDICTION_TYPES),
+    prediction: cfg.string('prediction_type', PREDICTION_TYPES),
     clipRange: cfg.bool('clip_sample') ? cfg.number('clip_sample_range') : null,
   };
 }
 
 export class DdimScheduler extends SchedulerBase {
   protected readonly hasBeginIndex = false;
-  private readonly prediction: AlphaPrediction;
+  private readonly prediction: PredictionType;
   private readonly clipRange: number | null;
   private readonly alphaCumprodAtEnd: number;
   private predOriginal: Float32Array | null = null;
 
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, DDIM_CLASS, config, 'rescale');
-    ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
+    ({ prediction: this.prediction, clipRange: this.clipRange } = readPredictionOptions(this.cfg, config));
     this.alphaCumprodAtEnd = this.finalAlphaCumprod();
   }
 

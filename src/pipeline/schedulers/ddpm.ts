@@ -1,8 +1,8 @@
 // DDPM ancestral sampling (Ho et al. 2020) as diffusers' DDPMScheduler, over a spaced
 // subset of the training timesteps. Draws noise on every step with t > 0.
 import { SchedulerBase } from './base.js';
-import { checkSameLength, integerTimesteps, sized } from './common.js';
-import { type AlphaPrediction, alphaPredictOriginal, readAlphaPredictionOptions } from './ddim.js';
+import { checkSameLength, integerTimesteps, sized, type PredictionType } from './common.js';
+import { alphaPredictOriginal, readPredictionOptions } from './ddim.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
 
 export const DDPM_CLASS = 'DDPMScheduler';
@@ -30,14 +30,14 @@ const VARIANCE_TYPES = ['fixed_small', 'fixed_small_log', 'fixed_large'] as cons
 
 export class DdpmScheduler extends SchedulerBase {
   protected readonly hasBeginIndex = false;
-  private readonly prediction: AlphaPrediction;
+  private readonly prediction: PredictionType;
   private readonly clipRange: number | null;
   private readonly varianceType: (typeof VARIANCE_TYPES)[number];
   private predOriginal: Float32Array | null = null;
 
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, DDPM_CLASS, config, 'rescale');
-    ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
+    ({ prediction: this.prediction, clipRange: this.clipRange } = readPredictionOptions(this.cfg, config));
     // null (e.g. from a DPM-Solver config) falls through diffusers' branches to fixed_small
     this.varianceType = config.variance_type === null ? 'fixed_small' : this.cfg.string('variance_type', VARIANCE_TYPES);
   }

@@ -5,6 +5,8 @@
 // log-SNR lambda of the two sigmas.
 import { MultistepBase } from './base.js';
 import {
+  PREDICTION_TYPES,
+  type PredictionType,
   alphaSigmaOf,
   checkSameLength,
   f32,
@@ -59,7 +61,7 @@ export function normaliseDpmConfig(config: SchedulerConfig): SchedulerConfig {
 
 /** x0 of a model output at sigma (VP parameterisation: x = alpha x0 + sigma_t eps). */
 export function vpPredictOriginal(
-  prediction: 'epsilon' | 'v_prediction' | 'sample',
+  prediction: PredictionType,
   modelOutput: number,
   sample: number,
   alphaT: number,
@@ -71,7 +73,7 @@ export function vpPredictOriginal(
 }
 
 export class DpmSolverMultistepScheduler extends MultistepBase {
-  private readonly prediction: 'epsilon' | 'v_prediction' | 'sample';
+  private readonly prediction: PredictionType;
   private readonly solverOrder: number;
   private readonly sde: boolean;
   private readonly heun: boolean;
@@ -86,7 +88,7 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, DPM_CLASS, config, 'rescale_and_clamp');
     const c = this.cfg;
-    this.prediction = c.string('prediction_type', ['epsilon', 'v_prediction', 'sample']);
+    this.prediction = c.string('prediction_type', PREDICTION_TYPES);
     this.solverOrder = c.int('solver_order', 1);
     c.unsupported('solver_order', this.solverOrder <= 3, '1, 2 or 3');
     const algorithm = c.string('algorithm_type', ['dpmsolver++', 'sde-dpmsolver++']);

@@ -1,6 +1,8 @@
 // Euler (Karras et al. 2022, Algorithm 2 without churn) as diffusers' EulerDiscreteScheduler.
 import { EulerFamilyBase } from './base.js';
 import {
+  PREDICTION_TYPES,
+  type PredictionType,
   checkSameLength,
   eulerTimesteps,
   exponentialSigmas,
@@ -37,11 +39,9 @@ export const EULER_DEFAULTS: SchedulerConfig = {
   final_sigmas_type: 'zero',
 };
 
-export const EULER_PREDICTION_TYPES = ['epsilon', 'v_prediction', 'sample'] as const;
-
 /** x0 predicted by an Euler-family model output at `sigma` (epsilon, v or sample prediction). */
 export function eulerPredictOriginal(
-  prediction: (typeof EULER_PREDICTION_TYPES)[number],
+  prediction: PredictionType,
   modelOutput: number,
   sample: number,
   sigma: number,
@@ -52,7 +52,7 @@ export function eulerPredictOriginal(
 }
 
 export class EulerScheduler extends EulerFamilyBase {
-  private readonly prediction: (typeof EULER_PREDICTION_TYPES)[number];
+  private readonly prediction: PredictionType;
   private readonly customSigmas: typeof karrasSigmas | null;
   private readonly sigmaMin: number | null;
   private readonly sigmaMax: number | null;
@@ -63,7 +63,7 @@ export class EulerScheduler extends EulerFamilyBase {
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, EULER_CLASS, config, 'rescale_and_clamp');
     const c = this.cfg;
-    this.prediction = c.string('prediction_type', EULER_PREDICTION_TYPES);
+    this.prediction = c.string('prediction_type', PREDICTION_TYPES);
     this.customSigmas = c.bool('use_karras_sigmas') ? karrasSigmas : c.bool('use_exponential_sigmas') ? exponentialSigmas : null;
     this.sigmaMin = c.optionalNumber('sigma_min');
     this.sigmaMax = c.optionalNumber('sigma_max');

@@ -2,8 +2,8 @@
 // each step predicts the clean sample through the consistency boundary condition, then
 // re-noises it to the next timestep (no noise after the last step).
 import { SchedulerBase, checkStrength } from './base.js';
-import { checkSameLength, linspace, sized } from './common.js';
-import { type AlphaPrediction, alphaPredictOriginal, readAlphaPredictionOptions } from './ddim.js';
+import { checkSameLength, linspace, sized, type PredictionType } from './common.js';
+import { alphaPredictOriginal, readPredictionOptions } from './ddim.js';
 import { InvalidSchedulerConfigError, SchedulerUsageError } from './errors.js';
 import type { Img2ImgTimesteps, NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
 
@@ -35,7 +35,7 @@ const SIGMA_DATA = 0.5;
 export class LcmScheduler extends SchedulerBase {
   // LatentConsistencyModelImg2ImgPipeline sets no begin index
   protected readonly hasBeginIndex = false;
-  private readonly prediction: AlphaPrediction;
+  private readonly prediction: PredictionType;
   private readonly clipRange: number | null;
   private readonly alphaCumprodAtEnd: number;
   private readonly originalSteps: number;
@@ -45,7 +45,7 @@ export class LcmScheduler extends SchedulerBase {
 
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, LCM_CLASS, config, 'rescale');
-    ({ prediction: this.prediction, clipRange: this.clipRange } = readAlphaPredictionOptions(this.cfg, config));
+    ({ prediction: this.prediction, clipRange: this.clipRange } = readPredictionOptions(this.cfg, config));
     this.alphaCumprodAtEnd = this.finalAlphaCumprod();
     this.originalSteps = this.cfg.int('original_inference_steps', 1);
     this.timestepScaling = this.cfg.number('timestep_scaling');

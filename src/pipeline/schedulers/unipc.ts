@@ -4,6 +4,8 @@
 // prediction, order 2, and an order-1 final step.
 import { MultistepBase } from './base.js';
 import {
+  PREDICTION_TYPES,
+  type PredictionType,
   alphaSigmaOf,
   checkSameLength,
   lambdaOf,
@@ -59,7 +61,7 @@ export function normaliseUniPcConfig(config: SchedulerConfig): SchedulerConfig {
 }
 
 export class UniPcScheduler extends MultistepBase {
-  private readonly prediction: 'epsilon' | 'v_prediction' | 'sample';
+  private readonly prediction: PredictionType;
   private readonly solverOrder: number;
   private readonly predictX0: boolean;
   private readonly bh2: boolean;
@@ -79,7 +81,7 @@ export class UniPcScheduler extends MultistepBase {
   constructor(name: SamplerName, config: Readonly<SchedulerConfig>) {
     super(name, UNIPC_CLASS, config, 'rescale_and_clamp');
     const c = this.cfg;
-    this.prediction = c.string('prediction_type', ['epsilon', 'v_prediction', 'sample']);
+    this.prediction = c.string('prediction_type', PREDICTION_TYPES);
     this.solverOrder = c.int('solver_order', 1);
     this.predictX0 = c.bool('predict_x0');
     this.bh2 = c.string('solver_type', ['bh1', 'bh2']) === 'bh2';
