@@ -1,0 +1,43 @@
+// 100 /imagine within one second from 20 users: every one acknowledged within 3 s, no
+// unhandled rejection, quotas exact. Timings go to bench/interactions.bench.ts.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { getQuota, ledgerTotals } from '../src/db/index.js';
+import { sendImagineBurst } from './discord/burst.js';
+import { startHarness, type Harness } from './discord/harness.js';
+
+const QUOTA = 8;
+const COUNT = 2;
+
+let h: Harness;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+beforeAll(async () => {
+  process.on('unhandledRejection', onUnhandled);
+  h = await startHarness({ label: 'load', config: { DEFAULT_QUOTA: QUOTA, MAX_JOBS_PER_USER: 100 } });
+});
+
+afterAll(async () => {
+  process.off('unhandledRejection', onUnhandled);
+  await h?.close();
+});
+
+it('acknowledges 100 interactions from 20 users within 3 s each and charges quotas exactly', async () => {
+  const { users, outcomes } = await sendImagineBurst(h, { interactions: 100, users: 20, windowMs: 1000, count: COUNT });
+  expect(outcomes).toHaveLength(100);
+  for (const o of outcomes) expect(o.ackMs).toBeLessThan(3000);
+  expect(unhandled).toEqual([]);
+  // 5 requests of 2 images per user against a quota of 8: exactly 4 accepted, 1 refused.
+  for (const user of users) {
+    const mine = outcomes.filter((o) => o.user === user);
+    expect(mine.filter((o) => o.accepted)).toHaveLength(QUOTA / COUNT);
+    const refused = mine.filter((o) => !o.accepted);
+    expect(refused).toHaveLength(1);
+    expect(refused[0].message.content).toMatch(/You have no quota left/);
+    const quota = await getQuota(h.pg.db, user.id, { guildId: h.discord.guild.id, defaultLimit: QUOTA });
+    expect(quota.used).toBe(QUOTA);
+    expect(await ledgerTotals(h.pg.db, user.id)).toEqual({ used: QUOTA, bonus: 0 });
+  }
+  const queued = await h.context.queues.forModel('shapes-demo').getJobCounts('prioritized', 'waiting');
+  expect(queued.prioritized + queued.waiting).toBe(80);
+}, 60_000);
