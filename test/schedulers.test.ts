@@ -253,6 +253,15 @@ describe('every sampler from real model configs', () => {
     }
   }
 
+  it('PNDM without skip_prk_steps runs 3 Runge-Kutta steps (4 calls each) before PLMS', () => {
+    const scheduler = createScheduler('pndm', { ...SD15, skip_prk_steps: false });
+    scheduler.setTimesteps(10);
+    expect([...scheduler.timesteps]).toEqual([
+      901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1,
+    ]);
+    expect(() => scheduler.setTimesteps(3)).toThrow('needs at least 4 steps, got 3');
+  });
+
   it('SD-Turbo: one Euler step from t = 999', () => {
     const scheduler = createScheduler('euler', SD_TURBO);
     scheduler.setTimesteps(1);
@@ -278,6 +287,7 @@ describe('options without reference vectors still run', () => {
     ['ddim', { beta_schedule: 'squaredcos_cap_v2', timestep_spacing: 'linspace', clip_sample: true }],
     ['ddpm', { variance_type: 'fixed_large', beta_schedule: 'linear', prediction_type: 'sample' }],
     ['pndm', { timestep_spacing: 'linspace', set_alpha_to_one: true }],
+    ['pndm', { skip_prk_steps: false, prediction_type: 'v_prediction' }],
     ['lcm', { original_inference_steps: 25, timestep_scaling: 5 }],
     ['euler_a', { trained_betas: Array.from({ length: 1000 }, (_, i) => 0.0001 + (0.02 - 0.0001) * (i / 999)) }],
   ];

@@ -70,11 +70,10 @@ const SPECS: Record<SamplerName, SamplerSpec> = {
     create: (n, c) => new DpmSolverMultistepScheduler(n, c),
   },
   lcm: { className: LCM_CLASS, defaults: LCM_DEFAULTS, forced: {}, normalise: asIs, create: (n, c) => new LcmScheduler(n, c) },
-  // PLMS, as Stable Diffusion runs PNDM; the Runge-Kutta warm-up (skip_prk_steps false) is not implemented
   pndm: {
     className: PNDM_CLASS,
     defaults: PNDM_DEFAULTS,
-    forced: { skip_prk_steps: true },
+    forced: {},
     normalise: asIs,
     create: (n, c) => new PndmScheduler(n, c),
   },
