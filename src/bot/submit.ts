@@ -132,6 +132,10 @@ export async function createJob(ctx: BotContext, interaction: RepliableInteracti
  * exist yet. If the enqueue fails, the job fails and is refunded.
  */
 export async function submitGeneration(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest): Promise<Job> {
+  // The row's parent link doubles as the img2img source (the worker loads the init image
+  // from it), so a job with an init image is linked to that image.
+  const init = request.params.init;
+  if (init !== null) request = { ...request, parent: { jobId: init.jobId, index: init.index } };
   if ((await ctx.models.find(request.params.model)) === null) {
     throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
   }

@@ -1,0 +1,150 @@
+// End to end: the real bot (in this process), a real worker process (npm run worker) with
+// the demo model, the real Postgres and Redis, and the local Discord server in between.
+// /imagine -> acknowledged -> queued -> preview edits -> grid with 9 buttons; V2, U1,
+// reroll, /rerun (byte-identical PNG), and a button used after a bot restart.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildCustomId } from '../src/discord/custom-ids.js';
+import { getJob, listImages } from '../src/db/index.js';
+import { liveModels } from '../src/queue/index.js';
+import { startHarness, type Harness } from './discord/harness.js';
+import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
+
+const MODEL_DIR = join(import.meta.dirname, '..', 'models', 'shapes-demo');
+const hasModel = existsSync(join(MODEL_DIR, 'model_index.json'));
+const STEPS = 12;
+
+let h: Harness;
+let worker: ChildProcess;
+let workerLog = '';
+let user: FakeUser;
+
+function labels(message: StoredMessage): string[] {
+  return message.components.flatMap((row) => row.components.map((c: { label: string }) => c.label));
+}
+
+function customIdOf(message: StoredMessage, label: string): string {
+  const button = message.components.flatMap((row) => row.components).find((c: { label: string }) => c.label === label);
+  if (!button) throw new Error(`no ${label} button on: ${message.content}`);
+  return button.custom_id;
+}
+
+function jobIdOf(message: StoredMessage): string {
+  return /Job `([a-z0-9]+)`/.exec(message.content)![1];
+}
+
+/** The job message once the worker has put the result (or a failure) in it. */
+function finalMessage(messageId: string): Promise<StoredMessage> {
+  return h.discord.messages.waitFor((m) => m.id === messageId && (labels(m).includes('🔄') || labels(m).includes('Rerun') || /failed|cancelled/.test(m.content)), 60_000);
+}
+
+async function queuedMessage(handle: InteractionHandle): Promise<StoredMessage> {
+  const callback = await handle.response();
+  expect(callback.receivedAt - handle.sentAt).toBeLessThan(3000);
+  const message = handle.original()!;
+  expect(message.content).toMatch(/queued/);
+  return message;
+}
+
+describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => {
+  let grid: StoredMessage;
+
+  beforeAll(async () => {
+    h = await startHarness({ label: 'e2e', advertiseModel: false });
+    user = h.discord.user('e2e');
+    worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+      cwd: join(import.meta.dirname, '..'),
+      env: {
+        ...process.env,
+        DATABASE_URL: h.pg.url,
+        REDIS_PREFIX: h.prefix,
+        DISCORD_TOKEN: h.discord.botToken,
+        DISCORD_APPLICATION_ID: h.discord.applicationId,
+        DISCORD_API_BASE: h.discord.apiBase,
+        WORKER_MODELS: 'shapes-demo',
+        EXECUTION_PROVIDER: 'cpu',
+        PREVIEW_INTERVAL_MS: '200',
+        HEALTH_PORT: '0',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    worker.stdout?.on('data', (d) => (workerLog += d));
+    worker.stderr?.on('data', (d) => (workerLog += d));
+    await vi.waitFor(
+      async () => {
+        if (worker.exitCode !== null) throw new Error(`worker exited with ${worker.exitCode}:\n${workerLog}`);
+        if ((await liveModels(h.redis, h.prefix)).length === 0) throw new Error('worker not ready yet');
+      },
+      { timeout: 60_000, interval: 200 },
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.kill('SIGTERM');
+      await exited;
+    }
+    await h?.close();
+  });
+
+  it('/imagine: acknowledged, queued, previews, then the grid with U1-U4, V1-V4 and 🔄', async () => {
+    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 1234 } });
+    const queued = await queuedMessage(handle);
+    grid = await finalMessage(queued.id);
+    expect(labels(grid)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
+    expect(grid.attachments).toHaveLength(1);
+    expect(grid.attachments[0].width).toBeGreaterThanOrEqual(256);
+    expect(grid.content).toContain('seeds 1234, 1235, 1236, 1237');
+    const previews = grid.edits.filter((e) => /step \d+\/\d+/.test(e.json?.content ?? '') && e.files.length > 0);
+    expect(previews.length).toBeGreaterThanOrEqual(1);
+    const job = (await getJob(h.pg.db, jobIdOf(grid)))!;
+    expect(job.status).toBe('succeeded');
+    expect(await listImages(h.pg.db, job.id)).toHaveLength(4);
+  });
+
+  it('V2 queues a variation whose parent is the first job, and it completes', async () => {
+    const click = await h.discord.clickButton({ message: grid, customId: customIdOf(grid, 'V2'), user });
+    const queued = await queuedMessage(click);
+    const result = await finalMessage(queued.id);
+    const variation = (await getJob(h.pg.db, jobIdOf(result)))!;
+    expect(variation).toMatchObject({ kind: 'variation', parentJobId: jobIdOf(grid), parentIndex: 1, status: 'succeeded', count: 4 });
+  });
+
+  it('U1 posts the first image alone', async () => {
+    const click = await h.discord.clickButton({ message: grid, customId: customIdOf(grid, 'U1'), user });
+    await click.response();
+    const single = click.original()!;
+    expect(labels(single)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun']);
+    const [original] = await listImages(h.pg.db, jobIdOf(grid));
+    expect(single.attachments[0].data.equals(original.png)).toBe(true);
+  });
+
+  it('🔄 reruns the request with a new seed', async () => {
+    const click = await h.discord.clickButton({ message: grid, customId: customIdOf(grid, '🔄'), user });
+    const result = await finalMessage((await queuedMessage(click)).id);
+    const reroll = (await getJob(h.pg.db, jobIdOf(result)))!;
+    expect(reroll.status).toBe('succeeded');
+    expect(reroll.seed).not.toBe(1234);
+  });
+
+  it('/rerun image 3 gives PNG bytes identical to the original image 3', async () => {
+    const handle = await h.discord.sendCommand({ name: 'rerun', user, options: { job: jobIdOf(grid), image: 3 } });
+    const result = await finalMessage((await queuedMessage(handle)).id);
+    const [rerun] = await listImages(h.pg.db, jobIdOf(result));
+    const original = (await listImages(h.pg.db, jobIdOf(grid)))[2];
+    expect(rerun.seed).toBe(1236);
+    expect(rerun.sha256).toBe(original.sha256);
+    expect(rerun.png.equals(original.png)).toBe(true);
+  });
+
+  it('buttons of a job from before a bot restart keep working', async () => {
+    await h.restartBot();
+    const click = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: buildCustomId({ action: 'variation', jobId: jobIdOf(grid), index: 3, strength: 'strong' }), user });
+    const result = await finalMessage((await queuedMessage(click)).id);
+    expect((await getJob(h.pg.db, jobIdOf(result)))!.status).toBe('succeeded');
+  });
+});
