@@ -125,6 +125,11 @@ describe('registry', () => {
     expect(() => scheduler.setTimesteps(1001)).toThrow('number of steps must be a whole number from 1 to 1000, got 1001');
     const x = new Float32Array(4);
     expect(() => scheduler.step(x, 1, x, createGenerator('torch', 0), x)).toThrow('call setTimesteps before stepping');
+    scheduler.setTimesteps(4);
+    expect(() => scheduler.step(x, 751, x, createGenerator('torch', 0), new Float32Array(5))).toThrow(
+      'tensor "out" has 5 values, expected 4',
+    );
+    expect(() => scheduler.img2imgTimesteps(4, 0)).toThrow('img2img strength must be above 0 and at most 1, got 0');
   });
 
   it('resolves the SD 1.5 base to the full config diffusers writes for each class', () => {
