@@ -26,6 +26,8 @@ export interface DoctorOptions {
   out: { write(text: string): unknown };
   /** Longest wait for Postgres, Redis or Discord to answer, in ms. Default 5000. */
   timeoutMs?: number;
+  /** Longest wait for one model to load and run one step, in ms. Default 300000. */
+  modelTimeoutMs?: number;
 }
 
 class CheckTimeoutError extends Error {}
@@ -72,7 +74,7 @@ export async function runDoctor(options: DoctorOptions): Promise<CheckResult[]> 
 
   await checkPostgres(config, timeoutMs, report);
   await checkRedis(config, timeoutMs, report);
-  for (const name of config.WORKER_MODELS) await checkModel(config, name, report);
+  for (const name of config.WORKER_MODELS) await checkModel(config, name, options.modelTimeoutMs ?? 300_000, report);
   await checkDiscord(config, timeoutMs, report);
   return results;
 }
@@ -146,17 +148,22 @@ async function checkRedis(config: Config, timeoutMs: number, report: Report): Pr
   }
 }
 
-async function checkModel(config: Config, name: string, report: Report): Promise<void> {
+async function checkModel(config: Config, name: string, timeoutMs: number, report: Report): Promise<void> {
   const label = `model ${name}`;
   let host: PipelineHost | undefined;
   try {
     // Imported here so that a broken onnxruntime-node install fails this check, not the doctor.
     const { PipelineHost } = await import('../pipeline/index.js');
     const loadStart = performance.now();
-    host = await PipelineHost.start({ modelDir: join(config.MODELS_DIR, name), provider: config.EXECUTION_PROVIDER, logger: silentLogger(), maxPixels: config.MAX_PIXELS });
+    const modelDir = join(config.MODELS_DIR, name);
+    host = await withTimeout(
+      PipelineHost.start({ modelDir, provider: config.EXECUTION_PROVIDER, logger: silentLogger(), maxPixels: config.MAX_PIXELS }),
+      timeoutMs,
+      `loading ${modelDir}`,
+    );
     const loadMs = performance.now() - loadStart;
     const { model } = host;
-    const output = await host.generate({
+    const generation = host.generate({
       prompt: 'doctor check',
       negativePrompt: '',
       seed: 1,
@@ -168,6 +175,7 @@ async function checkModel(config: Config, name: string, report: Report): Promise
       count: 1,
       rng: 'numpy',
     });
+    const output = await withTimeout(generation, timeoutMs, `one step of ${name}`);
     const detail = `${host.provider}, ${model.nativeWidth}x${model.nativeHeight}, loaded in ${(loadMs / 1000).toFixed(1)} s, one 1-step image in ${Math.round(output.timings.totalMs)} ms`;
     const fellBack = config.EXECUTION_PROVIDER === 'auto' && host.provider === 'cpu';
     report(label, fellBack ? 'warn' : 'ok', fellBack ? `${detail} (EXECUTION_PROVIDER=auto found no CUDA: running on CPU)` : detail);
@@ -211,6 +219,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const results = await runDoctor({ env: process.env, out: process.stdout });
   const failed = results.filter((r) => r.status === 'FAIL').length;
   const warned = results.filter((r) => r.status === 'warn').length;
-  process.stdout.write(`${failed} failed, ${warned} warnings, ${results.length - failed - warned} ok\n`);
-  process.exitCode = failed > 0 ? 1 : 0;
+  // Exit explicitly: a model that never finished loading may leave its thread running.
+  process.stdout.write(`${failed} failed, ${warned} warnings, ${results.length - failed - warned} ok\n`, () => process.exit(failed > 0 ? 1 : 0));
 }
