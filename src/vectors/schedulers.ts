@@ -31,6 +31,8 @@ export function fakeModel(x: Float32Array, t: number, out: Float32Array): Float3
 /** Accumulates comparisons with the stored values; keeps the first failures as text. */
 class Comparison {
   maxAbsError = 0;
+  /** Largest error as a fraction of what the tolerance allows at that value. */
+  maxToleranceUsed = 0;
   compared = 0;
   readonly failures: string[] = [];
 
@@ -42,8 +44,10 @@ class Comparison {
     let firstBad = -1;
     for (let k = 0; k < want.length; k++) {
       const error = Math.abs(got[k] - want[k]);
+      const used = error / (ABS_TOLERANCE + REL_TOLERANCE * Math.abs(want[k]));
       if (!(error <= this.maxAbsError)) this.maxAbsError = error;
-      if (!(error <= ABS_TOLERANCE + REL_TOLERANCE * Math.abs(want[k])) && firstBad < 0) firstBad = k;
+      if (!(used <= this.maxToleranceUsed)) this.maxToleranceUsed = used;
+      if (!(used <= 1) && firstBad < 0) firstBad = k;
     }
     this.compared += want.length;
     if (firstBad >= 0) this.failures.push(`${label}[${firstBad}]: got ${got[firstBad]}, expected ${want[firstBad]}`);
@@ -59,7 +63,9 @@ class Comparison {
 
   result(): VectorCheckResult {
     const passed = this.failures.length === 0;
-    const summary = `max |error| ${this.maxAbsError.toExponential(2)} over ${this.compared} values`;
+    const summary =
+      `max |error| ${this.maxAbsError.toExponential(2)} over ${this.compared} values ` +
+      `(${(100 * this.maxToleranceUsed).toFixed(1)}% of the tolerance)`;
     return {
       maxAbsError: this.maxAbsError,
       passed,

@@ -3,7 +3,7 @@
 // of size sigma_up. It draws noise on every step, the last included (scaled by 0 there).
 import { EulerFamilyBase } from './base.js';
 import { checkSameLength, eulerTimesteps, f32, interpAtIndex, sized, trainingSigmas } from './common.js';
-import { eulerPredictOriginal } from './euler.js';
+import { EulerArithmetic } from './euler.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepResult } from './types.js';
 
 export const EULER_ANCESTRAL_CLASS = 'EulerAncestralDiscreteScheduler';
@@ -41,18 +41,21 @@ export class EulerAncestralScheduler extends EulerFamilyBase {
     const n = checkSameLength({ modelOutput, sample, out });
     const i = this.currentStepIndex(timestep);
     const sigmas = this.requireSigmas();
+    // float32 scalar math in torch's order (see EulerArithmetic)
     const sigmaFrom = sigmas[i];
-    const sigmaTo = sigmas[i + 1];
-    const sigmaUp = Math.sqrt((sigmaTo ** 2 * (sigmaFrom ** 2 - sigmaTo ** 2)) / sigmaFrom ** 2);
-    const sigmaDown = Math.sqrt(sigmaTo ** 2 - sigmaUp ** 2);
-    const dt = sigmaDown - sigmaFrom;
+    const toSquared = f32(sigmas[i + 1] * sigmas[i + 1]);
+    const fromSquared = f32(sigmaFrom * sigmaFrom);
+    const sigmaUp = f32(Math.sqrt(f32(f32(toSquared * f32(fromSquared - toSquared)) / fromSquared)));
+    const sigmaDown = f32(Math.sqrt(f32(toSquared - f32(sigmaUp * sigmaUp))));
+    const dt = f32(sigmaDown - sigmaFrom);
+    const math = new EulerArithmetic(this.prediction, sigmaFrom);
     const z = noise.randn(n);
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
       const s = sample[k];
-      const pred = eulerPredictOriginal(this.prediction, modelOutput[k], s, sigmaFrom);
+      const pred = math.predictOriginal(modelOutput[k], s);
       x0[k] = pred;
-      out[k] = s + ((s - pred) / sigmaFrom) * dt + z[k] * sigmaUp;
+      out[k] = math.eulerStep(s, pred, dt) + f32(z[k] * sigmaUp);
     }
     this.stepIndex = i + 1;
     return { prevSample: out, predOriginal: x0 };

@@ -39,16 +39,36 @@ export const EULER_DEFAULTS: SchedulerConfig = {
   final_sigmas_type: 'zero',
 };
 
-/** x0 predicted by an Euler-family model output at `sigma` (epsilon, v or sample prediction). */
-export function eulerPredictOriginal(
-  prediction: PredictionType,
-  modelOutput: number,
-  sample: number,
-  sigma: number,
-): number {
-  if (prediction === 'epsilon') return sample - sigma * modelOutput;
-  if (prediction === 'v_prediction') return modelOutput * (-sigma / Math.sqrt(sigma * sigma + 1)) + sample / (sigma * sigma + 1);
-  return modelOutput;
+/**
+ * x0 from an Euler-family model output at `sigma`, and the Euler update. Unlike the other
+ * samplers these round to float32 after every operation, in torch's order: the sample
+ * lives at scale sigma (up to thousands with zero-SNR schedules), so x and
+ * (x - x0) / sigma * dt nearly cancel and float64 would drift from diffusers' float32
+ * results by far more than their rounding noise.
+ */
+export class EulerArithmetic {
+  private readonly vOutputScale: number;
+  private readonly vSampleDivisor: number;
+
+  constructor(
+    private readonly prediction: PredictionType,
+    private readonly sigma: number,
+  ) {
+    const sigmaSquaredPlusOne = f32(f32(sigma * sigma) + 1);
+    this.vOutputScale = f32(-sigma / f32(Math.sqrt(sigmaSquaredPlusOne)));
+    this.vSampleDivisor = sigmaSquaredPlusOne;
+  }
+
+  predictOriginal(modelOutput: number, sample: number): number {
+    if (this.prediction === 'epsilon') return f32(sample - f32(this.sigma * modelOutput));
+    if (this.prediction === 'v_prediction') return f32(f32(modelOutput * this.vOutputScale) + f32(sample / this.vSampleDivisor));
+    return modelOutput;
+  }
+
+  /** `sample + (sample - x0) / sigma * dt`. */
+  eulerStep(sample: number, predOriginal: number, dt: number): number {
+    return f32(sample + f32(f32(f32(sample - predOriginal) / this.sigma) * dt));
+  }
 }
 
 export class EulerScheduler extends EulerFamilyBase {
@@ -98,14 +118,14 @@ export class EulerScheduler extends EulerFamilyBase {
     const n = checkSameLength({ modelOutput, sample, out });
     const i = this.currentStepIndex(timestep);
     const sigmas = this.requireSigmas();
-    const sigma = sigmas[i];
-    const dt = sigmas[i + 1] - sigma;
+    const math = new EulerArithmetic(this.prediction, sigmas[i]);
+    const dt = f32(sigmas[i + 1] - sigmas[i]);
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
       const s = sample[k];
-      const pred = eulerPredictOriginal(this.prediction, modelOutput[k], s, sigma);
+      const pred = math.predictOriginal(modelOutput[k], s);
       x0[k] = pred;
-      out[k] = s + ((s - pred) / sigma) * dt;
+      out[k] = math.eulerStep(s, pred, dt);
     }
     this.stepIndex = i + 1;
     return { prevSample: out, predOriginal: x0 };
