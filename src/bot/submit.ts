@@ -101,7 +101,8 @@ async function reserve(ctx: BotContext, interaction: RepliableInteraction, reque
   const result = await createJobWithReservation(ctx.db, {
     interactionId: interaction.id,
     interactionToken: interaction.token,
-    interactionTokenExpiresAt: new Date(interaction.createdTimestamp + TOKEN_LIFETIME_MS),
+    // In our clock, not Discord's: the worker compares it with its own clock.
+    interactionTokenExpiresAt: new Date(ctx.clock() + TOKEN_LIFETIME_MS),
     userId: interaction.user.id,
     guildId,
     channelId: interaction.channelId ?? '',

@@ -16,7 +16,10 @@ export const cancel: ButtonHandler<'cancel'> = {
     const job = await jobFromButton(ctx, jobId);
     requireOwner(ctx.config, interaction, job);
     const { previousStatus, cancelled } = await cancelJob(ctx.db, job.id, interaction.user.id);
-    if (!cancelled) throw new UserError(`Job \`${job.id}\` is already ${previousStatus ?? 'gone'}; there is nothing to cancel.`);
+    if (!cancelled) {
+      const state = previousStatus === 'succeeded' ? 'finished' : (previousStatus ?? 'gone');
+      throw new UserError(`Job \`${job.id}\` is already ${state}; there is nothing to cancel.`);
+    }
     await interaction.update(replyOptions(renderCancelled(job)));
     await publishCancel(ctx.redis, ctx.config.REDIS_PREFIX, job.id);
     ctx.logger.info({ jobId: job.id, userId: interaction.user.id, previousStatus }, 'job cancelled');

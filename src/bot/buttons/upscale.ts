@@ -1,6 +1,6 @@
 // U1-U4: that image alone, at full size. No GPU work: a new `upscale` job row, linked to
 // the parent and charged 1 image like any job, gets a copy of the stored image.
-import { completeJob, getImage, jobParams } from '../../db/index.js';
+import { completeJob, failJob, getImage, jobParams } from '../../db/index.js';
 import { renderResult } from '../../discord/messages.js';
 import { UserError } from '../errors.js';
 import { jobFromButton } from '../lookup.js';
@@ -19,7 +19,13 @@ export const upscale: ButtonHandler<'upscale'> = {
     if (image === null) throw new UserError(`Job \`${parent.id}\` has no image ${index + 1}.`);
     const params = { ...jobParams(parent), seed: image.seed, count: 1, width: image.width, height: image.height };
     const job = await createJob(ctx, interaction, { kind: 'upscale', params, parent: { jobId: parent.id, index }, cost: 1 });
-    await completeJob(ctx.db, job.id, [{ index: 0, seed: image.seed, width: image.width, height: image.height, png: image.png }]);
+    try {
+      await completeJob(ctx.db, job.id, [{ index: 0, seed: image.seed, width: image.width, height: image.height, png: image.png }]);
+    } catch (error) {
+      // Never leave a row that counts as in flight (and charged) but that no worker will pick up.
+      await failJob(ctx.db, job.id, 'the image could not be copied').catch(() => undefined);
+      throw error;
+    }
     await respondPublicly(interaction, renderResult(job, { file: { name: `${job.id}.png`, data: image.png }, seeds: [image.seed] }));
   },
 };
