@@ -2,7 +2,7 @@
 // through the interaction webhook while its token lives, posting to the channel with the
 // bot token after that. Rate limits never block inside the library: a 429 comes back to
 // us as RateLimitedError, so progress can skip a frame and the final edit can wait.
-import { DiscordAPIError, REST, RateLimitError, RESTEvents } from '@discordjs/rest';
+import { DiscordAPIError, REST, RateLimitError } from '@discordjs/rest';
 import { Routes, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { MessagePayload } from '../discord/messages.js';
 
@@ -34,22 +34,18 @@ export interface DiscordRestOptions {
   token: string;
   /** DISCORD_API_BASE, without the version. */
   apiBase: string;
-  /** Called for every 429 (metrics). */
-  onRateLimited?: () => void;
   /** Request timeout. @defaultValue 15000 */
   timeoutMs?: number;
 }
 
 /** A REST client that rejects on rate limits instead of sleeping inside the library. */
 export function createDiscordRest(options: DiscordRestOptions): REST {
-  const rest = new REST({
+  return new REST({
     version: '10',
     api: options.apiBase,
     timeout: options.timeoutMs ?? 15_000,
     rejectOnRateLimit: () => true,
   }).setToken(options.token);
-  if (options.onRateLimited !== undefined) rest.on(RESTEvents.RateLimited, options.onRateLimited);
-  return rest;
 }
 
 function body(payload: MessagePayload): Record<string, unknown> {
@@ -62,11 +58,14 @@ function body(payload: MessagePayload): Record<string, unknown> {
   };
 }
 
-async function translateErrors<T>(call: () => Promise<T>): Promise<T> {
+async function translateErrors<T>(call: () => Promise<T>, onRateLimited: () => void): Promise<T> {
   try {
     return await call();
   } catch (err) {
-    if (err instanceof RateLimitError) throw new RateLimitedError(Math.max(0, err.retryAfter));
+    if (err instanceof RateLimitError) {
+      onRateLimited();
+      throw new RateLimitedError(Math.max(0, err.retryAfter));
+    }
     if (err instanceof DiscordAPIError) {
       if (err.code === 10008) throw new MessageGoneError();
       if (err.code === 50027 || err.status === 401) throw new TokenInvalidError();
@@ -76,9 +75,14 @@ async function translateErrors<T>(call: () => Promise<T>): Promise<T> {
 }
 
 export class DiscordMessages {
+  /**
+   * @param onRateLimited called for every 429 (and every wait the library would have
+   *   made for an exhausted bucket), for metrics.
+   */
   constructor(
     private readonly rest: REST,
     private readonly applicationId: string,
+    private readonly onRateLimited: () => void = () => {},
   ) {}
 
   /** Edits the interaction's original response (the job message) with its webhook token. */
@@ -89,6 +93,7 @@ export class DiscordMessages {
         files: payload.files,
         auth: false,
       }),
+      this.onRateLimited,
     )) as { id: string };
     return { messageId: message.id };
   }
@@ -101,6 +106,7 @@ export class DiscordMessages {
     };
     const message = (await translateErrors(() =>
       this.rest.post(Routes.channelMessages(channelId), { body: json, files: payload.files }),
+      this.onRateLimited,
     )) as { id: string };
     return { messageId: message.id };
   }

@@ -60,11 +60,7 @@ async function main(): Promise<void> {
   }
 
   const metrics = createWorkerMetrics();
-  const rest = createDiscordRest({
-    token: config.DISCORD_TOKEN!,
-    apiBase: config.DISCORD_API_BASE,
-    onRateLimited: () => metrics.discordRateLimits.inc(),
-  });
+  const rest = createDiscordRest({ token: config.DISCORD_TOKEN!, apiBase: config.DISCORD_API_BASE });
   const worker = await GenerationWorker.start({
     db: database.db,
     redis,
@@ -72,7 +68,7 @@ async function main(): Promise<void> {
     workerId,
     generators,
     models,
-    discord: new DiscordMessages(rest, config.DISCORD_APPLICATION_ID!),
+    discord: new DiscordMessages(rest, config.DISCORD_APPLICATION_ID!, () => metrics.discordRateLimits.inc()),
     metrics,
     logger,
     clock: Date.now,

@@ -91,6 +91,7 @@ export class GenerationProcessor {
         return 'skipped';
       }
       this.deps.onJobStart();
+      logger.info({ model: job.model, steps: job.steps, count: job.count }, 'job started');
       metrics.queueWaitSeconds.observe(Math.max(0, startedAt - queueJob.timestamp) / 1000);
       const outcome = await this.run(job, queueJob, token, signal, logger);
       metrics.jobs.inc({ outcome });

@@ -1,0 +1,215 @@
+// What the worker tests share: the local Discord server with a discord.js client standing
+// in for the bot (it answers each /imagine with a public "queued" message, as the bot
+// does), a fresh Postgres database, a fresh Redis prefix, job rows created the way the
+// bot creates them, and real worker processes (`src/worker/main.ts`) that can be killed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Client, Events, GatewayIntentBits } from 'discord.js';
+import { Redis } from 'ioredis';
+import { countActiveJobs, createJobWithReservation, getJob, setMessageId, type GenerationParams, type Job } from '../../src/db/index.js';
+import { GenerationQueues, enqueueGeneration } from '../../src/queue/index.js';
+import { startFakeDiscord, type FakeDiscord, type FakeUser, type StoredMessage } from '../discord/server.js';
+import { createTestDatabase, type TestDatabase } from './pg.js';
+import { SHARED_REDIS_URL, dropPrefix, freshPrefix } from './redis.js';
+
+export const DEMO_MODEL = 'shapes-demo';
+/** Where the demo model folder lives; TEST_MODELS_DIR points elsewhere (e.g. a scratch export). */
+export const MODELS_DIR = process.env.TEST_MODELS_DIR ?? 'models';
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Every stdout/stderr line so far (pino JSON or plain text). */
+  lines: string[];
+  /** Resolves with the health port once the worker consumes. */
+  ready: Promise<number>;
+  exited: Promise<number | null>;
+  /** Resolves when a log line matches. */
+  waitForLine(predicate: (line: string) => boolean, timeoutMs?: number): Promise<string>;
+}
+
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  lockDurationMs?: number;
+  stalledIntervalMs?: number;
+  redisUrl?: string;
+}
+
+export interface NewJobOptions {
+  user: FakeUser;
+  params?: Partial<GenerationParams>;
+  kind?: 'imagine' | 'variation' | 'reroll' | 'rerun';
+  parent?: { jobId: string; index: number };
+}
+
+export class WorkerHarness {
+  readonly workers: WorkerProcess[] = [];
+  private constructor(
+    readonly discord: FakeDiscord,
+    readonly pg: TestDatabase,
+    readonly redis: Redis,
+    readonly redisUrl: string,
+    readonly prefix: string,
+    readonly queues: GenerationQueues,
+    private readonly client: Client,
+  ) {}
+
+  static async start(label: string, options: { redisUrl?: string } = {}): Promise<WorkerHarness> {
+    const discord = await startFakeDiscord();
+    const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
+    client.on(Events.InteractionCreate, async (interaction) => {
+      if (interaction.isChatInputCommand()) await interaction.reply({ content: 'queued' });
+    });
+    await client.login(discord.botToken);
+    await discord.waitForReady();
+    const pg = await createTestDatabase(label.replace(/[^a-z0-9_]/g, '_'));
+    const redisUrl = options.redisUrl ?? SHARED_REDIS_URL;
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    redis.on('error', () => {});
+    const prefix = freshPrefix(label);
+    const queues = new GenerationQueues({ connection: redis, prefix, attempts: 3, backoffMs: 200 });
+    return new WorkerHarness(discord, pg, redis, redisUrl, prefix, queues, client);
+  }
+
+  defaultParams(overrides: Partial<GenerationParams> = {}): GenerationParams {
+    return {
+      prompt: 'a red circle on a blue background',
+      negativePrompt: '',
+      model: DEMO_MODEL,
+      sampler: 'euler',
+      steps: 6,
+      guidance: 5,
+      width: 128,
+      height: 128,
+      count: 4,
+      seed: 1234,
+      rng: 'numpy',
+      init: null,
+      ...overrides,
+    };
+  }
+
+  /** Does what the bot does for /imagine: a public queued message, the job row, the enqueue. */
+  async newJob(options: NewJobOptions): Promise<{ job: Job; message: StoredMessage }> {
+    const handle = await this.discord.sendCommand({ name: 'imagine', options: [], user: options.user });
+    await handle.response();
+    const message = handle.original()!;
+    const params = this.defaultParams(options.params);
+    const created = await createJobWithReservation(this.pg.db, {
+      interactionId: handle.id,
+      interactionToken: handle.token,
+      userId: options.user.id,
+      channelId: message.channelId,
+      guildId: message.guildId,
+      kind: options.kind ?? 'imagine',
+      params,
+      parent: options.parent ?? null,
+      maxActiveJobs: 100,
+      defaultLimit: 10_000,
+    });
+    if (!created.ok) throw new Error(`job refused: ${created.reason}`);
+    await setMessageId(this.pg.db, created.job.id, message.id);
+    await enqueueGeneration(this.queues, {
+      jobId: created.job.id,
+      model: params.model,
+      userActiveJobs: await countActiveJobs(this.pg.db, options.user.id),
+    });
+    return { job: { ...created.job, messageId: message.id }, message };
+  }
+
+  spawnWorker(options: SpawnOptions = {}): WorkerProcess {
+    const flags = [
+      ...(options.lockDurationMs === undefined ? [] : ['--lock-duration-ms', String(options.lockDurationMs)]),
+      ...(options.stalledIntervalMs === undefined ? [] : ['--stalled-interval-ms', String(options.stalledIntervalMs)]),
+    ];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts', ...flags], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        DATABASE_URL: this.pg.url,
+        REDIS_URL: options.redisUrl ?? this.redisUrl,
+        REDIS_PREFIX: this.prefix,
+        DISCORD_TOKEN: this.discord.botToken,
+        DISCORD_APPLICATION_ID: this.discord.applicationId,
+        DISCORD_API_BASE: this.discord.apiBase,
+        MODELS_DIR,
+        WORKER_MODELS: DEMO_MODEL,
+        EXECUTION_PROVIDER: 'cpu',
+        PREVIEW_INTERVAL_MS: '200',
+        SHUTDOWN_GRACE_MS: '5000',
+        HEALTH_PORT: '0',
+        LOG_LEVEL: 'info',
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines: string[] = [];
+    const waiters = new Set<(line: string) => void>();
+    const onData = (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line.trim() === '') continue;
+        lines.push(line);
+        for (const w of [...waiters]) w(line);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const waitForLine = (predicate: (line: string) => boolean, timeoutMs = 60_000) => {
+      const found = lines.find(predicate);
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`worker log line not seen within ${timeoutMs} ms; last lines:\n${lines.slice(-15).join('\n')}`));
+        }, timeoutMs);
+        const waiter = (line: string) => {
+          if (!predicate(line)) return;
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          resolve(line);
+        };
+        waiters.add(waiter);
+        void exited.then(() => {
+          if (!waiters.has(waiter)) return;
+          clearTimeout(timer);
+          waiters.delete(waiter);
+          reject(new Error(`worker exited before the expected log line; last lines:\n${lines.slice(-15).join('\n')}`));
+        });
+      });
+    };
+    const ready = waitForLine((l) => l.includes('health and metrics listening')).then((l) => (JSON.parse(l) as { healthPort: number }).healthPort);
+    const worker: WorkerProcess = { child, lines, ready, exited, waitForLine };
+    this.workers.push(worker);
+    return worker;
+  }
+
+  /** Polls Postgres until `done(job)` holds. */
+  async waitForJob(jobId: string, done: (job: Job) => boolean, what: string, timeoutMs = 60_000): Promise<Job> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await getJob(this.pg.db, jobId);
+      if (job !== null && done(job)) return job;
+      if (Date.now() > deadline) throw new Error(`job ${jobId} (${job?.status ?? 'missing'}) not ${what} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Waits until the job is final and its final message was delivered (or failed to be). */
+  waitForDelivery(jobId: string, timeoutMs = 60_000): Promise<Job> {
+    return this.waitForJob(jobId, (j) => j.deliveredAt !== null || j.deliveryError !== null, 'delivered', timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.workers) {
+      if (w.child.exitCode === null && w.child.signalCode === null) {
+        w.child.kill('SIGKILL');
+        await w.exited;
+      }
+    }
+    await this.client.destroy();
+    await this.queues.close();
+    await dropPrefix(this.redis, this.prefix).catch(() => {});
+    this.redis.disconnect();
+    await this.pg.drop();
+    await this.discord.close();
+  }
+}
