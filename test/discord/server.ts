@@ -308,7 +308,8 @@ export class FakeDiscord {
       for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : (v ?? '');
       recorded = {
         method: req.method ?? 'GET',
-        path: url.pathname.replace(/^\/api\/v10(?=\/)/, ''),
+        // Decoded, so tests can match `@original` (clients send it as %40original).
+        path: decodeURIComponent(url.pathname).replace(/^\/api\/v10(?=\/)/, ''),
         query: Object.fromEntries(url.searchParams),
         headers,
         json: parsed,
@@ -349,7 +350,7 @@ export class FakeDiscord {
       const match = route.pattern.exec(req.path);
       if (!match) continue;
       if (route.botAuth && req.headers.authorization !== `Bot ${this.botToken}`) return json({ code: 0, message: '401: Unauthorized' }, 401);
-      return route.handler(req, match.slice(1).map(decodeURIComponent));
+      return route.handler(req, match.slice(1));
     }
     return json({ code: 0, message: '404: Not Found' }, 404);
   }
