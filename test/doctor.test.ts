@@ -103,19 +103,25 @@ describe('npm run doctor', () => {
   });
 
   it('fails clearly when Postgres, Redis and Discord cannot be reached', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
     const { byName } = await doctor({
       ...healthyEnv(),
       DATABASE_URL: 'postgres://postgres:secret-pw@127.0.0.1:1/imagine',
       REDIS_URL: 'redis://127.0.0.1:1',
       WORKER_MODELS: 'no-such-model',
-      DISCORD_API_BASE: 'http://127.0.0.1:1/api',
+      DISCORD_API_BASE: `http://127.0.0.1:${closedPort}/api`,
     });
     expect(byName.get('postgres')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^cannot use 127\.0\.0\.1:1\/imagine: /) });
     expect(byName.get('postgres')?.detail).not.toContain('secret-pw');
     expect(byName.get('migrations')).toMatchObject({ status: 'FAIL', detail: 'not checked: Postgres is unreachable' });
     expect(byName.get('redis')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^cannot use 127\.0\.0\.1:1: /) });
     expect(byName.has('redis-memory')).toBe(false);
-    expect(byName.get('discord')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^cannot reach 127\.0\.0\.1:1\/api: /) });
+    expect(byName.get('discord')).toEqual({ name: 'discord', status: 'FAIL', detail: `cannot reach 127.0.0.1:${closedPort}/api: fetch failed (connect ECONNREFUSED 127.0.0.1:${closedPort})` });
   });
 
   it('warns about a token of another application and about a missing token', async () => {

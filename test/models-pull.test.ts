@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { modelsPull } from '../src/cli/models-pull.js';
 import { HubClient } from '../src/hub/client.js';
-import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError } from '../src/hub/errors.js';
+import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError, HubUnreachableError } from '../src/hub/errors.js';
 import { createProgress, formatBytes, type PullProgress } from '../src/hub/progress.js';
 import { isPipelineFile, pullModel, SOURCE_FILE } from '../src/hub/pull.js';
 
@@ -33,6 +33,8 @@ class FakeHub {
   readonly requests: LoggedRequest[] = [];
   /** Repository paths whose next download stops halfway through (then the flag clears). */
   readonly cutOnce = new Set<string>();
+  /** Repository paths whose next download gets this HTTP status instead (then the entry clears). */
+  readonly failOnce = new Map<string, number>();
   /** Repository paths served with one byte flipped. */
   readonly corrupt = new Set<string>();
   /** Repositories that answer only with this bearer token. */
@@ -118,6 +120,11 @@ class FakeHub {
   }
 
   private sendFile(req: IncomingMessage, res: ServerResponse, path: string, original: Buffer): void {
+    const failure = this.failOnce.get(path);
+    if (failure !== undefined) {
+      this.failOnce.delete(path);
+      return void res.writeHead(failure).end();
+    }
     let data = original;
     if (this.corrupt.has(path)) {
       data = Buffer.from(original);
@@ -141,6 +148,14 @@ class FakeHub {
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+/** A port nothing listens on (a server's, closed again). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  const url = await listen(server);
+  await new Promise((r) => server.close(r));
+  return Number(new URL(url).port);
 }
 
 function json(res: ServerResponse, body: unknown, headers: Record<string, string> = {}): void {
@@ -207,6 +222,7 @@ beforeEach(() => {
   work = mkdtempSync(join(tmpdir(), 'models-pull-'));
   hub.requests.length = 0;
   hub.cutOnce.clear();
+  hub.failOnce.clear();
   hub.corrupt.clear();
 });
 
@@ -288,6 +304,19 @@ describe('pullModel', () => {
     expect(sha256(readFileSync(join(destination, 'unet/model.onnx_data')))).toBe(sha256(hub.repos.get('acme/tiny-sd')!.get('onnx/unet/model.onnx_data')!));
   });
 
+  it('retries a server error, and gives up on it after the retries', async () => {
+    const destination = join(work, 'tiny');
+    hub.failOnce.set('onnx/text_encoder/model.onnx', 503);
+    const progress = capture();
+    await pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: createProgress(progress), retryDelayMs: 0 });
+    expect(progress.text()).toContain('onnx/text_encoder/model.onnx: HTTP 503 from 127.0.0.1');
+    hub.failOnce.set('onnx/vae_decoder/model.onnx', 502);
+    rmSync(join(destination, 'vae_decoder'), { recursive: true });
+    await expect(pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress, retries: 0 })).rejects.toThrow(
+      /^onnx\/vae_decoder\/model\.onnx: HTTP 502 from 127\.0\.0\.1:\d+$/,
+    );
+  });
+
   it('deletes a file whose SHA-256 does not match the hub and fails clearly', async () => {
     const destination = join(work, 'tiny');
     const data = hub.repos.get('acme/tiny-sd')!.get('onnx/unet/model.onnx')!;
@@ -324,6 +353,10 @@ describe('pullModel', () => {
       'acme/tiny-sd@main is not a diffusers ONNX export: no model_index.json and */model.onnx found (this repository has an onnx/ folder: add --subfolder onnx)',
     );
     await expect(pull('../etc')).rejects.toThrow(HubError);
+    const closedPort = await freePort();
+    const unreachable = pullModel({ client: new HubClient({ endpoint: `http://127.0.0.1:${closedPort}` }), repo: 'acme/tiny-sd', destination: join(work, 'x'), progress: silentProgress });
+    await expect(unreachable).rejects.toThrow(HubUnreachableError);
+    await expect(unreachable).rejects.toThrow(`acme/tiny-sd@main: cannot reach 127.0.0.1:${closedPort} (connect ECONNREFUSED 127.0.0.1:${closedPort})`);
   });
 });
 

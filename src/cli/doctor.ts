@@ -40,7 +40,12 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
+/** First line of an error's message, with its cause (fetch puts the real reason there). */
+function message(error: unknown): string {
+  const text = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : undefined;
+  return cause ? `${text} (${cause})` : text;
+}
 
 /** host:port/path of a URL, without credentials. */
 function where(url: string): string {

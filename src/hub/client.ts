@@ -9,7 +9,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError } from './errors.js';
+import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError, HubUnreachableError } from './errors.js';
 
 export interface HubFile {
   /** Path in the repository, e.g. `onnx/unet/model.onnx`. */
@@ -235,11 +235,18 @@ export class HubClient {
     let current = url;
     for (let redirects = 0; ; redirects++) {
       const sameOrigin = new URL(current).origin === this.origin;
-      const response = await fetch(current, {
-        headers: { ...headers, ...(this.token && sameOrigin ? { authorization: `Bearer ${this.token}` } : {}) },
-        redirect: 'manual',
-        signal,
-      });
+      let response: Response;
+      try {
+        response = await fetch(current, {
+          headers: { ...headers, ...(this.token && sameOrigin ? { authorization: `Bearer ${this.token}` } : {}) },
+          redirect: 'manual',
+          signal,
+        });
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
+        throw new HubUnreachableError(`${what}: cannot reach ${new URL(current).host} (${cause})`);
+      }
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel();

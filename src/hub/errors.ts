@@ -18,8 +18,20 @@ export class HubHttpError extends HubError {
   }
 }
 
+/** The hub could not be reached at all (DNS, refused or reset connection, TLS). */
+export class HubUnreachableError extends HubError {}
+
 /** The connection broke before the whole file arrived; the `.part` file is kept for resuming. */
 export class DownloadInterruptedError extends HubError {}
 
 /** A downloaded file does not match the hub's checksum; the file has been deleted. */
 export class ChecksumError extends HubError {}
+
+/** Failures that a new attempt may get past: network trouble and the hub's own errors. */
+export function isRetryable(error: unknown): boolean {
+  return (
+    error instanceof DownloadInterruptedError ||
+    error instanceof HubUnreachableError ||
+    (error instanceof HubHttpError && (error.status >= 500 || error.status === 429))
+  );
+}

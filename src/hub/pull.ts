@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DownloadOutcome, HubClient, HubFile } from './client.js';
-import { DownloadInterruptedError, HubError } from './errors.js';
+import { HubError, isRetryable } from './errors.js';
 import type { PullProgress } from './progress.js';
 
 /** Name of the record written next to the model: where it came from, file by file. */
@@ -39,7 +39,7 @@ export interface PullOptions {
   /** Where the files go (models/<name>). Created if missing. */
   destination: string;
   progress: PullProgress;
-  /** Further attempts per file after a broken connection, each resuming. Default 3. */
+  /** Further attempts per file after a broken connection or a server error, each resuming. Default 3. */
   retries?: number;
   /** Wait before a retry, doubled each time, in ms. Default 2000. */
   retryDelayMs?: number;
@@ -124,9 +124,10 @@ async function downloadWithRetries(
         onProgress: (done) => options.progress.fileProgress(localPath, done),
       });
     } catch (error) {
-      if (!(error instanceof DownloadInterruptedError) || attempt >= retries) throw error;
+      if (!isRetryable(error) || attempt >= retries) throw error;
       const delay = retryDelayMs * 2 ** attempt;
-      options.progress.note(`${error.message.replace(/; run the same command again to resume$/, '')}; resuming in ${delay / 1000} s (retry ${attempt + 1} of ${retries})`);
+      const reason = (error as Error).message.replace(/; run the same command again to resume$/, '');
+      options.progress.note(`${reason}; resuming in ${delay / 1000} s (retry ${attempt + 1} of ${retries})`);
       await sleep(delay, undefined, { signal: options.signal });
     }
   }
