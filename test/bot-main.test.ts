@@ -48,7 +48,7 @@ it('refuses to start on a database behind its migrations, naming the command to 
   expect(run.output()).toContain('npm run db:migrate');
 }, 30_000);
 
-it('logs in, answers /quota, and exits 0 on SIGTERM', async () => {
+it('logs in, answers /quota and /imagine, and exits 0 on SIGTERM', async () => {
   const db = await createTestDatabase('botmain');
   databases.push(db);
   const run = start('src/bot/main.ts', { DATABASE_URL: db.url, REDIS_PREFIX: `tbotmain_${process.pid}`, DEFAULT_QUOTA: '12' });
@@ -56,6 +56,10 @@ it('logs in, answers /quota, and exits 0 on SIGTERM', async () => {
   const handle = await discord.sendCommand({ name: 'quota', user: discord.user('main') });
   await handle.response();
   expect(handle.original()!.content).toContain('Limit: 12 images per day');
+  // Redis is reached too: no worker heartbeat exists under this prefix.
+  const imagine = await discord.sendCommand({ name: 'imagine', user: discord.user('main2'), options: { prompt: 'x' } });
+  await imagine.response();
+  expect(imagine.original()!.content).toContain('No worker is running right now');
   run.child.kill('SIGTERM');
   expect(await run.exited).toBe(0);
 }, 40_000);

@@ -38,8 +38,11 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  // A producer fails fast while Redis is away (BullMQ's advice for queues): a command then gets
+  // an error reply in time instead of waiting past Discord's deadline for a reconnect.
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
   redis.on('error', (err) => logger.error({ err }, 'redis error'));
+  await redis.connect();
   const queues = new GenerationQueues({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS });
   const bot = new Bot({
     token: config.DISCORD_TOKEN!,
