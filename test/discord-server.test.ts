@@ -194,4 +194,26 @@ describe('interactions', () => {
       await client.destroy();
     }
   });
+
+  it('survives a reconnect request: the client resumes its session and keeps receiving interactions', async () => {
+    const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
+    client.on(Events.InteractionCreate, async (interaction) => {
+      if (interaction.isChatInputCommand()) await interaction.reply({ content: 'still here' });
+    });
+    await client.login(discord.botToken);
+    await discord.waitForReady();
+    try {
+      discord.gateway.requestReconnect();
+      await new Promise<void>((resolve) => {
+        const check = () => (discord.gateway.received.some((p) => p.op === 6) && discord.gateway.ready ? resolve() : setTimeout(check, 20));
+        check();
+      });
+      const handle = await discord.sendCommand({ name: 'ping', options: {}, user: discord.user('dave') });
+      await handle.response();
+      expect(handle.original()!.content).toBe('still here');
+      expect(discord.gateway.received.filter((p) => p.op === 2)).toHaveLength(1);
+    } finally {
+      await client.destroy();
+    }
+  });
 });

@@ -30,6 +30,7 @@ interface Session {
 
 export class FakeGateway {
   private readonly wss = new WebSocketServer({ noServer: true });
+  /** Every identified session; kept after a disconnect so the client can resume it. */
   private readonly sessions: Session[] = [];
   private readonly readyWaiters = new Set<() => void>();
   /** Every payload clients sent, in order (IDENTIFY tokens included). */
@@ -111,10 +112,6 @@ export class FakeGateway {
       }
       this.received.push(payload);
       this.onPayload(socket, payload);
-    });
-    socket.on('close', () => {
-      const i = this.sessions.findIndex((s) => s.socket === socket);
-      if (i >= 0) this.sessions.splice(i, 1);
     });
   }
 
