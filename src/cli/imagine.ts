@@ -1,0 +1,182 @@
+// npm run imagine -- "<prompt>" [options]: one prompt to PNG files on the local machine,
+// through the same pipeline the workers run. No Discord, database or Redis needed.
+import { randomInt } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type GenerationRequest,
+  PipelineError,
+  PipelineHost,
+  SAMPLERS,
+  type SamplerName,
+  encodePng,
+  formatParameters,
+  makeGrid,
+  MAX_SEED,
+  RNG_NAMES,
+} from '../pipeline/index.js';
+import type { RngName } from '../pipeline/rng/index.js';
+
+const USAGE = `usage: npm run imagine -- "<prompt>" [--negative TEXT] [--seed N] [--steps N] [--guidance F]
+         [--sampler NAME] [--width W] [--height H] [--count 1-4] [--model DIR] [--rng numpy|torch]
+         [--init IMAGE --strength F] [--out FILE.png] [--previews DIR] [--provider cpu|cuda|auto]`;
+
+class UsageError extends Error {}
+
+const DEFAULT_MODEL_DIR = 'models/shapes-demo';
+
+function parseNumber(name: string, text: string | undefined, opts: { integer: boolean; min: number; max: number }): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  const kind = opts.integer ? 'a whole number' : 'a number';
+  if (text.trim() === '' || !Number.isFinite(value) || (opts.integer && !Number.isInteger(value)) || value < opts.min || value > opts.max) {
+    throw new UsageError(`--${name} must be ${kind} from ${opts.min} to ${opts.max}, got '${text}'`);
+  }
+  return value;
+}
+
+function parse(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        negative: { type: 'string', default: '' },
+        seed: { type: 'string' },
+        steps: { type: 'string' },
+        guidance: { type: 'string' },
+        sampler: { type: 'string' },
+        width: { type: 'string' },
+        height: { type: 'string' },
+        count: { type: 'string' },
+        model: { type: 'string', default: DEFAULT_MODEL_DIR },
+        rng: { type: 'string', default: 'numpy' },
+        init: { type: 'string' },
+        strength: { type: 'string' },
+        out: { type: 'string', default: 'out.png' },
+        previews: { type: 'string' },
+        provider: { type: 'string', default: 'auto' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]!);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  if (positionals.length !== 1) throw new UsageError('give exactly one prompt (quote it)');
+  const prompt = positionals[0]!;
+  if (prompt.trim() === '') throw new UsageError('the prompt is empty');
+  if (values.sampler !== undefined && !SAMPLERS.includes(values.sampler as SamplerName)) {
+    throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got '${values.sampler}'`);
+  }
+  if (!RNG_NAMES.includes(values.rng as RngName)) throw new UsageError(`--rng must be one of ${RNG_NAMES.join(', ')}, got '${values.rng}'`);
+  if (!['cpu', 'cuda', 'auto'].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or auto, got '${values.provider}'`);
+  if ((values.init === undefined) !== (values.strength === undefined)) throw new UsageError('--init and --strength go together');
+  if (!values.out.toLowerCase().endsWith('.png')) throw new UsageError(`--out must name a .png file, got '${values.out}'`);
+  let initImage: Uint8Array | undefined;
+  if (values.init !== undefined) {
+    try {
+      initImage = readFileSync(values.init);
+    } catch {
+      throw new UsageError(`--init: cannot read '${values.init}'`);
+    }
+  }
+  return {
+    prompt,
+    negative: values.negative,
+    seed: parseNumber('seed', values.seed, { integer: true, min: 0, max: MAX_SEED }),
+    steps: parseNumber('steps', values.steps, { integer: true, min: 1, max: 150 }) ?? 20,
+    guidance: parseNumber('guidance', values.guidance, { integer: false, min: 0, max: 30 }) ?? 7.5,
+    sampler: values.sampler as SamplerName | undefined,
+    width: parseNumber('width', values.width, { integer: true, min: 8, max: 4096 }),
+    height: parseNumber('height', values.height, { integer: true, min: 8, max: 4096 }),
+    count: parseNumber('count', values.count, { integer: true, min: 1, max: 4 }) ?? 1,
+    model: values.model,
+    rng: values.rng as RngName,
+    init: initImage ? { image: initImage, strength: parseNumber('strength', values.strength, { integer: false, min: 0, max: 1 })! } : undefined,
+    out: values.out,
+    previews: values.previews,
+    provider: values.provider as 'cpu' | 'cuda' | 'auto',
+  };
+}
+
+function progressBar(step: number, total: number): void {
+  if (!process.stderr.isTTY) return;
+  const width = 30;
+  const filled = Math.round((step / total) * width);
+  process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${step}/${total}`);
+  if (step === total) process.stderr.write('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  const host = await PipelineHost.start({ modelDir: args.model, provider: args.provider });
+  try {
+    const model = host.model;
+    const request: GenerationRequest = {
+      prompt: args.prompt,
+      negativePrompt: args.negative,
+      seed: args.seed ?? randomInt(0, MAX_SEED + 1),
+      steps: args.steps,
+      guidance: args.guidance,
+      sampler: args.sampler ?? model.defaultSampler,
+      width: args.width ?? model.nativeWidth,
+      height: args.height ?? model.nativeHeight,
+      count: args.count,
+      rng: args.rng,
+      init: args.init,
+    };
+    if (args.previews) mkdirSync(args.previews, { recursive: true });
+    const result = await host.generate(request, {
+      onProgress: (p) => {
+        progressBar(p.step, p.totalSteps);
+        if (args.previews && p.preview) {
+          writeFileSync(join(args.previews, `step-${String(p.step).padStart(3, '0')}.png`), encodePng(p.preview));
+        }
+      },
+    });
+    const out = resolve(args.out);
+    mkdirSync(dirname(out), { recursive: true });
+    const written: string[] = [];
+    const params = (seed: number) => formatParameters(request, seed, model);
+    if (result.images.length === 1) {
+      writeFileSync(out, encodePng(result.images[0]!, params(result.images[0]!.seed)));
+      written.push(args.out);
+    } else {
+      writeFileSync(out, encodePng(makeGrid(result.images), params(request.seed)));
+      written.push(args.out);
+      for (const image of result.images) {
+        const file = args.out.replace(/\.png$/i, `-${image.index + 1}.png`);
+        writeFileSync(resolve(file), encodePng(image, params(image.seed)));
+        written.push(file);
+      }
+    }
+    if (result.truncatedWords.length > 0) {
+      process.stderr.write(`warning: the prompt is longer than 77 tokens; dropped: ${result.truncatedWords.join(' ')}\n`);
+    }
+    const seeds = result.images.map((i) => i.seed).join(', ');
+    const { totalMs, onnxMs, steps } = result.timings;
+    process.stdout.write(`wrote ${written.join(', ')}\n`);
+    process.stdout.write(`seed${result.images.length > 1 ? 's' : ''}: ${seeds}\n`);
+    process.stdout.write(
+      `${result.images.length} image(s) ${request.width}x${request.height}, ${steps} steps, ${request.sampler}, guidance ${request.guidance}, ` +
+        `${model.name} on ${host.provider}: ${(totalMs / 1000).toFixed(2)} s (ONNX Runtime ${(onnxMs / 1000).toFixed(2)} s)\n`,
+    );
+  } finally {
+    await host.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  const known = err instanceof UsageError || err instanceof PipelineError;
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`imagine: ${known ? '' : 'internal error: '}${message.split('\n')[0]}\n`);
+  process.exitCode = err instanceof UsageError ? 2 : 1;
+});

@@ -1,0 +1,76 @@
+// Runs inside a worker thread: onnxruntime-node's session.run blocks its thread, so the
+// pipeline lives here and the calling process keeps its event loop free.
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { generate } from './generate.js';
+import { loadModel, type LoadedModel } from './model.js';
+import { resolveProvider, type ProviderName } from './onnx/index.js';
+import type { GenerationRequest } from './request.js';
+
+export interface ThreadData {
+  modelDir: string;
+  provider: ProviderName;
+  /** Int32 flag set to 1 by the host to cancel the current generation. */
+  abortFlag: SharedArrayBuffer;
+  intraOpThreads?: number;
+}
+
+export type ToThread =
+  | { type: 'generate'; id: number; request: GenerationRequest; previewIntervalMs: number }
+  | { type: 'close' };
+
+export type FromThread =
+  | { type: 'ready'; info: LoadedModel['info']; provider: 'cpu' | 'cuda' }
+  | { type: 'progress'; id: number; step: number; totalSteps: number; preview?: { width: number; height: number; rgb: Uint8Array } }
+  | { type: 'result'; id: number; result: Awaited<ReturnType<typeof generate>> }
+  | { type: 'error'; id: number | null; error: { name: string; message: string } };
+
+const port = parentPort!;
+const data = workerData as ThreadData;
+const abort = new Int32Array(data.abortFlag);
+
+function post(message: FromThread, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+function describe(err: unknown): { name: string; message: string } {
+  return err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
+}
+
+let model: LoadedModel;
+try {
+  const provider = await resolveProvider(data.provider, join(data.modelDir, 'text_encoder', 'model.onnx'));
+  model = await loadModel(data.modelDir, { provider, intraOpThreads: data.intraOpThreads });
+  post({ type: 'ready', info: model.info, provider });
+} catch (err) {
+  post({ type: 'error', id: null, error: describe(err) });
+  process.exit(1);
+}
+
+port.on('message', async (message: ToThread) => {
+  if (message.type === 'close') {
+    await model.release();
+    port.close();
+    return;
+  }
+  const { id, request, previewIntervalMs } = message;
+  let lastPreview = -Infinity;
+  try {
+    const result = await generate(model, request, {
+      isAborted: () => Atomics.load(abort, 0) === 1,
+      wantPreview: (step, total) => {
+        const now = performance.now();
+        if (step !== total && now - lastPreview < previewIntervalMs) return false;
+        lastPreview = now;
+        return true;
+      },
+      onStep: (p) => {
+        const transfer = p.preview ? [p.preview.rgb.buffer as ArrayBuffer] : [];
+        post({ type: 'progress', id, step: p.step, totalSteps: p.totalSteps, preview: p.preview }, transfer);
+      },
+    });
+    post({ type: 'result', id, result }, result.images.map((i) => i.rgb.buffer as ArrayBuffer));
+  } catch (err) {
+    post({ type: 'error', id, error: describe(err) });
+  }
+});

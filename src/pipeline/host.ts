@@ -1,0 +1,179 @@
+// PipelineHost: the pipeline as the worker and the CLI use it. It owns one worker
+// thread holding the model's ONNX sessions (created once, reused for every job) and
+// runs one generation at a time on it.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../log.js';
+import { silentLogger } from '../log.js';
+import { GenerationAbortedError, InvalidRequestError, ModelLoadError, PipelineError } from './errors.js';
+import type { GenerationOutput } from './generate.js';
+import type { FromThread, ThreadData, ToThread } from './host-thread.js';
+import type { ModelInfo } from './model.js';
+import type { ProviderName } from './onnx/index.js';
+import type { RgbImage } from './png.js';
+import { type GenerationRequest, validateRequest } from './request.js';
+
+export interface Progress {
+  step: number;
+  totalSteps: number;
+  /** Present when the pipeline computed one for this step (see previewIntervalMs). */
+  preview?: RgbImage;
+}
+
+export interface PipelineHostOptions {
+  modelDir: string;
+  /** Default 'auto': CUDA when onnxruntime-node has it, else CPU. */
+  provider?: ProviderName;
+  logger?: Logger;
+  /** Largest width x height accepted. Default 1024 x 1024. */
+  maxPixels?: number;
+  /** Minimum time between two previews. Default 0 (every step; linear previews are cheap). */
+  previewIntervalMs?: number;
+  /** Threads per ONNX operator. Default: ONNX Runtime's (all cores). */
+  intraOpThreads?: number;
+}
+
+export interface GenerateCallOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: Progress) => void;
+}
+
+const ERROR_CLASSES: Record<string, new (message: string) => PipelineError> = {
+  InvalidRequestError,
+  ModelLoadError,
+};
+
+function rebuildError(error: { name: string; message: string }): Error {
+  if (error.name === 'GenerationAbortedError') return new GenerationAbortedError();
+  const Cls = ERROR_CLASSES[error.name] ?? PipelineError;
+  return new Cls(error.message);
+}
+
+function threadEntry(): { url: URL; entry?: string } {
+  // Under tsx or vitest the sources are TypeScript: the thread must register tsx first.
+  if (import.meta.url.endsWith('.ts')) {
+    return { url: new URL('./thread-loader.mjs', import.meta.url), entry: new URL('./host-thread.ts', import.meta.url).href };
+  }
+  return { url: new URL('./host-thread.js', import.meta.url) };
+}
+
+export class PipelineHost {
+  private nextId = 1;
+  private queue: Promise<unknown> = Promise.resolve();
+  private pending = new Map<number, { resolve: (o: GenerationOutput) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void }>();
+  private failure: Error | null = null;
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly abortFlag: Int32Array,
+    readonly model: ModelInfo,
+    readonly provider: 'cpu' | 'cuda',
+    private readonly options: Required<Pick<PipelineHostOptions, 'maxPixels' | 'previewIntervalMs'>>,
+  ) {
+    worker.on('message', (m: FromThread) => this.onMessage(m));
+    worker.on('error', (err: Error) => this.failAll(new PipelineError(`pipeline thread crashed: ${err.message}`)));
+    worker.on('exit', (code) => this.failAll(new PipelineError(`pipeline thread exited (code ${code})`)));
+  }
+
+  /** Loads the model in a new thread; resolves once its sessions are ready. */
+  static async start(options: PipelineHostOptions): Promise<PipelineHost> {
+    const logger = options.logger ?? silentLogger();
+    const abortBuffer = new SharedArrayBuffer(4);
+    const entry = threadEntry();
+    const data: ThreadData = {
+      modelDir: options.modelDir,
+      provider: options.provider ?? 'auto',
+      abortFlag: abortBuffer,
+      intraOpThreads: options.intraOpThreads,
+    };
+    const worker = new Worker(entry.url, { workerData: { ...data, entry: entry.entry } });
+    const listeners: { message?: (m: FromThread) => void; error?: (e: Error) => void; exit?: (code: number) => void } = {};
+    const ready = await new Promise<Extract<FromThread, { type: 'ready' }>>((resolve, reject) => {
+      listeners.message = (m) => {
+        if (m.type === 'ready') resolve(m);
+        else if (m.type === 'error') reject(rebuildError(m.error));
+      };
+      listeners.error = (err) => reject(new ModelLoadError(`pipeline thread failed to start: ${err.message}`));
+      listeners.exit = (code) => reject(new ModelLoadError(`pipeline thread exited during start (code ${code})`));
+      worker.on('message', listeners.message);
+      worker.on('error', listeners.error);
+      worker.on('exit', listeners.exit);
+    }).catch(async (err: unknown) => {
+      await worker.terminate();
+      throw err;
+    });
+    // Only our own listeners: removeAllListeners would also drop Node's internal ones.
+    worker.off('message', listeners.message!);
+    worker.off('error', listeners.error!);
+    worker.off('exit', listeners.exit!);
+    const host = new PipelineHost(worker, new Int32Array(abortBuffer), ready.info, ready.provider, {
+      maxPixels: options.maxPixels ?? 1024 * 1024,
+      previewIntervalMs: options.previewIntervalMs ?? 0,
+    });
+    if (options.provider === 'auto' || options.provider === undefined) {
+      logger.info({ model: ready.info.name, provider: ready.provider }, `execution provider auto: using ${ready.provider}`);
+    }
+    for (const warning of ready.info.warnings) logger.warn({ model: ready.info.name }, warning);
+    return host;
+  }
+
+  /** Validates and runs one request; concurrent calls wait their turn. */
+  generate(request: GenerationRequest, options: GenerateCallOptions = {}): Promise<GenerationOutput> {
+    validateRequest(request, this.model, { maxPixels: this.options.maxPixels });
+    const run = this.queue.then(() => this.runOne(request, options));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private runOne(request: GenerationRequest, options: GenerateCallOptions): Promise<GenerationOutput> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (options.signal?.aborted) return Promise.reject(new GenerationAbortedError());
+    const id = this.nextId++;
+    Atomics.store(this.abortFlag, 0, 0);
+    const onAbort = () => Atomics.store(this.abortFlag, 0, 1);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    return new Promise<GenerationOutput>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress: options.onProgress });
+      const message: ToThread = { type: 'generate', id, request, previewIntervalMs: this.options.previewIntervalMs };
+      this.worker.postMessage(message);
+    }).finally(() => options.signal?.removeEventListener('abort', onAbort));
+  }
+
+  private onMessage(m: FromThread): void {
+    if (m.type === 'ready') return;
+    const entry = m.id === null ? undefined : this.pending.get(m.id);
+    if (!entry) return;
+    if (m.type === 'progress') {
+      try {
+        entry.onProgress?.({ step: m.step, totalSteps: m.totalSteps, preview: m.preview });
+      } catch {
+        // A failing progress consumer must not break the generation.
+      }
+      return;
+    }
+    this.pending.delete(m.id!);
+    if (m.type === 'result') entry.resolve(m.result);
+    else entry.reject(rebuildError(m.error));
+  }
+
+  private failAll(err: Error): void {
+    this.failure ??= err;
+    for (const entry of this.pending.values()) entry.reject(err);
+    this.pending.clear();
+  }
+
+  /** Whether the thread is alive and can take work. */
+  get healthy(): boolean {
+    return this.failure === null;
+  }
+
+  async close(): Promise<void> {
+    if (this.failure) return;
+    this.failure = new PipelineError('pipeline closed');
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    const message: ToThread = { type: 'close' };
+    this.worker.postMessage(message);
+    const timeout = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timeout);
+  }
+}

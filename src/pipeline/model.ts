@@ -1,0 +1,279 @@
+// Loads a Stable-Diffusion-style model folder in the diffusers / optimum ONNX layout and
+// adapts to what each export declares (tensor names, dtypes, ranks), so one generation
+// loop runs SD 1.5, SD 2.1, SD-Turbo and our demo model.
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { Logger } from '../log.js';
+import { ModelLoadError } from './errors.js';
+import { createSession, type OnnxSession, type RunStats, type TensorInfo } from './onnx/index.js';
+import { type PreviewFactors, SD15_PREVIEW_FACTORS } from './preview.js';
+import type { SamplerName, SchedulerConfig } from './schedulers/types.js';
+import { samplerForClassName } from './schedulers/registry.js';
+import { ClipTokenizer } from './tokenizer/index.js';
+
+export interface ModelInfo {
+  /** Folder name: what users pick in `/imagine model:`. */
+  name: string;
+  dir: string;
+  /** SHA-256 over the ONNX files (names and contents), recorded with every job. */
+  hash: string;
+  nativeWidth: number;
+  nativeHeight: number;
+  /** Width and height must be multiples of this (VAE factor x UNet downsampling; 64 for SD). */
+  sizeMultiple: number;
+  latentChannels: number;
+  /** Pixels per latent cell (8 for SD). */
+  vaeScaleFactor: number;
+  /** Latents are multiplied by this after encoding and divided before decoding. */
+  scalingFactor: number;
+  /** The sampler matching the model's own scheduler_config.json. */
+  defaultSampler: SamplerName;
+  schedulerConfig: SchedulerConfig;
+  supportsImg2Img: boolean;
+  /** Whether previews use a TAESD decoder (else a 4x3 linear latent-to-RGB map). */
+  previewKind: 'taesd' | 'linear';
+  warnings: string[];
+}
+
+export interface LoadedModel {
+  info: ModelInfo;
+  tokenizer: ClipTokenizer;
+  textEncoder: OnnxSession;
+  unet: OnnxSession;
+  vaeDecoder: OnnxSession;
+  vaeEncoder: OnnxSession | null;
+  taesdDecoder: OnnxSession | null;
+  previewFactors: PreviewFactors;
+  /** Resolved tensor roles of the UNet, read from the session metadata. */
+  unetIo: { sample: TensorInfo; timestep: TensorInfo; hidden: TensorInfo; output: string };
+  textIo: { inputIds: TensorInfo; output: string };
+  vaeDecoderIo: { input: TensorInfo; output: string };
+  vaeEncoderIo: { input: TensorInfo; output: string; kind: 'sample' | 'parameters' } | null;
+  stats: RunStats;
+  release(): Promise<void>;
+}
+
+const REQUIRED_FILES = [
+  'model_index.json',
+  'scheduler/scheduler_config.json',
+  'tokenizer/vocab.json',
+  'tokenizer/merges.txt',
+  'text_encoder/model.onnx',
+  'unet/model.onnx',
+  'vae_decoder/model.onnx',
+];
+
+function readJson(file: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(readFileSync(file, 'utf8').replace(/\b-?Infinity\b|\bNaN\b/g, (m) => `"${m}"`));
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
+    return value as Record<string, unknown>;
+  } catch (err) {
+    throw new ModelLoadError(`${file} is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function readOptionalJson(file: string): Record<string, unknown> {
+  return existsSync(file) ? readJson(file) : {};
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** Checks a folder's layout and configs without creating sessions; throws one ModelLoadError listing every problem. */
+export function validateModelLayout(dir: string): void {
+  if (!existsSync(dir)) throw new ModelLoadError(`model folder ${dir} does not exist`);
+  const missing = REQUIRED_FILES.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length > 0) {
+    throw new ModelLoadError(`${dir} is not a diffusers ONNX model folder: missing ${missing.join(', ')}`);
+  }
+  const index = readJson(join(dir, 'model_index.json'));
+  const cls = index._class_name;
+  if (typeof cls !== 'string') throw new ModelLoadError(`${dir}/model_index.json has no _class_name`);
+  readJson(join(dir, 'scheduler/scheduler_config.json'));
+}
+
+/** Applies the corrections diffusers' pipelines make to old scheduler configs, with a warning each. */
+export function correctSchedulerConfig(config: SchedulerConfig): { config: SchedulerConfig; warnings: string[] } {
+  const fixed: SchedulerConfig = { ...config };
+  const warnings: string[] = [];
+  if (fixed.steps_offset !== undefined && fixed.steps_offset !== 1) {
+    warnings.push(`scheduler_config.json has steps_offset ${String(fixed.steps_offset)}; using 1 as diffusers does`);
+    fixed.steps_offset = 1;
+  }
+  if (fixed.clip_sample === true) {
+    warnings.push('scheduler_config.json has clip_sample true; using false as diffusers does');
+    fixed.clip_sample = false;
+  }
+  return { config: fixed, warnings };
+}
+
+async function hashFiles(dir: string, files: string[]): Promise<string> {
+  const outer = createHash('sha256');
+  for (const rel of files) {
+    const inner = createHash('sha256');
+    for await (const chunk of createReadStream(join(dir, rel))) inner.update(chunk as Buffer);
+    outer.update(`${rel}\0${inner.digest('hex')}\n`);
+  }
+  return outer.digest('hex');
+}
+
+/** Finds the tensor playing a role: by name first, else by rank. */
+function pick(infos: readonly TensorInfo[], names: string[], rank: number[] | null, what: string, file: string): TensorInfo {
+  const byName = infos.find((t) => names.includes(t.name));
+  if (byName) return byName;
+  const byRank = rank ? infos.filter((t) => rank.includes(t.shape.length)) : [];
+  if (byRank.length === 1) return byRank[0]!;
+  throw new ModelLoadError(`${file}: cannot find the ${what} (expected one of ${names.join(', ')}; has ${infos.map((t) => t.name).join(', ')})`);
+}
+
+function externalWeightsNote(dir: string, component: string): string {
+  const d = join(dir, component);
+  const has = ['model.onnx_data', 'weights.pb'].filter((f) => existsSync(join(d, f)));
+  return has.length > 0 ? ` (external weights: ${has.join(', ')})` : '';
+}
+
+export interface LoadModelOptions {
+  provider: 'cpu' | 'cuda';
+  logger?: Logger;
+  intraOpThreads?: number;
+}
+
+export async function loadModel(dirInput: string, options: LoadModelOptions): Promise<LoadedModel> {
+  const dir = resolve(dirInput);
+  validateModelLayout(dir);
+  const warnings: string[] = [];
+
+  const rawScheduler = readJson(join(dir, 'scheduler/scheduler_config.json'));
+  const corrected = correctSchedulerConfig(rawScheduler);
+  warnings.push(...corrected.warnings);
+  const defaultSampler = samplerForClassName(String(rawScheduler._class_name ?? ''), rawScheduler);
+
+  const vaeConfig = { ...readOptionalJson(join(dir, 'vae_encoder/config.json')), ...readOptionalJson(join(dir, 'vae_decoder/config.json')) };
+  const unetConfig = readOptionalJson(join(dir, 'unet/config.json'));
+  let scalingFactor = num(vaeConfig.scaling_factor);
+  if (scalingFactor === undefined) {
+    scalingFactor = 0.18215;
+    warnings.push('vae_decoder/config.json has no scaling_factor; assuming 0.18215 (SD 1.x/2.x)');
+  }
+  const vaeBlocks = Array.isArray(vaeConfig.block_out_channels) ? vaeConfig.block_out_channels.length : 4;
+  const vaeScaleFactor = 2 ** (vaeBlocks - 1);
+  const latentChannels = num(vaeConfig.latent_channels) ?? num(unetConfig.in_channels) ?? 4;
+  const unetBlocks = Array.isArray(unetConfig.block_out_channels) ? unetConfig.block_out_channels.length : 4;
+  const sizeMultiple = vaeScaleFactor * 2 ** (unetBlocks - 1);
+
+  const stats: RunStats = { runMs: 0, runs: 0 };
+  const sessionOptions = { provider: options.provider, stats, intraOpThreads: options.intraOpThreads };
+  const opened: OnnxSession[] = [];
+  const open = async (component: string): Promise<OnnxSession> => {
+    try {
+      const s = await createSession(join(dir, component, 'model.onnx'), sessionOptions);
+      opened.push(s);
+      return s;
+    } catch (err) {
+      if (err instanceof ModelLoadError) {
+        throw new ModelLoadError(`${basename(dir)}/${component}: ${err.message}${externalWeightsNote(dir, component)}`);
+      }
+      throw err;
+    }
+  };
+
+  try {
+    const tokenizer = await ClipTokenizer.fromFiles(join(dir, 'tokenizer'));
+    const textEncoder = await open('text_encoder');
+    const unet = await open('unet');
+    const vaeDecoder = await open('vae_decoder');
+    const vaeEncoder = existsSync(join(dir, 'vae_encoder/model.onnx')) ? await open('vae_encoder') : null;
+    const taesdDecoder = existsSync(join(dir, 'taesd_decoder/model.onnx')) ? await open('taesd_decoder') : null;
+
+    const textIo = {
+      inputIds: pick(textEncoder.inputs, ['input_ids'], [2], 'input_ids input', textEncoder.file),
+      output: (textEncoder.outputs.find((o) => o.name === 'last_hidden_state') ?? textEncoder.outputs[0]!).name,
+    };
+    if (textIo.inputIds.type !== 'int32' && textIo.inputIds.type !== 'int64') {
+      throw new ModelLoadError(`${textEncoder.file}: input_ids must be int32 or int64, not ${textIo.inputIds.type}`);
+    }
+    const unetIo = {
+      sample: pick(unet.inputs, ['sample'], [4], 'sample input', unet.file),
+      timestep: pick(unet.inputs, ['timestep', 'timesteps', 't'], [0, 1], 'timestep input', unet.file),
+      hidden: pick(unet.inputs, ['encoder_hidden_states'], [3], 'encoder_hidden_states input', unet.file),
+      output: (unet.outputs.find((o) => o.name === 'out_sample') ?? unet.outputs[0]!).name,
+    };
+    const vaeDecoderIo = {
+      input: pick(vaeDecoder.inputs, ['latent_sample'], [4], 'latent_sample input', vaeDecoder.file),
+      output: (vaeDecoder.outputs.find((o) => o.name === 'sample') ?? vaeDecoder.outputs[0]!).name,
+    };
+    let vaeEncoderIo: LoadedModel['vaeEncoderIo'] = null;
+    if (vaeEncoder) {
+      const params = vaeEncoder.outputs.find((o) => o.name === 'latent_parameters');
+      const out = params ?? vaeEncoder.outputs.find((o) => o.name === 'latent_sample') ?? vaeEncoder.outputs[0]!;
+      vaeEncoderIo = {
+        input: pick(vaeEncoder.inputs, ['sample'], [4], 'sample input', vaeEncoder.file),
+        output: out.name,
+        kind: params ? 'parameters' : 'sample',
+      };
+    }
+
+    const unetLatent = num(unetConfig.sample_size) ?? (typeof unetIo.sample.shape[2] === 'number' ? unetIo.sample.shape[2] : 64);
+    const nativeSize = num(vaeConfig.sample_size) ?? unetLatent * vaeScaleFactor;
+
+    const previewFile = join(dir, 'latent_preview.json');
+    let previewFactors = SD15_PREVIEW_FACTORS;
+    if (existsSync(previewFile)) {
+      const p = readJson(previewFile);
+      previewFactors = { factors: p.factors as number[][], bias: (p.bias as number[] | undefined) ?? [0, 0, 0] };
+    } else if (latentChannels !== 4) {
+      warnings.push(`no latent_preview.json for ${latentChannels} latent channels; previews use SD 1.5 factors on the first 4`);
+    }
+
+    const onnxFiles = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder']
+      .flatMap((c) => ['model.onnx', 'model.onnx_data', 'weights.pb'].map((f) => `${c}/${f}`))
+      .filter((f) => existsSync(join(dir, f)));
+    const info: ModelInfo = {
+      name: basename(dir),
+      dir,
+      hash: await hashFiles(dir, onnxFiles),
+      nativeWidth: nativeSize,
+      nativeHeight: nativeSize,
+      sizeMultiple,
+      latentChannels,
+      vaeScaleFactor,
+      scalingFactor,
+      defaultSampler,
+      schedulerConfig: corrected.config,
+      supportsImg2Img: vaeEncoder !== null,
+      previewKind: taesdDecoder ? 'taesd' : 'linear',
+      warnings,
+    };
+    for (const w of warnings) options.logger?.warn({ model: info.name }, w);
+
+    return {
+      info,
+      tokenizer,
+      textEncoder,
+      unet,
+      vaeDecoder,
+      vaeEncoder,
+      taesdDecoder,
+      previewFactors,
+      unetIo,
+      textIo,
+      vaeDecoderIo,
+      vaeEncoderIo,
+      stats,
+      async release() {
+        await Promise.all(opened.map((s) => s.release()));
+      },
+    };
+  } catch (err) {
+    await Promise.all(opened.map((s) => s.release().catch(() => undefined)));
+    throw err;
+  }
+}
+
+/** Loads a folder with CPU sessions and releases it: proves that a model folder works. */
+export async function validateModelFolder(dir: string): Promise<ModelInfo> {
+  const model = await loadModel(dir, { provider: 'cpu' });
+  await model.release();
+  return model.info;
+}

@@ -1,0 +1,66 @@
+// `npm run imagine` as a person runs it: files, seeds, parameters, and one-line errors.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { readPngParameters } from '../../src/pipeline/png.js';
+
+const run = promisify(execFile);
+
+async function imagine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/imagine.ts', ...args], { env: { ...process.env, CI: 'true' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('imagine CLI', () => {
+  it('writes a grid and the single images with their parameters, and prints seeds and timing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imagine-'));
+    const out = join(dir, 'fox.png');
+    const previews = join(dir, 'previews');
+    const r = await imagine(['a red circle on a blue background', '--seed', '42', '--steps', '6', '--count', '4', '--out', out, '--previews', previews]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/seeds: 42, 43, 44, 45/);
+    expect(r.stdout).toMatch(/4 image\(s\) 128x128, 6 steps, .* s \(ONNX Runtime .* s\)/);
+    const grid = await sharp(out).metadata();
+    expect(grid.width).toBeGreaterThan(256);
+    expect(grid.width).toBeLessThanOrEqual(256 + 8);
+    for (let i = 1; i <= 4; i++) {
+      const params = readPngParameters(readFileSync(join(dir, `fox-${i}.png`)));
+      expect(params).toMatch(new RegExp(`^a red circle on a blue background\\nSteps: 6, Sampler: [^,]+, CFG scale: 7.5, Seed: ${41 + i}, Size: 128x128, Model hash: [0-9a-f]{10}, Model: shapes-demo`));
+    }
+    expect(readdirSync(previews)).toHaveLength(6);
+  });
+
+  it('reruns a seed to the same bytes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'imagine-'));
+    const args = ['a green triangle on a white background', '--seed', '7', '--steps', '5', '--sampler', 'euler_a'];
+    await imagine([...args, '--out', join(dir, 'a.png')]);
+    await imagine([...args, '--out', join(dir, 'b.png')]);
+    expect(readFileSync(join(dir, 'a.png')).equals(readFileSync(join(dir, 'b.png')))).toBe(true);
+  });
+
+  it.each([
+    [['--steps', '5'], /give exactly one prompt/],
+    [['x', '--steps', 'ten'], /--steps must be a whole number from 1 to 150, got 'ten'/],
+    [['x', '--sampler', 'magic'], /--sampler must be one of euler, .*, got 'magic'/],
+    [['x', '--count', '9'], /--count must be a whole number from 1 to 4/],
+    [['x', '--width', '100'], /width must be a positive multiple of/],
+    [['x', '--bogus'], /Unknown option '--bogus'/],
+    [['x', '--model', 'models/nope'], /model folder .*nope does not exist/],
+    [['x', '--init', 'missing.png', '--strength', '0.5'], /--init: cannot read 'missing.png'/],
+  ])('refuses %j with one line on stderr and a non-zero exit', async (args, message) => {
+    const r = await imagine(args as string[]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message as RegExp);
+  });
+});
