@@ -4,16 +4,17 @@
 // reroll, /rerun (byte-identical PNG), and a button used after a bot restart.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { getJob, listImages } from '../src/db/index.js';
 import { liveModels } from '../src/queue/index.js';
 import { startHarness, type Harness } from './discord/harness.js';
+import { MODELS_DIR } from './support/worker-harness.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
 
-const MODEL_DIR = join(import.meta.dirname, '..', 'models', 'shapes-demo');
-const hasModel = existsSync(join(MODEL_DIR, 'model_index.json'));
+const ROOT = join(import.meta.dirname, '..');
+const hasModel = existsSync(resolve(ROOT, MODELS_DIR, 'shapes-demo', 'model_index.json'));
 const STEPS = 12;
 
 let h: Harness;
@@ -36,8 +37,12 @@ function jobIdOf(message: StoredMessage): string {
 }
 
 /** The job message once the worker has put the result (or a failure) in it. */
-function finalMessage(messageId: string): Promise<StoredMessage> {
-  return h.discord.messages.waitFor((m) => m.id === messageId && (labels(m).includes('🔄') || labels(m).includes('Rerun') || /failed|cancelled/.test(m.content)), 60_000);
+async function finalMessage(messageId: string): Promise<StoredMessage> {
+  try {
+    return await h.discord.messages.waitFor((m) => m.id === messageId && (labels(m).includes('🔄') || labels(m).includes('Rerun') || /failed|cancelled/.test(m.content)), 45_000);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${workerLog.slice(-3000)}`);
+  }
 }
 
 async function queuedMessage(handle: InteractionHandle): Promise<StoredMessage> {
@@ -55,7 +60,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     h = await startHarness({ label: 'e2e', advertiseModel: false });
     user = h.discord.user('e2e');
     worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-      cwd: join(import.meta.dirname, '..'),
+      cwd: ROOT,
       env: {
         ...process.env,
         DATABASE_URL: h.pg.url,
@@ -63,7 +68,8 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
         DISCORD_TOKEN: h.discord.botToken,
         DISCORD_APPLICATION_ID: h.discord.applicationId,
         DISCORD_API_BASE: h.discord.apiBase,
-        WORKER_MODELS: 'shapes-demo',
+        MODELS_DIR,
+      WORKER_MODELS: 'shapes-demo',
         EXECUTION_PROVIDER: 'cpu',
         PREVIEW_INTERVAL_MS: '200',
         HEALTH_PORT: '0',
