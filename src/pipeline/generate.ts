@@ -80,15 +80,19 @@ function floatTensor(type: TensorInfo['type'], data: Float32Array, dims: number[
   return { type: 'float32', data, dims };
 }
 
-/** Steps draw noise for the whole batch; each image's share comes from its own seeded generator. */
+/**
+ * Steps draw noise for the whole batch; each image's share comes from its own seeded
+ * generator. The combined buffer is reused: a scheduler consumes it within its step.
+ */
 function batchNoise(generators: NoiseSource[]): NoiseSource {
+  let buffer = new Float32Array(0);
   return {
     randn(n: number): Float32Array {
       const per = n / generators.length;
       if (!Number.isInteger(per)) throw new RangeError(`noise request ${n} does not split over ${generators.length} images`);
-      const out = new Float32Array(n);
-      generators.forEach((g, i) => out.set(g.randn(per), i * per));
-      return out;
+      if (buffer.length !== n) buffer = new Float32Array(n);
+      generators.forEach((g, i) => buffer.set(g.randn(per), i * per));
+      return buffer;
     },
   };
 }
