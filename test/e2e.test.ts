@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCustomId } from '../src/discord/custom-ids.js';
-import { getJob, listImages } from '../src/db/index.js';
+import { getJob, getQuota, listImages } from '../src/db/index.js';
 import { liveModels } from '../src/queue/index.js';
 import { startHarness, type Harness } from './discord/harness.js';
 import { MODELS_DIR } from './support/worker-harness.js';
@@ -55,6 +55,7 @@ async function queuedMessage(handle: InteractionHandle): Promise<StoredMessage> 
 
 describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => {
   let grid: StoredMessage;
+  let variationJobId: string;
 
   beforeAll(async () => {
     h = await startHarness({ label: 'e2e', advertiseModel: false });
@@ -117,6 +118,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const queued = await queuedMessage(click);
     const result = await finalMessage(queued.id);
     const variation = (await getJob(h.pg.db, jobIdOf(result)))!;
+    variationJobId = variation.id;
     expect(variation).toMatchObject({ kind: 'variation', parentJobId: jobIdOf(grid), parentIndex: 1, status: 'succeeded', count: 4 });
   });
 
@@ -152,5 +154,19 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const click = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: buildCustomId({ action: 'variation', jobId: jobIdOf(grid), index: 3, strength: 'strong' }), user });
     const result = await finalMessage((await queuedMessage(click)).id);
     expect((await getJob(h.pg.db, jobIdOf(result)))!.status).toBe('succeeded');
+  });
+
+  it('a job that fails on the worker is refunded', async () => {
+    // The variation's source image disappears, so rerunning the variation cannot start.
+    await h.pg.sql`delete from images where job_id = ${jobIdOf(grid)} and index = 1`;
+    const quota = () => getQuota(h.pg.db, user.id, { guildId: h.discord.guild.id, defaultLimit: h.context.config.DEFAULT_QUOTA });
+    const before = (await quota()).used;
+    const handle = await h.discord.sendCommand({ name: 'rerun', user, options: { job: variationJobId } });
+    const queued = await queuedMessage(handle);
+    expect((await quota()).used).toBe(before + 4);
+    const result = await finalMessage(queued.id);
+    expect(result.content).toMatch(/failed: .*no longer exists[\s\S]*Your quota was refunded/);
+    expect((await getJob(h.pg.db, jobIdOf(result)))!.status).toBe('failed');
+    expect((await quota()).used).toBe(before);
   });
 });
