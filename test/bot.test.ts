@@ -275,6 +275,20 @@ describe('buttons', () => {
     expect((await getQuota(h.pg.db, owner.id, { guildId: h.discord.guild.id, defaultLimit: 50 })).used).toBe(0);
   });
 
+  it('admins may cancel anyone\'s job but not spend on its other buttons', async () => {
+    const owner = h.discord.user('victim');
+    const { job, message } = await finishedJob(owner, 4);
+    const upscale = await h.discord.clickButton({ message, customId: buildCustomId({ action: 'upscale', jobId: job.id, index: 0 }), user: admin });
+    await upscale.response();
+    expect(upscale.original()!.content).toBe(`These buttons belong to <@${owner.id}>.`);
+    const { handle } = await command('imagine', owner, { prompt: 'moderated', count: 1 });
+    const queued = handle.original()!;
+    const jobId = jobIdOf(queued);
+    const cancel = await h.discord.clickButton({ message: queued, customId: `img:c:${jobId}`, user: admin });
+    expect((await cancel.response()).json.type).toBe(7);
+    expect((await getJob(h.pg.db, jobId))!).toMatchObject({ status: 'cancelled', cancelledBy: admin.id });
+  });
+
   it('Cancel on a queued job cancels and refunds it; the button keeps working after a bot restart', async () => {
     const user = h.discord.user('canceller');
     const first = await command('imagine', user, { prompt: 'to cancel', count: 2 });
@@ -319,7 +333,9 @@ describe('buttons', () => {
     const bad = await command('show', user, { job: 'nope' });
     expect(bad.handle.original()!.content).toMatch(/^That is not a job id/);
     const other = await command('show', h.discord.user('nosy'), { job: job.id });
-    expect(other.handle.original()!.content).toBe(`These buttons belong to <@${user.id}>.`);
+    expect(other.handle.original()!.content).toBe(`Job \`${job.id}\` belongs to <@${user.id}>.`);
+    const byAdmin = await command('show', admin, { job: job.id });
+    expect(byAdmin.handle.original()!.attachments).toHaveLength(1);
   });
 });
 

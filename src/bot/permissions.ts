@@ -28,8 +28,17 @@ export function requireAdmin(ctx: BotContext, interaction: Interaction, command:
   throw new UserError('Only bot admins can use this command.');
 }
 
-/** Buttons and job commands act for the job's owner only (admins may act on any job). */
-export function requireOwner(config: BotConfig, interaction: Interaction, job: Job): void {
-  if (job.userId === interaction.user.id || isAdmin(config, interaction)) return;
+/**
+ * A job's buttons are its owner's. Admins may also cancel any job (moderation), but not
+ * spend on someone else's job's buttons.
+ */
+export function requireButtonOwner(config: BotConfig, interaction: Interaction, job: Job, options: { admins: boolean }): void {
+  if (job.userId === interaction.user.id || (options.admins && isAdmin(config, interaction))) return;
   throw new UserError(`These buttons belong to <@${job.userId}>.`);
+}
+
+/** /rerun and /show work on the user's own jobs (a DM job's prompt is private); admins may see any. */
+export function requireJobAccess(config: BotConfig, interaction: Interaction, job: Job): void {
+  if (job.userId === interaction.user.id || isAdmin(config, interaction)) return;
+  throw new UserError(`Job \`${job.id}\` belongs to <@${job.userId}>.`);
 }

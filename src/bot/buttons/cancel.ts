@@ -5,7 +5,7 @@ import { renderCancelled } from '../../discord/messages.js';
 import { publishCancel } from '../../queue/index.js';
 import { UserError } from '../errors.js';
 import { jobFromButton } from '../lookup.js';
-import { requireOwner } from '../permissions.js';
+import { requireButtonOwner } from '../permissions.js';
 import { replyOptions } from '../replies.js';
 import type { ButtonHandler } from '../types.js';
 
@@ -14,7 +14,7 @@ export const cancel: ButtonHandler<'cancel'> = {
 
   async execute(ctx, interaction, { jobId }) {
     const job = await jobFromButton(ctx, jobId);
-    requireOwner(ctx.config, interaction, job);
+    requireButtonOwner(ctx.config, interaction, job, { admins: true });
     const { previousStatus, cancelled } = await cancelJob(ctx.db, job.id, interaction.user.id);
     if (!cancelled) {
       const state = previousStatus === 'succeeded' ? 'finished' : (previousStatus ?? 'gone');

@@ -1,7 +1,7 @@
 // Replay: the animated denoising replay, if the worker stored one for this job.
 import { UserError } from '../errors.js';
 import { jobFromButton } from '../lookup.js';
-import { requireOwner } from '../permissions.js';
+import { requireButtonOwner } from '../permissions.js';
 import type { ButtonHandler } from '../types.js';
 
 export const replay: ButtonHandler<'replay'> = {
@@ -9,7 +9,7 @@ export const replay: ButtonHandler<'replay'> = {
 
   async execute(ctx, interaction, { jobId }) {
     const job = await jobFromButton(ctx, jobId);
-    requireOwner(ctx.config, interaction, job);
+    requireButtonOwner(ctx.config, interaction, job, { admins: false });
     // Replays are not stored in Postgres yet (no column or table for them).
     throw new UserError(`No replay was recorded for job \`${job.id}\`.`);
   },

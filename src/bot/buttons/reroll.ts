@@ -1,7 +1,7 @@
 // 🔄 (and "Rerun" on a single image): the same request with a new random seed.
 import { jobParams } from '../../db/index.js';
 import { jobFromButton } from '../lookup.js';
-import { requireOwner } from '../permissions.js';
+import { requireButtonOwner } from '../permissions.js';
 import { randomSeed, submitGeneration } from '../submit.js';
 import type { ButtonHandler } from '../types.js';
 
@@ -10,7 +10,7 @@ export const reroll: ButtonHandler<'reroll'> = {
 
   async execute(ctx, interaction, { jobId }) {
     const parent = await jobFromButton(ctx, jobId);
-    requireOwner(ctx.config, interaction, parent);
+    requireButtonOwner(ctx.config, interaction, parent, { admins: false });
     const params = { ...jobParams(parent), seed: randomSeed() };
     await submitGeneration(ctx, interaction, { kind: 'reroll', params, parent: { jobId: parent.id, index: null } });
   },

@@ -4,7 +4,7 @@ import { completeJob, failJob, getImage, jobParams } from '../../db/index.js';
 import { renderResult } from '../../discord/messages.js';
 import { UserError } from '../errors.js';
 import { jobFromButton } from '../lookup.js';
-import { requireOwner } from '../permissions.js';
+import { requireButtonOwner } from '../permissions.js';
 import { respondPublicly } from '../replies.js';
 import { createJob } from '../submit.js';
 import type { ButtonHandler } from '../types.js';
@@ -14,7 +14,7 @@ export const upscale: ButtonHandler<'upscale'> = {
 
   async execute(ctx, interaction, { jobId, index }) {
     const parent = await jobFromButton(ctx, jobId);
-    requireOwner(ctx.config, interaction, parent);
+    requireButtonOwner(ctx.config, interaction, parent, { admins: false });
     const image = await getImage(ctx.db, parent.id, index);
     if (image === null) throw new UserError(`Job \`${parent.id}\` has no image ${index + 1}.`);
     const params = { ...jobParams(parent), seed: image.seed, count: 1, width: image.width, height: image.height };

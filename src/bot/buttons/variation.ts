@@ -3,7 +3,7 @@
 import { getImage, jobParams } from '../../db/index.js';
 import { UserError } from '../errors.js';
 import { jobFromButton } from '../lookup.js';
-import { requireOwner } from '../permissions.js';
+import { requireButtonOwner } from '../permissions.js';
 import { randomSeed, submitGeneration } from '../submit.js';
 import type { ButtonHandler } from '../types.js';
 
@@ -15,7 +15,7 @@ export const variation: ButtonHandler<'variation'> = {
 
   async execute(ctx, interaction, { jobId, index, strength }) {
     const parent = await jobFromButton(ctx, jobId);
-    requireOwner(ctx.config, interaction, parent);
+    requireButtonOwner(ctx.config, interaction, parent, { admins: false });
     if (parent.status !== 'succeeded' || (await getImage(ctx.db, parent.id, index)) === null) {
       throw new UserError(`Job \`${parent.id}\` has no image ${index + 1} to vary.`);
     }

@@ -6,7 +6,7 @@ import { ImageIndexError, rebuildRequest } from '../../db/index.js';
 import { UserError } from '../errors.js';
 import { jobFromTypedId } from '../lookup.js';
 import { optionValues, parseOptions, text, whole } from '../options.js';
-import { requireOwner } from '../permissions.js';
+import { requireJobAccess } from '../permissions.js';
 import { submitGeneration } from '../submit.js';
 import type { SlashCommand } from '../types.js';
 import { MAX_SEED } from './imagine.js';
@@ -33,7 +33,7 @@ export const rerun: SlashCommand = {
   async execute(ctx, interaction) {
     const options = parseOptions(schema, optionValues(interaction.options.data));
     const job = await jobFromTypedId(ctx, options.job);
-    requireOwner(ctx.config, interaction, job);
+    requireJobAccess(ctx.config, interaction, job);
     const index = options.image === undefined ? undefined : options.image - 1;
     let params;
     try {

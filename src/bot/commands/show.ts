@@ -7,7 +7,7 @@ import { renderResult } from '../../discord/messages.js';
 import { UserError } from '../errors.js';
 import { jobFromTypedId } from '../lookup.js';
 import { optionValues, parseOptions, text } from '../options.js';
-import { requireOwner } from '../permissions.js';
+import { requireJobAccess } from '../permissions.js';
 import { respondPublicly } from '../replies.js';
 import { resultFile } from '../results.js';
 import { withinBudget } from '../submit.js';
@@ -33,7 +33,7 @@ export const show: SlashCommand = {
       interaction,
       (async () => {
         const job = await jobFromTypedId(ctx, options.job);
-        requireOwner(ctx.config, interaction, job);
+        requireJobAccess(ctx.config, interaction, job);
         if (job.status !== 'succeeded') throw new UserError(`Job \`${job.id}\` is ${job.status}; there is no result to show.`);
         const images = await listImages(ctx.db, job.id);
         const file = await resultFile(job, images, ctx.config.DISCORD_MAX_UPLOAD_BYTES);
