@@ -119,10 +119,16 @@ async function reserve(ctx: BotContext, interaction: RepliableInteraction, reque
   throw new UserError(refusalMessage(result, cost));
 }
 
-/** Creates the job for this interaction (checks, quota, row) within the response budget. */
-export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest): Promise<Job> {
+/**
+ * Creates the job for this interaction: the checks that need no I/O, then (for jobs a worker
+ * must run) that some live worker serves the model, then quota and row within the budget.
+ */
+export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest, options: { needsWorker: boolean }): Promise<Job> {
   checkWords(ctx, request.params, []);
   if (interaction.channelId === null) throw new UserError('I cannot work in this kind of channel.');
+  if (options.needsWorker && (await ctx.models.find(request.params.model)) === null) {
+    throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
+  }
   return withinBudget(ctx, interaction, reserve(ctx, interaction, request));
 }
 
@@ -137,10 +143,7 @@ export async function submitGeneration(ctx: BotContext, interaction: RepliableIn
   // from it), so a job with an init image is linked to that image.
   const init = request.params.init;
   if (init !== null) request = { ...request, parent: { jobId: init.jobId, index: init.index } };
-  if ((await ctx.models.find(request.params.model)) === null) {
-    throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
-  }
-  const job = await createJob(ctx, interaction, request);
+  const job = await createJob(ctx, interaction, request, { needsWorker: true });
   let messageId: string;
   try {
     messageId = await respondPublicly(interaction, renderQueued(job, (await queuePosition(ctx.db, job)) + 1));

@@ -18,7 +18,7 @@ export const upscale: ButtonHandler<'upscale'> = {
     const image = await getImage(ctx.db, parent.id, index);
     if (image === null) throw new UserError(`Job \`${parent.id}\` has no image ${index + 1}.`);
     const params = { ...jobParams(parent), seed: image.seed, count: 1, width: image.width, height: image.height };
-    const job = await createJob(ctx, interaction, { kind: 'upscale', params, parent: { jobId: parent.id, index }, cost: 1 });
+    const job = await createJob(ctx, interaction, { kind: 'upscale', params, parent: { jobId: parent.id, index }, cost: 1 }, { needsWorker: false });
     try {
       await completeJob(ctx.db, job.id, [{ index: 0, seed: image.seed, width: image.width, height: image.height, png: image.png }]);
     } catch (error) {
