@@ -1,6 +1,7 @@
 // Fire-and-forget progress with a latest-value slot: generation never waits for Discord.
-// At most one send in flight, at most one send per interval (start to start), only new
-// values are sent, and a 429 pauses sending for Discord's retry_after (or a doubling backoff).
+// At most one send in flight, sends at least an interval apart (counted from the end of
+// the previous send, so encoding time cannot squeeze two edits together), only new values
+// are sent, and a 429 pauses sending for Discord's retry_after (or a doubling backoff).
 import { RateLimitedError } from './discord.js';
 
 /** Thrown by `send` to stop all further progress for this job (message gone, token dead). */
@@ -12,7 +13,7 @@ export class StopProgressError extends Error {
 }
 
 export interface ProgressReporterOptions<T> {
-  /** Minimum time between the starts of two sends (PREVIEW_INTERVAL_MS). */
+  /** Minimum time from the end of one send to the start of the next (PREVIEW_INTERVAL_MS). */
   intervalMs: number;
   send: (value: T) => Promise<void>;
   /** @defaultValue Date.now */
@@ -75,7 +76,6 @@ export class ProgressReporter<T> {
     const pending = this.latest;
     if (this.closed || this.stopped || pending === null) return;
     this.latest = null;
-    this.nextSendAt = this.clock() + this.options.intervalMs;
     this.inFlight = this.options
       .send(pending.value)
       .then(() => {
@@ -87,13 +87,14 @@ export class ProgressReporter<T> {
         } else if (err instanceof RateLimitedError) {
           const wait = err.retryAfterMs > 0 ? err.retryAfterMs : this.backoffMs;
           this.backoffMs = Math.min(60_000, this.backoffMs * 2);
-          this.nextSendAt = Math.max(this.nextSendAt, this.clock() + wait);
+          this.nextSendAt = this.clock() + wait;
         } else {
           this.options.onError?.(err);
         }
       })
       .finally(() => {
         this.inFlight = null;
+        this.nextSendAt = Math.max(this.nextSendAt, this.clock() + this.options.intervalMs);
         this.schedule();
       });
   }
