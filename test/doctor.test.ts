@@ -1,4 +1,4 @@
-// npm run doctor against the machine's Postgres and Redis, the demo model, a private
+// npm run doctor against the machine's Postgres and Redis, a tiny ONNX model, a private
 // redis-server for the failure cases, and a small local stand-in for Discord's /users/@me.
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -50,8 +50,10 @@ const healthyEnv = (): NodeJS.ProcessEnv => ({
   DATABASE_URL: current.url,
   REDIS_URL: SHARED_REDIS_URL,
   REDIS_PREFIX: prefix,
-  MODELS_DIR: join(ROOT, 'models'),
-  WORKER_MODELS: 'shapes-demo',
+  // A real ONNX export, tiny: loads and runs a step in well under a second.
+  MODELS_DIR: join(ROOT, 'test', 'fixtures', 'onnx-variants'),
+  WORKER_MODELS: 'timestep-float32-1',
+  DEFAULT_MODEL: 'timestep-float32-1',
   EXECUTION_PROVIDER: 'cpu',
   DISCORD_TOKEN: GOOD_TOKEN,
   DISCORD_APPLICATION_ID: BOT_ID,
@@ -60,7 +62,7 @@ const healthyEnv = (): NodeJS.ProcessEnv => ({
 
 describe('npm run doctor', () => {
   it('passes a healthy setup on the local services, warning that this Redis has no persistence', async () => {
-    await sharedRedis.set(`${prefix}:worker:doctor-test:1`, JSON.stringify({ id: 'doctor-test:1', models: [{ name: 'shapes-demo' }], startedAt: Date.now(), lastJobAt: null }), 'EX', 30);
+    await sharedRedis.set(`${prefix}:worker:doctor-test:1`, JSON.stringify({ id: 'doctor-test:1', models: [{ name: 'timestep-float32-1' }], startedAt: Date.now(), lastJobAt: null }), 'EX', 30);
     const { results, text, byName } = await doctor(healthyEnv());
     expect(results.map((r) => `${r.status} ${r.name}`)).toEqual([
       'ok config',
@@ -70,13 +72,13 @@ describe('npm run doctor', () => {
       'ok redis-memory',
       'warn redis-persist',
       'ok workers',
-      'ok model shapes-demo',
+      'ok model timestep-float32-1',
       'ok discord',
     ]);
     expect(byName.get('postgres')?.detail).toMatch(/^PostgreSQL \d+/);
     expect(byName.get('redis-persist')?.detail).toBe('no persistence: a Redis restart empties the queues (redis-server --appendonly yes --appendfsync everysec)');
-    expect(byName.get('workers')?.detail).toBe('1 live, serving shapes-demo');
-    expect(byName.get('model shapes-demo')?.detail).toMatch(/^cpu, 128x128, loaded in \d+\.\d s, one 1-step image in \d+ ms$/);
+    expect(byName.get('workers')?.detail).toBe('1 live, serving timestep-float32-1');
+    expect(byName.get('model timestep-float32-1')?.detail).toMatch(/^cpu, 64x64, loaded in \d+\.\d s, one 1-step image in \d+ ms$/);
     expect(byName.get('discord')?.detail).toBe(`logged in as imagine-test (${BOT_ID})`);
     // One line per check, as printed.
     expect(text.trimEnd().split('\n')).toEqual(results.map(formatResult));
@@ -98,7 +100,7 @@ describe('npm run doctor', () => {
     expect(byName.get('redis-memory')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^maxmemory-policy is allkeys-lru: BullMQ needs noeviction/) });
     expect(byName.get('redis-persist')).toEqual({ name: 'redis-persist', status: 'ok', detail: 'AOF on (appendfsync always)' });
     expect(byName.get('workers')?.status).toBe('warn');
-    expect(byName.get('model no-such-model')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining(join(ROOT, 'models', 'no-such-model')) });
+    expect(byName.get('model no-such-model')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining(join(ROOT, 'test', 'fixtures', 'onnx-variants', 'no-such-model')) });
     expect(byName.get('discord')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('Discord rejected DISCORD_TOKEN (401)') });
   });
 
@@ -124,9 +126,11 @@ describe('npm run doctor', () => {
     expect(byName.get('discord')).toEqual({ name: 'discord', status: 'FAIL', detail: `cannot reach 127.0.0.1:${closedPort}/api: fetch failed (connect ECONNREFUSED 127.0.0.1:${closedPort})` });
   });
 
-  it('warns about a token of another application and about a missing token', async () => {
-    const mismatch = await doctor({ ...healthyEnv(), WORKER_MODELS: 'no-such-model', DISCORD_APPLICATION_ID: '323456789012345678' });
-    expect(mismatch.byName.get('discord')).toMatchObject({ status: 'warn', detail: expect.stringContaining('but DISCORD_APPLICATION_ID is 323456789012345678') });
+  it('warns about a CPU fallback, a token of another application and a missing token', async () => {
+    // This machine has no GPU (onnxruntime-node is installed without its CUDA provider).
+    const { byName } = await doctor({ ...healthyEnv(), EXECUTION_PROVIDER: 'auto', DISCORD_APPLICATION_ID: '323456789012345678' });
+    expect(byName.get('model timestep-float32-1')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^cpu, 64x64, .* \(EXECUTION_PROVIDER=auto found no CUDA: running on CPU\)$/) });
+    expect(byName.get('discord')).toMatchObject({ status: 'warn', detail: expect.stringContaining('but DISCORD_APPLICATION_ID is 323456789012345678') });
     const missing = await doctor({ ...healthyEnv(), WORKER_MODELS: 'no-such-model', DISCORD_TOKEN: '' });
     expect(missing.byName.get('discord')?.status).toBe('warn');
   });

@@ -397,11 +397,12 @@ describe('progress output', () => {
 });
 
 describe('npm run models:pull', () => {
-  const demo = join(import.meta.dirname, '..', 'models', 'shapes-demo');
+  // A real (tiny) ONNX export with its UNet weights in model.onnx_data.
+  const model = join(import.meta.dirname, 'fixtures', 'onnx-variants', 'external-data-onnx-data');
 
   beforeAll(() => {
-    // The real demo model, published under onnx/ next to files the command must skip.
-    const files = new Map([...readTree(demo)].map(([path, data]) => [`onnx/${path}`, data]));
+    // Published under onnx/ next to files the command must skip.
+    const files = new Map([...readTree(model)].map(([path, data]) => [`onnx/${path}`, data]));
     files.set('README.md', Buffer.from('# shapes\n'));
     hub.repos.set('acme/shapes', files);
     const broken = new Map(files);
@@ -416,15 +417,15 @@ describe('npm run models:pull', () => {
     return { code, stdout: stdout.text(), stderr: stderr.text() };
   };
 
-  it('pulls the demo model into MODELS_DIR/<name> and the pipeline loads it', async () => {
+  it('pulls an export into MODELS_DIR/<name> and the pipeline loads it', async () => {
     const result = await run(['acme/shapes', '--subfolder', 'onnx']);
     expect(result.stderr).not.toContain('error');
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^model shapes: 128x128 native, default sampler \w+, img2img yes, hash [0-9a-f]{12}\n/);
+    expect(result.stdout).toMatch(/^model shapes: 64x64 native, default sampler \w+, img2img yes, hash [0-9a-f]{12}\n/);
     expect(result.stdout).toContain(`ready: ${join(work, 'shapes')} (`);
-    expect(result.stderr).toContain('downloaded unet/model.onnx (');
+    expect(result.stderr).toContain('downloaded unet/model.onnx_data (');
     const pulled = readTree(join(work, 'shapes'));
-    for (const [path, data] of readTree(demo)) {
+    for (const [path, data] of readTree(model)) {
       if (isPipelineFile(path)) expect(pulled.get(path)?.equals(data), path).toBe(true);
     }
   });
