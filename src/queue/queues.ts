@@ -46,6 +46,11 @@ export interface GenerationQueuesOptions {
   attempts?: number;
   /** Delay before the first retry; it doubles with each further attempt. @defaultValue 2000 */
   backoffMs?: number;
+  /**
+   * Connection errors of the queues (Redis down, reconnecting); commands wait or fail on
+   * their own. Without it BullMQ prints them with console.error. @defaultValue none
+   */
+  onError?: (err: Error, model: string) => void;
 }
 
 /** Generation queues by model, created on first use. */
@@ -54,6 +59,7 @@ export class GenerationQueues {
   private readonly connection: Redis;
   private readonly attempts: number;
   private readonly backoffMs: number;
+  private readonly onError: ((err: Error, model: string) => void) | undefined;
   private readonly queues = new Map<string, Queue<GenerationJobData>>();
 
   constructor(options: GenerationQueuesOptions) {
@@ -68,6 +74,7 @@ export class GenerationQueues {
     this.prefix = options.prefix;
     this.attempts = attempts;
     this.backoffMs = backoffMs;
+    this.onError = options.onError;
   }
 
   forModel(model: string): Queue<GenerationJobData> {
@@ -86,6 +93,8 @@ export class GenerationQueues {
           removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
         },
       });
+      const onError = this.onError;
+      if (onError !== undefined) queue.on('error', (err) => onError(err, model));
       this.queues.set(name, queue);
     }
     return queue;

@@ -44,7 +44,7 @@ export class GenerationWorker {
   private constructor(private readonly options: GenerationWorkerOptions) {
     const { redis, prefix, workerId, logger, clock } = options;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
-    this.queues = new GenerationQueues({ connection: redis, prefix });
+    this.queues = new GenerationQueues({ connection: redis, prefix, onError: (err, model) => logger.warn({ err, model }, 'queue connection error') });
     this.heartbeat = new Heartbeat({
       redis,
       prefix,

@@ -65,7 +65,7 @@ export class WorkerHarness {
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     redis.on('error', () => {});
     const prefix = freshPrefix(label);
-    const queues = new GenerationQueues({ connection: redis, prefix, attempts: 3, backoffMs: 200 });
+    const queues = new GenerationQueues({ connection: redis, prefix, attempts: 3, backoffMs: 200, onError: () => {} });
     return new WorkerHarness(discord, pg, redis, redisUrl, prefix, queues, client);
   }
 
@@ -186,7 +186,8 @@ export class WorkerHarness {
   async waitForJob(jobId: string, done: (job: Job) => boolean, what: string, timeoutMs = 60_000): Promise<Job> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const job = await getJob(this.pg.db, jobId);
+      // Another suite may kill backends (pg_terminate_backend tests); the pool reconnects.
+      const job = await getJob(this.pg.db, jobId).catch(() => null);
       if (job !== null && done(job)) return job;
       if (Date.now() > deadline) throw new Error(`job ${jobId} (${job?.status ?? 'missing'}) not ${what} after ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
