@@ -120,6 +120,8 @@ export class GenerationProcessor {
       output = await generator.generate(request, {
         signal,
         onProgress: (p) => {
+          // The last step's preview would only delay the final edit that follows it.
+          if (p.step >= p.totalSteps) return;
           const now = clock();
           const perStep = p.step > 0 ? (now - generationStart) / p.step : null;
           reporter.offer({

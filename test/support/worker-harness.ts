@@ -88,7 +88,7 @@ export class WorkerHarness {
   }
 
   /** Does what the bot does for /imagine: a public queued message, the job row, the enqueue. */
-  async newJob(options: NewJobOptions): Promise<{ job: Job; message: StoredMessage }> {
+  async newJob(options: NewJobOptions): Promise<{ job: Job; message: StoredMessage; enqueuedAt: number }> {
     const handle = await this.discord.sendCommand({ name: 'imagine', options: [], user: options.user });
     await handle.response();
     const message = handle.original()!;
@@ -107,12 +107,11 @@ export class WorkerHarness {
     });
     if (!created.ok) throw new Error(`job refused: ${created.reason}`);
     await setMessageId(this.pg.db, created.job.id, message.id);
-    await enqueueGeneration(this.queues, {
-      jobId: created.job.id,
-      model: params.model,
-      userActiveJobs: await countActiveJobs(this.pg.db, options.user.id),
-    });
-    return { job: { ...created.job, messageId: message.id }, message };
+    const userActiveJobs = await countActiveJobs(this.pg.db, options.user.id);
+    /** Epoch ms with sub-ms precision, as the local Discord server records requests. */
+    const enqueuedAt = performance.timeOrigin + performance.now();
+    await enqueueGeneration(this.queues, { jobId: created.job.id, model: params.model, userActiveJobs });
+    return { job: { ...created.job, messageId: message.id }, message, enqueuedAt };
   }
 
   spawnWorker(options: SpawnOptions = {}): WorkerProcess {
