@@ -155,6 +155,7 @@ export function createWorkerMetrics(registry = new MetricsRegistry()) {
     queueWaitSeconds: registry.histogram('imagine_queue_wait_seconds', 'Time from enqueue to pickup.', [0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900]),
     previewEdits: registry.counter('imagine_preview_edits_total', 'Progress edits sent to Discord.'),
     discordRateLimits: registry.counter('imagine_discord_rate_limits_total', 'HTTP 429 answers from Discord.'),
+    residentMemory: registry.gauge('process_resident_memory_bytes', 'Resident memory of the worker process (the pipeline thread included).'),
     deliveries: registry.counter('imagine_deliveries_total', 'Final messages, by route (interaction, channel, failed).'),
   };
 }

@@ -96,6 +96,7 @@ export class GenerationWorker {
   }
 
   private async poll(): Promise<void> {
+    this.options.metrics.residentMemory.set(process.memoryUsage.rss());
     try {
       for (const model of this.options.generators.keys()) {
         const counts = await this.queues.forModel(model).getJobCounts('wait', 'prioritized', 'delayed');
