@@ -1,11 +1,11 @@
-// Image encoding for Discord: small progress previews, the result attachment (kept under
-// the upload limit by re-encoding, never by dropping it) and the animated denoising replay.
+// Image encoding for Discord: small progress previews and the result attachment (kept
+// under the upload limit by re-encoding, never by dropping it).
 import sharp, { type Sharp } from 'sharp';
 import { makeGrid } from '../pipeline/grid.js';
 import { encodePng, type RgbImage } from '../pipeline/png.js';
 import type { MessageFile } from '../discord/messages.js';
 
-/** Longest side of previews and replay frames, in pixels. */
+/** Longest side of previews, in pixels. */
 export const PREVIEW_SIDE = 256;
 
 /**
@@ -66,48 +66,4 @@ export async function encodeResultFile(images: RgbImage[], maxBytes: number, bas
 export async function decodePng(png: Uint8Array): Promise<RgbImage> {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, rgb: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-}
-
-/**
- * Keeps at most `maxFrames` preview frames of one generation, evenly spread over the
- * steps: when full, every other frame is dropped and only every 2nd (4th, ...) later
- * frame is kept. Memory stays bounded however many steps there are.
- */
-export class ReplayRecorder {
-  private frames: RgbImage[] = [];
-  private stride = 1;
-  private seen = 0;
-
-  constructor(private readonly maxFrames = 24) {
-    if (!Number.isInteger(maxFrames) || maxFrames < 2) throw new RangeError(`maxFrames must be a whole number >= 2, got ${maxFrames}`);
-  }
-
-  get frameCount(): number {
-    return this.frames.length;
-  }
-
-  add(frame: RgbImage): void {
-    const first = this.frames[0];
-    if (first !== undefined && (frame.width !== first.width || frame.height !== first.height)) return;
-    if (this.seen++ % this.stride !== 0) return;
-    this.frames.push(frame);
-    if (this.frames.length >= this.maxFrames) {
-      this.frames = this.frames.filter((_, i) => i % 2 === 0);
-      this.stride *= 2;
-    }
-  }
-
-  /** An animated WebP of the frames (the last one held longer), or null without frames. */
-  async encode(side = PREVIEW_SIDE): Promise<Buffer | null> {
-    const first = this.frames[0];
-    if (first === undefined) return null;
-    const size = scaledSize(first, side);
-    const scaled = await Promise.all(
-      this.frames.map((f) => raw(f).resize({ ...size, kernel: 'nearest' }).raw().toBuffer()),
-    );
-    const delay = scaled.map((_, i) => (i === scaled.length - 1 ? 1500 : 150));
-    return sharp(Buffer.concat(scaled), { raw: { width: size.width, height: size.height * scaled.length, channels: 3, pageHeight: size.height } })
-      .webp({ quality: 70, loop: 0, delay })
-      .toBuffer();
-  }
 }
