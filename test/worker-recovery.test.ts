@@ -61,6 +61,29 @@ describe('worker recovery (shared Redis)', () => {
     expect(await second.exited).toBe(0);
   });
 
+  it('fails and refunds a job whose workers keep dying, and tells the user', async () => {
+    const user = h.discord.user('pia');
+    const { job } = await h.newJob({ user, params: { steps: 150 } });
+    // BullMQ takes a job over after a crash twice (maxStalledCount 2); the third crash ends it.
+    for (let run = 1; run <= 3; run++) {
+      const doomed = h.spawnWorker(FAST_RECOVERY);
+      await h.waitForJob(job.id, (j) => j.attempts === run && j.status === 'running', `claimed ${run} times`, 60_000);
+      doomed.child.kill('SIGKILL');
+      await doomed.exited;
+    }
+    const last = h.spawnWorker(FAST_RECOVERY);
+    const done = await h.waitForDelivery(job.id, 60_000);
+    expect(done.status).toBe('failed');
+    expect(done.attempts).toBe(3);
+    expect(done.error).toContain('stopped too many times');
+    expect(await ledgerKinds(h, job.id)).toEqual(['charge', 'refund']);
+    const shown = h.discord.messages.get(job.messageId!)!;
+    expect(shown.content).toContain('failed: the job stopped too many times');
+    expect(shown.components).toEqual([]);
+    last.child.kill('SIGTERM');
+    await last.exited;
+  });
+
   it('hands the running job back on SIGTERM after the grace period, and another worker finishes it', async () => {
     const leaving = h.spawnWorker({ ...FAST_RECOVERY, env: { SHUTDOWN_GRACE_MS: '1000' } });
     await leaving.ready;

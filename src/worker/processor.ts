@@ -249,6 +249,23 @@ export class GenerationProcessor {
   }
 
   /**
+   * BullMQ failed a job for good without our processor failing it (it stalled too often:
+   * its workers kept dying). Fail and refund the row, and tell the user, once.
+   */
+  async failAbandoned(jobId: string, cause: string): Promise<void> {
+    const logger = this.deps.logger.child({ jobId });
+    const reason = `the job stopped too many times (${cause}); it may be too large for the workers`;
+    const { didFail } = await failJob(this.deps.db, jobId, reason);
+    if (!didFail) return;
+    logger.error({ cause }, 'job abandoned by BullMQ: failed and refunded');
+    this.deps.metrics.jobs.inc({ outcome: 'failed' });
+    const job = await getJob(this.deps.db, jobId);
+    if (job === null) return;
+    const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
+    await this.deliverFinal(job, message, renderFailed(job, reason), logger);
+  }
+
+  /**
    * A job that cannot be claimed is final already. If it succeeded but its result never
    * reached Discord (the worker died in between), deliver it from Postgres now.
    */

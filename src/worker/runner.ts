@@ -84,7 +84,13 @@ export class GenerationWorker {
         name: this.options.workerId,
       });
       worker.on('error', (err) => logger.error({ err, model }, 'BullMQ worker error'));
-      worker.on('failed', (job, err) => logger.warn({ jobId: job?.id, err }, 'job attempt failed'));
+      worker.on('failed', (job, err) => {
+        logger.warn({ jobId: job?.id, err }, 'job attempt failed');
+        // Failures our processor threw are settled already (failJob is idempotent); this
+        // catches the ones BullMQ decides alone, like a job that stalled too often.
+        const final = job !== undefined && (err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1));
+        if (final) processor.failAbandoned(job.data.jobId, err.message).catch((e: unknown) => logger.error({ err: e, jobId: job.id }, 'could not settle a failed job'));
+      });
       await worker.waitUntilReady();
       this.workers.push(worker);
     }

@@ -176,6 +176,7 @@ export class WorkerHarness {
       });
     };
     const ready = waitForLine((l) => l.includes('health and metrics listening')).then((l) => (JSON.parse(l) as { healthPort: number }).healthPort);
+    ready.catch(() => {}); // a worker killed before it was ready is fine unless a test awaits it
     const worker: WorkerProcess = { child, lines, ready, exited, waitForLine };
     this.workers.push(worker);
     return worker;
