@@ -186,6 +186,21 @@ describe('worker', () => {
     expect(await ledgerKinds(queued.id)).toEqual(['charge', 'refund']);
   });
 
+  it('fails a bad request at once, without retries, refunds it and says why', async () => {
+    const user = h.discord.user('bea');
+    const { job } = await h.newJob({ user, params: { sampler: 'warp_drive', steps: 4 } });
+    const done = await h.waitForDelivery(job.id);
+    expect(done.status).toBe('failed');
+    expect(done.attempts).toBe(1);
+    expect(done.error).toContain("unknown sampler 'warp_drive'");
+    expect(await ledgerKinds(job.id)).toEqual(['charge', 'refund']);
+    const shown = editsOf(job.interactionToken).at(-1)!.json;
+    expect(shown.content).toContain("failed: unknown sampler 'warp\\_drive'");
+    expect(shown.content).toContain('refunded');
+    const bullJob = (await h.queues.forModel('shapes-demo').getJob(job.id))!;
+    expect([await bullJob.getState(), bullJob.attemptsMade]).toEqual(['failed', 1]);
+  });
+
   it('reports health and Prometheus metrics', async () => {
     const port = await worker.ready;
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
