@@ -54,7 +54,11 @@ describe('worker', () => {
     const previews = edits.slice(0, finalIndex);
     expect(previews.length).toBeGreaterThanOrEqual(1);
     expect(previews[0]!.json.content).toMatch(/step \d+\/8 \(\d+%\)/);
-    const preview = previews.find((r) => r.files.length === 1)!;
+    const firstWithImage = previews.findIndex((r) => r.files.length === 1);
+    expect(firstWithImage).toBeGreaterThanOrEqual(0);
+    // Once shown, the preview stays: no progress edit removes it.
+    for (const r of previews.slice(firstWithImage)) expect(r.files.map((f) => f.name)).toEqual(['preview.webp']);
+    const preview = previews[firstWithImage]!;
     expect(preview.files[0]!.name).toBe('preview.webp');
     expect(preview.files[0]!.data.length).toBeLessThan(100 * 1024);
     expect((await sharp(preview.files[0]!.data).metadata()).width).toBe(256);

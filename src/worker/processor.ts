@@ -117,9 +117,12 @@ export class GenerationProcessor {
     try {
       request = await this.buildRequest(job);
       const generationStart = clock();
+      // Not every step carries a preview; an edit without one would remove the image shown.
+      let lastPreview: RgbImage | null = null;
       output = await generator.generate(request, {
         signal,
         onProgress: (p) => {
+          if (p.preview !== undefined) lastPreview = previewGrid(p.preview, job.count);
           // The last step's preview would only delay the final edit that follows it.
           if (p.step >= p.totalSteps) return;
           const now = clock();
@@ -127,7 +130,7 @@ export class GenerationProcessor {
           reporter.offer({
             step: p.step,
             totalSteps: p.totalSteps,
-            preview: p.preview === undefined ? null : previewGrid(p.preview, job.count),
+            preview: lastPreview,
             etaUnixSeconds: perStep === null ? null : (now + perStep * (p.totalSteps - p.step)) / 1000,
           });
         },
@@ -179,12 +182,17 @@ export class GenerationProcessor {
   }
 
   private progressReporter(job: Job, message: JobMessage, logger: Logger): ProgressReporter<ProgressSnapshot> {
+    let encoded: { source: RgbImage; webp: Buffer } | null = null;
+    const encode = async (image: RgbImage): Promise<Buffer> => {
+      if (encoded?.source !== image) encoded = { source: image, webp: await encodePreview(image) };
+      return encoded.webp;
+    };
     return new ProgressReporter<ProgressSnapshot>({
       intervalMs: this.deps.previewIntervalMs,
       clock: this.deps.clock,
       onError: (err) => logger.warn({ err }, 'progress edit failed'),
       send: async (snapshot) => {
-        const preview = snapshot.preview === null ? null : { name: 'preview.webp', data: await encodePreview(snapshot.preview) };
+        const preview = snapshot.preview === null ? null : { name: 'preview.webp', data: await encode(snapshot.preview) };
         await message.editProgress(renderProgress(job, { step: snapshot.step, totalSteps: snapshot.totalSteps, etaUnixSeconds: snapshot.etaUnixSeconds, preview }));
         this.deps.metrics.previewEdits.inc();
       },
