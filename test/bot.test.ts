@@ -339,6 +339,19 @@ describe('buttons', () => {
   });
 });
 
+describe('job autocomplete', () => {
+  it('offers the user\'s own jobs for /show (finished ones) and /rerun, matching id or prompt', async () => {
+    const user = h.discord.user('completer');
+    const { job } = await finishedJob(user, 1);
+    await command('imagine', user, { prompt: 'a queued red square', count: 1 });
+    await finishedJob(h.discord.user('stranger'), 1);
+    const show = await h.discord.sendAutocomplete({ name: 'show', user, options: { job: 'red' }, focused: 'job' });
+    expect((await show.response()).json.data.choices).toEqual([{ name: `${job.id} · a red square`, value: job.id }]);
+    const rerun = await h.discord.sendAutocomplete({ name: 'rerun', user, options: { job: '' }, focused: 'job' });
+    expect((await rerun.response()).json.data.choices.map((c: { name: string }) => c.name.split(' · ')[1])).toEqual(['a queued red square', 'a red square']);
+  });
+});
+
 describe('response deadline', () => {
   it('defers publicly when the checks are slow, then edits in the queued message; a refusal deletes the placeholder and follows up ephemerally', async () => {
     const slow = await startHarness({ label: 'botslow', responseBudgetMs: 0, config: { DEFAULT_QUOTA: 1 } });

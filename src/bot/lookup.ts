@@ -1,5 +1,5 @@
 // Finding jobs from what users type or click, with refusals that say what went wrong.
-import { getJob, normalizeJobId, type Job } from '../db/index.js';
+import { getJob, listUserJobs, normalizeJobId, type Job } from '../db/index.js';
 import type { BotContext } from './context.js';
 import { UserError } from './errors.js';
 
@@ -17,4 +17,18 @@ export async function jobFromButton(ctx: BotContext, jobId: string): Promise<Job
   const job = await getJob(ctx.db, jobId);
   if (job === null) throw new UserError('This job does not exist (anymore).');
   return job;
+}
+
+/** Autocomplete for job options: the user's recent jobs matching what they typed (id or prompt). */
+export async function jobChoices(ctx: BotContext, userId: string, typed: string, onlySucceeded: boolean): Promise<{ name: string; value: string }[]> {
+  const needle = typed.trim().toLowerCase();
+  const jobs = await listUserJobs(ctx.db, userId, 50);
+  return jobs
+    .filter((job) => !onlySucceeded || job.status === 'succeeded')
+    .filter((job) => needle === '' || job.id.includes(needle) || job.prompt.toLowerCase().includes(needle))
+    .slice(0, 25)
+    .map((job) => {
+      const label = `${job.id} · ${job.prompt.replace(/\s+/g, ' ')}`;
+      return { name: label.length > 100 ? `${label.slice(0, 99)}…` : label, value: job.id };
+    });
 }

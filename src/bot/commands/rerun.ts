@@ -4,7 +4,7 @@ import { ApplicationIntegrationType, InteractionContextType, SlashCommandBuilder
 import { z } from 'zod';
 import { ImageIndexError, rebuildRequest } from '../../db/index.js';
 import { UserError } from '../errors.js';
-import { jobFromTypedId } from '../lookup.js';
+import { jobChoices, jobFromTypedId } from '../lookup.js';
 import { optionValues, parseOptions, text, whole } from '../options.js';
 import { requireJobAccess } from '../permissions.js';
 import { submitGeneration } from '../submit.js';
@@ -16,7 +16,7 @@ const data = new SlashCommandBuilder()
   .setDescription('Run a past job again exactly (same seed: identical images)')
   .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-  .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40))
+  .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40).setAutocomplete(true))
   .addIntegerOption((o) => o.setName('image').setDescription('Only this image of the job (1-4)').setMinValue(1).setMaxValue(4))
   .addIntegerOption((o) => o.setName('seed').setDescription('Use this seed instead').setMinValue(0).setMaxValue(MAX_SEED))
   .toJSON();
@@ -44,5 +44,9 @@ export const rerun: SlashCommand = {
     }
     if (params === null) throw new UserError(`There is no job \`${job.id}\`.`);
     await submitGeneration(ctx, interaction, { kind: 'rerun', params, parent: { jobId: job.id, index: index ?? null } });
+  },
+
+  async autocomplete(ctx, interaction) {
+    await interaction.respond(await jobChoices(ctx, interaction.user.id, String(interaction.options.getFocused()), false));
   },
 };

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { listImages } from '../../db/index.js';
 import { renderResult } from '../../discord/messages.js';
 import { UserError } from '../errors.js';
-import { jobFromTypedId } from '../lookup.js';
+import { jobChoices, jobFromTypedId } from '../lookup.js';
 import { optionValues, parseOptions, text } from '../options.js';
 import { requireJobAccess } from '../permissions.js';
 import { respondPublicly } from '../replies.js';
@@ -18,7 +18,7 @@ const data = new SlashCommandBuilder()
   .setDescription("Post a past job's result again, with its buttons")
   .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-  .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40))
+  .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40).setAutocomplete(true))
   .toJSON();
 
 const schema = z.strictObject({ job: text('job', 1, 40) });
@@ -41,5 +41,9 @@ export const show: SlashCommand = {
       })(),
     );
     await respondPublicly(interaction, payload);
+  },
+
+  async autocomplete(ctx, interaction) {
+    await interaction.respond(await jobChoices(ctx, interaction.user.id, String(interaction.options.getFocused()), true));
   },
 };
