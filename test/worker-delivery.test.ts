@@ -151,6 +151,22 @@ describe('final delivery', () => {
     expect(discord.messages.get(original.id)!.components).toHaveLength(1);
   });
 
+  it('makes the final edit wait out a rate limit that a progress edit hit', async () => {
+    const { job, target } = await interaction();
+    const stop = discord.onRequest((req) =>
+      req.method === 'PATCH' && req.path.includes(target.interactionToken) && patchesOf(target.interactionToken).length === 1
+        ? { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.4, global: false }, headers: { 'retry-after': '0.4' } }
+        : undefined,
+    );
+    const message = new JobMessage(messages, target);
+    await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('rate limited');
+    await message.deliver(renderResult(job, { file, seeds: [7] }));
+    stop();
+    const patches = patchesOf(target.interactionToken);
+    expect(patches.map((r) => r.response?.status)).toEqual([429, 200]);
+    expect(patches[1]!.receivedAt - patches[0]!.receivedAt).toBeGreaterThanOrEqual(390);
+  });
+
   it('posts to the channel, replying and mentioning, once the token is within its safety margin', async () => {
     const { job, target, original, user } = await interaction();
     const message = new JobMessage(messages, { ...target, interactionTokenExpiresAt: new Date(Date.now() + 30_000) }, { tokenMarginMs: 60_000 });

@@ -40,6 +40,8 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export class JobMessage {
   private tokenDead = false;
   private messageGone = false;
+  /** Discord's last retry_after, as a time: the final message waits for it too. */
+  private rateLimitedUntil = 0;
   private readonly clock: () => number;
   private readonly tokenMarginMs: number;
   private readonly maxRateLimitWaitMs: number;
@@ -101,15 +103,19 @@ export class JobMessage {
   private note(err: unknown): void {
     if (err instanceof MessageGoneError) this.messageGone = true;
     if (err instanceof TokenInvalidError) this.tokenDead = true;
+    if (err instanceof RateLimitedError) this.rateLimitedUntil = Math.max(this.rateLimitedUntil, this.clock() + err.retryAfterMs);
   }
 
   private async withRateLimitRetries<T>(call: () => Promise<T>): Promise<T> {
     let waited = 0;
     let backoff = 250;
+    const pending = this.rateLimitedUntil - this.clock();
+    if (pending > 0) await this.sleep(pending);
     for (;;) {
       try {
         return await call();
       } catch (err) {
+        this.note(err);
         if (!(err instanceof RateLimitedError) || waited >= this.maxRateLimitWaitMs) throw err;
         const wait = Math.min(Math.max(err.retryAfterMs, backoff), this.maxRateLimitWaitMs - waited);
         backoff = Math.min(30_000, backoff * 2);
