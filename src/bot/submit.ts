@@ -42,6 +42,8 @@ export interface JobRequest {
   cost?: number;
 }
 
+const TIMED_OUT = Symbol('timed out');
+
 /**
  * Runs `work` and returns its result. If it takes longer than the response budget, the
  * interaction is deferred publicly first (a refusal then deletes the placeholder: errors.ts).
@@ -60,7 +62,6 @@ export async function withinBudget<T>(ctx: BotContext, interaction: RepliableInt
   await interaction.deferReply();
   return work;
 }
-const TIMED_OUT = Symbol('timed out');
 
 type Refusal = Exclude<Extract<CreateJobResult, { ok: false }>, { reason: 'duplicate' }>;
 
