@@ -4,7 +4,7 @@
 // docs/benchmarks.json, so running one bench updates its section and keeps the others'.
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { cpus, release, totalmem } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -33,6 +33,8 @@ export interface BenchRecord {
   error?: string;
   durationMs: number;
   ranAt: string;
+  /** 1-minute load average when the bench started: above 0 means something else used the CPU too. */
+  loadAverage: number;
   machine: MachineInfo;
 }
 
@@ -70,6 +72,7 @@ export function findBenches(dir: string, filters: string[]): string[] {
 export async function runBench(dir: string, id: string, machine: MachineInfo, now: () => Date = () => new Date()): Promise<BenchRecord> {
   const started = performance.now();
   const ranAt = now().toISOString();
+  const loadAverage = Math.round(loadavg()[0] * 100) / 100;
   try {
     const module = (await import(pathToFileURL(join(dir, `${id}.bench.ts`)).href)) as { run?: unknown };
     if (typeof module.run !== 'function') throw new TypeError(`bench/${id}.bench.ts exports no run() function`);
@@ -77,10 +80,10 @@ export async function runBench(dir: string, id: string, machine: MachineInfo, no
     if (typeof result?.name !== 'string' || !Array.isArray(result.lines) || typeof result.metrics !== 'object') {
       throw new TypeError(`bench/${id}.bench.ts: run() must resolve to { name, lines, metrics }`);
     }
-    return { id, ok: true, result, durationMs: performance.now() - started, ranAt, machine };
+    return { id, ok: true, result, durationMs: performance.now() - started, ranAt, loadAverage, machine };
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-    return { id, ok: false, error: message, durationMs: performance.now() - started, ranAt, machine };
+    return { id, ok: false, error: message, durationMs: performance.now() - started, ranAt, loadAverage, machine };
   }
 }
 
@@ -96,13 +99,23 @@ export function renderReport(records: BenchRecord[], machine: MachineInfo, gener
     '',
     `Last run: ${generatedAt} on ${describeMachine(machine)}.`,
     '',
-    '| bench | result | took | measured at |',
-    '| --- | --- | --- | --- |',
-    ...records.map((r) => `| [${r.result?.name ?? r.id}](#${r.id}) | ${r.ok ? 'ok' : '**failed**'} | ${(r.durationMs / 1000).toFixed(1)} s | ${r.ranAt} |`),
+    `The load average when each bench started shows whether other processes (a training job, a test run) competed for the`,
+    `${machine.cores} cores: near or above ${machine.cores}, that bench's timings are pessimistic.`,
+    '',
+    '| bench | result | took | measured at | load average |',
+    '| --- | --- | --- | --- | --- |',
+    ...records.map(
+      (r) => `| [${r.result?.name ?? r.id}](#${r.id}) | ${r.ok ? 'ok' : '**failed**'} | ${(r.durationMs / 1000).toFixed(1)} s | ${r.ranAt} | ${r.loadAverage} |`,
+    ),
     '',
   ];
   for (const record of records) {
-    out.push(`<a id="${record.id}"></a>`, `## ${record.result?.name ?? record.id}`, '', `\`bench/${record.id}.bench.ts\`, ${record.ranAt}.`);
+    out.push(
+      `<a id="${record.id}"></a>`,
+      `## ${record.result?.name ?? record.id}`,
+      '',
+      `\`bench/${record.id}.bench.ts\`, ${record.ranAt}, load average ${record.loadAverage} when it started.`,
+    );
     if (describeMachine(record.machine) !== describeMachine(machine)) out.push(`Measured on another machine: ${describeMachine(record.machine)}.`);
     out.push('');
     if (!record.ok || !record.result) {
