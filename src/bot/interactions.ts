@@ -24,6 +24,8 @@ export async function handleInteraction(ctx: BotContext, interaction: Interactio
     return;
   }
   if (!interaction.isRepliable()) return;
+  const startedAt = ctx.clock();
+  const name = interaction.isChatInputCommand() ? `/${interaction.commandName}` : interaction.isButton() ? interaction.customId : `type ${interaction.type}`;
   try {
     if (interaction.isChatInputCommand()) {
       const command = COMMANDS_BY_NAME.get(interaction.commandName);
@@ -39,4 +41,5 @@ export async function handleInteraction(ctx: BotContext, interaction: Interactio
   } catch (error) {
     await replyWithError(interaction, error, ctx.logger);
   }
+  ctx.logger.debug({ interaction: name, userId: interaction.user.id, ms: ctx.clock() - startedAt }, 'interaction handled');
 }
