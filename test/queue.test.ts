@@ -9,6 +9,7 @@ import {
   enqueueGeneration,
   fairPriority,
   liveModels,
+  modelForQueueName,
   publishCancel,
   queueNameForModel,
   subscribeCancels,
@@ -39,6 +40,8 @@ describe('queue contract', () => {
     expect(queueNameForModel('shapes-demo')).toBe('gen-shapes-demo');
     expect(() => queueNameForModel('a:b')).toThrow(InvalidModelNameError);
     expect(() => queueNameForModel('')).toThrow(InvalidModelNameError);
+    expect(modelForQueueName('gen-shapes-demo')).toBe('shapes-demo');
+    expect(modelForQueueName('other')).toBeNull();
   });
 
   it('gives a user first job priority 1 and later ones lower priority', () => {

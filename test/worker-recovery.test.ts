@@ -1,11 +1,17 @@
 // Failure handling with real worker processes: kill -9 mid-job, two workers sharing one
 // queue, graceful shutdown handing a job back, and a Redis crash with jobs waiting (on a
 // private redis-server with AOF; the machine's shared Redis is never restarted).
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJob, listImages, type Job } from '../src/db/index.js';
+import { silentLogger } from '../src/log.js';
+import { PipelineHost } from '../src/pipeline/index.js';
+import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
+import { createWorkerMetrics } from '../src/worker/metrics.js';
+import { GenerationWorker } from '../src/worker/runner.js';
 import type { RecordedRequest } from './discord/server.js';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
-import { DEMO_MODEL, WorkerHarness } from './support/worker-harness.js';
+import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from './support/worker-harness.js';
 
 const FAST_RECOVERY = { lockDurationMs: 2000, stalledIntervalMs: 500 };
 
@@ -130,6 +136,56 @@ describe('worker recovery (shared Redis)', () => {
     expect(catRank).toBeLessThan(4);
     for (const w of workers) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
+  });
+});
+
+describe('worker with a dead pipeline', () => {
+  let h: WorkerHarness;
+
+  beforeAll(async () => {
+    h = await WorkerHarness.start('wdead');
+  }, 60_000);
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('stops taking jobs and reports unhealthy once its pipeline thread is gone', async () => {
+    const host = await PipelineHost.start({ modelDir: join(MODELS_DIR, DEMO_MODEL), provider: 'cpu' });
+    const worker = await GenerationWorker.start({
+      db: h.pg.db,
+      redis: h.redis,
+      prefix: h.prefix,
+      workerId: 'test:1',
+      generators: new Map([[DEMO_MODEL, host]]),
+      models: [{ name: DEMO_MODEL, nativeWidth: 128, nativeHeight: 128, sizeMultiple: 64, defaultSampler: 'euler', samplers: ['euler'] }],
+      discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
+      metrics: createWorkerMetrics(),
+      logger: silentLogger(),
+      clock: Date.now,
+      previewIntervalMs: 200,
+      maxUploadBytes: 10 * 1024 * 1024,
+      tokenMarginMs: 60_000,
+      pollIntervalMs: 100,
+    });
+    try {
+      expect(worker.health().ok).toBe(true);
+      await host.close(); // the thread is gone, as after a crash
+      const deadline = Date.now() + 5000;
+      while (worker.health().checks.consuming!.ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const health = worker.health();
+      expect(health.ok).toBe(false);
+      expect(health.checks.pipelines).toEqual({ ok: false, detail: `dead: ${DEMO_MODEL}` });
+      expect(health.checks.consuming!.ok).toBe(false);
+      const user = h.discord.user('zed');
+      const { job } = await h.newJob({ user, params: { steps: 2, count: 1 } });
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await getJob(h.pg.db, job.id))!.status).toBe('queued'); // left for a healthy worker
+      const state = await (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!.getState();
+      expect(['waiting', 'prioritized']).toContain(state);
+    } finally {
+      await worker.close(1000);
+    }
   });
 });
 

@@ -23,6 +23,12 @@ export function queueNameForModel(model: string): string {
   return `gen-${model}`;
 }
 
+/** The model a queue serves, or null for a name that is not a generation queue. */
+export function modelForQueueName(queueName: string): string | null {
+  const model = queueName.startsWith('gen-') ? queueName.slice(4) : '';
+  return MODEL_NAME.test(model) ? model : null;
+}
+
 /** Throws InvalidJobIdError for ids BullMQ would reject (':' inside) or read as numbers. */
 export function assertJobId(jobId: string): void {
   if (!JOB_ID.test(jobId) || String(Number.parseInt(jobId, 10)) === jobId) throw new InvalidJobIdError(jobId);

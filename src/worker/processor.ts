@@ -17,7 +17,7 @@ import {
   type RgbImage,
   type SamplerName,
 } from '../pipeline/index.js';
-import type { GenerationJobData } from '../queue/index.js';
+import { modelForQueueName, type GenerationJobData } from '../queue/index.js';
 import type { AbortReason, RunningJobs } from './cancels.js';
 import type { DiscordMessages } from './discord.js';
 import { decodePng, encodePreview, encodeResultFile, previewGrid } from './images.js';
@@ -28,6 +28,8 @@ import { ProgressReporter } from './progress.js';
 /** What the worker needs from a loaded model (PipelineHost provides it). */
 export interface ImageGenerator {
   readonly model: { name: string; hash: string };
+  /** False once the pipeline thread died. */
+  readonly healthy: boolean;
   generate(request: GenerationRequest, options?: GenerateCallOptions): Promise<GenerationOutput>;
 }
 
@@ -37,6 +39,7 @@ export interface ProcessorDeps {
   redis: Redis;
   prefix: string;
   workerId: string;
+  /** Loaded models by name; the worker consumes exactly their queues. */
   generators: ReadonlyMap<string, ImageGenerator>;
   discord: DiscordMessages;
   running: RunningJobs;
@@ -84,6 +87,13 @@ export class GenerationProcessor {
     const startedAt = this.deps.clock();
     const logger = this.deps.logger.child({ jobId, attempt: queueJob.attemptsMade + 1 });
     try {
+      const model = modelForQueueName(queueJob.queueName);
+      if (model !== null && this.deps.generators.get(model)?.healthy === false && token !== undefined) {
+        // A job taken just before the worker paused for its dead pipeline: give it back
+        // unclaimed, without spending an attempt, for a healthy worker.
+        await queueJob.moveToWait(token);
+        throw new WaitingError();
+      }
       const job = await claimJob(this.deps.db, jobId, this.deps.workerId);
       if (job === null) {
         await this.deliverIfUndelivered(jobId, logger);

@@ -10,14 +10,7 @@ import type { HealthReport } from './health.js';
 import type { WorkerMetrics } from './metrics.js';
 import { GenerationProcessor, type ImageGenerator, type JobOutcome, type ProcessorDeps } from './processor.js';
 
-export interface LoadedGenerator extends ImageGenerator {
-  /** False once the pipeline thread died. */
-  readonly healthy: boolean;
-}
-
-export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart' | 'generators'> {
-  /** Loaded models by name; the worker consumes exactly their queues. */
-  generators: ReadonlyMap<string, LoadedGenerator>;
+export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart'> {
   /** What the heartbeat advertises, one entry per generator. */
   models: ModelInfo[];
   /** Jobs at once per model queue (WORKER_CONCURRENCY). @defaultValue 1 */
@@ -32,7 +25,8 @@ export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' |
 
 export class GenerationWorker {
   private readonly running = new RunningJobs();
-  private readonly workers: Worker<GenerationJobData, JobOutcome>[] = [];
+  /** BullMQ workers by model. */
+  private readonly workers = new Map<string, Worker<GenerationJobData, JobOutcome>>();
   private readonly queues: GenerationQueues;
   private readonly heartbeat: Heartbeat;
   private readonly pollIntervalMs: number;
@@ -92,7 +86,7 @@ export class GenerationWorker {
         if (final) processor.failAbandoned(job.data.jobId, err.message).catch((e: unknown) => logger.error({ err: e, jobId: job.id }, 'could not settle a failed job'));
       });
       await worker.waitUntilReady();
-      this.workers.push(worker);
+      this.workers.set(model, worker);
     }
     await this.heartbeat.start();
     await this.poll();
@@ -103,6 +97,14 @@ export class GenerationWorker {
 
   private async poll(): Promise<void> {
     this.options.metrics.residentMemory.set(process.memoryUsage.rss());
+    for (const [model, generator] of this.options.generators) {
+      const worker = this.workers.get(model);
+      if (generator.healthy || worker === undefined || worker.isPaused()) continue;
+      // Every job would fail here: leave them to other workers; /healthz turns 503 so the
+      // supervisor restarts this process.
+      this.options.logger.error({ model }, 'pipeline thread died: no longer taking jobs for this model');
+      void worker.pause(true);
+    }
     try {
       for (const model of this.options.generators.keys()) {
         const counts = await this.queues.forModel(model).getJobCounts('wait', 'prioritized', 'delayed');
@@ -122,8 +124,8 @@ export class GenerationWorker {
     const deadPipelines = [...this.options.generators].filter(([, g]) => !g.healthy).map(([name]) => name);
     const checks: HealthReport['checks'] = {
       consuming: {
-        ok: this.closing === null && this.workers.length > 0 && this.workers.every((w) => w.isRunning() && !w.isPaused()),
-        detail: this.closing !== null ? 'shutting down' : `${this.workers.length} queue(s), ${this.running.size} job(s) running`,
+        ok: this.closing === null && this.workers.size > 0 && [...this.workers.values()].every((w) => w.isRunning() && !w.isPaused()),
+        detail: this.closing !== null ? 'shutting down' : `${this.workers.size} queue(s), ${this.running.size} job(s) running`,
       },
       redis: { ok: recent(this.lastRedisOkAt, 3 * this.pollIntervalMs), detail: `last answer ${ago(this.lastRedisOkAt)}` },
       heartbeat: { ok: recent(this.heartbeat.lastBeatAt, 15_000), detail: `last beat ${ago(this.heartbeat.lastBeatAt)}` },
@@ -145,7 +147,7 @@ export class GenerationWorker {
     const { logger } = this.options;
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
     await this.heartbeat.stop().catch((err: unknown) => logger.warn({ err }, 'could not remove the heartbeat key'));
-    const closed = Promise.all(this.workers.map((w) => w.close()));
+    const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => {
       graceTimer = setTimeout(() => resolve('timeout'), graceMs);
