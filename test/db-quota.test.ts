@@ -1,0 +1,251 @@
+// Quotas on a real Postgres: atomic reservations under concurrency, lazy period reset,
+// idempotent refunds, admin operations with ledger and audit, a backend killed mid-transaction.
+import postgres from 'postgres';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cancelJob,
+  createJobWithReservation,
+  failJob,
+  getQuota,
+  grant,
+  ledgerTotals,
+  listAudit,
+  refundJob,
+  reserveQuota,
+  resetQuota,
+  setDefaultLimit,
+  setGuildSettings,
+  setLimit,
+  getDefaultLimit,
+} from '../src/db/index.js';
+import { createTestDatabase, type TestDatabase } from './support/pg.js';
+import { sampleJobInput, sampleParams, snowflake } from './support/db-fixtures.js';
+
+const ADMIN = '900000000000000001';
+const ctx = { guildId: null, defaultLimit: 50 };
+
+let pg: TestDatabase;
+
+beforeAll(async () => {
+  pg = await createTestDatabase('db_quota', { max: 12 });
+});
+
+afterAll(async () => {
+  await pg?.drop();
+});
+
+async function quotaRow(userId: string) {
+  const [row] = await pg.sql<{ used: number; bonus: number; period_start: string; resets_at: string }[]>`
+    select used, bonus, period_start, resets_at from quotas where user_id = ${userId}`;
+  return row;
+}
+
+describe('reserveQuota', () => {
+  it('lets exactly the remaining 10 of 50 concurrent reservations through', async () => {
+    const user = snowflake();
+    await setLimit(pg.db, { userId: user, limit: 15, actorId: ADMIN, reason: 'test' });
+    expect((await reserveQuota(pg.db, { ...ctx, userId: user, cost: 5, jobId: null, reason: 'warm-up' })).ok).toBe(true);
+
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => reserveQuota(pg.db, { ...ctx, userId: user, cost: 1, jobId: null, reason: `r${i}` })),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(10);
+    const refused = results.filter((r) => !r.ok);
+    expect(refused).toHaveLength(40);
+    expect(refused[0].quota.remaining).toBe(0);
+    expect((await quotaRow(user)).used).toBe(15);
+    expect(await ledgerTotals(pg.db, user)).toEqual({ used: 15, bonus: 0 });
+    const [{ charges }] = await pg.sql<{ charges: number }[]>`
+      select count(*)::int as charges from quota_ledger where user_id = ${user} and kind = 'charge'`;
+    expect(charges).toBe(11);
+  });
+
+  it('creates exactly as many jobs as fit when 50 requests race through createJobWithReservation', async () => {
+    const user = snowflake();
+    await setLimit(pg.db, { userId: user, limit: 10, actorId: ADMIN, reason: 'test' });
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => createJobWithReservation(pg.db, sampleJobInput(user, { params: sampleParams({ count: 1 }) }))),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(10);
+    expect(results.filter((r) => !r.ok && r.reason === 'quota')).toHaveLength(40);
+    const [{ jobs }] = await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where user_id = ${user}`;
+    expect(jobs).toBe(10);
+    expect((await quotaRow(user)).used).toBe(10);
+    expect(await ledgerTotals(pg.db, user)).toEqual({ used: 10, bonus: 0 });
+  });
+
+  it('refuses with the remaining count and the reset time, charging nothing', async () => {
+    const user = snowflake();
+    await setLimit(pg.db, { userId: user, limit: 6, actorId: ADMIN, reason: 'test' });
+    expect((await createJobWithReservation(pg.db, sampleJobInput(user))).ok).toBe(true);
+    const refused = await createJobWithReservation(pg.db, sampleJobInput(user));
+    expect(refused).toMatchObject({ ok: false, reason: 'quota', remaining: 2, limit: 6 });
+    if (refused.ok || refused.reason !== 'quota') throw new Error('expected a quota refusal');
+    const midnight = new Date();
+    midnight.setUTCHours(24, 0, 0, 0);
+    expect(refused.resetsAt.getTime()).toBe(midnight.getTime());
+    const [{ jobs }] = await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where user_id = ${user}`;
+    expect(jobs).toBe(1);
+    expect((await getQuota(pg.db, user, ctx)).used).toBe(4);
+  });
+
+  it('starts a new period lazily when resets_at has passed', async () => {
+    const user = snowflake();
+    await setLimit(pg.db, { userId: user, limit: 4, actorId: ADMIN, reason: 'test' });
+    await grant(pg.db, { userId: user, amount: 2, actorId: ADMIN, reason: 'contest winner' });
+    expect((await reserveQuota(pg.db, { ...ctx, userId: user, cost: 6, jobId: null, reason: 'all of it' })).ok).toBe(true);
+    expect((await reserveQuota(pg.db, { ...ctx, userId: user, cost: 1, jobId: null, reason: 'one more' })).ok).toBe(false);
+
+    // Move the period two days back, as if the user came back later.
+    await pg.sql`update quotas set period_start = period_start - interval '2 days', resets_at = resets_at - interval '2 days' where user_id = ${user}`;
+    await pg.sql`update quota_ledger set period_start = period_start - interval '2 days' where user_id = ${user}`;
+    const before = await getQuota(pg.db, user, ctx);
+    expect(before).toMatchObject({ used: 0, bonus: 0, limit: 4, remaining: 4 });
+    expect((await quotaRow(user)).used).toBe(6); // getQuota only reads
+
+    const reserved = await reserveQuota(pg.db, { ...ctx, userId: user, cost: 3, jobId: null, reason: 'new day' });
+    expect(reserved).toMatchObject({ ok: true, quota: { used: 3, bonus: 0, limit: 4, remaining: 1 } });
+    const row = await quotaRow(user);
+    expect(row.used).toBe(3);
+    expect(new Date(row.resets_at).getTime()).toBeGreaterThan(Date.now());
+    expect(new Date(row.period_start).getTime()).toBeLessThanOrEqual(Date.now());
+    expect(await ledgerTotals(pg.db, user)).toEqual({ used: 3, bonus: 0 });
+  });
+
+  it('uses the guild default, then the run-time default, then DEFAULT_QUOTA', async () => {
+    const user = snowflake();
+    const guildId = snowflake();
+    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(7);
+    expect(await getDefaultLimit(pg.db, 7)).toBe(7);
+
+    await setDefaultLimit(pg.db, { limit: 20, actorId: ADMIN, reason: 'busy week' });
+    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(20);
+    expect(await getDefaultLimit(pg.db, 7)).toBe(20);
+
+    await setGuildSettings(pg.db, { guildId, actorId: ADMIN, changes: { defaultQuota: 3 } });
+    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(3);
+    expect((await reserveQuota(pg.db, { userId: user, guildId, defaultLimit: 7, cost: 4, jobId: null, reason: 'x' })).ok).toBe(false);
+    // The same user in DMs gets the run-time default.
+    expect((await reserveQuota(pg.db, { userId: user, guildId: null, defaultLimit: 7, cost: 4, jobId: null, reason: 'x' })).ok).toBe(true);
+
+    await setLimit(pg.db, { userId: user, limit: 100, actorId: ADMIN, reason: 'patron' });
+    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(100);
+    await setLimit(pg.db, { userId: user, limit: null, actorId: ADMIN, reason: 'back to normal' });
+    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).customLimit).toBeNull();
+    await setDefaultLimit(pg.db, { limit: 50, actorId: ADMIN, reason: 'restore' });
+  });
+});
+
+describe('admin operations', () => {
+  it('grant, reset and setLimit write the ledger and the audit log', async () => {
+    const user = snowflake();
+    await setLimit(pg.db, { userId: user, limit: 5, actorId: ADMIN, reason: 'trial' });
+    expect((await reserveQuota(pg.db, { ...ctx, userId: user, cost: 5, jobId: null, reason: 'x' })).ok).toBe(true);
+    await grant(pg.db, { userId: user, amount: 3, actorId: ADMIN, reason: 'bug bounty' });
+    expect(await getQuota(pg.db, user, ctx)).toMatchObject({ limit: 8, bonus: 3, used: 5, remaining: 3 });
+    await resetQuota(pg.db, { userId: user, actorId: ADMIN, reason: 'fresh start' });
+    expect(await getQuota(pg.db, user, ctx)).toMatchObject({ used: 0, remaining: 8 });
+    expect(await ledgerTotals(pg.db, user)).toEqual({ used: 0, bonus: 3 });
+
+    const kinds = await pg.sql<{ kind: string; actor_id: string | null }[]>`
+      select kind, actor_id from quota_ledger where user_id = ${user} order by id`;
+    expect(kinds.map((k) => k.kind)).toEqual(['limit', 'charge', 'grant', 'reset']);
+    const actions = (await listAudit(pg.db, { limit: 10, targetId: user })).map((a) => a.action);
+    expect(actions).toEqual(['quota.reset', 'quota.grant', 'quota.set_limit']);
+  });
+
+  it('rejects invalid amounts with a clear message', async () => {
+    await expect(grant(pg.db, { userId: snowflake(), amount: 0, actorId: ADMIN, reason: 'x' })).rejects.toThrow(
+      'amount must be a whole number between 1 and 1000000, got 0',
+    );
+    await expect(setDefaultLimit(pg.db, { limit: -1, actorId: ADMIN, reason: 'x' })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('refunds', () => {
+  it('credits once when the same refund runs twice concurrently', async () => {
+    const user = snowflake();
+    const created = await createJobWithReservation(pg.db, sampleJobInput(user));
+    if (!created.ok) throw new Error(`job refused: ${created.reason}`);
+    expect((await quotaRow(user)).used).toBe(4);
+
+    const [a, b] = await Promise.all([refundJob(pg.db, created.job.id, 'failed'), refundJob(pg.db, created.job.id, 'failed')]);
+    expect(a.credited + b.credited).toBe(4);
+    expect([a.alreadyRefunded, b.alreadyRefunded].sort()).toEqual([false, true]);
+    expect((await quotaRow(user)).used).toBe(0);
+    expect(await refundJob(pg.db, created.job.id, 'again')).toEqual({ credited: 0, alreadyRefunded: true });
+    expect(await ledgerTotals(pg.db, user)).toEqual({ used: 0, bonus: 0 });
+  });
+
+  it('refunds once when a failure and a cancellation race', async () => {
+    const user = snowflake();
+    const created = await createJobWithReservation(pg.db, sampleJobInput(user, { params: sampleParams({ count: 2 }) }));
+    if (!created.ok) throw new Error(`job refused: ${created.reason}`);
+    const [failed, cancelled] = await Promise.all([failJob(pg.db, created.job.id, 'out of memory'), cancelJob(pg.db, created.job.id, user)]);
+    expect(Number(failed.didFail) + Number(cancelled.cancelled)).toBe(1);
+    expect((await quotaRow(user)).used).toBe(0);
+    const [{ refunds }] = await pg.sql<{ refunds: number }[]>`
+      select count(*)::int as refunds from quota_ledger where job_id = ${created.job.id} and kind = 'refund'`;
+    expect(refunds).toBe(1);
+  });
+
+  it('does not credit a charge from an earlier period against the new one', async () => {
+    const user = snowflake();
+    const created = await createJobWithReservation(pg.db, sampleJobInput(user));
+    if (!created.ok) throw new Error(`job refused: ${created.reason}`);
+    await pg.sql`update quotas set resets_at = now() - interval '1 second' where user_id = ${user}`;
+    expect(await failJob(pg.db, created.job.id, 'late failure')).toMatchObject({ didFail: true, refund: { credited: 0 } });
+    expect((await getQuota(pg.db, user, ctx)).used).toBe(0);
+  });
+});
+
+describe('a backend killed in the middle of a reserve transaction', () => {
+  it('charges nothing, and the pool serves the next calls', async () => {
+    const user = snowflake();
+    const killer = postgres(pg.url, { max: 1, onnotice: () => {} });
+    try {
+      let reportPid!: (pid: number) => void;
+      const pidKnown = new Promise<number>((resolve) => (reportPid = resolve));
+      let resume!: () => void;
+      const killed = new Promise<void>((resolve) => (resume = resolve));
+
+      const transaction = pg.db.transaction(async (tx) => {
+        const reserved = await reserveQuota(tx, { ...ctx, userId: user, cost: 3, jobId: null, reason: 'doomed' });
+        expect(reserved.ok).toBe(true);
+        const [{ pid }] = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+        reportPid(pid);
+        await killed;
+        await tx.execute(sql`select 1`);
+      });
+      const outcome = transaction.then(
+        () => 'committed',
+        (err: unknown) => err,
+      );
+
+      const pid = await pidKnown;
+      const [{ terminated }] = await killer<{ terminated: boolean }[]>`select pg_terminate_backend(${pid}) as terminated`;
+      expect(terminated).toBe(true);
+      resume();
+      const result = await outcome;
+      expect(result).toBeInstanceOf(Error);
+
+      const [row] = await killer<{ used: number }[]>`select used from quotas where user_id = ${user}`;
+      expect(row?.used ?? 0).toBe(0);
+      const [{ charges }] = await killer<{ charges: number }[]>`
+        select count(*)::int as charges from quota_ledger where user_id = ${user}`;
+      expect(charges).toBe(0);
+
+      // Kill every other connection of the pool too, idle ones included.
+      await killer`select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`;
+      await new Promise((r) => setTimeout(r, 200));
+      const after = await Promise.all(
+        Array.from({ length: 5 }, () => createJobWithReservation(pg.db, sampleJobInput(user, { params: sampleParams({ count: 1 }) }))),
+      );
+      expect(after.every((r) => r.ok)).toBe(true);
+      expect((await getQuota(pg.db, user, ctx)).used).toBe(5);
+    } finally {
+      await killer.end();
+    }
+  });
+});
