@@ -3,7 +3,7 @@
 // through the real @discordjs/rest client.
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { renderProgress, renderResult, type MessageJob } from '../src/discord/messages.js';
+import { renderProgress, renderResult, renderSuperseded, type MessageJob } from '../src/discord/messages.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { JobMessage } from '../src/worker/job-message.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
@@ -129,7 +129,7 @@ describe('progress reporter', () => {
 describe('final delivery', () => {
   it('edits the original message while the token is valid', async () => {
     const { job, target, original } = await interaction();
-    const result = await new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }));
+    const result = await new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     expect(result).toEqual({ route: 'interaction', messageId: original.id });
     expect(discord.messages.get(original.id)!.attachments.map((a) => a.filename)).toEqual(['result.png']);
   });
@@ -142,7 +142,7 @@ describe('final delivery', () => {
       answered = true;
       return { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.3, global: false }, headers: { 'retry-after': '0.3' } };
     });
-    const result = await new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }));
+    const result = await new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     stop();
     expect(result.route).toBe('interaction');
     const patches = patchesOf(target.interactionToken);
@@ -160,7 +160,7 @@ describe('final delivery', () => {
     );
     const message = new JobMessage(messages, target);
     await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('rate limited');
-    await message.deliver(renderResult(job, { file, seeds: [7] }));
+    await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     stop();
     const patches = patchesOf(target.interactionToken);
     expect(patches.map((r) => r.response?.status)).toEqual([429, 200]);
@@ -171,12 +171,16 @@ describe('final delivery', () => {
     const { job, target, original, user } = await interaction();
     const message = new JobMessage(messages, { ...target, interactionTokenExpiresAt: new Date(Date.now() + 30_000) }, { tokenMarginMs: 60_000 });
     expect(message.canEditOriginal()).toBe(false);
-    const result = await message.deliver(renderResult(job, { file, seeds: [7] }));
+    const result = await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     expect(result.route).toBe('channel');
     const posted = discord.messages.get(result.messageId)!;
     expect(posted.messageReference).toMatchObject({ message_id: original.id });
     expect(posted.mentions).toEqual([user.id]);
     expect(patchesOf(target.interactionToken)).toEqual([]);
+    // The original no longer offers Cancel and points to the reply (edited with the bot token).
+    const old = discord.messages.get(original.id)!;
+    expect(old.content).toContain('the result is in the reply below');
+    expect(old.components).toEqual([]);
   });
 
   it('falls back to the channel when Discord says the token is invalid (50027)', async () => {
@@ -185,7 +189,7 @@ describe('final delivery', () => {
     const message = new JobMessage(messages, target);
     await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('no longer valid');
     expect(message.canEditOriginal()).toBe(false);
-    const result = await message.deliver(renderResult(job, { file, seeds: [7] }));
+    const result = await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     expect(result.route).toBe('channel');
     expect(patchesOf(target.interactionToken).map((r) => r.response?.status)).toEqual([401]);
   });
@@ -195,7 +199,7 @@ describe('final delivery', () => {
     discord.messages.delete(discord.messages.get(original.id)!);
     const message = new JobMessage(messages, target);
     await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('deleted');
-    const result = await message.deliver(renderResult(job, { file, seeds: [7] }));
+    const result = await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     expect(result.route).toBe('channel');
     expect(discord.messages.get(result.messageId)!.messageReference).toBeNull();
     expect(patchesOf(target.interactionToken)).toHaveLength(1); // no second try on a gone message
@@ -204,7 +208,7 @@ describe('final delivery', () => {
   it('reports every failed route when nothing works', async () => {
     const { job, target } = await interaction();
     const stop = discord.onRequest(() => ({ status: 403, json: { message: 'Missing Access', code: 50001 } }));
-    await expect(new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }))).rejects.toThrow(/interaction edit: .*Missing Access.*; channel message: .*Missing Access/);
+    await expect(new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job))).rejects.toThrow(/interaction edit: .*Missing Access.*; channel message: .*Missing Access/);
     stop();
   });
 });

@@ -144,6 +144,7 @@ describe('worker', () => {
     const posted = h.discord.messages.get(done.messageId!)!;
     expect(posted.mentions).toEqual([user.id]);
     expect(posted.attachments).toHaveLength(1);
+    expect(h.discord.messages.get(message.id)!.content).toContain('the result is in the reply below');
   });
 
   it('stops previews when the message was deleted and posts the result in the channel', async () => {

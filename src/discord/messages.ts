@@ -193,3 +193,16 @@ export function renderCancelled(job: MessageJob): MessagePayload {
     allowedMentions: NO_MENTIONS,
   };
 }
+
+/**
+ * The original job message once the result had to be posted as a new message (the
+ * interaction token expired): no more buttons, and a pointer to the reply.
+ */
+export function renderSuperseded(job: MessageJob): MessagePayload {
+  return {
+    content: limit(`${header(job)}\nJob \`${job.id}\` is done: the result is in the reply below.`),
+    components: [],
+    files: [],
+    allowedMentions: NO_MENTIONS,
+  };
+}

@@ -98,6 +98,14 @@ export class DiscordMessages {
     return { messageId: message.id };
   }
 
+  /** Edits a channel message with the bot token (the bot's own messages only). */
+  async editInChannel(channelId: string, messageId: string, payload: MessagePayload): Promise<void> {
+    await translateErrors(
+      () => this.rest.patch(Routes.channelMessage(channelId, messageId), { body: body(payload), files: payload.files }),
+      this.onRateLimited,
+    );
+  }
+
   /** Posts a new channel message with the bot token, as a reply to `replyTo` when given. */
   async postToChannel(channelId: string, payload: MessagePayload, replyTo: string | null): Promise<{ messageId: string }> {
     const json: RESTPostAPIChannelMessageJSONBody = {

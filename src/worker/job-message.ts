@@ -78,8 +78,11 @@ export class JobMessage {
     }
   }
 
-  /** The final message: edit the original if possible, else post to the channel. */
-  async deliver(payload: MessagePayload): Promise<{ route: DeliveryRoute; messageId: string }> {
+  /**
+   * The final message: edit the original if possible, else post to the channel and turn
+   * the original (still showing progress and a Cancel button) into `superseded`.
+   */
+  async deliver(payload: MessagePayload, superseded: MessagePayload): Promise<{ route: DeliveryRoute; messageId: string }> {
     const reasons: string[] = [];
     if (this.canEditOriginal()) {
       try {
@@ -93,6 +96,10 @@ export class JobMessage {
     const replyTo = this.messageGone ? null : this.target.messageId;
     try {
       const { messageId } = await this.withRateLimitRetries(() => this.discord.postToChannel(this.target.channelId, payload, replyTo));
+      if (replyTo !== null) {
+        // Best effort: the result is delivered already; an old message left as it was is harmless.
+        await this.discord.editInChannel(this.target.channelId, replyTo, superseded).catch(() => undefined);
+      }
       return { route: 'channel', messageId };
     } catch (err) {
       reasons.push(`channel message: ${err instanceof Error ? err.message : String(err)}`);

@@ -4,7 +4,7 @@
 import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { claimJob, completeJob, failJob, getImage, getJob, listImages, markDelivered, setDeliveryError, type Db, type Job } from '../db/index.js';
-import { renderCancelled, renderFailed, renderProgress, renderResult, type MessagePayload } from '../discord/messages.js';
+import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
 import type { Logger } from '../log.js';
 import {
   GenerationAbortedError,
@@ -254,7 +254,7 @@ export class GenerationProcessor {
       return;
     }
     try {
-      const { route, messageId } = await message.deliver(payload);
+      const { route, messageId } = await message.deliver(payload, renderSuperseded(job));
       this.deps.metrics.deliveries.inc({ route });
       await markDelivered(this.deps.db, job.id, route === 'channel' ? messageId : undefined);
       logger.info({ route }, 'delivered');
