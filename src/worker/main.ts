@@ -50,7 +50,7 @@ async function main(): Promise<void> {
       provider: config.EXECUTION_PROVIDER,
       logger,
       maxPixels: config.MAX_PIXELS,
-      // Previews several times per edit interval keep the replay smooth at little cost.
+      // A few previews per edit interval keep the one shown fresh without a decode per step.
       previewIntervalMs: Math.floor(config.PREVIEW_INTERVAL_MS / 4),
     });
     generators.set(name, host);
