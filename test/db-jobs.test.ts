@@ -215,8 +215,13 @@ describe('job lifecycle', () => {
     expect((await getJob(pg.db, job.id))?.deliveredAt?.getTime()).toBe(firstDelivery);
   });
 
-  it('rejects completing an unknown job', async () => {
+  it('rejects completing an unknown job, or with an image the job does not have', async () => {
     await expect(completeJob(pg.db, 'nosuchjob000', [])).rejects.toBeInstanceOf(JobNotFoundError);
+    const job = await createJob(sampleJobInput(snowflake(), { params: sampleParams({ count: 2 }) }));
+    const [first] = imagesFor(job);
+    await expect(completeJob(pg.db, job.id, [first, { ...first, index: 2 }])).rejects.toThrow(`job ${job.id} has 2 image(s); there is no image 3`);
+    expect(await getJob(pg.db, job.id)).toMatchObject({ status: 'queued' });
+    expect(await listImages(pg.db, job.id)).toEqual([]);
   });
 });
 

@@ -35,13 +35,14 @@
 //   ledgerTotals(db, userId): Promise<{ used, bonus }>   the ledger's sums for the current period
 //
 // Users, guilds, audit
-//   ensureUser(db, userId): Promise<UserRow>;  getUser(db, userId): Promise<UserRow | null>;  isBanned(db, userId): Promise<boolean>
+//   ensureUser(db, userId): Promise<UserRow> (seen now);  ensureUserExists(db, userId);  getUser(db, userId): Promise<UserRow | null>;  isBanned(db, userId): Promise<boolean>
 //   banUser(db, { userId, actorId, reason }), unbanUser(db, { userId, actorId, reason }): Promise<void>   audited
 //   getGuildSettings(db, guildId): Promise<GuildSettings>   { defaultQuota, allowedChannelIds, bannedWords }
 //   setGuildSettings(db, { guildId, actorId, changes }): Promise<GuildSettings>                       audited
 //   audit(db, { actorId, action, targetId, details? }): Promise<void>;  listAudit(db, { limit, targetId? }): Promise<AuditRow[]>
 //
-// Errors: MigrationsBehindError, JobNotFoundError (completeJob on an unknown id), ImageIndexError (rebuildRequest index >= count).
+// Errors: MigrationsBehindError, JobNotFoundError (completeJob on an unknown id), ImageIndexError (an image index >= count
+// in completeJob or rebuildRequest).
 // Note: drizzle makes the postgres.js client return timestamps as strings from raw `sql` queries;
 // the typed functions here return Date objects.
 export { createDb, type Db, type DbHandle, type CreateDbOptions } from './client.js';
@@ -92,7 +93,7 @@ export {
   type RefundResult,
   type AdminAction,
 } from './quota.js';
-export { ensureUser, getUser, isBanned, banUser, unbanUser } from './users.js';
+export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser } from './users.js';
 export { getGuildSettings, setGuildSettings, type GuildSettings } from './guilds.js';
 export { audit, listAudit, type AuditEntry } from './audit.js';
 export {

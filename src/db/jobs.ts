@@ -213,9 +213,12 @@ export async function completeJob(
   details: { modelHash?: string; timings?: Record<string, number> } = {},
 ): Promise<CompleteResult> {
   return db.transaction(async (tx) => {
-    const [locked] = await tx.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, jobId)).for('update');
+    const [locked] = await tx.select({ status: jobs.status, count: jobs.count }).from(jobs).where(eq(jobs.id, jobId)).for('update');
     if (!locked) throw new JobNotFoundError(jobId);
     if (FINAL_STATUSES.includes(locked.status)) return { didComplete: false, status: locked.status };
+    for (const img of newImages) {
+      if (!Number.isInteger(img.index) || img.index < 0 || img.index >= locked.count) throw new ImageIndexError(jobId, img.index, locked.count);
+    }
     if (newImages.length > 0) {
       await tx
         .insert(images)

@@ -12,7 +12,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { audit } from './audit.js';
-import { ensureUser } from './users.js';
+import { ensureUserExists } from './users.js';
 
 export const DEFAULT_PERIOD_SECONDS = 86_400;
 const DEFAULT_QUOTA_KEY = 'default_quota';
@@ -128,7 +128,7 @@ export interface ReserveInput extends QuotaContext {
  */
 export async function reserveQuota(db: Db, input: ReserveInput): Promise<ReserveResult> {
   if (!Number.isInteger(input.cost) || input.cost < 0) throw new RangeError(`reserveQuota: cost must be a whole number >= 0, got ${input.cost}`);
-  await ensureUser(db, input.userId);
+  await ensureUserExists(db, input.userId);
   await ensureQuotaRow(db, input.userId);
   const rows = await db.execute<QuotaSqlRow>(sql`
     with lim as (select ${defaultLimitSql(input)} as default_limit),
@@ -206,7 +206,7 @@ export interface AdminAction {
 
 /** Starts the new period if due, then locks and returns the user's quota row for this transaction. */
 async function lockCurrentPeriod(tx: Db, userId: string): Promise<{ used: number; periodStart: string }> {
-  await ensureUser(tx, userId);
+  await ensureUserExists(tx, userId);
   await ensureQuotaRow(tx, userId);
   await tx.execute(sql`
     update quotas q set used = 0, bonus = 0, period_start = ${currentPeriodStart}, resets_at = ${currentResetsAt}, updated_at = now()
