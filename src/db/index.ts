@@ -1,6 +1,6 @@
 // Postgres: the single source of truth for users, quotas, jobs and images.
 //
-// Public surface (every function takes `db` first; `db` may also be a transaction):
+// Public surface (every function that queries takes `db` first; `db` may also be a transaction):
 //
 // Connection and migrations
 //   createDb(databaseUrl, { max?: 10, logger? }): { sql, db, close(): Promise<void> }
@@ -9,6 +9,10 @@
 //
 // Jobs (statuses queued | running | succeeded | failed | cancelled; kinds imagine | variation | upscale | reroll | rerun)
 //   createJobWithReservation(db, NewJobInput): Promise<CreateJobResult>
+//       NewJobInput: { interactionId, interactionToken, interactionTokenExpiresAt? (15 min), userId, guildId, channelId,
+//         kind, params: GenerationParams, parent?: { jobId, index }, cost? (= count; 0 skips the quota), maxActiveJobs, defaultLimit }
+//       GenerationParams: { prompt, negativePrompt, model, sampler, steps, guidance, width, height, count, seed, rng,
+//         init: { jobId, index, strength } | null }
 //       { ok: true, job } | { ok: false, reason: 'quota', remaining, limit, resetsAt }
 //       | { ok: false, reason: 'banned', banReason } | { ok: false, reason: 'duplicate', job }
 //       | { ok: false, reason: 'too_many_jobs', active, max }
