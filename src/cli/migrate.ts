@@ -7,9 +7,9 @@ loadDotenv({ quiet: true });
 try {
   const config = loadConfig(process.env);
   const applied = await runMigrations(config.DATABASE_URL);
-  const where = new URL(config.DATABASE_URL);
-  where.password = '';
-  console.log(applied.length === 0 ? `database ${where.host}${where.pathname} is up to date` : `applied ${applied.length} migration(s): ${applied.join(', ')}`);
+  // Host and database name only: the URL may carry a password.
+  const { host, pathname } = new URL(config.DATABASE_URL);
+  console.log(applied.length === 0 ? `database ${host}${pathname} is up to date` : `applied ${applied.length} migration(s) to ${host}${pathname}: ${applied.join(', ')}`);
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : `migration failed: ${err instanceof Error ? err.message : String(err)}`);
   process.exitCode = 1;
