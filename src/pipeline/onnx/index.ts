@@ -101,6 +101,9 @@ export async function createSession(file: string, options: CreateSessionOptions)
       ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
       interOpNumThreads: 1,
       executionMode: 'sequential',
+      // Idle ORT threads must not busy-wait between runs: on a few cores that spinning
+      // starves the JavaScript that prepares the next step and delivers results.
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
     });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
