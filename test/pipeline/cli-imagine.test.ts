@@ -7,12 +7,13 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { readPngParameters } from '../../src/pipeline/png.js';
+import { DEMO_MODEL_DIR } from '../support/demo-model.js';
 
 const run = promisify(execFile);
 
 async function imagine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/imagine.ts', ...args], { env: { ...process.env, CI: 'true' } });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/imagine.ts', ...args, ...(args.includes('--model') ? [] : ['--model', DEMO_MODEL_DIR])], { env: { ...process.env, CI: 'true' } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

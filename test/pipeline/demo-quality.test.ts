@@ -5,9 +5,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PipelineHost } from '../../src/pipeline/index.js';
+import { DEMO_MODEL_DIR } from '../support/demo-model.js';
 import { allCombinations, classify } from '../support/shape-checker.js';
 
-const MODEL_DIR = 'models/shapes-demo';
+const MODEL_DIR = DEMO_MODEL_DIR;
 const GUIDANCE = 5;
 
 type Combo = { colour: string; shape: string; background: string };

@@ -8,11 +8,12 @@ import {
   InvalidRequestError,
   PipelineHost,
 } from '../../src/pipeline/index.js';
+import { DEMO_MODEL_DIR } from '../support/demo-model.js';
 
 let host: PipelineHost;
 
 beforeAll(async () => {
-  host = await PipelineHost.start({ modelDir: 'models/shapes-demo', provider: 'cpu' });
+  host = await PipelineHost.start({ modelDir: DEMO_MODEL_DIR, provider: 'cpu' });
 });
 afterAll(async () => {
   await host?.close();
