@@ -18,6 +18,8 @@ RUN npm install -g "tsx@$(node -p "require('/tmp/package-lock.json').packages['n
 FROM node AS deps-cpu
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+# npm's postinstall patches postgres.js (see the script).
+COPY scripts/patch-postgres.mjs ./scripts/
 RUN npm ci --omit=dev && npm cache clean --force
 
 # Same, with the CUDA 12 execution provider libraries (onnxruntime-node's install script
@@ -25,6 +27,7 @@ RUN npm ci --omit=dev && npm cache clean --force
 FROM node AS deps-cuda
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+COPY scripts/patch-postgres.mjs ./scripts/
 ENV ONNXRUNTIME_NODE_INSTALL=cuda12
 RUN npm ci --omit=dev && npm cache clean --force \
  && ls node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
