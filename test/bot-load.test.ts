@@ -1,5 +1,7 @@
-// 100 /imagine within one second from 20 users: every one acknowledged within 3 s, no
-// unhandled rejection, quotas exact. Timings go to bench/interactions.bench.ts.
+// 100 /imagine within one second from 20 users: every one acknowledged within 3 s, quotas
+// exact, no unhandled rejection. The bot runs as its own process, as deployed; the bot
+// process logs (and survives) any unhandled rejection, and this test fails on any log line
+// at warn or above. Timings go to bench/interactions.bench.ts.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { getQuota, ledgerTotals } from '../src/db/index.js';
 import { sendImagineBurst } from './discord/burst.js';
@@ -14,7 +16,7 @@ const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
 beforeAll(async () => {
   process.on('unhandledRejection', onUnhandled);
-  h = await startHarness({ label: 'load', config: { DEFAULT_QUOTA: QUOTA, MAX_JOBS_PER_USER: 100 } });
+  h = await startHarness({ label: 'load', config: { DEFAULT_QUOTA: QUOTA, MAX_JOBS_PER_USER: 100 }, botProcess: true });
 });
 
 afterAll(async () => {
@@ -27,6 +29,8 @@ it('acknowledges 100 interactions from 20 users within 3 s each and charges quot
   expect(outcomes).toHaveLength(100);
   for (const o of outcomes) expect(o.ackMs).toBeLessThan(3000);
   expect(unhandled).toEqual([]);
+  // The bot logs unhandled rejections and internal errors at error level, refusals below warn.
+  expect(h.bot.lines.filter((line) => /"level":(40|50|60)/.test(line))).toEqual([]);
   // 5 requests of 2 images per user against a quota of 8: exactly 4 accepted, 1 refused.
   for (const user of users) {
     const mine = outcomes.filter((o) => o.user === user);

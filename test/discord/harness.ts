@@ -1,5 +1,8 @@
 // A real bot (src/bot) against the local Discord server, a fresh Postgres database and a
-// fresh Redis prefix: what the bot and e2e test files start in beforeAll.
+// fresh Redis prefix: what the bot and e2e test files start in beforeAll. The bot runs in
+// this process, or as its own process (`npm run bot`) where timing matters.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Bot } from '../../src/bot/bot.js';
 import type { BotConfig, BotContext } from '../../src/bot/context.js';
@@ -31,6 +34,15 @@ export interface HarnessOptions {
   advertiseModel?: boolean;
   responseBudgetMs?: number;
   logger?: Logger;
+  /** Run the bot as its own process (src/bot/main.ts) instead of in this one. Default false. */
+  botProcess?: boolean;
+}
+
+/** A started bot, in this process or its own. */
+export interface RunningBot {
+  stop(): Promise<void>;
+  /** Output lines of a bot process (pino JSON at LOG_LEVEL, default warn); empty in this process. */
+  lines: string[];
 }
 
 export interface Harness {
@@ -39,7 +51,7 @@ export interface Harness {
   redis: Redis;
   prefix: string;
   context: BotContext;
-  bot: Bot;
+  bot: RunningBot;
   /** Stops the bot and starts a fresh one on the same database, Redis and Discord. */
   restartBot(): Promise<void>;
   close(): Promise<void>;
@@ -77,10 +89,11 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     responseBudgetMs: options.responseBudgetMs ?? 1500,
   };
   await deployCommands(new REST({ api: discord.apiBase }).setToken(discord.botToken), discord.applicationId);
-  const newBot = async () => {
+  const newBot = async (): Promise<RunningBot> => {
+    if (options.botProcess) return startBotProcess(discord, pg.url, config);
     const bot = new Bot({ context, token: discord.botToken, apiBase: discord.apiBase });
     await bot.start();
-    return bot;
+    return { stop: () => bot.stop(), lines: [] };
   };
   const harness: Harness = {
     discord,
@@ -104,4 +117,29 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     },
   };
   return harness;
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** `npm run bot` with this configuration; resolves once it has logged in to the local server. */
+async function startBotProcess(discord: FakeDiscord, databaseUrl: string, config: BotConfig): Promise<RunningBot> {
+  const env: Record<string, string> = { DATABASE_URL: databaseUrl, DISCORD_TOKEN: discord.botToken, DISCORD_APPLICATION_ID: discord.applicationId, DISCORD_API_BASE: discord.apiBase, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' };
+  for (const [key, value] of Object.entries(config)) env[key] = Array.isArray(value) ? value.join(',') : String(value);
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/bot/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const collect = (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l.length > 0));
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await Promise.race([discord.waitForReady(30_000), exited.then((code) => Promise.reject(new Error(`the bot process exited with ${code}: ${lines.join('\n')}`)))]);
+  return {
+    lines,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      // A bot that does not stop in time must not outlive the test run.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }

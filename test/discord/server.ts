@@ -463,13 +463,7 @@ export class FakeDiscord {
     const isAutocomplete = state.type === InteractionType.Autocomplete;
     const allowed = isAutocomplete ? [8] : isComponent ? [4, 5, 6, 7, 9] : [4, 5, 9];
     if (!allowed.includes(type)) throw new DiscordApiError(400, 50035, 'Invalid Form Body', { type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'Interaction response type is invalid' }] } });
-    const metadata = {
-      id: state.id,
-      type: state.type,
-      user: userJson(state.user),
-      authorizing_integration_owners: state.payload.authorizing_integration_owners,
-      ...(isComponent ? { interacted_message_id: state.componentMessageId } : { name: state.payload.data?.name }),
-    };
+    const metadata = interactionMetadata(state);
     let message: StoredMessage | undefined;
     if (type === 4 || type === 5) {
       if (type === 4) {
@@ -547,7 +541,7 @@ export class FakeDiscord {
         body: req.json,
         files: req.files,
         interactionToken: state.token,
-        interactionMetadata: { id: state.id, type: state.type, user: userJson(state.user) },
+        interactionMetadata: interactionMetadata(state),
       });
       state.followUpIds.push(message.id);
     }
@@ -576,6 +570,17 @@ export async function startFakeDiscord(options: FakeDiscordOptions = {}): Promis
   const discord = new FakeDiscord(options);
   await discord.listen();
   return discord;
+}
+
+/** The `interaction_metadata` of messages created by an interaction's response and follow-ups. */
+function interactionMetadata(state: InteractionState): Json {
+  return {
+    id: state.id,
+    type: state.type,
+    user: userJson(state.user),
+    authorizing_integration_owners: state.payload.authorizing_integration_owners,
+    ...(state.type === InteractionType.Component ? { interacted_message_id: state.componentMessageId } : { name: state.payload.data?.name }),
+  };
 }
 
 function now(): number {
