@@ -1,6 +1,6 @@
 // Interaction latency of the bot: 100 /imagine within one second from 20 users against the
 // local Discord server, a fresh Postgres database and Redis prefix (no worker; a heartbeat
-// advertises the demo model). Measures dispatch -> first response at the server; target
+// advertises the demo model). The bot runs as its own process (npm run bot), as deployed. Measures dispatch -> first response at the server; target
 // p99 <= 250 ms (Discord's hard limit is 3 s). Needs Postgres and Redis running locally.
 import { percentile, sendImagineBurst } from '../test/discord/burst.js';
 import { startHarness } from '../test/discord/harness.js';
@@ -11,7 +11,7 @@ const SEQUENTIAL = 20;
 const TARGET_P99_MS = 250;
 
 export async function run(): Promise<{ name: string; lines: string[]; metrics: Record<string, number> }> {
-  const h = await startHarness({ label: 'benchinteractions', config: { DEFAULT_QUOTA: 8, MAX_JOBS_PER_USER: 100 } });
+  const h = await startHarness({ label: 'benchinteractions', config: { DEFAULT_QUOTA: 8, MAX_JOBS_PER_USER: 100 }, botProcess: true });
   try {
     // One warm-up interaction: the first query plans and the first connections are not what users see.
     await sendImagineBurst(h, { interactions: 1, users: 1, windowMs: 0, count: 1 });
