@@ -28,6 +28,10 @@
 //   rebuildRequest(db, jobId, { index?, seed? }?): Promise<GenerationParams | null>;  jobParams(job): GenerationParams
 //   newJobId(): string;  normalizeJobId(typed): string | null   (12 chars of lowercase Crockford base32)
 //
+// Replays (animated WebP of a job's denoising, one per job)
+//   storeReplay(db, jobId, { webp, frames, width, height }): Promise<boolean>   idempotent: the first one stays; true when this call stored it
+//   getReplay(db, jobId): Promise<StoredReplay | null>                           { jobId, webp, frames, width, height, createdAt }
+//
 // Quotas (limit: custom > guild default > run-time default > DEFAULT_QUOTA; per day, reset lazily at 00:00 UTC)
 //   getQuota(db, userId, { guildId, defaultLimit }): Promise<QuotaStatus>   { limit, customLimit, bonus, used, remaining, periodSeconds, resetsAt }
 //   reserveQuota(db, { userId, cost, jobId, reason, guildId, defaultLimit }): Promise<{ ok, quota }>
@@ -79,6 +83,7 @@ export {
   type GenerationParams,
 } from './jobs.js';
 export { newJobId, normalizeJobId, JOB_ID_LENGTH } from './ids.js';
+export { storeReplay, getReplay, type StoredReplay, type NewReplay } from './replays.js';
 export {
   getQuota,
   reserveQuota,

@@ -193,6 +193,21 @@ export const images = pgTable(
   (t) => [primaryKey({ name: 'images_pkey', columns: [t.jobId, t.index] })],
 );
 
+/**
+ * The animated WebP of a job's denoising (its progress previews, a bounded number of
+ * frames), stored by the worker with the result; the Replay button posts it.
+ */
+export const replays = pgTable('replays', {
+  jobId: text('job_id')
+    .primaryKey()
+    .references(() => jobs.id, { onDelete: 'cascade' }),
+  webp: bytea('webp').notNull(),
+  frames: integer('frames').notNull(),
+  width: integer('width').notNull(),
+  height: integer('height').notNull(),
+  createdAt: tz('created_at').notNull().defaultNow(),
+});
+
 /** Run-time settings that survive restarts (e.g. key 'default_quota' -> number). */
 export const settings = pgTable('settings', {
   key: text('key').primaryKey(),
@@ -234,5 +249,6 @@ export type QuotaRow = typeof quotas.$inferSelect;
 export type LedgerRow = typeof quotaLedger.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type ImageRow = typeof images.$inferSelect;
+export type ReplayRow = typeof replays.$inferSelect;
 export type GuildSettingsRow = typeof guildSettings.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
