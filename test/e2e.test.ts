@@ -2,7 +2,6 @@
 // the demo model, the real Postgres and Redis, and the local Discord server in between.
 // /imagine -> acknowledged -> queued -> preview edits -> grid with 9 buttons; V2, U1,
 // reroll, /rerun (byte-identical PNG), and a button used after a bot restart.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { getJob, getQuota, listImages } from '../src/db/index.js';
 import { liveModels } from '../src/queue/index.js';
-import { startHarness, type Harness } from './discord/harness.js';
+import { discordEnv, spawnScript, startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
 import { MODELS_DIR } from './support/worker-harness.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
 
@@ -19,8 +18,8 @@ const hasModel = existsSync(resolve(ROOT, MODELS_DIR, 'shapes-demo', 'model_inde
 const STEPS = 12;
 
 let h: Harness;
-let worker: ChildProcess;
-let workerLog = '';
+let worker: ScriptProcess;
+const workerLog = () => worker.lines.join('\n').slice(-3000);
 let user: FakeUser;
 
 function labels(message: StoredMessage): string[] {
@@ -42,7 +41,7 @@ async function finalMessage(messageId: string): Promise<StoredMessage> {
   try {
     return await h.discord.messages.waitFor((m) => m.id === messageId && (labels(m).includes('🔄') || labels(m).includes('Rerun') || /failed|cancelled/.test(m.content)), 45_000);
   } catch (error) {
-    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${workerLog.slice(-3000)}`);
+    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${workerLog()}`);
   }
 }
 
@@ -61,33 +60,23 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   beforeAll(async () => {
     h = await startHarness({ label: 'e2e', advertiseModel: false });
     user = h.discord.user('e2e');
-    worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        DATABASE_URL: h.pg.url,
-        REDIS_PREFIX: h.prefix,
-        DISCORD_TOKEN: h.discord.botToken,
-        DISCORD_APPLICATION_ID: h.discord.applicationId,
-        DISCORD_API_BASE: h.discord.apiBase,
-        MODELS_DIR,
+    worker = spawnScript('src/worker/main.ts', {
+      ...discordEnv(h.discord),
+      DATABASE_URL: h.pg.url,
+      REDIS_PREFIX: h.prefix,
+      MODELS_DIR,
       WORKER_MODELS: 'shapes-demo',
-        EXECUTION_PROVIDER: 'cpu',
-        PREVIEW_INTERVAL_MS: '200',
-        HEALTH_PORT: '0',
+      EXECUTION_PROVIDER: 'cpu',
+      PREVIEW_INTERVAL_MS: '200',
+      HEALTH_PORT: '0',
       SHUTDOWN_GRACE_MS: '5000',
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
     // ONNX Runtime takes every core; at a lower priority it cannot starve the test files that
     // run beside this one (their bots must answer within Discord's 3 seconds).
-    if (worker.pid !== undefined) setPriority(worker.pid, 10);
-    worker.stdout?.on('data', (d) => (workerLog += d));
-    worker.stderr?.on('data', (d) => (workerLog += d));
+    if (worker.child.pid !== undefined) setPriority(worker.child.pid, 10);
     await vi.waitFor(
       async () => {
-        if (worker.exitCode !== null) throw new Error(`worker exited with ${worker.exitCode}:\n${workerLog}`);
+        if (worker.child.exitCode !== null) throw new Error(`worker exited with ${worker.child.exitCode}:\n${workerLog()}`);
         if ((await liveModels(h.redis, h.prefix)).length === 0) throw new Error('worker not ready yet');
       },
       { timeout: 60_000, interval: 200 },
@@ -95,14 +84,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   }, 90_000);
 
   afterAll(async () => {
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((resolve) => worker.once('exit', resolve));
-      worker.kill('SIGTERM');
-      // A worker that does not stop in time must not outlive the test run.
-      const timer = setTimeout(() => worker.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await worker?.stop();
     await h?.close();
   });
 

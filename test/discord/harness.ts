@@ -121,25 +121,47 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** `npm run bot` with this configuration; resolves once it has logged in to the local server. */
-async function startBotProcess(discord: FakeDiscord, databaseUrl: string, config: BotConfig): Promise<RunningBot> {
-  const env: Record<string, string> = { DATABASE_URL: databaseUrl, DISCORD_TOKEN: discord.botToken, DISCORD_APPLICATION_ID: discord.applicationId, DISCORD_API_BASE: discord.apiBase, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' };
-  for (const [key, value] of Object.entries(config)) env[key] = Array.isArray(value) ? value.join(',') : String(value);
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/bot/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export interface ScriptProcess {
+  child: ChildProcess;
+  /** stdout and stderr lines so far. */
+  lines: string[];
+  exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL if it has not exited within 15 s; resolves once it exited. */
+  stop(): Promise<void>;
+}
+
+/** Runs an entry point (`src/...ts`) of this repository with tsx and extra environment. */
+export function spawnScript(script: string, env: Record<string, string>): ScriptProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const collect = (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l.length > 0));
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await Promise.race([discord.waitForReady(30_000), exited.then((code) => Promise.reject(new Error(`the bot process exited with ${code}: ${lines.join('\n')}`)))]);
   return {
+    child,
     lines,
+    exited,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
-      // A bot that does not stop in time must not outlive the test run.
+      // A process that does not stop in time must not outlive the test run.
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
       clearTimeout(timer);
     },
   };
+}
+
+/** The environment that points an entry point at the local Discord server. */
+export function discordEnv(discord: FakeDiscord): Record<string, string> {
+  return { DISCORD_TOKEN: discord.botToken, DISCORD_APPLICATION_ID: discord.applicationId, DISCORD_API_BASE: discord.apiBase, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' };
+}
+
+/** `npm run bot` with this configuration; resolves once it has logged in to the local server. */
+async function startBotProcess(discord: FakeDiscord, databaseUrl: string, config: BotConfig): Promise<RunningBot> {
+  const env: Record<string, string> = { ...discordEnv(discord), DATABASE_URL: databaseUrl };
+  for (const [key, value] of Object.entries(config)) env[key] = Array.isArray(value) ? value.join(',') : String(value);
+  const bot = spawnScript('src/bot/main.ts', env);
+  await Promise.race([discord.waitForReady(30_000), bot.exited.then((code) => Promise.reject(new Error(`the bot process exited with ${code}: ${bot.lines.join('\n')}`)))]);
+  return { lines: bot.lines, stop: () => bot.stop() };
 }
