@@ -32,8 +32,9 @@ export interface BotContext {
   clock: () => number;
   config: BotConfig;
   /**
-   * How long the database checks may take before the first response; after that the
-   * interaction is deferred (publicly) so Discord's 3-second deadline is never missed.
+   * How long the database checks may take before the first response (`idleMs`); after
+   * that the interaction is deferred (publicly) so Discord's 3-second deadline is never
+   * missed. `inFlight` counts checks under way: while any is, new ones defer at once.
    */
-  responseBudgetMs: number;
+  responseBudget: { idleMs: number; inFlight: number };
 }

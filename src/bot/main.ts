@@ -55,7 +55,7 @@ async function main(): Promise<void> {
       logger,
       clock: Date.now,
       config,
-      responseBudgetMs: RESPONSE_BUDGET_MS,
+      responseBudget: { idleMs: RESPONSE_BUDGET_MS, inFlight: 0 },
     },
   });
 

@@ -47,20 +47,26 @@ const TIMED_OUT = Symbol('timed out');
 /**
  * Runs `work` and returns its result. If it takes longer than the response budget, the
  * interaction is deferred publicly first (a refusal then deletes the placeholder: errors.ts).
+ * While other checks are still waiting (a burst), the budget is zero: deferring at once
+ * keeps every acknowledgement fast when the database is the bottleneck.
  */
 export async function withinBudget<T>(ctx: BotContext, interaction: RepliableInteraction, work: Promise<T>): Promise<T> {
+  const budget = ctx.responseBudget;
+  const budgetMs = budget.inFlight > 0 ? 0 : budget.idleMs;
+  budget.inFlight++;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ctx.responseBudgetMs);
+    timer = setTimeout(() => resolve(TIMED_OUT), budgetMs);
   });
   try {
     const first = await Promise.race([work, timeout]);
     if (first !== TIMED_OUT) return first;
+    await interaction.deferReply();
+    return await work;
   } finally {
     clearTimeout(timer);
+    budget.inFlight--;
   }
-  await interaction.deferReply();
-  return work;
 }
 
 type Refusal = Exclude<Extract<CreateJobResult, { ok: false }>, { reason: 'duplicate' }>;

@@ -86,7 +86,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     logger,
     clock: Date.now,
     config,
-    responseBudgetMs: options.responseBudgetMs ?? 1500,
+    responseBudget: { idleMs: options.responseBudgetMs ?? 1500, inFlight: 0 },
   };
   await deployCommands(new REST({ api: discord.apiBase }).setToken(discord.botToken), discord.applicationId);
   const newBot = async (): Promise<RunningBot> => {
