@@ -36,7 +36,7 @@ async function ledgerKinds(jobId: string): Promise<string[]> {
 }
 
 describe('worker', () => {
-  it('runs a job queued -> running -> succeeded, with previews before one final edit carrying the grid and 9 buttons', async () => {
+  it('runs a job queued -> running -> succeeded, with previews before one final edit carrying the grid and 10 buttons', async () => {
     const user = h.discord.user('alice');
     const { job } = await h.newJob({ user, params: { steps: 8 } });
     expect(job.status).toBe('queued');
@@ -64,7 +64,7 @@ describe('worker', () => {
     expect((await sharp(preview.files[0]!.data).metadata()).width).toBe(256);
 
     const final = edits[finalIndex]!;
-    expect(buttonLabels(final.json)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
+    expect(buttonLabels(final.json)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
     expect(final.json.content).toContain(`Job \`${job.id}\``);
     expect(final.json.content).toContain('seeds 1234, 1235, 1236, 1237');
     expect(final.files).toHaveLength(1);
@@ -93,7 +93,7 @@ describe('worker', () => {
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
     const final = editsOf(job.interactionToken).at(-1)!;
-    expect(buttonLabels(final.json)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun']);
+    expect(buttonLabels(final.json)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun', 'Replay']);
     const [image] = await listImages(h.pg.db, job.id);
     expect(readPngParameters(image!.png)).toContain('Denoising strength: 0.6');
   });

@@ -3,7 +3,7 @@
 // who completes (completeJob's didComplete), and a Redis NX key decides who delivers.
 import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { claimJob, completeJob, failJob, getImage, getJob, listImages, markDelivered, setDeliveryError, type Db, type Job } from '../db/index.js';
+import { claimJob, completeJob, failJob, getImage, getJob, getReplay, listImages, markDelivered, setDeliveryError, storeReplay, type Db, type Job } from '../db/index.js';
 import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
 import type { Logger } from '../log.js';
 import {
@@ -20,10 +20,11 @@ import {
 import { modelForQueueName, type GenerationJobData } from '../queue/index.js';
 import type { AbortReason, RunningJobs } from './cancels.js';
 import type { DiscordMessages } from './discord.js';
-import { decodePng, encodePreview, encodeResultFile, previewGrid } from './images.js';
+import { decodePng, encodePreview, encodeReplay, encodeResultFile, previewGrid } from './images.js';
 import { DeliveryFailedError, JobMessage } from './job-message.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
+import { ReplayFrames } from './replay.js';
 
 /** What the worker needs from a loaded model (PipelineHost provides it). */
 export interface ImageGenerator {
@@ -124,6 +125,7 @@ export class GenerationProcessor {
     let request: GenerationRequest;
     let output: GenerationOutput;
     const reporter = this.progressReporter(job, message, logger);
+    const replayFrames = new ReplayFrames();
     try {
       request = await this.buildRequest(job);
       const generationStart = clock();
@@ -132,7 +134,10 @@ export class GenerationProcessor {
       output = await generator.generate(request, {
         signal,
         onProgress: (p) => {
-          if (p.preview !== undefined) lastPreview = previewGrid(p.preview, job.count);
+          if (p.preview !== undefined) {
+            lastPreview = previewGrid(p.preview, job.count);
+            replayFrames.add(lastPreview);
+          }
           // The last step's preview would only delay the final edit that follows it.
           if (p.step >= p.totalSteps) return;
           const now = clock();
@@ -185,10 +190,26 @@ export class GenerationProcessor {
       logger.info({ status: completion.status }, 'job already final; result not delivered again');
       return 'skipped';
     }
+    const replay = await this.recordReplay(job, replayFrames.frames(), logger);
     const file = await encodeResultFile(output.images, this.deps.maxUploadBytes, job.id);
-    const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs });
+    const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs, replay });
     await this.deliverFinal(job, message, payload, logger);
     return 'succeeded';
+  }
+
+  /** Stores the denoising replay; returns whether the job has one. A failure costs only the Replay button. */
+  private async recordReplay(job: Job, frames: RgbImage[], logger: Logger): Promise<boolean> {
+    // One preview is no animation (very short or very fast jobs).
+    if (frames.length < 2) return false;
+    try {
+      const replay = await encodeReplay(frames);
+      await storeReplay(this.deps.db, job.id, replay);
+      logger.debug({ frames: replay.frames, bytes: replay.webp.length }, 'replay stored');
+      return true;
+    } catch (err) {
+      logger.warn({ err }, 'replay not stored');
+      return false;
+    }
   }
 
   private progressReporter(job: Job, message: JobMessage, logger: Logger): ProgressReporter<ProgressSnapshot> {
@@ -298,6 +319,7 @@ export class GenerationProcessor {
     if (stored.length === 0) return;
     const file = await encodeResultFile(await Promise.all(stored.map((i) => decodePng(i.png))), this.deps.maxUploadBytes, job.id);
     const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
-    await this.deliverFinal(job, message, renderResult(job, { file, seeds: stored.map((i) => i.seed) }), logger);
+    const replay = (await getReplay(this.deps.db, jobId)) !== null;
+    await this.deliverFinal(job, message, renderResult(job, { file, seeds: stored.map((i) => i.seed), replay }), logger);
   }
 }
