@@ -59,6 +59,8 @@ port.on('message', async (message: ToThread) => {
     const result = await generate(model, request, {
       isAborted: () => Atomics.load(abort, 0) === 1,
       wantPreview: (step, total) => {
+        // Linear previews cost microseconds: every step gets one. A TAESD preview is a decoder run.
+        if (model.taesdDecoder === null) return true;
         const now = performance.now();
         if (step !== total && now - lastPreview < previewIntervalMs) return false;
         lastPreview = now;

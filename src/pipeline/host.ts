@@ -26,7 +26,7 @@ export interface PipelineHostOptions {
   logger?: Logger;
   /** Largest width x height accepted. Default 1024 x 1024. */
   maxPixels?: number;
-  /** Minimum time between two previews. Default 0 (every step; linear previews are cheap). */
+  /** Minimum time between two TAESD previews. Default 0 (every step). Linear previews come every step regardless: they cost microseconds. */
   previewIntervalMs?: number;
   /** Threads per ONNX operator. Default: ONNX Runtime's (all cores). */
   intraOpThreads?: number;
