@@ -88,11 +88,11 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     await h?.close();
   });
 
-  it('/imagine: acknowledged, queued, previews, then the grid with U1-U4, V1-V4 and 🔄', async () => {
+  it('/imagine: acknowledged, queued, previews, then the grid with U1-U4, V1-V4, 🔄 and Replay', async () => {
     const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 1234 } });
     const queued = await queuedMessage(handle);
     grid = await finalMessage(queued.id);
-    expect(labels(grid)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
+    expect(labels(grid)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
     expect(grid.attachments).toHaveLength(1);
     expect(grid.attachments[0].width).toBeGreaterThanOrEqual(256);
     expect(grid.content).toContain('seeds 1234, 1235, 1236, 1237');

@@ -2,7 +2,7 @@
 // need is in Postgres, so they work for jobs of any age).
 import { ApplicationIntegrationType, InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
-import { listImages } from '../../db/index.js';
+import { getReplay, listImages } from '../../db/index.js';
 import { renderResult } from '../../discord/messages.js';
 import { UserError } from '../errors.js';
 import { jobChoices, jobFromTypedId } from '../lookup.js';
@@ -37,7 +37,8 @@ export const show: SlashCommand = {
         if (job.status !== 'succeeded') throw new UserError(`Job \`${job.id}\` is ${job.status}; there is no result to show.`);
         const images = await listImages(ctx.db, job.id);
         const file = await resultFile(job, images, ctx.config.DISCORD_MAX_UPLOAD_BYTES);
-        return renderResult(job, { file, seeds: images.map((i) => i.seed) });
+        const replay = (await getReplay(ctx.db, job.id)) !== null;
+        return renderResult(job, { file, seeds: images.map((i) => i.seed), replay });
       })(),
     );
     await respondPublicly(interaction, payload);
