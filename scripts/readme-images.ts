@@ -1,0 +1,46 @@
+// Regenerates the README's pictures from the demo model: a result grid, and the image
+// emerging from noise (the latent previews a worker sends to Discord, then the result).
+// Run: npx tsx scripts/readme-images.ts
+import { mkdirSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { encodePng, makeGrid, PipelineHost, type RgbImage } from '../src/pipeline/index.js';
+
+const OUT = 'docs/images';
+const TILE = 128;
+
+function raw(image: RgbImage) {
+  return sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  const host = await PipelineHost.start({ modelDir: 'models/shapes-demo', provider: 'cpu' });
+  try {
+    const base = { negativePrompt: '', steps: 20, guidance: 5, sampler: host.model.defaultSampler, width: 128, height: 128, rng: 'numpy' as const };
+    const grid = await host.generate({ ...base, prompt: 'a yellow circle on a purple background', seed: 2024, count: 4 });
+    writeFileSync(`${OUT}/grid.png`, encodePng(makeGrid(grid.images)));
+
+    const frames: RgbImage[] = [];
+    const single = await host.generate(
+      { ...base, prompt: 'a white triangle on a blue background', seed: 7, count: 1 },
+      { onProgress: (p) => p.preview && [1, 3, 5, 8, 12, 16].includes(p.step) && frames.push(p.preview) },
+    );
+    const tiles: RgbImage[] = [];
+    for (const frame of frames) {
+      const { data } = await raw(frame).resize(TILE, TILE, { kernel: 'nearest' }).raw().toBuffer({ resolveWithObject: true });
+      tiles.push({ width: TILE, height: TILE, rgb: new Uint8Array(data) });
+    }
+    tiles.push(single.images[0]!);
+    const strip = new Uint8Array(tiles.length * TILE * TILE * 3);
+    const width = tiles.length * TILE;
+    tiles.forEach((tile, i) => {
+      for (let y = 0; y < TILE; y++) strip.set(tile.rgb.subarray(y * TILE * 3, (y + 1) * TILE * 3), (y * width + i * TILE) * 3);
+    });
+    writeFileSync(`${OUT}/previews.png`, encodePng({ width, height: TILE, rgb: strip }));
+    process.stdout.write(`wrote ${OUT}/grid.png and ${OUT}/previews.png\n`);
+  } finally {
+    await host.close();
+  }
+}
+
+await main();
