@@ -65,9 +65,9 @@ export function oneOf<const T extends readonly [string, ...string[]]>(name: stri
   return z.enum(values, { error: required(name, `one of ${values.join(', ')}`) });
 }
 
-/** A Discord id (snowflake), as user options carry them. */
-export function snowflakeId(name: string) {
-  return z.string({ error: required(name, 'a user') }).regex(/^\d{15,21}$/, `\`${name}\` must be a user.`);
+/** A Discord id (snowflake), as user and channel options carry them. */
+export function snowflakeId(name: string, what: 'a user' | 'a channel' = 'a user') {
+  return z.string({ error: required(name, what) }).regex(/^\d{15,21}$/, `\`${name}\` must be ${what}.`);
 }
 
 /** Parses option values with the schema; throws UserError with the first problem. */

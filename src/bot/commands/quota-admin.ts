@@ -7,7 +7,8 @@ import { optionValues, parseOptions, snowflakeId, subcommandName, text, whole } 
 import { requireAdmin } from '../permissions.js';
 import type { SlashCommand } from '../types.js';
 
-const MAX_AMOUNT = 1_000_000;
+/** The largest limit or grant an admin may set. */
+export const MAX_AMOUNT = 1_000_000;
 const DEFAULT_REASON = 'via /quota-admin';
 
 const data = new SlashCommandBuilder()

@@ -1,0 +1,247 @@
+// /settings show|default-quota|channel-allow|channel-remove|channels-clear|banned-word-add|
+// banned-word-remove: the guild's own settings (bot admins only, in guilds only; each change
+// is in the audit log). /imagine reads them on every interaction (submit.ts), so a change
+// applies to the next one.
+import { ChannelType, InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
+import { sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { getDefaultLimit, getGuildSettings, setGuildSettings, type GuildSettings } from '../../db/index.js';
+import { escapeMarkdown } from '../../discord/messages.js';
+import type { BotContext } from '../context.js';
+import { UserError } from '../errors.js';
+import { normalizeBannedWord } from '../moderation.js';
+import { optionValues, parseOptions, snowflakeId, subcommandName, text, whole } from '../options.js';
+import { requireAdmin } from '../permissions.js';
+import type { SlashCommand } from '../types.js';
+import { MAX_AMOUNT } from './quota-admin.js';
+
+/** Bounds that keep every /imagine check cheap and the "not enabled here" refusal short. */
+export const MAX_ALLOWED_CHANNELS = 25;
+export const MAX_BANNED_WORDS = 200;
+export const MAX_BANNED_WORD_LENGTH = 50;
+/** Discord's limit for message content; a longer /settings show sends the banned words as a file. */
+const CONTENT_LIMIT = 2000;
+
+// Channels whose messages are written in the channel itself (threads have their own id).
+const TEXT_CHANNEL_TYPES = [
+  ChannelType.GuildText,
+  ChannelType.GuildAnnouncement,
+  ChannelType.GuildVoice,
+  ChannelType.GuildStageVoice,
+  ChannelType.PublicThread,
+  ChannelType.PrivateThread,
+  ChannelType.AnnouncementThread,
+] as const;
+
+const data = new SlashCommandBuilder()
+  .setName('settings')
+  .setDescription("This server's settings: default quota, channels, banned words (bot admins only)")
+  .setDefaultMemberPermissions('0')
+  .setContexts(InteractionContextType.Guild)
+  .addSubcommand((s) => s.setName('show').setDescription("Show this server's settings"))
+  .addSubcommand((s) =>
+    s
+      .setName('default-quota')
+      .setDescription('Images per day for users without their own limit, in this server')
+      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setMinValue(0).setMaxValue(MAX_AMOUNT))
+      .addBooleanOption((o) => o.setName('clear').setDescription('Use the global default again')),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('channel-allow')
+      .setDescription('Allow /imagine in this channel (once any is allowed, only there)')
+      .addChannelOption((o) => o.setName('channel').setDescription('Channel').setRequired(true).addChannelTypes(...TEXT_CHANNEL_TYPES)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('channel-remove')
+      .setDescription('Remove a channel from the allowed ones')
+      .addChannelOption((o) => o.setName('channel').setDescription('Channel').setRequired(true).addChannelTypes(...TEXT_CHANNEL_TYPES)),
+  )
+  .addSubcommand((s) => s.setName('channels-clear').setDescription('Allow /imagine in every channel again'))
+  .addSubcommand((s) =>
+    s
+      .setName('banned-word-add')
+      .setDescription('Refuse prompts containing this word or phrase (whole words, any case or accents)')
+      .addStringOption((o) => o.setName('word').setDescription('Word or phrase').setRequired(true).setMinLength(1).setMaxLength(MAX_BANNED_WORD_LENGTH)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('banned-word-remove')
+      .setDescription("Remove a word from this server's banned words")
+      .addStringOption((o) => o.setName('word').setDescription('Word or phrase').setRequired(true).setMinLength(1).setMaxLength(MAX_BANNED_WORD_LENGTH)),
+  )
+  .toJSON();
+
+/** A banned word as stored and matched (moderation.ts), with a clear message for anything unusable. */
+const bannedWord = text('word', 1, MAX_BANNED_WORD_LENGTH)
+  .transform(normalizeBannedWord)
+  .refine((w) => /[\p{L}\p{N}]/u.test(w), '`word` must contain a letter or a digit.')
+  // Compatibility decomposition can lengthen a text (one ligature, several letters).
+  .refine((w) => w.length <= MAX_BANNED_WORD_LENGTH, `\`word\` is too long once normalised: at most ${MAX_BANNED_WORD_LENGTH} characters.`);
+
+const channel = snowflakeId('channel', 'a channel');
+const schemas = {
+  show: z.strictObject({}),
+  'default-quota': z
+    .strictObject({ limit: whole('limit', 0, MAX_AMOUNT).optional(), clear: z.boolean({ error: '`clear` must be true or false.' }).optional() })
+    .refine((o) => (o.limit === undefined) !== (o.clear !== true), 'Give either `limit` (images per day) or `clear:True` (back to the global default).'),
+  'channel-allow': z.strictObject({ channel }),
+  'channel-remove': z.strictObject({ channel }),
+  'channels-clear': z.strictObject({}),
+  'banned-word-add': z.strictObject({ word: bannedWord }),
+  'banned-word-remove': z.strictObject({ word: bannedWord }),
+};
+
+type Changes = Partial<Omit<GuildSettings, 'guildId'>>;
+
+interface Edit {
+  /** The fields to write (audited); null when nothing changes. */
+  changes: Changes | null;
+  /** What the admin is told. */
+  message: string;
+}
+
+/**
+ * Reads the guild's settings and writes the edit made from them, one admin at a time per
+ * guild (a transaction-scoped advisory lock), so two admins adding words at once do not
+ * lose one of them. Returns the edit's message.
+ */
+async function editSettings(ctx: BotContext, guildId: string, actorId: string, edit: (current: GuildSettings) => Edit): Promise<string> {
+  const { changes, message } = await ctx.db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`guild_settings:${guildId}`}))`);
+    const result = edit(await getGuildSettings(tx, guildId));
+    if (result.changes !== null) await setGuildSettings(tx, { guildId, actorId, changes: result.changes });
+    return result;
+  });
+  if (changes !== null) ctx.logger.info({ actorId, guildId, fields: Object.keys(changes) }, 'guild settings changed by an admin');
+  return message;
+}
+
+const channelList = (ids: string[]) => ids.map((id) => `<#${id}>`).join(', ');
+const quoted = (word: string) => `"${escapeMarkdown(word)}"`;
+const wordList = (words: string[]) => words.map(quoted).join(', ');
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+function allowChannel(current: GuildSettings, id: string): Edit {
+  const allowed = current.allowedChannelIds;
+  if (allowed.includes(id)) return { changes: null, message: `/imagine is already allowed in <#${id}>.` };
+  if (allowed.length >= MAX_ALLOWED_CHANNELS) throw new UserError(`At most ${MAX_ALLOWED_CHANNELS} channels can be allowed. Remove one first.`);
+  const after = [...allowed, id];
+  return { changes: { allowedChannelIds: after }, message: `/imagine is now allowed only in ${channelList(after)}.` };
+}
+
+function removeChannel(current: GuildSettings, id: string): Edit {
+  const allowed = current.allowedChannelIds;
+  if (!allowed.includes(id)) throw new UserError(`<#${id}> is not one of the allowed channels${allowed.length === 0 ? ' (none is set: /imagine works everywhere)' : ''}.`);
+  const after = allowed.filter((c) => c !== id);
+  const message = after.length === 0 ? `Removed <#${id}>. No channel is set any more, so /imagine works in every channel.` : `Removed <#${id}>. /imagine is allowed only in ${channelList(after)}.`;
+  return { changes: { allowedChannelIds: after }, message };
+}
+
+function clearChannels(current: GuildSettings): Edit {
+  if (current.allowedChannelIds.length === 0) return { changes: null, message: '/imagine already works in every channel.' };
+  return { changes: { allowedChannelIds: [] }, message: '/imagine works in every channel again.' };
+}
+
+function addBannedWord(current: GuildSettings, word: string): Edit {
+  const words = current.bannedWords;
+  if (words.includes(word)) return { changes: null, message: `${quoted(word)} is already banned here.` };
+  if (words.length >= MAX_BANNED_WORDS) throw new UserError(`This server already has ${MAX_BANNED_WORDS} banned words, the most allowed. Remove one first.`);
+  return { changes: { bannedWords: [...words, word] }, message: `Banned ${quoted(word)} (${plural(words.length + 1, 'banned word')} here). Prompts containing it are refused from now on.` };
+}
+
+function removeBannedWord(current: GuildSettings, word: string, configWords: string[]): Edit {
+  const words = current.bannedWords;
+  if (!words.includes(word)) {
+    const inConfig = configWords.some((w) => normalizeBannedWord(w) === word);
+    throw new UserError(
+      inConfig
+        ? `${quoted(word)} is banned by the bot's configuration (BANNED_WORDS), for every server; it cannot be removed here.`
+        : `${quoted(word)} is not one of this server's banned words.`,
+    );
+  }
+  return { changes: { bannedWords: words.filter((w) => w !== word) }, message: `${quoted(word)} is no longer banned here (${plural(words.length - 1, 'banned word')} left).` };
+}
+
+function setDefaultQuota(current: GuildSettings, limit: number | null, globalDefault: number): Edit {
+  if (current.defaultQuota === limit) {
+    return { changes: null, message: limit === null ? `This server already uses the global default (${globalDefault} images per day).` : `The default quota here is already ${limit} images per day.` };
+  }
+  const message =
+    limit === null
+      ? `This server uses the global default again (${globalDefault} images per day) for users without their own limit.`
+      : `The default quota here is now ${limit} images per day, for users without their own limit.`;
+  return { changes: { defaultQuota: limit }, message };
+}
+
+type ShownFile = { attachment: Buffer; name: string };
+
+/** The settings as an ephemeral answer; the banned words go in a file when they do not fit. */
+async function showSettings(ctx: BotContext, guildId: string): Promise<{ content: string; files: ShownFile[] }> {
+  const settings = await getGuildSettings(ctx.db, guildId);
+  const globalDefault = await getDefaultLimit(ctx.db, ctx.config.DEFAULT_QUOTA);
+  const quota =
+    settings.defaultQuota === null ? `not set: the global default applies (${globalDefault} images per day)` : `${settings.defaultQuota} images per day (the global default is ${globalDefault})`;
+  const channels = settings.allowedChannelIds.length === 0 ? 'every channel' : channelList(settings.allowedChannelIds);
+  const configWords = ctx.config.BANNED_WORDS.length === 0 ? '' : `\nAlso banned in every server by the bot's configuration: ${plural(ctx.config.BANNED_WORDS.length, 'word')}.`;
+  const lines = (words: string) => `**Settings of this server**\nDefault quota: ${quota}\n/imagine allowed in: ${channels}\nBanned words (${settings.bannedWords.length}): ${words}${configWords}`;
+  const inline = lines(settings.bannedWords.length === 0 ? 'none' : wordList(settings.bannedWords));
+  if (inline.length <= CONTENT_LIMIT) return { content: inline, files: [] };
+  return { content: lines('in the attached file'), files: [{ attachment: Buffer.from(`${settings.bannedWords.join('\n')}\n`), name: 'banned-words.txt' }] };
+}
+
+export const settings: SlashCommand = {
+  data,
+
+  async execute(ctx, interaction) {
+    const sub = subcommandName(interaction.options.data);
+    requireAdmin(ctx, interaction, `settings ${sub ?? ''}`.trim());
+    const guildId = interaction.guildId;
+    if (guildId === null) throw new UserError('/settings changes the settings of a server: use it in that server, not in DMs.');
+    const values = optionValues(interaction.options.data);
+    const actorId = interaction.user.id;
+    const edit = (change: (current: GuildSettings) => Edit) => editSettings(ctx, guildId, actorId, change);
+    let content: string;
+    let files: ShownFile[] = [];
+    switch (sub) {
+      case 'show':
+        parseOptions(schemas.show, values);
+        ({ content, files } = await showSettings(ctx, guildId));
+        break;
+      case 'default-quota': {
+        const o = parseOptions(schemas['default-quota'], values);
+        const globalDefault = await getDefaultLimit(ctx.db, ctx.config.DEFAULT_QUOTA);
+        content = await edit((current) => setDefaultQuota(current, o.limit ?? null, globalDefault));
+        break;
+      }
+      case 'channel-allow': {
+        const o = parseOptions(schemas['channel-allow'], values);
+        content = await edit((current) => allowChannel(current, o.channel));
+        break;
+      }
+      case 'channel-remove': {
+        const o = parseOptions(schemas['channel-remove'], values);
+        content = await edit((current) => removeChannel(current, o.channel));
+        break;
+      }
+      case 'channels-clear':
+        parseOptions(schemas['channels-clear'], values);
+        content = await edit(clearChannels);
+        break;
+      case 'banned-word-add': {
+        const o = parseOptions(schemas['banned-word-add'], values);
+        content = await edit((current) => addBannedWord(current, o.word));
+        break;
+      }
+      case 'banned-word-remove': {
+        const o = parseOptions(schemas['banned-word-remove'], values);
+        content = await edit((current) => removeBannedWord(current, o.word, ctx.config.BANNED_WORDS));
+        break;
+      }
+      default:
+        throw new UserError('Unknown subcommand. Use show, default-quota, channel-allow, channel-remove, channels-clear, banned-word-add or banned-word-remove.');
+    }
+    await interaction.reply({ content, files, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+  },
+};
