@@ -112,6 +112,21 @@ describe('model export variants', () => {
     await expect(loadModel(`${DIR}/nope`, { provider: 'cpu' })).rejects.toThrow(/does not exist/);
   });
 
+  it('previews through a TAESD decoder when the folder has one (full-size previews)', async () => {
+    await withModel('taesd-preview', async (model) => {
+      expect(model.info.previewKind).toBe('taesd');
+      const sizes: string[] = [];
+      await generate(model, request({ count: 1 }), { onStep: (p) => p.preview && sizes.push(`${p.preview.width}x${p.preview.height}`) });
+      expect(sizes).toEqual(['64x64', '64x64', '64x64']);
+    });
+    await withModel('timestep-float32-1', async (model) => {
+      expect(model.info.previewKind).toBe('linear');
+      const sizes: string[] = [];
+      await generate(model, request({ count: 1 }), { onStep: (p) => p.preview && sizes.push(`${p.preview.width}x${p.preview.height}`) });
+      expect(sizes).toEqual(['8x8', '8x8', '8x8']);
+    });
+  });
+
   it('reads sizes and scaling from the configs', async () => {
     await withModel('timestep-float32-1', async (model) => {
       expect(model.info).toMatchObject({ nativeWidth: 64, nativeHeight: 64, vaeScaleFactor: 8, latentChannels: 4, scalingFactor: 0.18215 });
