@@ -7,7 +7,7 @@ import { lineChartSvg, renderPng } from './chart.js';
 
 const MODEL_DIR = 'models/shapes-demo';
 const STEPS = [5, 10, 20, 30];
-const RUNS = 3;
+const RUNS = 5;
 const CHART_FILE = 'docs/benchmarks-samplers.png';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -45,7 +45,7 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
     const svg = lineChartSvg({
       title: `Time per image against steps: ${host.model.name}, ${host.provider.toUpperCase()}, guidance on`,
       xLabel: 'steps',
-      yLabel: 'ms per image (median of 3)',
+      yLabel: `ms per image (median of ${RUNS})`,
       series: [...timings].map(([name, row]) => ({ name, points: row.map((ms, i) => [STEPS[i], ms] as [number, number]) })),
     });
     writeFileSync(CHART_FILE, await renderPng(svg));
