@@ -173,10 +173,11 @@ def main():
     ap.add_argument("--sampler", choices=["euler", "ddim"], nargs="+", default=["euler"])
     ap.add_argument("--seeds", type=int, default=1, help="seeds per combo (168 combos)")
     ap.add_argument("--time", action="store_true")
+    ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--grid", help="write a PNG grid of samples here (uses the first guidance and sampler)")
     args = ap.parse_args()
-    pipe = Pipeline(args.model)
+    pipe = Pipeline(args.model, args.threads)
     out = {}
     for sampler in args.sampler:
         for g in args.guidance:

@@ -227,6 +227,9 @@ class TextEncoder(nn.Module):
         super().__init__()
         self.register_buffer("id_map", torch.as_tensor(id_map, dtype=torch.long))
         self.tok = nn.Embedding(vocab_size + 1, dim)
+        # Word order decides which colour is the shape's and which the background's; a local (3-token)
+        # convolution hands every word its neighbours ("blue" + "background") so the roles are easy to learn.
+        self.local = nn.Conv1d(dim, dim, 3, padding=1)
         self.pos = nn.Parameter(torch.randn(1, MAX_LENGTH, dim) * 0.02)
         self.blocks = nn.ModuleList()
         for _ in range(layers):
@@ -237,7 +240,8 @@ class TextEncoder(nn.Module):
         self.ln = nn.LayerNorm(dim)
 
     def forward(self, input_ids):
-        x = self.tok(self.id_map[input_ids.long()]) + self.pos
+        e = self.tok(self.id_map[input_ids.long()])
+        x = e + self.local(e.transpose(1, 2)).transpose(1, 2) + self.pos
         for blk in self.blocks:
             h = blk["ln1"](x)
             x = x + blk["attn"](h, h)

@@ -26,7 +26,7 @@ CHECKPOINT_DIR = os.path.join(HERE, "checkpoints")
 DEFAULTS = {
     "seed": 1234,
     "unet_ch": 48, "text_dim": 64, "text_layers": 2,
-    "unet_steps": 4800, "unet_batch": 64, "unet_lr": 1e-3, "warmup": 300, "ema": 0.999, "caption_dropout": 0.12,
+    "unet_steps": 5000, "unet_batch": 64, "unet_lr": 1e-3, "warmup": 300, "ema": 0.999, "caption_dropout": 0.12,
     "min_snr_gamma": 5.0,
     "decoder_steps": 2000, "decoder_batch": 32, "decoder_lr": 2e-3, "decoder_noise": 0.15,
     "checkpoint_every_s": 180,
@@ -216,8 +216,9 @@ def main():
     ap.add_argument("--unet-steps", type=int, default=DEFAULTS["unet_steps"])
     ap.add_argument("--decoder-steps", type=int, default=DEFAULTS["decoder_steps"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--ema", type=float, default=DEFAULTS["ema"], help="EMA decay of the weights")
     args = ap.parse_args()
-    cfg = dict(DEFAULTS, unet_steps=args.unet_steps, decoder_steps=args.decoder_steps)
+    cfg = dict(DEFAULTS, unet_steps=args.unet_steps, decoder_steps=args.decoder_steps, ema=args.ema)
     torch.set_num_threads(args.threads)
     os.makedirs(CHECKPOINT_DIR, exist_ok=True)
     bpe = ClipBpe(SHARED_TOKENIZER_DIR)
