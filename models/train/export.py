@@ -106,7 +106,9 @@ def fit_latent_preview(encoder, decoder):
     x = (z * SCALING_FACTOR).permute(0, 2, 3, 1).reshape(-1, LATENT_CHANNELS).numpy().astype(np.float64)
     y = rgb.permute(0, 2, 3, 1).reshape(-1, 3).numpy().astype(np.float64)
     a = np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)
-    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    # Channel 3 (luminance) is a linear combination of channels 0-2: cut the near-null singular direction,
+    # otherwise the fit uses huge cancelling factors that blow up any inconsistent (mid-denoising) latent.
+    coef, *_ = np.linalg.lstsq(a, y, rcond=1e-3)
     rms = float(np.sqrt(((a @ coef - y) ** 2).mean()))
     print(f"  latent_preview: rms error {rms:.4f} (RGB in [-1,1])")
     return {"factors": [[round(float(v), 6) for v in row] for row in coef[:4]],
