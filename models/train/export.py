@@ -18,7 +18,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shapes import (  # noqa: E402
     ALL_COMBOS, CLIP_VOCAB_SIZE, IMAGE_SIZE, LATENT_CHANNELS, LATENT_SIZE, MAX_LENGTH, REPO, SCALING_FACTOR,
-    SHARED_TOKENIZER_DIR, ClipBpe, Decoder, FixedEncoder, TextEncoder, UNet, build_id_map, canonical_prompt,
+    TOKENIZER_DIR, ClipBpe, Decoder, FixedEncoder, TextEncoder, UNet, build_id_map, canonical_prompt,
     holdout_combos, random_layout, render, to_unit,
 )
 from train import CHECKPOINT_DIR  # noqa: E402
@@ -127,7 +127,7 @@ def main():
     print(f"exporting unet step {info['unet_step']}, decoder step {info['decoder_step']} -> {out}")
     batch = {0: "batch"}
 
-    bpe = ClipBpe(SHARED_TOKENIZER_DIR)
+    bpe = ClipBpe(TOKENIZER_DIR)
     ids = np.array([bpe.encode(canonical_prompt(*c)) for c in ALL_COMBOS[:3]], dtype=np.int32)
     rng = np.random.default_rng(0)
     te = TextEncoderExport(text)
@@ -207,8 +207,9 @@ def write_configs(out, scheduler, info):
     })
     tok = os.path.join(out, "tokenizer")
     os.makedirs(tok, exist_ok=True)
-    for name in ("vocab.json", "merges.txt"):
-        shutil.copyfile(os.path.join(SHARED_TOKENIZER_DIR, name), os.path.join(tok, name))
+    if os.path.abspath(tok) != TOKENIZER_DIR:
+        for name in ("vocab.json", "merges.txt"):
+            shutil.copyfile(os.path.join(TOKENIZER_DIR, name), os.path.join(tok, name))
     special = {k: {"content": v, "lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
                for k, v in (("bos_token", "<|startoftext|>"), ("eos_token", "<|endoftext|>"),
                             ("pad_token", "<|endoftext|>"), ("unk_token", "<|endoftext|>"))}

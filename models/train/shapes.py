@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+# The real CLIP BPE files (committed with the model; copied from /work/shared/vectors/tokenizer/).
 TOKENIZER_DIR = os.path.join(REPO, "models", "shapes-demo", "tokenizer")
-SHARED_TOKENIZER_DIR = "/work/shared/vectors/tokenizer"
 
 IMAGE_SIZE = 128
 LATENT_SIZE = 16

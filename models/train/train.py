@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shapes import (  # noqa: E402
-    ALL_COMBOS, HERE, SCALING_FACTOR, SHARED_TOKENIZER_DIR, TEMPLATES, ClipBpe, Decoder, FixedEncoder, TextEncoder,
+    ALL_COMBOS, HERE, SCALING_FACTOR, TOKENIZER_DIR, TEMPLATES, ClipBpe, Decoder, FixedEncoder, TextEncoder,
     UNet, alphas_cumprod, build_id_map, holdout_combos, known_token_ids, random_layout, render, to_unit,
 )
 
@@ -221,7 +221,7 @@ def main():
     cfg = dict(DEFAULTS, unet_steps=args.unet_steps, decoder_steps=args.decoder_steps, ema=args.ema)
     torch.set_num_threads(args.threads)
     os.makedirs(CHECKPOINT_DIR, exist_ok=True)
-    bpe = ClipBpe(SHARED_TOKENIZER_DIR)
+    bpe = ClipBpe(TOKENIZER_DIR)
     if args.part in ("all", "decoder"):
         train_decoder(cfg, FixedEncoder(*latent_stats()), bpe)
     if args.part in ("all", "unet"):
