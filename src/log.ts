@@ -23,11 +23,29 @@ export function maskSecrets(text: string): string {
 }
 
 /** A copy of a log argument with secret fields redacted and tokens masked in every string. */
+const MAX_ERROR_TEXT = 2000;
+
+/**
+ * Error text fit for a log line: drizzle's "Failed query: ...\nparams: ..." carries every
+ * bound value (whole PNGs), so the parameters are dropped and long text is cut.
+ */
+function errorText(text: string): string {
+  let kept = text;
+  const params = text.indexOf('\nparams: ');
+  if (params >= 0) {
+    // In a stack, the frames follow the parameters: keep them.
+    const frames = text.indexOf('\n    at ', params);
+    kept = `${text.slice(0, params)}\nparams: [omitted]${frames >= 0 ? text.slice(frames) : ''}`;
+  }
+  return kept.length > MAX_ERROR_TEXT ? `${kept.slice(0, MAX_ERROR_TEXT)}... [${kept.length - MAX_ERROR_TEXT} more characters]` : kept;
+}
+
 function maskDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return maskSecrets(value);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
-    return { type: value.name, message: maskSecrets(value.message), stack: value.stack ? maskSecrets(value.stack) : undefined };
+    const cause = value.cause instanceof Error ? { cause: maskDeep(value.cause, depth + 1) } : {};
+    return { type: value.name, message: maskSecrets(errorText(value.message)), stack: value.stack ? maskSecrets(errorText(value.stack)) : undefined, ...cause };
   }
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   const out: Record<string, unknown> = {};

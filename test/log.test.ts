@@ -109,3 +109,16 @@ describe('silentLogger', () => {
     expect(() => logger.error('nothing')).not.toThrow();
   });
 });
+
+describe('error text', () => {
+  it("omits a failed query's bound parameters (whole PNGs) and cuts long messages", () => {
+    const { logger, raw } = capture();
+    const err = new Error(`Failed query: insert into images values ($1)\nparams: ${'\u0089PNG'.repeat(10_000)}`, { cause: new Error('disk full') });
+    logger.warn({ err }, 'store failed');
+    logger.warn({ err: new Error('x'.repeat(10_000)) }, 'long');
+    expect(raw[0]).toContain('params: [omitted]');
+    expect(raw[0]).toContain('disk full');
+    expect(raw[0]!.length).toBeLessThan(6000);
+    expect(raw[1]).toMatch(/\.\.\. \[8000 more characters\]/);
+  });
+});
