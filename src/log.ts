@@ -22,7 +22,6 @@ export function maskSecrets(text: string): string {
   return text.replace(WEBHOOK_PATH, '$1[redacted]').replace(BOT_TOKEN, '[redacted]').replace(LONG_OPAQUE, '[redacted]');
 }
 
-/** A copy of a log argument with secret fields redacted and tokens masked in every string. */
 const MAX_ERROR_TEXT = 2000;
 
 /**
@@ -40,6 +39,7 @@ function errorText(text: string): string {
   return kept.length > MAX_ERROR_TEXT ? `${kept.slice(0, MAX_ERROR_TEXT)}... [${kept.length - MAX_ERROR_TEXT} more characters]` : kept;
 }
 
+/** A copy of a log argument with secret fields redacted and tokens masked in every string. */
 function maskDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return maskSecrets(value);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
