@@ -12,7 +12,8 @@ import { imageTensorToRgb, latentsToRgb } from './preview.js';
 import { type GenerationRequest, imageSeed } from './request.js';
 import { createGenerator } from './rng/index.js';
 import { createScheduler } from './schedulers/registry.js';
-import type { NoiseSource } from './schedulers/types.js';
+import { SchedulerError } from './schedulers/errors.js';
+import type { NoiseSource, Scheduler, SchedulerConfig } from './schedulers/types.js';
 
 export interface GeneratedImage extends RgbImage {
   index: number;
@@ -155,7 +156,7 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
     for (let i = 0; i < count; i++) hidden.set(cond.hidden, i * perHidden);
   }
 
-  const scheduler = createScheduler(req.sampler, info.schedulerConfig);
+  const scheduler = schedulerFor(req, info.name, info.schedulerConfig);
   const generators = Array.from({ length: count }, (_, i) => createGenerator(req.rng, imageSeed(req.seed, i)));
   const noise = batchNoise(generators);
   let latents = new Float32Array(n);
@@ -164,7 +165,7 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
 
   if (req.init) {
     const encoded = await encodeInitLatents(model, req.init.image, req.width, req.height);
-    const plan = scheduler.img2imgTimesteps(req.steps, req.init.strength);
+    const plan = asRequestError(req.sampler, () => scheduler.img2imgTimesteps(req.steps, req.init!.strength));
     timesteps = plan.timesteps;
     if (timesteps.length === 0) throw new InvalidRequestError('strength is too low to run any step; raise it or the steps');
     const single = new Float32Array(perImage);
@@ -174,7 +175,7 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
       latents.set(single, i * perImage);
     });
   } else {
-    scheduler.setTimesteps(req.steps);
+    asRequestError(req.sampler, () => scheduler.setTimesteps(req.steps));
     timesteps = scheduler.timesteps;
     const sigma = scheduler.initNoiseSigma;
     generators.forEach((g, i) => {
@@ -221,6 +222,29 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
     timings: { totalMs: performance.now() - started, onnxMs: model.stats.runMs - onnxBefore, steps: total },
     truncatedWords,
   };
+}
+
+/**
+ * A sampler that cannot run a request (too few steps for PNDM's warm-up, an option the
+ * model's scheduler config sets that we do not implement) is the request's problem, not a
+ * fault to retry.
+ */
+function asRequestError<T>(sampler: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof SchedulerError) throw new InvalidRequestError(`sampler ${sampler}: ${err.message}`);
+    throw err;
+  }
+}
+
+function schedulerFor(req: GenerationRequest, model: string, config: SchedulerConfig): Scheduler {
+  try {
+    return createScheduler(req.sampler, config);
+  } catch (err) {
+    if (err instanceof SchedulerError) throw new InvalidRequestError(`sampler ${req.sampler} cannot run model ${model}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** Preallocated UNet inputs and a run() that handles fixed batch sizes and fp16. */

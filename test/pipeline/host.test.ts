@@ -106,6 +106,8 @@ describe('PipelineHost on the demo model', () => {
     expect(() => host.generate(request({ width: 100 }))).toThrow(/width must be a positive multiple of/);
     expect(() => host.generate(request({ sampler: 'nope' as never }))).toThrow(/unknown sampler 'nope'; valid samplers: euler, /);
     expect(() => host.generate(request({ seed: 2 ** 32 }))).toThrow(/seed must be a whole number from 0 to 4294967295/);
+    // The demo model's config makes PNDM run its Runge-Kutta warm-up, which needs 4 steps.
+    await expect(host.generate(request({ sampler: 'pndm', steps: 2 }))).rejects.toThrow(InvalidRequestError);
     await expect(host.generate(request({ init: { image: new Uint8Array([1, 2, 3]), strength: 0.5 } }))).rejects.toThrow(
       /not a readable PNG, JPEG or WebP/,
     );
