@@ -8,11 +8,10 @@ import { randomSeed, submitGeneration } from '../submit.js';
 import type { SlashCommand } from '../types.js';
 import type { BotContext } from '../context.js';
 import type { ModelInfo } from '../../queue/index.js';
+// The pipeline's own limits (a module without ONNX Runtime), so Discord's option bounds match what workers accept.
+import { MAX_GUIDANCE, MAX_SEED, MAX_STEPS } from '../../pipeline/request.js';
 
 export const PROMPT_MAX = 1000;
-export const MAX_SEED = 4_294_967_295;
-export const MAX_STEPS = 150;
-export const MAX_GUIDANCE = 30;
 const DEFAULT_STEPS = 20;
 const DEFAULT_GUIDANCE = 7;
 const DEFAULT_COUNT = 4;

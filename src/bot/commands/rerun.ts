@@ -9,7 +9,7 @@ import { optionValues, parseOptions, text, whole } from '../options.js';
 import { requireJobAccess } from '../permissions.js';
 import { submitGeneration } from '../submit.js';
 import type { SlashCommand } from '../types.js';
-import { MAX_SEED } from './imagine.js';
+import { MAX_SEED } from '../../pipeline/request.js';
 
 const data = new SlashCommandBuilder()
   .setName('rerun')
