@@ -1,9 +1,9 @@
-// Image encoding for Discord: previews laid out like the grid, results kept under the
-// upload limit by re-encoding (never dropped).
+// Image encoding for Discord: small WebP previews, results kept under the upload limit by
+// re-encoding (never dropped).
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { decodePng, encodePreview, encodeResultFile, previewGrid } from '../src/worker/images.js';
+import { decodePng, encodePreview, encodeResultFile } from '../src/worker/images.js';
 
 function noise(width: number, height: number) {
   return { width, height, rgb: new Uint8Array(randomBytes(width * height * 3)) };
@@ -16,18 +16,6 @@ function solid(width: number, height: number, rgb: [number, number, number]) {
 }
 
 describe('worker images', () => {
-  it('lays a side-by-side batch preview out as the 2x2 grid', () => {
-    const red = solid(4, 4, [255, 0, 0]);
-    const side = { width: 16, height: 4, rgb: new Uint8Array(16 * 4 * 3) };
-    const colours: [number, number, number][] = [[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]];
-    for (let y = 0; y < 4; y++) for (let x = 0; x < 16; x++) side.rgb.set(colours[Math.floor(x / 4)]!, (y * 16 + x) * 3);
-    const grid = previewGrid(side, 4);
-    expect([grid.width, grid.height]).toEqual([9, 9]); // 2 tiles of 4 + a 1-pixel gutter
-    const at = (x: number, y: number) => [...grid.rgb.subarray((y * 9 + x) * 3, (y * 9 + x) * 3 + 3)];
-    expect([at(0, 0), at(5, 0), at(0, 5), at(5, 5)]).toEqual(colours);
-    expect(previewGrid(red, 1)).toBe(red);
-  });
-
   it('encodes previews as small WebP images 256 pixels wide', async () => {
     const webp = await encodePreview(noise(64, 16));
     const meta = await sharp(webp).metadata();

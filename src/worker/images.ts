@@ -8,25 +8,6 @@ import type { MessageFile } from '../discord/messages.js';
 /** Longest side of previews, in pixels. */
 export const PREVIEW_SIDE = 256;
 
-/**
- * The pipeline's preview holds the batch side by side at latent resolution; lay the
- * tiles out like the final grid (2x2) so the preview looks like the result to come.
- */
-export function previewGrid(preview: RgbImage, count: number): RgbImage {
-  if (count <= 1 || preview.width % count !== 0) return preview;
-  const tileWidth = preview.width / count;
-  const tiles: RgbImage[] = [];
-  for (let i = 0; i < count; i++) {
-    const rgb = new Uint8Array(tileWidth * preview.height * 3);
-    for (let y = 0; y < preview.height; y++) {
-      const from = (y * preview.width + i * tileWidth) * 3;
-      rgb.set(preview.rgb.subarray(from, from + tileWidth * 3), y * tileWidth * 3);
-    }
-    tiles.push({ width: tileWidth, height: preview.height, rgb });
-  }
-  return makeGrid(tiles, 1);
-}
-
 function scaledSize(image: { width: number; height: number }, side: number): { width: number; height: number } {
   const scale = side / Math.max(image.width, image.height);
   return { width: Math.max(1, Math.round(image.width * scale)), height: Math.max(1, Math.round(image.height * scale)) };

@@ -20,7 +20,7 @@ import {
 import { modelForQueueName, type GenerationJobData } from '../queue/index.js';
 import type { AbortReason, RunningJobs } from './cancels.js';
 import type { DiscordMessages } from './discord.js';
-import { decodePng, encodePreview, encodeReplay, encodeResultFile, previewGrid } from './images.js';
+import { decodePng, encodePreview, encodeReplay, encodeResultFile } from './images.js';
 import { DeliveryFailedError, JobMessage } from './job-message.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
@@ -135,7 +135,7 @@ export class GenerationProcessor {
         signal,
         onProgress: (p) => {
           if (p.preview !== undefined) {
-            lastPreview = previewGrid(p.preview, job.count);
+            lastPreview = p.preview; // already laid out like the result grid by the pipeline
             replayFrames.add(lastPreview);
           }
           // The last step's preview would only delay the final edit that follows it.
