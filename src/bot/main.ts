@@ -1,6 +1,6 @@
 // npm run bot: reads the environment, checks the database schema, connects Postgres,
 // Redis and Discord, and runs until SIGINT/SIGTERM.
-import 'dotenv/config';
+import { config as loadDotenv } from 'dotenv';
 import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from '../config.js';
 import { assertMigrationsCurrent, createDb, MigrationsBehindError } from '../db/index.js';
@@ -8,6 +8,9 @@ import { createLogger } from '../log.js';
 import { GenerationQueues } from '../queue/index.js';
 import { Bot } from './bot.js';
 import { ModelCatalog } from './models.js';
+
+// .env (when present) fills in unset variables; quiet keeps stdout to JSON log lines.
+loadDotenv({ quiet: true });
 
 /** The DB checks' share of Discord's 3-second deadline before the bot defers. */
 const RESPONSE_BUDGET_MS = 1500;

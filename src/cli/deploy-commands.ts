@@ -1,9 +1,12 @@
 // npm run commands:deploy: registers the slash commands globally, or to DISCORD_GUILD_ID
 // when it is set (guild commands update at once; global ones can take a while).
-import 'dotenv/config';
+import { config as loadDotenv } from 'dotenv';
 import { REST } from 'discord.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { deployCommands } from '../bot/deploy.js';
+
+// .env (when present) fills in unset variables; quiet keeps stdout to JSON log lines.
+loadDotenv({ quiet: true });
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env, ['discord']);

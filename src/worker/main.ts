@@ -3,7 +3,7 @@
 // for tests that need fast crash recovery:
 //   --lock-duration-ms N      BullMQ job lock (default 30000)
 //   --stalled-interval-ms N   BullMQ stalled-job check period (default 30000)
-import 'dotenv/config';
+import { config as loadDotenv } from 'dotenv';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,6 +17,9 @@ import { DiscordMessages, createDiscordRest } from './discord.js';
 import { startHealthServer } from './health.js';
 import { createWorkerMetrics } from './metrics.js';
 import { GenerationWorker } from './runner.js';
+
+// .env (when present) fills in unset variables; quiet keeps stdout to JSON log lines.
+loadDotenv({ quiet: true });
 
 function positiveInt(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
