@@ -54,10 +54,6 @@ const MAX_INIT_PIXELS = 40_000_000;
 
 const fr = Math.fround;
 
-function dimsFor(info: TensorInfo, batch: number, rest: number[]): number[] {
-  return [batch, ...rest];
-}
-
 /** Fixed batch size of a model input, or null when the batch axis is dynamic. */
 function fixedBatch(info: TensorInfo): number | null {
   const d = info.shape[0];
@@ -278,7 +274,7 @@ function prepareUnet(model: LoadedModel, batch: number, latentDims: number[], hi
         const view = sample.subarray(start * per, (start + chunk) * per);
         const hv = hiddenFeed.subarray(start * perHidden, (start + chunk) * perHidden);
         const feeds: Record<string, PlainTensor> = {
-          [io.sample.name]: floatTensor(io.sample.type, view, dimsFor(io.sample, chunk, latentDims), half),
+          [io.sample.name]: floatTensor(io.sample.type, view, [chunk, ...latentDims], half),
           [io.timestep.name]: { type: tType, data: tData, dims: tDims },
           [io.hidden.name]: { type: io.hidden.type, data: hv, dims: [chunk, ...hiddenDims] },
         };
@@ -336,7 +332,7 @@ async function decodeLatents(model: LoadedModel, latents: Float32Array, count: n
   const scaled = new Float32Array(latents.length);
   for (let k = 0; k < latents.length; k++) scaled[k] = fr(latents[k]! * inv);
   // fp16 decoders give wrong results with batches (diffusers decodes one at a time); so do fixed-batch exports.
-  const chunk = io.input.type === 'float16' || fixedBatch(io.input) !== null ? (fixedBatch(io.input) ?? 1) : count;
+  const chunk = fixedBatch(io.input) ?? (io.input.type === 'float16' ? 1 : count);
   const images: GeneratedImage[] = [];
   for (let start = 0; start < count; start += chunk) {
     const size = Math.min(chunk, count - start);
