@@ -9,27 +9,14 @@ import {
   type APIButtonComponentWithCustomId,
   type APIComponentInMessageActionRow,
 } from 'discord-api-types/v10';
+import type { Job } from '../db/index.js';
 import { buildCustomId, type ButtonAction } from './custom-ids.js';
 
-/** The job fields a message shows (names as in the `jobs` table row). */
-export interface MessageJob {
-  id: string;
-  userId: string;
-  kind: string;
-  prompt: string;
-  negativePrompt: string;
-  model: string;
-  sampler: string;
-  steps: number;
-  guidance: number;
-  width: number;
-  height: number;
-  count: number;
-  /** img2img strength of variations; null for txt2img. */
-  strength: number | null;
-  /** Seed of image 0; image i uses seed + i (mod 2^32). */
-  seed: number;
-}
+/** The job fields a message shows: a `jobs` row, or any object with these fields. */
+export type MessageJob = Pick<
+  Job,
+  'id' | 'userId' | 'kind' | 'prompt' | 'negativePrompt' | 'model' | 'sampler' | 'steps' | 'guidance' | 'width' | 'height' | 'count' | 'strength' | 'seed'
+>;
 
 export interface MessageFile {
   name: string;
