@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NumpyRandomState, TorchCpuGenerator } from '../src/pipeline/rng/index.js';
 import { ClipTokenizer } from '../src/pipeline/tokenizer/index.js';
-import { SHARED_TOKENIZER_DIR } from '../src/vectors/index.js';
+import { CLIP_BPE_DIR, REPO_VECTORS_DIR } from '../src/vectors/index.js';
 
 const RUNS = 5;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -23,11 +23,11 @@ async function medianMs(fn: () => unknown | Promise<unknown>): Promise<number> {
 }
 
 export async function run(): Promise<{ name: string; lines: string[]; metrics: Record<string, number> }> {
-  const prompts = (JSON.parse(readFileSync(join(SHARED_TOKENIZER_DIR, 'clip_tokenizer_vectors.json'), 'utf8')).cases as { prompt: string }[]).map(
+  const prompts = (JSON.parse(readFileSync(join(REPO_VECTORS_DIR, 'tokenizer', 'clip_tokenizer_vectors.json'), 'utf8')).cases as { prompt: string }[]).map(
     (c) => c.prompt,
   );
-  const loadMs = await medianMs(() => ClipTokenizer.fromFiles(SHARED_TOKENIZER_DIR));
-  const tokenizer = await ClipTokenizer.fromFiles(SHARED_TOKENIZER_DIR);
+  const loadMs = await medianMs(() => ClipTokenizer.fromFiles(CLIP_BPE_DIR));
+  const tokenizer = await ClipTokenizer.fromFiles(CLIP_BPE_DIR);
   const coldMs = await time(() => prompts.forEach((p) => tokenizer.encode(p)));
   const warmMs = await medianMs(() => prompts.forEach((p) => tokenizer.encode(p)));
 

@@ -21,7 +21,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 npx tsc -p tsconfig.json
-npx tsx src/cli/check-vectors.ts ../shared/vectors
+npx tsx src/cli/check-vectors.ts
 
 report="$(mktemp -d)/vitest.json"
 status=0

@@ -1,15 +1,14 @@
 // `npm run check-vectors -- DIR` as a child process: its output format, summary line and
-// exit codes, on the shared vectors and on temporary copies (one of them corrupted).
+// exit codes, on the repository's vectors (test/vectors) and on temporary copies (one of them corrupted).
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { listVectorFiles } from '../src/vectors/index.js';
+import { CLIP_BPE_DIR, listVectorFiles, REPO_VECTORS_DIR } from '../src/vectors/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHARED_VECTORS = fileURLToPath(new URL('../../shared/vectors', import.meta.url));
 const LINE = /^(PASS|FAIL) \S+ {2}max error \S+$/;
 
 function checkVectors(...args: string[]) {
@@ -18,13 +17,13 @@ function checkVectors(...args: string[]) {
 }
 
 const tempDirs: string[] = [];
-/** A vectors folder holding copies of the shared rng and tokenizer cases (not the BPE files). */
+/** A vectors folder holding copies of the rng and tokenizer cases (not the BPE files). */
 function rngAndTokenizerCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'check-vectors-'));
   tempDirs.push(dir);
-  cpSync(join(SHARED_VECTORS, 'rng'), join(dir, 'rng'), { recursive: true });
+  cpSync(join(REPO_VECTORS_DIR, 'rng'), join(dir, 'rng'), { recursive: true });
   mkdirSync(join(dir, 'tokenizer'));
-  cpSync(join(SHARED_VECTORS, 'tokenizer/clip_tokenizer_vectors.json'), join(dir, 'tokenizer/clip_tokenizer_vectors.json'));
+  cpSync(join(REPO_VECTORS_DIR, 'tokenizer/clip_tokenizer_vectors.json'), join(dir, 'tokenizer/clip_tokenizer_vectors.json'));
   return dir;
 }
 afterAll(() => {
@@ -32,7 +31,7 @@ afterAll(() => {
 });
 
 describe('check-vectors CLI', () => {
-  it('passes rng and tokenizer copies, taking the BPE files from shared/vectors', () => {
+  it('passes rng and tokenizer copies, taking the BPE files from the demo model', () => {
     const { code, lines } = checkVectors(rngAndTokenizerCopy());
     expect(lines).toEqual([
       expect.stringMatching(/^PASS rng\/numpy_randomstate_randn\.json {2}max error /),
@@ -45,7 +44,7 @@ describe('check-vectors CLI', () => {
 
   it('uses DIR/tokenizer/vocab.json and merges.txt when present, without treating them as cases', () => {
     const dir = rngAndTokenizerCopy();
-    cpSync(join(SHARED_VECTORS, 'tokenizer/vocab.json'), join(dir, 'tokenizer/vocab.json'));
+    cpSync(join(CLIP_BPE_DIR, 'vocab.json'), join(dir, 'tokenizer/vocab.json'));
     writeFileSync(join(dir, 'tokenizer/merges.txt'), '#version: 0.2\n');
     const { code, lines } = checkVectors(dir);
     // Without merges every word falls apart into bytes, so the tokenizer file must fail.
@@ -67,11 +66,11 @@ describe('check-vectors CLI', () => {
     expect(code).toBe(1);
   });
 
-  it('checks every file of shared/vectors and passes them all', async () => {
-    const files = await listVectorFiles(SHARED_VECTORS);
+  it('checks every file of test/vectors, by default, and passes them all', async () => {
+    const files = await listVectorFiles(REPO_VECTORS_DIR);
     expect(files.length).toBeGreaterThan(50);
     expect(files.some((f) => f.includes('tables/') || f.endsWith('index.json') || f.endsWith('vocab.json'))).toBe(false);
-    const { code, lines, stderr } = checkVectors(SHARED_VECTORS);
+    const { code, lines, stderr } = checkVectors();
     expect(lines.slice(0, -1).every((l) => LINE.test(l))).toBe(true);
     expect(lines.slice(0, -1).map((l) => l.split(' ')[1])).toEqual(files);
     expect(lines.at(-1)).toBe(`${files.length} passed, 0 failed`);
@@ -80,9 +79,9 @@ describe('check-vectors CLI', () => {
   });
 
   it('answers bad arguments with one line on stderr and exit code 2', () => {
-    const missing = checkVectors();
-    expect(missing.code).toBe(2);
-    expect(missing.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^usage: npm run check-vectors -- DIR/)]);
+    const extra = checkVectors('a', 'b');
+    expect(extra.code).toBe(2);
+    expect(extra.stderr.trimEnd().split('\n')).toEqual([expect.stringMatching(/^usage: npm run check-vectors -- \[DIR\]/)]);
     const nowhere = checkVectors('/nonexistent/vectors');
     expect(nowhere.code).toBe(2);
     expect(nowhere.stderr).toBe('check-vectors: /nonexistent/vectors is not a directory\n');

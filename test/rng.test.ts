@@ -8,7 +8,7 @@ import { createGenerator, NumpyRandomState, TorchCpuGenerator } from '../src/pip
 import { parseVectorJson } from '../src/vectors/index.js';
 import { checkRngVectorFile, ulpDistance } from '../src/vectors/rng.js';
 
-const RNG_DIR = fileURLToPath(new URL('../../shared/vectors/rng/', import.meta.url));
+const RNG_DIR = fileURLToPath(new URL('./vectors/rng/', import.meta.url));
 const readVectors = (name: string) => parseVectorJson(readFileSync(RNG_DIR + name, 'utf8')) as Record<string, any>;
 const torchVectors = readVectors('torch_cpu_randn.json');
 const numpyVectors = readVectors('numpy_randomstate_randn.json');

@@ -7,7 +7,7 @@ import { SAMPLERS, UnknownSamplerError, createScheduler, samplerForClassName } f
 import type { SamplerName, Scheduler, SchedulerConfig } from '../src/pipeline/schedulers/types.js';
 import { checkSchedulerVectorFile, fakeModel } from '../src/vectors/schedulers.js';
 
-const VECTORS = fileURLToPath(new URL('../../shared/vectors/', import.meta.url));
+const VECTORS = fileURLToPath(new URL('./vectors/', import.meta.url));
 
 const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 

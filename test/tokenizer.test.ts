@@ -6,12 +6,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../src/pipeline/errors.js';
 import { ClipTokenizer } from '../src/pipeline/tokenizer/index.js';
-import { SHARED_TOKENIZER_DIR } from '../src/vectors/index.js';
+import { CLIP_BPE_DIR, REPO_VECTORS_DIR } from '../src/vectors/index.js';
 import { checkTokenizerVectorFile } from '../src/vectors/tokenizer.js';
 
-const vectors = JSON.parse(readFileSync(join(SHARED_TOKENIZER_DIR, 'clip_tokenizer_vectors.json'), 'utf8'));
-const vocab = JSON.parse(readFileSync(join(SHARED_TOKENIZER_DIR, 'vocab.json'), 'utf8')) as Record<string, number>;
-const merges = readFileSync(join(SHARED_TOKENIZER_DIR, 'merges.txt'), 'utf8');
+const vectors = JSON.parse(readFileSync(join(REPO_VECTORS_DIR, 'tokenizer', 'clip_tokenizer_vectors.json'), 'utf8'));
+const vocab = JSON.parse(readFileSync(join(CLIP_BPE_DIR, 'vocab.json'), 'utf8')) as Record<string, number>;
+const merges = readFileSync(join(CLIP_BPE_DIR, 'merges.txt'), 'utf8');
 const tokenizer = ClipTokenizer.fromData(vocab, merges);
 const BOS = 49406;
 const EOS = 49407;
@@ -20,8 +20,8 @@ const tempDirs: string[] = [];
 function tokenizerFolder(extra: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'clip-tokenizer-'));
   tempDirs.push(dir);
-  copyFileSync(join(SHARED_TOKENIZER_DIR, 'vocab.json'), join(dir, 'vocab.json'));
-  copyFileSync(join(SHARED_TOKENIZER_DIR, 'merges.txt'), join(dir, 'merges.txt'));
+  copyFileSync(join(CLIP_BPE_DIR, 'vocab.json'), join(dir, 'vocab.json'));
+  copyFileSync(join(CLIP_BPE_DIR, 'merges.txt'), join(dir, 'merges.txt'));
   for (const [name, content] of Object.entries(extra)) writeFileSync(join(dir, name), JSON.stringify(content));
   return dir;
 }
@@ -82,8 +82,8 @@ describe('encode', () => {
 });
 
 describe('fromFiles', () => {
-  it('loads the shared folder with CLIP defaults', async () => {
-    const loaded = await ClipTokenizer.fromFiles(SHARED_TOKENIZER_DIR);
+  it('loads the demo model tokenizer folder with CLIP defaults', async () => {
+    const loaded = await ClipTokenizer.fromFiles(CLIP_BPE_DIR);
     expect(loaded).toMatchObject({ maxLength: 77, padTokenId: EOS, bosTokenId: BOS, eosTokenId: EOS });
   });
 

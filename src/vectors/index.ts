@@ -1,4 +1,4 @@
-// Runs every reference-vector file of a directory (the layout of shared/vectors) through
+// Runs every reference-vector file of a directory (the layout of test/vectors) through
 // the checker for its format: random generators, the CLIP tokenizer, and schedulers /
 // img2img (src/vectors/schedulers.ts). `index.json` files, `tables/` folders and the
 // tokenizer's own data files (vocab.json ...) are not cases and are skipped.
@@ -25,15 +25,18 @@ export interface VectorFileResult extends VectorCheckResult {
 export interface CheckVectorsOptions {
   /**
    * Folder with the `vocab.json` and `merges.txt` that tokenizer cases were made with.
-   * Default: `<dir>/tokenizer` when it has both, else the shared vectors' tokenizer folder.
+   * Default: `<dir>/tokenizer` when it has both, else the demo model's tokenizer folder (the same real CLIP files).
    */
   tokenizerDir?: string;
 }
 
 const NOT_CASES = new Set(['index.json', 'vocab.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']);
 
-/** shared/vectors/tokenizer, next to the repository checkout. */
-export const SHARED_TOKENIZER_DIR = fileURLToPath(new URL('../../../shared/vectors/tokenizer', import.meta.url));
+/** The repository's copy of the reference vectors (test/vectors, copied from the project's shared material). */
+export const REPO_VECTORS_DIR = fileURLToPath(new URL('../../test/vectors', import.meta.url));
+
+/** The real CLIP BPE files (vocab.json, merges.txt) committed with the demo model. */
+export const CLIP_BPE_DIR = fileURLToPath(new URL('../../models/shapes-demo/tokenizer', import.meta.url));
 
 /** JSON.parse that keeps `"seed"` integers beyond 2^53 (torch's 64-bit seeds) exact, as strings. */
 export function parseVectorJson(text: string): unknown {
@@ -55,7 +58,7 @@ export async function listVectorFiles(dir: string): Promise<string[]> {
 
 /** Checks every vector file of `dir`; a file that cannot be read or recognised is a failure, not an exception. */
 export async function checkVectorDirectory(dir: string, options: CheckVectorsOptions = {}): Promise<VectorFileResult[]> {
-  const tokenizerDir = options.tokenizerDir ?? (hasBpeFiles(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : SHARED_TOKENIZER_DIR);
+  const tokenizerDir = options.tokenizerDir ?? (hasBpeFiles(join(dir, 'tokenizer')) ? join(dir, 'tokenizer') : CLIP_BPE_DIR);
   let bpeFiles: ClipBpeFiles | undefined;
   const results: VectorFileResult[] = [];
   for (const file of await listVectorFiles(dir)) {

@@ -1,5 +1,5 @@
 // Checks rng/numpy_randomstate_randn.json and rng/torch_cpu_randn.json (format in
-// shared/vectors/README.md) against src/pipeline/rng.
+// test/vectors/README.md) against src/pipeline/rng.
 //
 // Tolerances, in units in the last place (ULP) of the stored dtype:
 // * float32 values (torch float32, and numpy's float64 cast to float32 as diffusers

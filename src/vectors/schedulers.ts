@@ -1,5 +1,5 @@
-// Checks the scheduler and img2img vector files (shared/vectors/schedulers/*.json,
-// img2img/img2img_*.json, img2img/add_noise_*.json; format in shared/vectors/README.md)
+// Checks the scheduler and img2img vector files (test/vectors/schedulers/*.json,
+// img2img/img2img_*.json, img2img/add_noise_*.json; format in test/vectors/README.md)
 // against src/pipeline/schedulers. Each file is rebuilt from its scheduler class and
 // full config and runs our own trajectory end to end: the model is the README's
 // deterministic stand-in f(x, t) = 0.3 x + 0.1 cos(t / 100), fed with our own model
@@ -197,7 +197,7 @@ function checkAddNoise(cmp: Comparison, scheduler: Scheduler, json: Record<strin
 }
 
 /**
- * Checks one vector file of shared/vectors/schedulers or shared/vectors/img2img (the kind
+ * Checks one vector file of test/vectors/schedulers or test/vectors/img2img (the kind
  * is read from its fields). Never throws: errors become a failed result with the reason.
  */
 export function checkSchedulerVectorFile(json: Record<string, unknown>): VectorCheckResult {

@@ -1,4 +1,4 @@
-// Checks tokenizer/clip_tokenizer_vectors.json (format in shared/vectors/README.md):
+// Checks tokenizer/clip_tokenizer_vectors.json (format in test/vectors/README.md):
 // every prompt's `input_ids` and `num_tokens` must be identical, and `truncatedWords`
 // must be non-empty exactly for the prompts marked `truncated`.
 import { ClipTokenizer } from '../pipeline/tokenizer/index.js';
