@@ -6,7 +6,7 @@
 // Targets: p50 <= 20 ms, p99 <= 100 ms for each. Needs Postgres, Redis and models/shapes-demo.
 import { join } from 'node:path';
 import { silentLogger } from '../src/log.js';
-import { PipelineHost, SAMPLERS } from '../src/pipeline/index.js';
+import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import type { ImageGenerator } from '../src/worker/processor.js';
@@ -46,7 +46,7 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
     prefix: h.prefix,
     workerId: 'bench:1',
     generators: new Map([[DEMO_MODEL, timed]]),
-    models: [{ name: DEMO_MODEL, nativeWidth: 128, nativeHeight: 128, sizeMultiple: 64, defaultSampler: host.model.defaultSampler, samplers: [...SAMPLERS] }],
+    models: [advertisedInfo(host.model)],
     discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
     metrics,
     logger: silentLogger(),

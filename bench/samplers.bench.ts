@@ -2,7 +2,8 @@
 // classifier-free guidance, so the UNet runs on a batch of 2), and the chart of it at
 // docs/benchmarks-samplers.png.
 import { writeFileSync } from 'node:fs';
-import { PipelineHost, SAMPLERS } from '../src/pipeline/index.js';
+import { SAMPLERS } from '../src/contract/index.js';
+import { PipelineHost } from '../src/pipeline/index.js';
 import { lineChartSvg, renderPng } from './chart.js';
 
 const MODEL_DIR = 'models/shapes-demo';

@@ -3,7 +3,9 @@
 // Run: npx tsx scripts/readme-images.ts
 import { mkdirSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
-import { encodePng, makeGrid, PipelineHost, type RgbImage } from '../src/pipeline/index.js';
+import { makeGrid } from '../src/images/grid.js';
+import { encodePng, type RgbImage } from '../src/images/png.js';
+import { PipelineHost } from '../src/pipeline/index.js';
 
 const OUT = 'docs/images';
 const TILE = 128;

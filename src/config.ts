@@ -1,6 +1,7 @@
 // The one place that reads the environment. Entry points call loadConfig() and pass
 // the typed values down; library modules never look at process.env.
 import { z } from 'zod';
+import { MAX_QUOTA_AMOUNT } from './db/quota.js';
 
 const idList = z
   .string()
@@ -53,7 +54,7 @@ export const envSchema = z.object({
 
   ADMIN_USER_IDS: idList,
   ADMIN_ROLE_IDS: idList,
-  DEFAULT_QUOTA: int(50, 0, 1_000_000),
+  DEFAULT_QUOTA: int(50, 0, MAX_QUOTA_AMOUNT),
   MAX_JOBS_PER_USER: int(3, 1, 100),
   BANNED_WORDS: wordList,
 

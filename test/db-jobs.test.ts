@@ -2,6 +2,7 @@
 // the idempotent lifecycle the worker relies on, images stored once, rebuildRequest.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeJobId } from '../src/contract/index.js';
 import {
   banUser,
   cancelJob,
@@ -19,7 +20,6 @@ import {
   listImages,
   listUserJobs,
   markDelivered,
-  normalizeJobId,
   queuePosition,
   rebuildRequest,
   setDeliveryError,
@@ -133,11 +133,12 @@ describe('createJobWithReservation', () => {
     expect((await getQuota(pg.db, user, ctx)).used).toBe(2);
   });
 
-  it('rejects invalid parameters with one message listing each problem', async () => {
-    const input = sampleJobInput(snowflake(), { params: sampleParams({ count: 5, seed: -1 }) });
-    await expect(createJobWithReservation(pg.db, input)).rejects.toThrow(
-      'invalid generation parameters: count must be a whole number between 1 and 4, got 5; seed must be a whole number between 0 and 4294967295, got -1',
-    );
+  it("refuses values outside the job contract's limits with the table's CHECKs, inserting and charging nothing", async () => {
+    const user = snowflake();
+    const input = sampleJobInput(user, { params: sampleParams({ count: 5 }) });
+    await expect(createJobWithReservation(pg.db, input)).rejects.toMatchObject({ cause: { constraint_name: 'jobs_count' } });
+    expect(await listUserJobs(pg.db, user, 10)).toEqual([]);
+    expect((await getQuota(pg.db, user, ctx)).used).toBe(0);
   });
 });
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CheckResult, formatResult, runDoctor } from '../src/cli/doctor.js';
+import { DEMO_MODEL } from './discord/harness.js';
 import { createTestDatabase, type TestDatabase } from './support/pg.js';
 import { dropPrefix, freshPrefix, SHARED_REDIS_URL, startPrivateRedis, type PrivateRedis } from './support/redis.js';
 
@@ -62,7 +63,7 @@ const healthyEnv = (): NodeJS.ProcessEnv => ({
 
 describe('npm run doctor', () => {
   it('passes a healthy setup on the local services, warning that this Redis has no persistence', async () => {
-    await sharedRedis.set(`${prefix}:worker:doctor-test:1`, JSON.stringify({ id: 'doctor-test:1', models: [{ name: 'timestep-float32-1' }], startedAt: Date.now(), lastJobAt: null }), 'EX', 30);
+    await sharedRedis.set(`${prefix}:worker:doctor-test:1`, JSON.stringify({ id: 'doctor-test:1', models: [{ ...DEMO_MODEL, name: 'timestep-float32-1' }], startedAt: Date.now(), lastJobAt: null }), 'EX', 30);
     const { results, text, byName } = await doctor(healthyEnv());
     expect(results.map((r) => `${r.status} ${r.name}`)).toEqual([
       'ok config',

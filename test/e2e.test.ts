@@ -1,13 +1,15 @@
 // End to end: the real bot (in this process), a real worker process (npm run worker) with
 // the demo model, the real Postgres and Redis, and the local Discord server in between.
-// /imagine -> acknowledged -> queued -> preview edits -> grid with 9 buttons; V2, U1,
-// reroll, /rerun (byte-identical PNG), and a button used after a bot restart.
+// /imagine -> acknowledged -> queued -> preview edits -> grid with 9 buttons; a single image
+// delivered as its stored PNG (as /show posts it); V2, U1, reroll, /rerun (byte-identical
+// PNG), and a button used after a bot restart.
 import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { getJob, getQuota, listImages } from '../src/db/index.js';
+import { readPngParameters } from '../src/images/png.js';
 import { liveModels } from '../src/queue/index.js';
 import { discordEnv, spawnScript, startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
 import { MODELS_DIR } from './support/worker-harness.js';
@@ -101,6 +103,20 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const job = (await getJob(h.pg.db, jobIdOf(grid)))!;
     expect(job.status).toBe('succeeded');
     expect(await listImages(h.pg.db, job.id)).toHaveLength(4);
+  });
+
+  it('/imagine count:1 delivers the stored PNG with its parameters, the same bytes /show posts later', async () => {
+    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a yellow square on a black background', count: 1, steps: 6, seed: 77 } });
+    const single = await finalMessage((await queuedMessage(handle)).id);
+    expect(single.attachments).toHaveLength(1);
+    const delivered = single.attachments[0].data;
+    const [stored] = await listImages(h.pg.db, jobIdOf(single));
+    expect(delivered.equals(stored.png)).toBe(true);
+    expect(readPngParameters(delivered)).toMatch(/^a yellow square on a black background\nSteps: 6, Sampler: Euler, CFG scale: 7, Seed: 77, /);
+    const show = await h.discord.sendCommand({ name: 'show', user, options: { job: jobIdOf(single) } });
+    await show.response();
+    await vi.waitFor(() => expect(show.original()?.attachments).toHaveLength(1));
+    expect(show.original()!.attachments[0].data.equals(delivered)).toBe(true);
   });
 
   it('V2 queues a variation whose parent is the first job, and it completes', async () => {

@@ -13,11 +13,20 @@ import {
   publishCancel,
   queueNameForModel,
   subscribeCancels,
-  type ModelInfo,
 } from '../src/queue/index.js';
+import type { ModelInfo } from '../src/contract/index.js';
 import { SHARED_REDIS_URL, dropPrefix, freshPrefix } from './support/redis.js';
 
-const demo: ModelInfo = { name: 'shapes-demo', nativeWidth: 128, nativeHeight: 128, sizeMultiple: 64, defaultSampler: 'euler', samplers: ['euler', 'ddim'] };
+const demo: ModelInfo = {
+  name: 'shapes-demo',
+  nativeWidth: 128,
+  nativeHeight: 128,
+  sizeMultiple: 64,
+  fixedSize: null,
+  defaultSampler: 'euler',
+  samplers: ['euler', 'ddim'],
+  supportsImg2Img: true,
+};
 const other: ModelInfo = { ...demo, name: 'other-model' };
 
 describe('queue contract', () => {

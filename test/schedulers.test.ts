@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createGenerator } from '../src/pipeline/rng/index.js';
 import { InvalidSchedulerConfigError, SchedulerUsageError } from '../src/pipeline/schedulers/errors.js';
-import { SAMPLERS, UnknownSamplerError, createScheduler, samplerForClassName } from '../src/pipeline/schedulers/registry.js';
+import { SAMPLERS } from '../src/contract/index.js';
+import { UnknownSamplerError, createScheduler, samplerForClassName } from '../src/pipeline/schedulers/registry.js';
 import type { SamplerName, Scheduler, SchedulerConfig } from '../src/pipeline/schedulers/types.js';
 import { checkSchedulerVectorFile, fakeModel } from '../src/vectors/schedulers.js';
 

@@ -51,7 +51,7 @@ describe('message renderers', () => {
     expect(m.files).toEqual([png]);
     expect(m.allowedMentions).toEqual({ parse: [], users: [job.userId] });
     const actions = m.components.flatMap((r) => r.components.map((b) => parseCustomId((b as { custom_id: string }).custom_id)));
-    expect(actions[1]).toEqual({ action: 'upscale', jobId: job.id, index: 1 });
+    expect(actions[1]).toEqual({ action: 'select', jobId: job.id, index: 1 });
     expect(actions[6]).toEqual({ action: 'variation', jobId: job.id, index: 2, strength: 'strong' });
     expect(actions[8]).toEqual({ action: 'reroll', jobId: job.id });
   });

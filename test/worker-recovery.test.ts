@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getJob, listImages, type Job } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
-import { PipelineHost } from '../src/pipeline/index.js';
+import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationWorker } from '../src/worker/runner.js';
@@ -158,7 +158,7 @@ describe('worker with a dead pipeline', () => {
       prefix: h.prefix,
       workerId: 'test:1',
       generators: new Map([[DEMO_MODEL, host]]),
-      models: [{ name: DEMO_MODEL, nativeWidth: 128, nativeHeight: 128, sizeMultiple: 64, defaultSampler: 'euler', samplers: ['euler'] }],
+      models: [advertisedInfo(host.model)],
       discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
       metrics: createWorkerMetrics(),
       logger: silentLogger(),

@@ -3,8 +3,8 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getReplay } from '../src/db/index.js';
-import type { RgbImage } from '../src/pipeline/index.js';
-import { encodeReplay, REPLAY_FRAME_MS, REPLAY_LAST_FRAME_MS, REPLAY_MAX_BYTES } from '../src/worker/images.js';
+import type { RgbImage } from '../src/images/png.js';
+import { encodeReplay, REPLAY_FRAME_MS, REPLAY_LAST_FRAME_MS, REPLAY_MAX_BYTES } from '../src/images/encode.js';
 import { REPLAY_MAX_FRAMES, ReplayFrames } from '../src/worker/replay.js';
 import { WorkerHarness, type WorkerProcess } from './support/worker-harness.js';
 

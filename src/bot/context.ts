@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/index.js';
 import type { Logger } from '../log.js';
 import type { GenerationQueues } from '../queue/index.js';
+import type { ResponseBudget } from './deadline.js';
 import type { ModelCatalog } from './models.js';
 
 /** The configuration the bot reads (a subset of src/config.ts). */
@@ -31,10 +32,6 @@ export interface BotContext {
   /** Unix milliseconds. */
   clock: () => number;
   config: BotConfig;
-  /**
-   * How long the database checks may take before the first response (`idleMs`); after
-   * that the interaction is deferred (publicly) so Discord's 3-second deadline is never
-   * missed. `inFlight` counts checks under way: while any is, new ones defer at once.
-   */
-  responseBudget: { idleMs: number; inFlight: number };
+  /** Discord's first-response deadline, shared by this bot's handlers (deadline.ts). */
+  responseBudget: ResponseBudget;
 }

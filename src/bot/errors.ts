@@ -1,16 +1,16 @@
-// The one place that turns errors into replies. A UserError is the user's mistake (or a
-// refusal): its message is shown as it is, ephemerally. Anything else is our fault: the
-// user sees a short generic message with an error id, and the log has the id and the
-// details.
+// The one place that turns errors into replies. An error that is user-visible (src/errors.ts:
+// a UserError, the contract's InvalidRequestError) is the user's mistake or a refusal: its
+// message is shown as it is, ephemerally. Anything else is our fault: the user sees a short
+// generic message with an error id, and the log has the id and the details.
 import { randomBytes } from 'node:crypto';
 import { MessageFlags, type RepliableInteraction } from 'discord.js';
+import { AppError, isUserVisible } from '../errors.js';
 import type { Logger } from '../log.js';
 
 /** A refusal or a mistake in what the user asked; the message is shown to them as it is. */
-export class UserError extends Error {
+export class UserError extends AppError {
   constructor(message: string) {
-    super(message);
-    this.name = 'UserError';
+    super(message, { userVisible: true, retryable: false });
   }
 }
 
@@ -31,7 +31,7 @@ export function internalErrorMessage(errorId: string): string {
  */
 export async function replyWithError(interaction: RepliableInteraction, error: unknown, logger: Logger): Promise<void> {
   let content: string;
-  if (error instanceof UserError) {
+  if (isUserVisible(error)) {
     content = error.message;
     logger.debug({ interactionId: interaction.id, userId: interaction.user.id, refusal: error.message }, 'user error');
   } else {

@@ -1,5 +1,6 @@
 // Finding jobs from what users type or click, with refusals that say what went wrong.
-import { getJob, listUserJobs, normalizeJobId, type Job } from '../db/index.js';
+import { normalizeJobId } from '../contract/index.js';
+import { getJob, listUserJobs, type Job } from '../db/index.js';
 import type { BotContext } from './context.js';
 import { UserError } from './errors.js';
 

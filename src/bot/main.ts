@@ -7,6 +7,7 @@ import { assertMigrationsCurrent, createDb, MigrationsBehindError } from '../db/
 import { createLogger } from '../log.js';
 import { GenerationQueues } from '../queue/index.js';
 import { Bot } from './bot.js';
+import { createResponseBudget } from './deadline.js';
 import { ModelCatalog } from './models.js';
 
 // .env (when present) fills in unset variables; quiet keeps stdout to JSON log lines.
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
       logger,
       clock: Date.now,
       config,
-      responseBudget: { idleMs: RESPONSE_BUDGET_MS, inFlight: 0 },
+      responseBudget: createResponseBudget(RESPONSE_BUDGET_MS),
     },
   });
 

@@ -1,7 +1,8 @@
 // The models live workers serve (from their Redis heartbeats), cached briefly so a burst
 // of /imagine does not scan Redis once per interaction.
 import type { Redis } from 'ioredis';
-import { liveModels, type ModelInfo } from '../queue/index.js';
+import type { ModelInfo } from '../contract/index.js';
+import { liveModels } from '../queue/index.js';
 
 export interface ModelCatalogOptions {
   redis: Redis;

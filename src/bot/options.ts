@@ -1,9 +1,11 @@
 // Slash-command options, re-validated on our side. Discord enforces the limits we
 // registered, but a stale command definition, a modified client or a redelivered payload
 // can send anything: values are read raw from the payload and checked here, each with a
-// message that says what the option accepts.
+// message that says what the option accepts. Options that are job fields are only typed
+// here (`typed`): the job contract validates them when the job is created.
 import type { CommandInteractionOption } from 'discord.js';
 import { z } from 'zod';
+import { textProblem } from '../contract/index.js';
 import { UserError } from './errors.js';
 
 /** Option values by name, from the top level or from the invoked subcommand. */
@@ -25,21 +27,22 @@ export function subcommandName(data: readonly CommandInteractionOption[]): strin
 const required = (name: string, what: string) => (issue: { input: unknown }) =>
   issue.input === undefined ? `\`${name}\` is required.` : `\`${name}\` must be ${what}.`;
 
-// Control characters (other than tab and newline) and unpaired surrogates: Postgres
-// refuses NUL in text, and none of them belongs in a prompt.
-const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-/** Text of `min`..`max` characters after trimming, without control characters. */
-export function text(name: string, min: number, max: number) {
-  const what = min > 0 ? `text of ${min} to ${max} characters` : `text of at most ${max} characters`;
+/** Text of at most `maxChars` characters after trimming (not empty when `required`), by the contract's text rule. */
+export function text(name: string, options: { required: boolean; maxChars: number }) {
   return z
-    .string({ error: required(name, what) })
+    .string({ error: required(name, 'text') })
     .trim()
-    .min(min, min === 1 ? `\`${name}\` must not be empty.` : `\`${name}\` must be ${what}.`)
-    .max(max, `\`${name}\` is too long: at most ${max} characters.`)
-    .refine((s) => !CONTROL.test(s) && !LONE_SURROGATE.test(s), `\`${name}\` contains characters that are not allowed (control characters).`);
+    .superRefine((value, ctx) => {
+      const problem = textProblem(name, value, options);
+      if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+    });
 }
+
+/** Job fields, only typed here; the job contract checks their values. */
+export const typed = {
+  text: (name: string) => z.string({ error: required(name, 'text') }).trim(),
+  number: (name: string) => z.number({ error: required(name, 'a number') }),
+};
 
 /** A whole number in [min, max]. */
 export function whole(name: string, min: number, max: number) {

@@ -1,6 +1,6 @@
 // Aspect ratios -> image sizes around a model's native resolution, in multiples of the
 // size the model requires (64 for SD exports).
-import type { ModelInfo } from '../queue/index.js';
+import type { ModelInfo } from '../contract/index.js';
 
 export const ASPECTS = ['1:1', '4:3', '3:4', '16:9', '9:16'] as const;
 export type Aspect = (typeof ASPECTS)[number];

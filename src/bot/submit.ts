@@ -1,23 +1,15 @@
 // Creating a job for an interaction: the checks that need no I/O first (they answer at
 // once), then the database checks and the reservation within the response budget (or
 // the interaction is deferred publicly), then the public "queued" message and the
-// enqueue. Shared by /imagine, /rerun and the buttons.
-import { randomInt } from 'node:crypto';
+// enqueue. Shared by /imagine, /rerun and the buttons: every job is validated here, once,
+// by the job contract.
 import type { RepliableInteraction } from 'discord.js';
-import {
-  createJobWithReservation,
-  failJob,
-  getGuildSettings,
-  queuePosition,
-  setMessageId,
-  type CreateJobResult,
-  type GenerationParams,
-  type Job,
-  type JobKind,
-} from '../db/index.js';
+import { jobParamsProblems, modelProblems, type JobKind, type JobParams } from '../contract/index.js';
+import { createJobWithReservation, failJob, getGuildSettings, queuePosition, setMessageId, type CreateJobResult, type Job } from '../db/index.js';
 import { renderFailed, renderQueued } from '../discord/messages.js';
 import { enqueueGeneration } from '../queue/index.js';
 import type { BotContext } from './context.js';
+import { withinBudget } from './deadline.js';
 import { UserError } from './errors.js';
 import { findBannedWord } from './moderation.js';
 import { respondPublicly } from './replies.js';
@@ -25,48 +17,18 @@ import { respondPublicly } from './replies.js';
 /** Discord's interaction token lifetime. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;
 
-export function randomSeed(): number {
-  return randomInt(0, 2 ** 32);
-}
-
 /** Discord timestamp markup, shown in each user's time zone. */
 export function discordTime(date: Date, style: 'R' | 'f' = 'R'): string {
   return `<t:${Math.floor(date.getTime() / 1000)}:${style}>`;
 }
 
-export interface JobRequest {
+/** A job to create for an interaction. */
+export interface NewJob {
   kind: JobKind;
-  params: GenerationParams;
+  params: JobParams;
   parent: { jobId: string; index: number | null } | null;
   /** Images charged; default params.count. */
   cost?: number;
-}
-
-const TIMED_OUT = Symbol('timed out');
-
-/**
- * Runs `work` and returns its result. If it takes longer than the response budget, the
- * interaction is deferred publicly first (a refusal then deletes the placeholder: errors.ts).
- * While other checks are still waiting (a burst), the budget is zero: deferring at once
- * keeps every acknowledgement fast when the database is the bottleneck.
- */
-export async function withinBudget<T>(ctx: BotContext, interaction: RepliableInteraction, work: Promise<T>): Promise<T> {
-  const budget = ctx.responseBudget;
-  const budgetMs = budget.inFlight > 0 ? 0 : budget.idleMs;
-  budget.inFlight++;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), budgetMs);
-  });
-  try {
-    const first = await Promise.race([work, timeout]);
-    if (first !== TIMED_OUT) return first;
-    await interaction.deferReply();
-    return await work;
-  } finally {
-    clearTimeout(timer);
-    budget.inFlight--;
-  }
 }
 
 type Refusal = Exclude<Extract<CreateJobResult, { ok: false }>, { reason: 'duplicate' }>;
@@ -85,7 +47,7 @@ function refusalMessage(refusal: Refusal, cost: number): string {
 }
 
 /** Checks that need no I/O: the configured banned words. */
-function checkWords(ctx: BotContext, params: GenerationParams, extraWords: string[]): void {
+function checkWords(ctx: BotContext, params: JobParams, extraWords: string[]): void {
   const word = findBannedWord([params.prompt, params.negativePrompt], [...ctx.config.BANNED_WORDS, ...extraWords]);
   if (word !== null) throw new UserError(`Your prompt contains a banned word (\`${word}\`). Please rephrase it.`);
 }
@@ -95,7 +57,7 @@ function checkWords(ctx: BotContext, params: GenerationParams, extraWords: strin
  * reservation and the job row in one transaction. Returns the job (an existing one for a
  * redelivered interaction) or throws UserError with the refusal.
  */
-async function reserve(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest): Promise<Job> {
+async function reserve(ctx: BotContext, interaction: RepliableInteraction, request: NewJob): Promise<Job> {
   const guildId = interaction.guildId;
   if (guildId !== null) {
     const settings = await getGuildSettings(ctx.db, guildId);
@@ -127,14 +89,20 @@ async function reserve(ctx: BotContext, interaction: RepliableInteraction, reque
 }
 
 /**
- * Creates the job for this interaction: the checks that need no I/O, then (for jobs a worker
- * must run) that some live worker serves the model, then quota and row within the budget.
+ * Creates the job for this interaction: the contract's checks of every field and the banned
+ * words (no I/O), then for jobs a worker must run that some live worker serves the model and
+ * can make these settings, then quota and row within the budget.
  */
-export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest, options: { needsWorker: boolean }): Promise<Job> {
+export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, options: { needsWorker: boolean }): Promise<Job> {
+  const problem = jobParamsProblems(request.params)[0];
+  if (problem !== undefined) throw new UserError(problem);
   checkWords(ctx, request.params, []);
   if (interaction.channelId === null) throw new UserError('I cannot work in this kind of channel.');
-  if (options.needsWorker && (await ctx.models.find(request.params.model)) === null) {
-    throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
+  if (options.needsWorker) {
+    const model = await ctx.models.find(request.params.model);
+    if (model === null) throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
+    const unfit = modelProblems(request.params, model, { maxPixels: ctx.config.MAX_PIXELS, img2img: request.params.init !== null })[0];
+    if (unfit !== undefined) throw new UserError(unfit);
   }
   return withinBudget(ctx, interaction, reserve(ctx, interaction, request));
 }
@@ -145,7 +113,7 @@ export async function createJob(ctx: BotContext, interaction: RepliableInteracti
  * reply goes out before the enqueue so a fast worker never edits a message that does not
  * exist yet. If the enqueue fails, the job fails and is refunded.
  */
-export async function submitGeneration(ctx: BotContext, interaction: RepliableInteraction, request: JobRequest): Promise<Job> {
+export async function submitGeneration(ctx: BotContext, interaction: RepliableInteraction, request: NewJob): Promise<Job> {
   // The row's parent link doubles as the img2img source (the worker loads the init image
   // from it), so a job with an init image is linked to that image.
   const init = request.params.init;

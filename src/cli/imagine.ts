@@ -1,22 +1,14 @@
 // npm run imagine -- "<prompt>" [options]: one prompt to PNG files on the local machine,
-// through the same pipeline the workers run. No Discord, database or Redis needed.
-import { randomInt } from 'node:crypto';
+// through the same pipeline the workers run. No Discord, database or Redis needed. Values
+// are validated by the job contract, with the same messages the bot gives.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  type GenerationRequest,
-  PipelineError,
-  PipelineHost,
-  SAMPLERS,
-  type SamplerName,
-  encodePng,
-  formatParameters,
-  makeGrid,
-  MAX_SEED,
-  RNG_NAMES,
-} from '../pipeline/index.js';
-import type { RngName } from '../pipeline/rng/index.js';
+import { formatParameters, InvalidRequestError, isSamplerName, randomSeed, RNG_NAMES, SAMPLERS, type GenerationRequest, type RngName } from '../contract/index.js';
+import { AppError } from '../errors.js';
+import { makeGrid } from '../images/grid.js';
+import { encodePng } from '../images/png.js';
+import { PipelineHost } from '../pipeline/index.js';
 
 const USAGE = `usage: npm run imagine -- "<prompt>" [--negative TEXT] [--seed N] [--steps N] [--guidance F]
          [--sampler NAME] [--width W] [--height H] [--count 1-4] [--model DIR] [--rng numpy|torch]
@@ -26,13 +18,11 @@ class UsageError extends Error {}
 
 const DEFAULT_MODEL_DIR = 'models/shapes-demo';
 
-function parseNumber(name: string, text: string | undefined, opts: { integer: boolean; min: number; max: number }): number | undefined {
+/** A number option's value; its range is the contract's to check. */
+function parseNumber(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  const kind = opts.integer ? 'a whole number' : 'a number';
-  if (text.trim() === '' || !Number.isFinite(value) || (opts.integer && !Number.isInteger(value)) || value < opts.min || value > opts.max) {
-    throw new UsageError(`--${name} must be ${kind} from ${opts.min} to ${opts.max}, got '${text}'`);
-  }
+  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, got '${text}'`);
   return value;
 }
 
@@ -73,10 +63,10 @@ function parse(argv: string[]) {
   if (positionals.length !== 1) throw new UsageError('give exactly one prompt (quote it)');
   const prompt = positionals[0]!;
   if (prompt.trim() === '') throw new UsageError('the prompt is empty');
-  if (values.sampler !== undefined && !SAMPLERS.includes(values.sampler as SamplerName)) {
-    throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got '${values.sampler}'`);
-  }
-  if (!RNG_NAMES.includes(values.rng as RngName)) throw new UsageError(`--rng must be one of ${RNG_NAMES.join(', ')}, got '${values.rng}'`);
+  const sampler = values.sampler;
+  if (sampler !== undefined && !isSamplerName(sampler)) throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got '${sampler}'`);
+  const rng = RNG_NAMES.find((name) => name === values.rng);
+  if (rng === undefined) throw new UsageError(`--rng must be one of ${RNG_NAMES.join(', ')}, got '${values.rng}'`);
   if (!['cpu', 'cuda', 'auto'].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or auto, got '${values.provider}'`);
   if ((values.init === undefined) !== (values.strength === undefined)) throw new UsageError('--init and --strength go together');
   if (!values.out.toLowerCase().endsWith('.png')) throw new UsageError(`--out must name a .png file, got '${values.out}'`);
@@ -91,16 +81,16 @@ function parse(argv: string[]) {
   return {
     prompt,
     negative: values.negative,
-    seed: parseNumber('seed', values.seed, { integer: true, min: 0, max: MAX_SEED }),
-    steps: parseNumber('steps', values.steps, { integer: true, min: 1, max: 150 }) ?? 20,
-    guidance: parseNumber('guidance', values.guidance, { integer: false, min: 0, max: 30 }) ?? 7.5,
-    sampler: values.sampler as SamplerName | undefined,
-    width: parseNumber('width', values.width, { integer: true, min: 8, max: 4096 }),
-    height: parseNumber('height', values.height, { integer: true, min: 8, max: 4096 }),
-    count: parseNumber('count', values.count, { integer: true, min: 1, max: 4 }) ?? 1,
+    seed: parseNumber('seed', values.seed),
+    steps: parseNumber('steps', values.steps) ?? 20,
+    guidance: parseNumber('guidance', values.guidance) ?? 7.5,
+    sampler,
+    width: parseNumber('width', values.width),
+    height: parseNumber('height', values.height),
+    count: parseNumber('count', values.count) ?? 1,
     model: values.model,
-    rng: values.rng as RngName,
-    init: initImage ? { image: initImage, strength: parseNumber('strength', values.strength, { integer: false, min: 0, max: 1 })! } : undefined,
+    rng: rng satisfies RngName,
+    init: initImage === undefined ? undefined : { image: initImage, strength: parseNumber('strength', values.strength) ?? Number.NaN },
     out: values.out,
     previews: values.previews,
     provider: values.provider as 'cpu' | 'cuda' | 'auto',
@@ -123,7 +113,7 @@ async function main(): Promise<void> {
     const request: GenerationRequest = {
       prompt: args.prompt,
       negativePrompt: args.negative,
-      seed: args.seed ?? randomInt(0, MAX_SEED + 1),
+      seed: args.seed ?? randomSeed(),
       steps: args.steps,
       guidance: args.guidance,
       sampler: args.sampler ?? model.defaultSampler,
@@ -145,7 +135,7 @@ async function main(): Promise<void> {
     const out = resolve(args.out);
     mkdirSync(dirname(out), { recursive: true });
     const written: string[] = [];
-    const params = (seed: number) => formatParameters(request, seed, model);
+    const params = (seed: number) => formatParameters(request, seed, model, request.init?.strength ?? null);
     if (result.images.length === 1) {
       writeFileSync(out, encodePng(result.images[0]!, params(result.images[0]!.seed)));
       written.push(args.out);
@@ -175,8 +165,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const known = err instanceof UsageError || err instanceof PipelineError;
+  const known = err instanceof UsageError || err instanceof AppError;
   const message = err instanceof Error ? err.message : String(err);
   process.stderr.write(`imagine: ${known ? '' : 'internal error: '}${message.split('\n')[0]}\n`);
-  process.exitCode = err instanceof UsageError ? 2 : 1;
+  process.exitCode = err instanceof UsageError || err instanceof InvalidRequestError ? 2 : 1;
 });

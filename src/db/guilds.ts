@@ -25,11 +25,10 @@ export async function getGuildSettings(db: Db, guildId: string): Promise<GuildSe
   };
 }
 
+export type GuildSettingsChanges = Partial<Omit<GuildSettings, 'guildId'>>;
+
 /** Changes the given fields only; audited. Returns the settings after the change. */
-export async function setGuildSettings(
-  db: Db,
-  input: { guildId: string; actorId: string; changes: Partial<Omit<GuildSettings, 'guildId'>> },
-): Promise<GuildSettings> {
+export async function setGuildSettings(db: Db, input: { guildId: string; actorId: string; changes: GuildSettingsChanges }): Promise<GuildSettings> {
   const { changes } = input;
   if (changes.defaultQuota != null && (!Number.isInteger(changes.defaultQuota) || changes.defaultQuota < 0)) {
     throw new RangeError(`defaultQuota must be a whole number >= 0, got ${changes.defaultQuota}`);
@@ -41,5 +40,23 @@ export async function setGuildSettings(
       .onConflictDoUpdate({ target: guildSettings.guildId, set: { ...changes, updatedBy: input.actorId, updatedAt: sql`now()` } });
     await audit(tx, { actorId: input.actorId, action: 'guild.settings', targetId: input.guildId, details: { ...changes } });
     return getGuildSettings(tx, input.guildId);
+  });
+}
+
+/**
+ * Reads the guild's settings and writes the changes `edit` makes from them (null: none),
+ * one editor at a time per guild (a transaction-scoped advisory lock), so two admins adding
+ * words at once do not lose one of them. Returns what `edit` returned.
+ */
+export async function editGuildSettings<T extends { changes: GuildSettingsChanges | null }>(
+  db: Db,
+  input: { guildId: string; actorId: string },
+  edit: (current: GuildSettings) => T,
+): Promise<T> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`guild_settings:${input.guildId}`}))`);
+    const result = edit(await getGuildSettings(tx, input.guildId));
+    if (result.changes !== null) await setGuildSettings(tx, { ...input, changes: result.changes });
+    return result;
   });
 }

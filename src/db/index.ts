@@ -7,12 +7,11 @@
 //   runMigrations(databaseUrl, folder?): Promise<string[]>            tags applied; safe to re-run
 //   assertMigrationsCurrent(sql, folder?): Promise<void>              throws MigrationsBehindError ("run `npm run db:migrate`")
 //
-// Jobs (statuses queued | running | succeeded | failed | cancelled; kinds imagine | variation | upscale | reroll | rerun)
+// Jobs (statuses queued | running | succeeded | failed | cancelled; kinds: JOB_KINDS of src/contract)
 //   createJobWithReservation(db, NewJobInput): Promise<CreateJobResult>
 //       NewJobInput: { interactionId, interactionToken, interactionTokenExpiresAt? (15 min), userId, guildId, channelId,
-//         kind, params: GenerationParams, parent?: { jobId, index }, cost? (= count; 0 skips the quota), maxActiveJobs, defaultLimit }
-//       GenerationParams: { prompt, negativePrompt, model, sampler, steps, guidance, width, height, count, seed, rng,
-//         init: { jobId, index, strength } | null }
+//         kind, params: JobParams (src/contract; validated by the caller, the CHECKs enforce the same limits),
+//         parent?: { jobId, index }, cost? (= count; 0 skips the quota), maxActiveJobs, defaultLimit }
 //       { ok: true, job } | { ok: false, reason: 'quota', remaining, limit, resetsAt }
 //       | { ok: false, reason: 'banned', banReason } | { ok: false, reason: 'duplicate', job }
 //       | { ok: false, reason: 'too_many_jobs', active, max }
@@ -25,8 +24,7 @@
 //   listImages(db, jobId): Promise<StoredImage[]>;  getImage(db, jobId, index): Promise<StoredImage | null>
 //   listUserJobs(db, userId, limit): Promise<Job[]>  (newest first);  countActiveJobs(db, userId): Promise<number>
 //   queuePosition(db, job): Promise<number>   queued jobs of the same model created before it
-//   rebuildRequest(db, jobId, { index?, seed? }?): Promise<GenerationParams | null>;  jobParams(job): GenerationParams
-//   newJobId(): string;  normalizeJobId(typed): string | null   (12 chars of lowercase Crockford base32)
+//   rebuildRequest(db, jobId, { index?, seed? }?): Promise<JobParams | null>;  jobParams(job): JobParams
 //
 // Replays (animated WebP of a job's denoising, one per job)
 //   storeReplay(db, jobId, { webp, frames, width, height }): Promise<boolean>   idempotent: the first one stays; true when this call stored it
@@ -47,6 +45,7 @@
 //   banUser(db, { userId, actorId, reason }), unbanUser(db, { userId, actorId, reason }): Promise<void>   audited
 //   getGuildSettings(db, guildId): Promise<GuildSettings>   { defaultQuota, allowedChannelIds, bannedWords }
 //   setGuildSettings(db, { guildId, actorId, changes }): Promise<GuildSettings>                       audited
+//   editGuildSettings(db, { guildId, actorId }, edit: (current) => { changes | null, ... }): the edit's result   one editor per guild at a time
 //   audit(db, { actorId, action, targetId, details? }): Promise<void>;  listAudit(db, { limit, targetId? }): Promise<AuditRow[]>
 //
 // Errors: MigrationsBehindError, JobNotFoundError (completeJob on an unknown id), ImageIndexError (an image index >= count
@@ -80,9 +79,7 @@ export {
   type NewJobInput,
   type CreateJobResult,
   type CompleteResult,
-  type GenerationParams,
 } from './jobs.js';
-export { newJobId, normalizeJobId, JOB_ID_LENGTH } from './ids.js';
 export { storeReplay, getReplay, type StoredReplay, type NewReplay } from './replays.js';
 export {
   getQuota,
@@ -95,6 +92,7 @@ export {
   getDefaultLimit,
   ledgerTotals,
   DEFAULT_PERIOD_SECONDS,
+  MAX_QUOTA_AMOUNT,
   type QuotaStatus,
   type QuotaContext,
   type ReserveInput,
@@ -103,16 +101,6 @@ export {
   type AdminAction,
 } from './quota.js';
 export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser } from './users.js';
-export { getGuildSettings, setGuildSettings, type GuildSettings } from './guilds.js';
+export { getGuildSettings, setGuildSettings, editGuildSettings, type GuildSettings, type GuildSettingsChanges } from './guilds.js';
 export { audit, listAudit, type AuditEntry } from './audit.js';
-export {
-  JOB_STATUSES,
-  FINAL_STATUSES,
-  JOB_KINDS,
-  RNG_NAMES,
-  type JobStatus,
-  type JobKind,
-  type RngName,
-  type UserRow,
-  type AuditRow,
-} from './schema.js';
+export { JOB_STATUSES, FINAL_STATUSES, type JobStatus, type UserRow, type AuditRow } from './schema.js';

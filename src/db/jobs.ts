@@ -2,36 +2,16 @@
 // worker may run it again after a crash or a redelivered BullMQ job (at-least-once).
 import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { imageSeed, newJobId, type JobKind, type JobParams } from '../contract/index.js';
 import type { Db } from './client.js';
-import { newJobId } from './ids.js';
 import { refundJob, reserveQuota, type QuotaContext, type RefundResult } from './quota.js';
-import { FINAL_STATUSES, images, jobs, type ImageRow, type JobKind, type JobRow, type JobStatus, type RngName } from './schema.js';
+import { FINAL_STATUSES, images, jobs, type ImageRow, type JobRow, type JobStatus } from './schema.js';
 import { ensureUser } from './users.js';
 
 export type Job = JobRow;
 export type StoredImage = ImageRow;
 
 const ACTIVE: JobStatus[] = ['queued', 'running'];
-const SEED_MODULUS = 2 ** 32;
-
-/** Everything needed to generate a job's images again. */
-export interface GenerationParams {
-  prompt: string;
-  negativePrompt: string;
-  model: string;
-  sampler: string;
-  steps: number;
-  guidance: number;
-  width: number;
-  height: number;
-  count: number;
-  /** Seed of image 0; image i uses seed + i (mod 2^32). */
-  seed: number;
-  rng: RngName;
-  /** img2img (variations): the source image and the strength; null for txt2img. */
-  init: { jobId: string; index: number; strength: number } | null;
-}
-
 export interface NewJobInput extends QuotaContext {
   interactionId: string;
   /** Secret; stored for the worker, never logged. */
@@ -41,7 +21,8 @@ export interface NewJobInput extends QuotaContext {
   userId: string;
   channelId: string;
   kind: JobKind;
-  params: GenerationParams;
+  /** Validated by the caller with the job contract; the table's CHECKs enforce the same limits. */
+  params: JobParams;
   /** The job whose buttons created this one (variation, upscale, reroll, rerun) and which image. */
   parent?: { jobId: string; index: number | null } | null;
   /** Images charged; default `params.count`. 0 skips the quota. */
@@ -84,21 +65,6 @@ export class ImageIndexError extends Error {
   }
 }
 
-function validateParams(p: GenerationParams): void {
-  const problems: string[] = [];
-  const wholeIn = (name: string, v: number, min: number, max: number) => {
-    if (!Number.isInteger(v) || v < min || v > max) problems.push(`${name} must be a whole number between ${min} and ${max}, got ${v}`);
-  };
-  wholeIn('count', p.count, 1, 4);
-  wholeIn('steps', p.steps, 1, 1000);
-  wholeIn('width', p.width, 8, 16384);
-  wholeIn('height', p.height, 8, 16384);
-  wholeIn('seed', p.seed, 0, SEED_MODULUS - 1);
-  if (!Number.isFinite(p.guidance)) problems.push(`guidance must be a finite number, got ${p.guidance}`);
-  if (p.init && !(p.init.strength > 0 && p.init.strength <= 1)) problems.push(`init.strength must be in (0, 1], got ${p.init.strength}`);
-  if (problems.length > 0) throw new RangeError(`invalid generation parameters: ${problems.join('; ')}`);
-}
-
 /**
  * One transaction: upsert the user (its row lock serialises this user's requests), refuse a
  * redelivered interaction, a banned user, too many active jobs, then insert the job and charge
@@ -106,7 +72,6 @@ function validateParams(p: GenerationParams): void {
  * The job's priority is 1 + the user's queued/running jobs (the queue contract).
  */
 export async function createJobWithReservation(db: Db, input: NewJobInput): Promise<CreateJobResult> {
-  validateParams(input.params);
   const cost = input.cost ?? input.params.count;
   if (!Number.isInteger(cost) || cost < 0) throw new RangeError(`cost must be a whole number >= 0, got ${cost}`);
   try {
@@ -346,8 +311,8 @@ export async function queuePosition(db: Db, job: Pick<Job, 'id' | 'model' | 'cre
   return row.n;
 }
 
-/** A job's generation parameters, as stored. */
-export function jobParams(job: Job): GenerationParams {
+/** A job's request, as stored. */
+export function jobParams(job: Job): JobParams {
   return {
     prompt: job.prompt,
     negativePrompt: job.negativePrompt,
@@ -371,7 +336,7 @@ export function jobParams(job: Job): GenerationParams {
  * The exact parameters of a job, to run it again: with `index` i only image i (seed + i,
  * count 1); with `seed` that seed instead (applied after `index`). Null for an unknown job.
  */
-export async function rebuildRequest(db: Db, jobId: string, options: { index?: number; seed?: number } = {}): Promise<GenerationParams | null> {
+export async function rebuildRequest(db: Db, jobId: string, options: { index?: number; seed?: number } = {}): Promise<JobParams | null> {
   const job = await getJob(db, jobId);
   if (!job) return null;
   const params = jobParams(job);
@@ -379,14 +344,9 @@ export async function rebuildRequest(db: Db, jobId: string, options: { index?: n
     if (!Number.isInteger(options.index) || options.index < 0 || options.index >= job.count) {
       throw new ImageIndexError(jobId, options.index, job.count);
     }
-    params.seed = (params.seed + options.index) % SEED_MODULUS;
+    params.seed = imageSeed(params.seed, options.index);
     params.count = 1;
   }
-  if (options.seed !== undefined) {
-    if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed >= SEED_MODULUS) {
-      throw new RangeError(`seed must be a whole number between 0 and ${SEED_MODULUS - 1}, got ${options.seed}`);
-    }
-    params.seed = options.seed;
-  }
+  if (options.seed !== undefined) params.seed = options.seed;
   return params;
 }

@@ -15,6 +15,8 @@ import { audit } from './audit.js';
 import { ensureUserExists } from './users.js';
 
 export const DEFAULT_PERIOD_SECONDS = 86_400;
+/** The largest limit, default or grant (images per period) anyone may set. */
+export const MAX_QUOTA_AMOUNT = 1_000_000;
 const DEFAULT_QUOTA_KEY = 'default_quota';
 
 export interface QuotaStatus {
@@ -227,7 +229,7 @@ async function writeLedger(
 }
 
 function assertCount(what: string, n: number, min: number): void {
-  if (!Number.isInteger(n) || n < min || n > 1_000_000) throw new RangeError(`${what} must be a whole number between ${min} and 1000000, got ${n}`);
+  if (!Number.isInteger(n) || n < min || n > MAX_QUOTA_AMOUNT) throw new RangeError(`${what} must be a whole number between ${min} and ${MAX_QUOTA_AMOUNT}, got ${n}`);
 }
 
 /**

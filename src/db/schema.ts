@@ -1,6 +1,6 @@
 // Drizzle schema: the single source for `npx drizzle-kit generate` (SQL in migrations/)
-// and for typed queries. Discord ids are text snowflakes. Times are timestamptz.
-// This file imports nothing relative so drizzle-kit can load it on its own.
+// and for typed queries. Discord ids are text snowflakes. Times are timestamptz. The job
+// columns' CHECKs are generated from the job contract's limits and name lists.
 import { sql } from 'drizzle-orm';
 import {
   type AnyPgColumn,
@@ -18,17 +18,15 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+// The contract's own modules, not its index: the schema needs no image code.
+import { JOB_KINDS, RNG_NAMES, SAMPLERS, type JobKind, type RngName, type SamplerName } from '../contract/names.js';
+import { LIMITS } from '../contract/request.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Statuses a job never leaves. */
 export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
-export const JOB_KINDS = ['imagine', 'variation', 'upscale', 'reroll', 'rerun'] as const;
-export type JobKind = (typeof JOB_KINDS)[number];
-
-export const RNG_NAMES = ['numpy', 'torch'] as const;
-export type RngName = (typeof RNG_NAMES)[number];
 
 /**
  * Ledger entry kinds. `used_delta` changes `quotas.used`, `bonus_delta` changes `quotas.bonus`:
@@ -136,7 +134,7 @@ export const jobs = pgTable(
     model: text('model').notNull(),
     /** Known once a worker has loaded the model; set by completeJob. */
     modelHash: text('model_hash'),
-    sampler: text('sampler').notNull(),
+    sampler: text('sampler').$type<SamplerName>().notNull(),
     steps: integer('steps').notNull(),
     guidance: doublePrecision('guidance').notNull(),
     width: integer('width').notNull(),
@@ -166,9 +164,18 @@ export const jobs = pgTable(
     check('jobs_status', sql`${t.status} in (${sqlList(JOB_STATUSES)})`),
     check('jobs_kind', sql`${t.kind} in (${sqlList(JOB_KINDS)})`),
     check('jobs_rng', sql`${t.rng} in (${sqlList(RNG_NAMES)})`),
-    check('jobs_count', sql`${t.count} between 1 and 4`),
+    check('jobs_sampler', sql`${t.sampler} in (${sqlList(SAMPLERS)})`),
+    check('jobs_count', sql`${t.count} between ${sql.raw(String(LIMITS.count.min))} and ${sql.raw(String(LIMITS.count.max))}`),
+    check('jobs_steps', sql`${t.steps} between ${sql.raw(String(LIMITS.steps.min))} and ${sql.raw(String(LIMITS.steps.max))}`),
+    check('jobs_guidance', sql`${t.guidance} between ${sql.raw(String(LIMITS.guidance.min))} and ${sql.raw(String(LIMITS.guidance.max))}`),
+    check('jobs_width', sql`${t.width} between ${sql.raw(String(LIMITS.side.min))} and ${sql.raw(String(LIMITS.side.max))}`),
+    check('jobs_height', sql`${t.height} between ${sql.raw(String(LIMITS.side.min))} and ${sql.raw(String(LIMITS.side.max))}`),
+    check('jobs_strength', sql`${t.strength} > ${sql.raw(String(LIMITS.strength.min))} and ${t.strength} <= ${sql.raw(String(LIMITS.strength.max))}`),
+    check('jobs_parent_index', sql`${t.parentIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
+    check('jobs_prompt_length', sql`char_length(${t.prompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),
+    check('jobs_negative_prompt_length', sql`char_length(${t.negativePrompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),
     check('jobs_cost_nonnegative', sql`${t.cost} >= 0`),
-    check('jobs_seed_range', sql`${t.seed} between 0 and 4294967295`),
+    check('jobs_seed_range', sql`${t.seed} between ${sql.raw(String(LIMITS.seed.min))} and ${sql.raw(String(LIMITS.seed.max))}`),
     index('jobs_user_created').on(t.userId, t.createdAt),
     index('jobs_user_active').on(t.userId).where(sql`${t.status} in ('queued', 'running')`),
     index('jobs_queued_model_created').on(t.model, t.createdAt).where(sql`${t.status} = 'queued'`),

@@ -1,12 +1,10 @@
 // Button custom_ids carry only an action, a job id and an image index. Anyone who can see
 // a message can click (or forge) them, so parsing is strict and the job is always
 // reloaded from Postgres and checked against the clicking user before acting.
-
-/** Job ids: short lowercase base32/base36-style ids as created by src/db. */
-const JOB_ID = /^[a-z0-9]{6,32}$/;
+import { isJobId } from '../contract/index.js';
 
 export type ButtonAction =
-  | { action: 'upscale'; jobId: string; index: number } // U1-U4: post that image alone
+  | { action: 'select'; jobId: string; index: number } // U1-U4: post that image alone
   | { action: 'variation'; jobId: string; index: number; strength: 'subtle' | 'strong' } // V1-V4 (strong), Vary buttons
   | { action: 'reroll'; jobId: string } // 🔄 and "Rerun" on a single image: same request, new seed
   | { action: 'cancel'; jobId: string }
@@ -17,7 +15,7 @@ const PREFIX = 'img';
 /** Builds a custom_id (at most 100 characters, Discord's limit). */
 export function buildCustomId(a: ButtonAction): string {
   switch (a.action) {
-    case 'upscale':
+    case 'select':
       return `${PREFIX}:u:${a.jobId}:${a.index}`;
     case 'variation':
       return `${PREFIX}:v${a.strength === 'subtle' ? 's' : ''}:${a.jobId}:${a.index}`;
@@ -36,7 +34,7 @@ export function parseCustomId(customId: string): ButtonAction | null {
   const parts = customId.split(':');
   if (parts[0] !== PREFIX) return null;
   const [, code, jobId, indexText] = parts;
-  if (jobId === undefined || !JOB_ID.test(jobId)) return null;
+  if (jobId === undefined || !isJobId(jobId)) return null;
   const withIndex = code === 'u' || code === 'v' || code === 'vs';
   if (withIndex !== (parts.length === 4) || (!withIndex && parts.length !== 3)) return null;
   let index = 0;
@@ -46,7 +44,7 @@ export function parseCustomId(customId: string): ButtonAction | null {
   }
   switch (code) {
     case 'u':
-      return { action: 'upscale', jobId, index };
+      return { action: 'select', jobId, index };
     case 'v':
       return { action: 'variation', jobId, index, strength: 'strong' };
     case 'vs':

@@ -136,7 +136,7 @@ function resultRows(job: MessageJob, result: ResultView): APIActionRowComponent<
   }
   const indexes = result.seeds.map((_, index) => index);
   return [
-    row(indexes.map((index) => button(`U${index + 1}`, { action: 'upscale', jobId, index }))),
+    row(indexes.map((index) => button(`U${index + 1}`, { action: 'select', jobId, index }))),
     row(indexes.map((index) => button(`V${index + 1}`, { action: 'variation', jobId, index, strength: 'strong' }))),
     row([button('🔄', { action: 'reroll', jobId }), ...replay]),
   ];

@@ -2,14 +2,14 @@
 // seeded noise per image, previews and cancellation between steps. Buffers are
 // allocated once per generation, never per step.
 import sharp, { type Metadata } from 'sharp';
-import { GenerationAbortedError, InvalidRequestError } from './errors.js';
+import { imageSeed, type GenerationRequest } from '../contract/index.js';
+import { makeGrid } from '../images/grid.js';
+import type { RgbImage } from '../images/png.js';
+import { GenerationAbortedError, InvalidRequestError, ModelFaultError } from './errors.js';
 import { toHalfBits, floatsToHalf, halfToFloats } from './float16.js';
-import { makeGrid } from './grid.js';
 import type { LoadedModel } from './model.js';
 import type { PlainTensor, TensorInfo } from './onnx/index.js';
-import type { RgbImage } from './png.js';
 import { imageTensorToRgb, latentsToRgb } from './preview.js';
-import { type GenerationRequest, imageSeed } from './request.js';
 import { createGenerator } from './rng/index.js';
 import { createScheduler } from './schedulers/registry.js';
 import { SchedulerError } from './schedulers/errors.js';
@@ -69,7 +69,7 @@ function asFloat32(t: PlainTensor, out?: Float32Array): Float32Array {
     return t.data as Float32Array;
   }
   if (t.type === 'float16') return halfToFloats(t.data as Uint16Array, out);
-  throw new InvalidRequestError(`model returned ${t.type} where float was expected`);
+  throw new ModelFaultError(`model returned ${t.type} where float was expected`);
 }
 
 function floatTensor(type: TensorInfo['type'], data: Float32Array, dims: number[], half?: Uint16Array): PlainTensor {
@@ -342,7 +342,7 @@ async function decodeLatents(model: LoadedModel, latents: Float32Array, count: n
     const data = asFloat32(t);
     const [H, W] = [t.dims[2]!, t.dims[3]!];
     if (H !== req.height || W !== req.width) {
-      throw new InvalidRequestError(`the VAE decoder produced ${W}x${H} for a ${req.width}x${req.height} request`);
+      throw new ModelFaultError(`the VAE decoder produced ${W}x${H} for a ${req.width}x${req.height} request`);
     }
     for (let i = 0; i < size; i++) {
       const index = start + i;

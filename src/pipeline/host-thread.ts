@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { generate } from './generate.js';
 import { loadModel, type LoadedModel } from './model.js';
 import { resolveProvider, type ProviderName } from './onnx/index.js';
-import type { GenerationRequest } from './request.js';
+import type { GenerationRequest } from '../contract/index.js';
 
 export interface ThreadData {
   modelDir: string;

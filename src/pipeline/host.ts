@@ -2,15 +2,15 @@
 // thread holding the model's ONNX sessions (created once, reused for every job) and
 // runs one generation at a time on it.
 import { Worker } from 'node:worker_threads';
+import { validateGenerationRequest, type GenerationRequest } from '../contract/index.js';
+import type { RgbImage } from '../images/png.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
-import { GenerationAbortedError, InvalidRequestError, ModelLoadError, PipelineError } from './errors.js';
+import { GenerationAbortedError, InvalidRequestError, ModelFaultError, ModelLoadError, PipelineError } from './errors.js';
 import type { GenerationOutput } from './generate.js';
 import type { FromThread, ThreadData, ToThread } from './host-thread.js';
-import type { ModelInfo } from './model.js';
+import type { ModelDetails } from './model.js';
 import type { ProviderName } from './onnx/index.js';
-import type { RgbImage } from './png.js';
-import { type GenerationRequest, validateRequest } from './request.js';
 
 export interface Progress {
   step: number;
@@ -37,9 +37,11 @@ export interface GenerateCallOptions {
   onProgress?: (progress: Progress) => void;
 }
 
-const ERROR_CLASSES: Record<string, new (message: string) => PipelineError> = {
+// Errors cross the thread boundary as name and message; these keep their class.
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   InvalidRequestError,
   ModelLoadError,
+  ModelFaultError,
 };
 
 function rebuildError(error: { name: string; message: string }): Error {
@@ -65,7 +67,7 @@ export class PipelineHost {
   private constructor(
     private readonly worker: Worker,
     private readonly abortFlag: Int32Array,
-    readonly model: ModelInfo,
+    readonly model: ModelDetails,
     readonly provider: 'cpu' | 'cuda',
     private readonly options: Required<Pick<PipelineHostOptions, 'maxPixels' | 'previewIntervalMs'>>,
   ) {
@@ -116,9 +118,9 @@ export class PipelineHost {
     return host;
   }
 
-  /** Validates and runs one request; concurrent calls wait their turn. */
-  generate(request: GenerationRequest, options: GenerateCallOptions = {}): Promise<GenerationOutput> {
-    validateRequest(request, this.model, { maxPixels: this.options.maxPixels });
+  /** Validates and runs one request; concurrent calls wait their turn. A bad request rejects with InvalidRequestError. */
+  async generate(request: GenerationRequest, options: GenerateCallOptions = {}): Promise<GenerationOutput> {
+    validateGenerationRequest(request, this.model, this.options.maxPixels);
     const run = this.queue.then(() => this.runOne(request, options));
     this.queue = run.catch(() => undefined);
     return run;

@@ -4,40 +4,39 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { SAMPLERS, type ModelInfo, type SamplerName } from '../contract/index.js';
 import type { Logger } from '../log.js';
 import { ModelLoadError } from './errors.js';
 import { createSession, type OnnxSession, type RunStats, type TensorInfo } from './onnx/index.js';
 import { type PreviewFactors, SD15_PREVIEW_FACTORS } from './preview.js';
-import type { SamplerName, SchedulerConfig } from './schedulers/types.js';
+import type { SchedulerConfig } from './schedulers/types.js';
 import { samplerForClassName } from './schedulers/registry.js';
 import { ClipTokenizer } from './tokenizer/index.js';
 
-export interface ModelInfo {
-  /** Folder name: what users pick in `/imagine model:`. */
-  name: string;
+/** What the pipeline knows of a loaded model: what workers advertise, and how to run it. */
+export interface ModelDetails extends ModelInfo {
   dir: string;
   /** SHA-256 over the ONNX files (names and contents), recorded with every job. */
   hash: string;
-  nativeWidth: number;
-  nativeHeight: number;
-  /** Width and height must be multiples of this (VAE factor x UNet downsampling; 64 for SD). */
-  sizeMultiple: number;
   latentChannels: number;
   /** Pixels per latent cell (8 for SD). */
   vaeScaleFactor: number;
   /** Latents are multiplied by this after encoding and divided before decoding. */
   scalingFactor: number;
-  /** The sampler matching the model's own scheduler_config.json. */
-  defaultSampler: SamplerName;
   schedulerConfig: SchedulerConfig;
-  supportsImg2Img: boolean;
   /** Whether previews use a TAESD decoder (else a 4x3 linear latent-to-RGB map). */
   previewKind: 'taesd' | 'linear';
   warnings: string[];
 }
 
+/** The advertised part of a model's details (what a worker's heartbeat carries). */
+export function advertisedInfo(details: ModelDetails): ModelInfo {
+  const { name, nativeWidth, nativeHeight, sizeMultiple, fixedSize, defaultSampler, samplers, supportsImg2Img } = details;
+  return { name, nativeWidth, nativeHeight, sizeMultiple, fixedSize, defaultSampler, samplers: [...samplers], supportsImg2Img };
+}
+
 export interface LoadedModel {
-  info: ModelInfo;
+  info: ModelDetails;
   tokenizer: ClipTokenizer;
   textEncoder: OnnxSession;
   unet: OnnxSession;
@@ -216,6 +215,9 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
 
     const unetLatent = num(unetConfig.sample_size) ?? (typeof unetIo.sample.shape[2] === 'number' ? unetIo.sample.shape[2] : 64);
     const nativeSize = num(vaeConfig.sample_size) ?? unetLatent * vaeScaleFactor;
+    // An export with numeric spatial axes runs at exactly that latent size.
+    const [, , latentH, latentW] = unetIo.sample.shape;
+    const fixedSize = typeof latentH === 'number' && latentH > 0 && typeof latentW === 'number' && latentW > 0 ? { width: latentW * vaeScaleFactor, height: latentH * vaeScaleFactor } : null;
 
     const previewFile = join(dir, 'latent_preview.json');
     let previewFactors = SD15_PREVIEW_FACTORS;
@@ -229,17 +231,19 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
     const onnxFiles = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder']
       .flatMap((c) => ['model.onnx', 'model.onnx_data', 'weights.pb'].map((f) => `${c}/${f}`))
       .filter((f) => existsSync(join(dir, f)));
-    const info: ModelInfo = {
+    const info: ModelDetails = {
       name: basename(dir),
       dir,
       hash: await hashFiles(dir, onnxFiles),
-      nativeWidth: nativeSize,
-      nativeHeight: nativeSize,
+      nativeWidth: fixedSize?.width ?? nativeSize,
+      nativeHeight: fixedSize?.height ?? nativeSize,
       sizeMultiple,
+      fixedSize,
       latentChannels,
       vaeScaleFactor,
       scalingFactor,
       defaultSampler,
+      samplers: [...SAMPLERS],
       schedulerConfig: corrected.config,
       supportsImg2Img: vaeEncoder !== null,
       previewKind: taesdDecoder ? 'taesd' : 'linear',
@@ -272,7 +276,7 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
 }
 
 /** Loads a folder with CPU sessions and releases it: proves that a model folder works. */
-export async function validateModelFolder(dir: string): Promise<ModelInfo> {
+export async function validateModelFolder(dir: string): Promise<ModelDetails> {
   const model = await loadModel(dir, { provider: 'cpu' });
   await model.release();
   return model.info;

@@ -2,7 +2,7 @@
 // short TTL. A worker that dies stops refreshing it and drops out within the TTL, so the
 // bot only offers models that some live worker can actually run.
 import type { Redis } from 'ioredis';
-import type { ModelInfo } from './model-info.js';
+import { parseModelInfo, type ModelInfo } from '../contract/index.js';
 
 export interface WorkerHeartbeat {
   /** `<host>:<pid>` */
@@ -102,7 +102,10 @@ export async function liveWorkers(redis: Redis, prefix: string): Promise<WorkerH
   const workers: WorkerHeartbeat[] = [];
   for (const value of values) {
     // A key may expire between SCAN and MGET.
-    if (value !== null) workers.push(JSON.parse(value) as WorkerHeartbeat);
+    if (value === null) continue;
+    const beat = JSON.parse(value) as WorkerHeartbeat;
+    const models = Array.isArray(beat.models) ? beat.models.map(parseModelInfo).filter((m): m is ModelInfo => m !== null) : [];
+    workers.push({ ...beat, models });
   }
   return workers;
 }

@@ -4,5 +4,4 @@ export type { EnqueueRequest, GenerationJobData, GenerationQueuesOptions } from 
 export { Heartbeat, liveModels, liveWorkers, workerKey } from './heartbeat.js';
 export type { HeartbeatOptions, WorkerHeartbeat } from './heartbeat.js';
 export { cancelChannel, publishCancel, subscribeCancels } from './cancel.js';
-export type { ModelInfo } from './model-info.js';
 export { InvalidJobIdError, InvalidModelNameError } from './errors.js';

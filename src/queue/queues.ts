@@ -2,6 +2,7 @@
 // Redis carries nothing but the job id; Postgres holds the request and the job's state.
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { isJobId, isModelName } from '../contract/index.js';
 import { InvalidJobIdError, InvalidModelNameError } from './errors.js';
 
 /** The one job name on every generation queue. */
@@ -12,26 +13,24 @@ export interface GenerationJobData {
   jobId: string;
 }
 
-const MODEL_NAME = /^[a-zA-Z0-9._-]{1,64}$/;
-const JOB_ID = /^[a-z0-9]{6,32}$/;
 /** BullMQ's highest priority value (a lower number runs first). */
 const PRIORITY_LIMIT = 2_097_151;
 
 /** The BullMQ queue name for a model: `gen-<model>`. */
 export function queueNameForModel(model: string): string {
-  if (!MODEL_NAME.test(model)) throw new InvalidModelNameError(model);
+  if (!isModelName(model)) throw new InvalidModelNameError(model);
   return `gen-${model}`;
 }
 
 /** The model a queue serves, or null for a name that is not a generation queue. */
 export function modelForQueueName(queueName: string): string | null {
   const model = queueName.startsWith('gen-') ? queueName.slice(4) : '';
-  return MODEL_NAME.test(model) ? model : null;
+  return isModelName(model) ? model : null;
 }
 
 /** Throws InvalidJobIdError for ids BullMQ would reject (':' inside) or read as numbers. */
 export function assertJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId) || String(Number.parseInt(jobId, 10)) === jobId) throw new InvalidJobIdError(jobId);
+  if (!isJobId(jobId)) throw new InvalidJobIdError(jobId);
 }
 
 /**

@@ -11,8 +11,8 @@ import { Redis } from 'ioredis';
 import { ConfigError, loadConfig } from '../config.js';
 import { assertMigrationsCurrent, createDb } from '../db/index.js';
 import { createLogger } from '../log.js';
-import { PipelineHost, SAMPLERS } from '../pipeline/index.js';
-import type { ModelInfo } from '../queue/index.js';
+import type { ModelInfo } from '../contract/index.js';
+import { advertisedInfo, PipelineHost } from '../pipeline/index.js';
 import { DiscordMessages, createDiscordRest } from './discord.js';
 import { startHealthServer } from './health.js';
 import { createWorkerMetrics } from './metrics.js';
@@ -57,8 +57,7 @@ async function main(): Promise<void> {
       previewIntervalMs: Math.floor(config.PREVIEW_INTERVAL_MS / 4),
     });
     generators.set(name, host);
-    const m = host.model;
-    models.push({ name, nativeWidth: m.nativeWidth, nativeHeight: m.nativeHeight, sizeMultiple: m.sizeMultiple, defaultSampler: m.defaultSampler, samplers: [...SAMPLERS] });
+    models.push(advertisedInfo(host.model));
     logger.info({ model: name, provider: host.provider }, 'model loaded');
   }
 

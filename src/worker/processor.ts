@@ -3,24 +3,17 @@
 // who completes (completeJob's didComplete), and a Redis NX key decides who delivers.
 import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { formatParameters, InvalidRequestError, resultFile, type GenerationRequest } from '../contract/index.js';
 import { claimJob, completeJob, failJob, getImage, getJob, getReplay, listImages, markDelivered, setDeliveryError, storeReplay, type Db, type Job } from '../db/index.js';
 import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
+import { isRetryable, isUserVisible } from '../errors.js';
+import { encodePreview, encodeReplay } from '../images/encode.js';
+import { encodePng, type RgbImage } from '../images/png.js';
 import type { Logger } from '../log.js';
-import {
-  GenerationAbortedError,
-  InvalidRequestError,
-  encodePng,
-  formatParameters,
-  type GenerateCallOptions,
-  type GenerationOutput,
-  type GenerationRequest,
-  type RgbImage,
-  type SamplerName,
-} from '../pipeline/index.js';
+import { GenerationAbortedError, type GenerateCallOptions, type GenerationOutput } from '../pipeline/index.js';
 import { modelForQueueName, type GenerationJobData } from '../queue/index.js';
 import type { AbortReason, RunningJobs } from './cancels.js';
 import type { DiscordMessages } from './discord.js';
-import { decodePng, encodePreview, encodeReplay, encodeResultFile } from './images.js';
 import { DeliveryFailedError, JobMessage } from './job-message.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
@@ -71,9 +64,9 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** The user-facing reason of a failure: a bad request is shown as is, anything else briefly. */
+/** The user-facing reason of a failure: a user-visible one (a bad request) as is, anything else briefly. */
 function failureReason(err: unknown): string {
-  if (err instanceof InvalidRequestError) return err.message;
+  if (isUserVisible(err)) return err.message;
   return `the worker hit an error (${errorText(err).slice(0, 200)})`;
 }
 
@@ -163,24 +156,26 @@ export class GenerationProcessor {
         await this.deliverFinal(job, message, renderCancelled(job), logger);
         return 'cancelled';
       }
-      const lastAttempt = err instanceof InvalidRequestError || queueJob.attemptsMade + 1 >= (queueJob.opts.attempts ?? 1);
-      if (!lastAttempt) {
+      const retryable = isRetryable(err);
+      if (retryable && queueJob.attemptsMade + 1 < (queueJob.opts.attempts ?? 1)) {
         metrics.jobs.inc({ outcome: 'retried' });
         logger.warn({ err }, 'generation failed; BullMQ will retry');
         throw err;
       }
-      return this.fail(job, message, err, logger, err instanceof InvalidRequestError);
+      return this.fail(job, message, err, logger, !retryable);
     }
     await reporter.close();
     metrics.stepSeconds.observe(output.timings.totalMs / 1000 / Math.max(1, output.timings.steps));
 
-    // Store before showing: a result on Discord always has its images in Postgres.
+    // Store before showing: a result on Discord always has its images in Postgres, and is
+    // made from exactly those bytes.
+    const strength = request.init?.strength ?? null;
     const images = output.images.map((img) => ({
       index: img.index,
       seed: img.seed,
       width: img.width,
       height: img.height,
-      png: encodePng(img, formatParameters(request, img.seed, generator.model)),
+      png: encodePng(img, formatParameters(request, img.seed, generator.model, strength)),
     }));
     const completion = await completeJob(db, job.id, images, {
       modelHash: generator.model.hash,
@@ -191,7 +186,7 @@ export class GenerationProcessor {
       return 'skipped';
     }
     const replay = await this.recordReplay(job, replayFrames.frames(), logger);
-    const file = await encodeResultFile(output.images, this.deps.maxUploadBytes, job.id);
+    const file = await resultFile(images, this.deps.maxUploadBytes, job.id);
     const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs, replay });
     await this.deliverFinal(job, message, payload, logger);
     return 'succeeded';
@@ -238,8 +233,7 @@ export class GenerationProcessor {
       seed: job.seed,
       steps: job.steps,
       guidance: job.guidance,
-      // The pipeline validates the name and answers InvalidRequestError for unknown ones.
-      sampler: job.sampler as SamplerName,
+      sampler: job.sampler,
       width: job.width,
       height: job.height,
       count: job.count,
@@ -317,7 +311,7 @@ export class GenerationProcessor {
     if (job.status !== 'succeeded' || job.deliveredAt !== null || job.deliveryError !== null) return;
     const stored = await listImages(this.deps.db, jobId);
     if (stored.length === 0) return;
-    const file = await encodeResultFile(await Promise.all(stored.map((i) => decodePng(i.png))), this.deps.maxUploadBytes, job.id);
+    const file = await resultFile(stored, this.deps.maxUploadBytes, job.id);
     const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
     const replay = (await getReplay(this.deps.db, jobId)) !== null;
     await this.deliverFinal(job, message, renderResult(job, { file, seeds: stored.map((i) => i.seed), replay }), logger);

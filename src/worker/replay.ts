@@ -1,6 +1,6 @@
 // The frames of a job's denoising replay: a bounded, evenly spread selection of its
 // progress previews, so memory stays the same however many steps or previews a job has.
-import type { RgbImage } from '../pipeline/index.js';
+import type { RgbImage } from '../images/png.js';
 
 /** Frames in a replay at most (the last preview included). */
 export const REPLAY_MAX_FRAMES = 24;

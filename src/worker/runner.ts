@@ -4,7 +4,8 @@
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import { GenerationQueues, Heartbeat, queueNameForModel, subscribeCancels, type GenerationJobData, type ModelInfo } from '../queue/index.js';
+import type { ModelInfo } from '../contract/index.js';
+import { GenerationQueues, Heartbeat, queueNameForModel, subscribeCancels, type GenerationJobData } from '../queue/index.js';
 import { RunningJobs } from './cancels.js';
 import type { HealthReport } from './health.js';
 import type { WorkerMetrics } from './metrics.js';

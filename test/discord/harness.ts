@@ -6,11 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Bot } from '../../src/bot/bot.js';
 import type { BotConfig, BotContext } from '../../src/bot/context.js';
+import { createResponseBudget } from '../../src/bot/deadline.js';
 import { deployCommands } from '../../src/bot/deploy.js';
 import { ModelCatalog } from '../../src/bot/models.js';
 import { REST } from 'discord.js';
 import { createLogger, type Logger } from '../../src/log.js';
-import { GenerationQueues, Heartbeat, type ModelInfo } from '../../src/queue/index.js';
+import { SAMPLERS, type ModelInfo } from '../../src/contract/index.js';
+import { GenerationQueues, Heartbeat } from '../../src/queue/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/pg.js';
 import { dropPrefix, freshPrefix, SHARED_REDIS_URL } from '../support/redis.js';
 import { startFakeDiscord, type FakeDiscord, type FakeDiscordOptions } from './server.js';
@@ -21,8 +23,10 @@ export const DEMO_MODEL: ModelInfo = {
   nativeWidth: 128,
   nativeHeight: 128,
   sizeMultiple: 64,
+  fixedSize: null,
   defaultSampler: 'euler',
-  samplers: ['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'pndm', 'ddpm', 'unipc'],
+  samplers: [...SAMPLERS],
+  supportsImg2Img: true,
 };
 
 export interface HarnessOptions {
@@ -86,7 +90,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     logger,
     clock: Date.now,
     config,
-    responseBudget: { idleMs: options.responseBudgetMs ?? 1500, inFlight: 0 },
+    responseBudget: createResponseBudget(options.responseBudgetMs ?? 1500),
   };
   await deployCommands(new REST({ api: discord.apiBase }).setToken(discord.botToken), discord.applicationId);
   const newBot = async (): Promise<RunningBot> => {

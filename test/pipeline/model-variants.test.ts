@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../src/pipeline/errors.js';
 import { generate } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
-import type { GenerationRequest } from '../../src/pipeline/request.js';
-import { encodePng } from '../../src/pipeline/png.js';
+import type { GenerationRequest } from '../../src/contract/index.js';
+import { encodePng } from '../../src/images/png.js';
 
 const DIR = 'test/fixtures/onnx-variants';
 

@@ -1,8 +1,8 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { fromHalfBits, toHalfBits } from '../../src/pipeline/float16.js';
-import { makeGrid } from '../../src/pipeline/grid.js';
-import { encodePng, readPngParameters } from '../../src/pipeline/png.js';
+import { makeGrid } from '../../src/images/grid.js';
+import { encodePng, readPngParameters } from '../../src/images/png.js';
 import { imageTensorToRgb, latentsToRgb, SD15_PREVIEW_FACTORS } from '../../src/pipeline/preview.js';
 
 function gradient(width: number, height: number, seed: number) {

@@ -1,6 +1,7 @@
 // Sample inputs for src/db tests (and for other suites that need a job row).
 import { randomInt } from 'node:crypto';
-import type { GenerationParams, NewJobInput } from '../../src/db/index.js';
+import type { JobParams } from '../../src/contract/index.js';
+import type { NewJobInput } from '../../src/db/index.js';
 
 const PROCESS_PART = randomInt(1_000_000_000);
 let counter = 0;
@@ -11,7 +12,7 @@ export function snowflake(): string {
   return `1${String(PROCESS_PART).padStart(9, '0')}${String(counter).padStart(8, '0')}`;
 }
 
-export function sampleParams(overrides: Partial<GenerationParams> = {}): GenerationParams {
+export function sampleParams(overrides: Partial<JobParams> = {}): JobParams {
   return {
     prompt: 'a red circle on a blue square',
     negativePrompt: 'blurry',

@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { Redis } from 'ioredis';
-import { countActiveJobs, createJobWithReservation, getJob, setMessageId, type GenerationParams, type Job } from '../../src/db/index.js';
+import type { JobParams } from '../../src/contract/index.js';
+import { countActiveJobs, createJobWithReservation, getJob, setMessageId, type Job } from '../../src/db/index.js';
 import { GenerationQueues, enqueueGeneration } from '../../src/queue/index.js';
 import { startFakeDiscord, type FakeDiscord, type FakeUser, type StoredMessage } from '../discord/server.js';
 import { createTestDatabase, type TestDatabase } from './pg.js';
@@ -35,7 +36,7 @@ export interface SpawnOptions {
 
 export interface NewJobOptions {
   user: FakeUser;
-  params?: Partial<GenerationParams>;
+  params?: Partial<JobParams>;
   kind?: 'imagine' | 'variation' | 'reroll' | 'rerun';
   parent?: { jobId: string; index: number };
 }
@@ -69,7 +70,7 @@ export class WorkerHarness {
     return new WorkerHarness(discord, pg, redis, redisUrl, prefix, queues, client);
   }
 
-  defaultParams(overrides: Partial<GenerationParams> = {}): GenerationParams {
+  defaultParams(overrides: Partial<JobParams> = {}): JobParams {
     return {
       prompt: 'a red circle on a blue background',
       negativePrompt: '',

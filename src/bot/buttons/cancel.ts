@@ -1,27 +1,26 @@
 // Cancel on a queued or running job: the row is cancelled (and refunded) in Postgres, the
-// running worker is told over Redis, and the message shows it at once.
+// running worker is told over Redis, then the message shows it.
 import { cancelJob } from '../../db/index.js';
 import { renderCancelled } from '../../discord/messages.js';
 import { publishCancel } from '../../queue/index.js';
 import { UserError } from '../errors.js';
-import { jobFromButton } from '../lookup.js';
-import { requireButtonOwner } from '../permissions.js';
 import { replyOptions } from '../replies.js';
 import type { ButtonHandler } from '../types.js';
 
 export const cancel: ButtonHandler<'cancel'> = {
   action: 'cancel',
+  // Admins may cancel any job (moderation).
+  access: 'ownerOrAdmin',
 
-  async execute(ctx, interaction, { jobId }) {
-    const job = await jobFromButton(ctx, jobId);
-    requireButtonOwner(ctx.config, interaction, job, { admins: true });
+  async execute(ctx, interaction, _parsed, job) {
     const { previousStatus, cancelled } = await cancelJob(ctx.db, job.id, interaction.user.id);
     if (!cancelled) {
       const state = previousStatus === 'succeeded' ? 'finished' : (previousStatus ?? 'gone');
       throw new UserError(`Job \`${job.id}\` is already ${state}; there is nothing to cancel.`);
     }
-    await interaction.update(replyOptions(renderCancelled(job)));
-    await publishCancel(ctx.redis, ctx.config.REDIS_PREFIX, job.id);
     ctx.logger.info({ jobId: job.id, userId: interaction.user.id, previousStatus }, 'job cancelled');
+    // Workers first, and whatever Discord does: a running job must stop even if the edit fails.
+    await publishCancel(ctx.redis, ctx.config.REDIS_PREFIX, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not publish the cancel'));
+    await interaction.update(replyOptions(renderCancelled(job)));
   },
 };

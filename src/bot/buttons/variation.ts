@@ -1,10 +1,9 @@
 // V1-V4 (strong) and "Vary (subtle)" / "Vary (strong)": img2img from that image with new
 // seeds, as many images as the parent had.
+import { randomSeed } from '../../contract/index.js';
 import { getImage, jobParams } from '../../db/index.js';
 import { UserError } from '../errors.js';
-import { jobFromButton } from '../lookup.js';
-import { requireButtonOwner } from '../permissions.js';
-import { randomSeed, submitGeneration } from '../submit.js';
+import { submitGeneration } from '../submit.js';
 import type { ButtonHandler } from '../types.js';
 
 /** img2img strength: how much of the image is repainted. */
@@ -12,10 +11,9 @@ export const VARIATION_STRENGTH = { subtle: 0.35, strong: 0.65 } as const;
 
 export const variation: ButtonHandler<'variation'> = {
   action: 'variation',
+  access: 'owner',
 
-  async execute(ctx, interaction, { jobId, index, strength }) {
-    const parent = await jobFromButton(ctx, jobId);
-    requireButtonOwner(ctx.config, interaction, parent, { admins: false });
+  async execute(ctx, interaction, { index, strength }, parent) {
     if (parent.status !== 'succeeded' || (await getImage(ctx.db, parent.id, index)) === null) {
       throw new UserError(`Job \`${parent.id}\` has no image ${index + 1} to vary.`);
     }

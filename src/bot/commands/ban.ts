@@ -3,12 +3,11 @@ import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
 import { banUser } from '../../db/index.js';
 import { optionValues, parseOptions, snowflakeId, text } from '../options.js';
-import { requireAdmin } from '../permissions.js';
-import type { SlashCommand } from '../types.js';
+import type { PlainCommand } from '../types.js';
 
-const schema = z.strictObject({ user: snowflakeId('user'), reason: text('reason', 0, 200).default('') });
+const schema = z.strictObject({ user: snowflakeId('user'), reason: text('reason', { required: false, maxChars: 200 }).default('') });
 
-export const ban: SlashCommand = {
+export const ban: PlainCommand = {
   data: new SlashCommandBuilder()
     .setName('ban')
     .setDescription('Stop a user from generating images (bot admins only)')
@@ -16,9 +15,9 @@ export const ban: SlashCommand = {
     .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
     .addStringOption((o) => o.setName('reason').setDescription('Shown to the user').setMaxLength(200))
     .toJSON(),
+  access: 'admin',
 
   async execute(ctx, interaction) {
-    requireAdmin(ctx, interaction, 'ban');
     const o = parseOptions(schema, optionValues(interaction.options.data));
     await banUser(ctx.db, { userId: o.user, actorId: interaction.user.id, reason: o.reason });
     ctx.logger.info({ actorId: interaction.user.id, userId: o.user }, 'user banned');

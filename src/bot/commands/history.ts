@@ -3,7 +3,7 @@ import { ApplicationIntegrationType, InteractionContextType, MessageFlags, Slash
 import { listUserJobs } from '../../db/index.js';
 import { escapeMarkdown } from '../../discord/messages.js';
 import { discordTime } from '../submit.js';
-import type { SlashCommand } from '../types.js';
+import type { PlainCommand } from '../types.js';
 
 const SHOWN = 10;
 const PROMPT_CHARS = 80;
@@ -15,8 +15,9 @@ const data = new SlashCommandBuilder()
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
   .toJSON();
 
-export const history: SlashCommand = {
+export const history: PlainCommand = {
   data,
+  access: 'everyone',
 
   async execute(ctx, interaction) {
     const jobs = await listUserJobs(ctx.db, interaction.user.id, SHOWN);

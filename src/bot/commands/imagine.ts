@@ -1,17 +1,16 @@
 // /imagine prompt [negative] [seed] [steps] [guidance] [sampler] [aspect] [count] [model]
+// Options are read with their types here; every field is validated by the job contract
+// when the job is created (submit.ts), with the same limits Discord is told about.
 import { ApplicationIntegrationType, InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
-import { UserError } from '../errors.js';
-import { decimal, oneOf, optionValues, parseOptions, text, whole } from '../options.js';
-import { ASPECTS, sizeForAspect } from '../sizes.js';
-import { randomSeed, submitGeneration } from '../submit.js';
-import type { SlashCommand } from '../types.js';
+import { LIMITS, randomSeed, SAMPLERS, type ModelInfo } from '../../contract/index.js';
 import type { BotContext } from '../context.js';
-import type { ModelInfo } from '../../queue/index.js';
-// The pipeline's own limits (a module without ONNX Runtime), so Discord's option bounds match what workers accept.
-import { MAX_GUIDANCE, MAX_SEED, MAX_STEPS } from '../../pipeline/request.js';
+import { UserError } from '../errors.js';
+import { oneOf, optionValues, parseOptions, typed } from '../options.js';
+import { ASPECTS, sizeForAspect } from '../sizes.js';
+import { submitGeneration } from '../submit.js';
+import type { PlainCommand } from '../types.js';
 
-export const PROMPT_MAX = 1000;
 const DEFAULT_STEPS = 20;
 const DEFAULT_GUIDANCE = 7;
 const DEFAULT_COUNT = 4;
@@ -21,27 +20,29 @@ const data = new SlashCommandBuilder()
   .setDescription('Generate images from a prompt')
   .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-  .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true).setMinLength(1).setMaxLength(PROMPT_MAX))
-  .addStringOption((o) => o.setName('negative').setDescription('What to keep out of the image').setMaxLength(PROMPT_MAX))
-  .addIntegerOption((o) => o.setName('seed').setDescription('Seed of the first image (random by default)').setMinValue(0).setMaxValue(MAX_SEED))
-  .addIntegerOption((o) => o.setName('steps').setDescription(`Denoising steps (default ${DEFAULT_STEPS})`).setMinValue(1).setMaxValue(MAX_STEPS))
-  .addNumberOption((o) => o.setName('guidance').setDescription(`How closely to follow the prompt (default ${DEFAULT_GUIDANCE})`).setMinValue(0).setMaxValue(MAX_GUIDANCE))
+  .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true).setMinLength(1).setMaxLength(LIMITS.promptChars))
+  .addStringOption((o) => o.setName('negative').setDescription('What to keep out of the image').setMaxLength(LIMITS.promptChars))
+  .addIntegerOption((o) => o.setName('seed').setDescription('Seed of the first image (random by default)').setMinValue(LIMITS.seed.min).setMaxValue(LIMITS.seed.max))
+  .addIntegerOption((o) => o.setName('steps').setDescription(`Denoising steps (default ${DEFAULT_STEPS})`).setMinValue(LIMITS.steps.min).setMaxValue(LIMITS.steps.max))
+  .addNumberOption((o) =>
+    o.setName('guidance').setDescription(`How closely to follow the prompt (default ${DEFAULT_GUIDANCE})`).setMinValue(LIMITS.guidance.min).setMaxValue(LIMITS.guidance.max),
+  )
   .addStringOption((o) => o.setName('sampler').setDescription("Sampler (the model's default if omitted)").setAutocomplete(true))
   .addStringOption((o) => o.setName('aspect').setDescription('Aspect ratio (default 1:1)').addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))))
-  .addIntegerOption((o) => o.setName('count').setDescription(`Number of images (default ${DEFAULT_COUNT})`).setMinValue(1).setMaxValue(4))
+  .addIntegerOption((o) => o.setName('count').setDescription(`Number of images (default ${DEFAULT_COUNT})`).setMinValue(LIMITS.count.min).setMaxValue(LIMITS.count.max))
   .addStringOption((o) => o.setName('model').setDescription('Model (the default if omitted)').setAutocomplete(true))
   .toJSON();
 
 const schema = z.strictObject({
-  prompt: text('prompt', 1, PROMPT_MAX),
-  negative: text('negative', 0, PROMPT_MAX).default(''),
-  seed: whole('seed', 0, MAX_SEED).optional(),
-  steps: whole('steps', 1, MAX_STEPS).default(DEFAULT_STEPS),
-  guidance: decimal('guidance', 0, MAX_GUIDANCE).default(DEFAULT_GUIDANCE),
-  sampler: text('sampler', 1, 40).optional(),
+  prompt: typed.text('prompt'),
+  negative: typed.text('negative').default(''),
+  seed: typed.number('seed').optional(),
+  steps: typed.number('steps').default(DEFAULT_STEPS),
+  guidance: typed.number('guidance').default(DEFAULT_GUIDANCE),
+  sampler: oneOf('sampler', SAMPLERS).optional(),
   aspect: oneOf('aspect', ASPECTS).default('1:1'),
-  count: whole('count', 1, 4).default(DEFAULT_COUNT),
-  model: text('model', 1, 64).optional(),
+  count: typed.number('count').default(DEFAULT_COUNT),
+  model: typed.text('model').optional(),
 });
 
 /** The live model the user asked for (or the default one). */
@@ -56,25 +57,20 @@ async function resolveModel(ctx: BotContext, requested: string | undefined): Pro
   throw new UserError(`Unknown model \`${requested.slice(0, 64)}\`. Available: ${available}.`);
 }
 
-function matchingChoices(values: string[], typed: string): { name: string; value: string }[] {
-  const needle = typed.toLowerCase();
+function matchingChoices(values: string[], typedText: string): { name: string; value: string }[] {
+  const needle = typedText.toLowerCase();
   const starts = values.filter((v) => v.toLowerCase().startsWith(needle));
   const contains = values.filter((v) => !v.toLowerCase().startsWith(needle) && v.toLowerCase().includes(needle));
-  return [...starts, ...contains]
-    .slice(0, 25)
-    .map((v) => ({ name: v, value: v }));
+  return [...starts, ...contains].slice(0, 25).map((v) => ({ name: v, value: v }));
 }
 
-export const imagine: SlashCommand = {
+export const imagine: PlainCommand = {
   data,
+  access: 'everyone',
 
   async execute(ctx, interaction) {
     const options = parseOptions(schema, optionValues(interaction.options.data));
     const model = await resolveModel(ctx, options.model);
-    const sampler = options.sampler ?? model.defaultSampler;
-    if (!model.samplers.includes(sampler)) {
-      throw new UserError(`Unknown sampler \`${sampler.slice(0, 40)}\`. Samplers of \`${model.name}\`: ${model.samplers.join(', ')}.`);
-    }
     const { width, height } = sizeForAspect(options.aspect, model, ctx.config.MAX_PIXELS);
     await submitGeneration(ctx, interaction, {
       kind: 'imagine',
@@ -83,7 +79,7 @@ export const imagine: SlashCommand = {
         prompt: options.prompt,
         negativePrompt: options.negative,
         model: model.name,
-        sampler,
+        sampler: options.sampler ?? model.defaultSampler,
         steps: options.steps,
         guidance: options.guidance,
         width,

@@ -1,14 +1,11 @@
 // /quota-admin set|grant|reset|default (bot admins only; each change is in the audit log).
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
-import { getQuota, grant, resetQuota, setDefaultLimit, setLimit } from '../../db/index.js';
+import { getQuota, grant, MAX_QUOTA_AMOUNT, resetQuota, setDefaultLimit, setLimit } from '../../db/index.js';
 import { UserError } from '../errors.js';
 import { optionValues, parseOptions, snowflakeId, subcommandName, text, whole } from '../options.js';
-import { requireAdmin } from '../permissions.js';
-import type { SlashCommand } from '../types.js';
+import type { PlainCommand } from '../types.js';
 
-/** The largest limit or grant an admin may set. */
-export const MAX_AMOUNT = 1_000_000;
 const DEFAULT_REASON = 'via /quota-admin';
 
 const data = new SlashCommandBuilder()
@@ -20,7 +17,7 @@ const data = new SlashCommandBuilder()
       .setName('set')
       .setDescription("Set a user's daily limit")
       .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
-      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_AMOUNT))
+      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT))
       .addStringOption((o) => o.setName('reason').setDescription('Why (audit log)').setMaxLength(200)),
   )
   .addSubcommand((s) =>
@@ -28,7 +25,7 @@ const data = new SlashCommandBuilder()
       .setName('grant')
       .setDescription('Give a user extra images for today')
       .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
-      .addIntegerOption((o) => o.setName('amount').setDescription('Extra images').setRequired(true).setMinValue(1).setMaxValue(MAX_AMOUNT))
+      .addIntegerOption((o) => o.setName('amount').setDescription('Extra images').setRequired(true).setMinValue(1).setMaxValue(MAX_QUOTA_AMOUNT))
       .addStringOption((o) => o.setName('reason').setDescription('Why (audit log)').setMaxLength(200)),
   )
   .addSubcommand((s) =>
@@ -42,25 +39,25 @@ const data = new SlashCommandBuilder()
     s
       .setName('default')
       .setDescription('Set the daily limit of users without their own')
-      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_AMOUNT))
+      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT))
       .addStringOption((o) => o.setName('reason').setDescription('Why (audit log)').setMaxLength(200)),
   )
   .toJSON();
 
-const reason = text('reason', 0, 200).default(DEFAULT_REASON);
+const reason = text('reason', { required: false, maxChars: 200 }).default(DEFAULT_REASON);
 const schemas = {
-  set: z.strictObject({ user: snowflakeId('user'), limit: whole('limit', 0, MAX_AMOUNT), reason }),
-  grant: z.strictObject({ user: snowflakeId('user'), amount: whole('amount', 1, MAX_AMOUNT), reason }),
+  set: z.strictObject({ user: snowflakeId('user'), limit: whole('limit', 0, MAX_QUOTA_AMOUNT), reason }),
+  grant: z.strictObject({ user: snowflakeId('user'), amount: whole('amount', 1, MAX_QUOTA_AMOUNT), reason }),
   reset: z.strictObject({ user: snowflakeId('user'), reason }),
-  default: z.strictObject({ limit: whole('limit', 0, MAX_AMOUNT), reason }),
+  default: z.strictObject({ limit: whole('limit', 0, MAX_QUOTA_AMOUNT), reason }),
 };
 
-export const quotaAdmin: SlashCommand = {
+export const quotaAdmin: PlainCommand = {
   data,
+  access: 'admin',
 
   async execute(ctx, interaction) {
     const sub = subcommandName(interaction.options.data);
-    requireAdmin(ctx, interaction, `quota-admin ${sub ?? ''}`.trim());
     const values = optionValues(interaction.options.data);
     const actorId = interaction.user.id;
     const quotaOf = (userId: string) => getQuota(ctx.db, userId, { guildId: interaction.guildId, defaultLimit: ctx.config.DEFAULT_QUOTA });

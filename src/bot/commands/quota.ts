@@ -2,7 +2,7 @@
 import { ApplicationIntegrationType, InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { getQuota } from '../../db/index.js';
 import { discordTime } from '../submit.js';
-import type { SlashCommand } from '../types.js';
+import type { PlainCommand } from '../types.js';
 
 const data = new SlashCommandBuilder()
   .setName('quota')
@@ -11,8 +11,9 @@ const data = new SlashCommandBuilder()
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
   .toJSON();
 
-export const quota: SlashCommand = {
+export const quota: PlainCommand = {
   data,
+  access: 'everyone',
 
   async execute(ctx, interaction) {
     const q = await getQuota(ctx.db, interaction.user.id, { guildId: interaction.guildId, defaultLimit: ctx.config.DEFAULT_QUOTA });

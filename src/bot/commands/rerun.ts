@@ -2,14 +2,13 @@
 // bytes), optionally one image of it or another seed.
 import { ApplicationIntegrationType, InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
+import { LIMITS } from '../../contract/index.js';
 import { ImageIndexError, rebuildRequest } from '../../db/index.js';
 import { UserError } from '../errors.js';
-import { jobChoices, jobFromTypedId } from '../lookup.js';
-import { optionValues, parseOptions, text, whole } from '../options.js';
-import { requireJobAccess } from '../permissions.js';
+import { jobChoices } from '../lookup.js';
+import { optionValues, parseOptions, text, typed, whole } from '../options.js';
 import { submitGeneration } from '../submit.js';
-import type { SlashCommand } from '../types.js';
-import { MAX_SEED } from '../../pipeline/request.js';
+import type { JobCommand } from '../types.js';
 
 const data = new SlashCommandBuilder()
   .setName('rerun')
@@ -17,23 +16,23 @@ const data = new SlashCommandBuilder()
   .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
   .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40).setAutocomplete(true))
-  .addIntegerOption((o) => o.setName('image').setDescription('Only this image of the job (1-4)').setMinValue(1).setMaxValue(4))
-  .addIntegerOption((o) => o.setName('seed').setDescription('Use this seed instead').setMinValue(0).setMaxValue(MAX_SEED))
+  .addIntegerOption((o) => o.setName('image').setDescription(`Only this image of the job (1-${LIMITS.count.max})`).setMinValue(1).setMaxValue(LIMITS.count.max))
+  .addIntegerOption((o) => o.setName('seed').setDescription('Use this seed instead').setMinValue(LIMITS.seed.min).setMaxValue(LIMITS.seed.max))
   .toJSON();
 
 const schema = z.strictObject({
-  job: text('job', 1, 40),
-  image: whole('image', 1, 4).optional(),
-  seed: whole('seed', 0, MAX_SEED).optional(),
+  job: text('job', { required: true, maxChars: 40 }),
+  image: whole('image', 1, LIMITS.count.max).optional(),
+  seed: typed.number('seed').optional(),
 });
 
-export const rerun: SlashCommand = {
+export const rerun: JobCommand = {
   data,
+  access: 'ownerOrAdmin',
+  jobOption: 'job',
 
-  async execute(ctx, interaction) {
+  async execute(ctx, interaction, job) {
     const options = parseOptions(schema, optionValues(interaction.options.data));
-    const job = await jobFromTypedId(ctx, options.job);
-    requireJobAccess(ctx.config, interaction, job);
     const index = options.image === undefined ? undefined : options.image - 1;
     let params;
     try {

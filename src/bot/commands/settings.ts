@@ -3,17 +3,14 @@
 // is in the audit log). /imagine reads them on every interaction (submit.ts), so a change
 // applies to the next one.
 import { ChannelType, InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
-import { sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { getDefaultLimit, getGuildSettings, setGuildSettings, type GuildSettings } from '../../db/index.js';
+import { editGuildSettings, getDefaultLimit, getGuildSettings, MAX_QUOTA_AMOUNT, type GuildSettings, type GuildSettingsChanges } from '../../db/index.js';
 import { escapeMarkdown } from '../../discord/messages.js';
 import type { BotContext } from '../context.js';
 import { UserError } from '../errors.js';
 import { normalizeBannedWord } from '../moderation.js';
 import { optionValues, parseOptions, snowflakeId, subcommandName, text, whole } from '../options.js';
-import { requireAdmin } from '../permissions.js';
-import type { SlashCommand } from '../types.js';
-import { MAX_AMOUNT } from './quota-admin.js';
+import type { PlainCommand } from '../types.js';
 
 /** Bounds that keep every /imagine check cheap and the "not enabled here" refusal short. */
 export const MAX_ALLOWED_CHANNELS = 25;
@@ -43,7 +40,7 @@ const data = new SlashCommandBuilder()
     s
       .setName('default-quota')
       .setDescription('Images per day for users without their own limit, in this server')
-      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setMinValue(0).setMaxValue(MAX_AMOUNT))
+      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT))
       .addBooleanOption((o) => o.setName('clear').setDescription('Use the global default again')),
   )
   .addSubcommand((s) =>
@@ -74,7 +71,7 @@ const data = new SlashCommandBuilder()
   .toJSON();
 
 /** A banned word as stored and matched (moderation.ts), with a clear message for anything unusable. */
-const bannedWord = text('word', 1, MAX_BANNED_WORD_LENGTH)
+const bannedWord = text('word', { required: true, maxChars: MAX_BANNED_WORD_LENGTH })
   .transform(normalizeBannedWord)
   .refine((w) => /[\p{L}\p{N}]/u.test(w), '`word` must contain a letter or a digit.')
   // Compatibility decomposition can lengthen a text (one ligature, several letters).
@@ -84,7 +81,7 @@ const channel = snowflakeId('channel', 'a channel');
 const schemas = {
   show: z.strictObject({}),
   'default-quota': z
-    .strictObject({ limit: whole('limit', 0, MAX_AMOUNT).optional(), clear: z.boolean({ error: '`clear` must be true or false.' }).optional() })
+    .strictObject({ limit: whole('limit', 0, MAX_QUOTA_AMOUNT).optional(), clear: z.boolean({ error: '`clear` must be true or false.' }).optional() })
     .refine((o) => (o.limit === undefined) !== (o.clear !== true), 'Give either `limit` (images per day) or `clear:True` (back to the global default).'),
   'channel-allow': z.strictObject({ channel }),
   'channel-remove': z.strictObject({ channel }),
@@ -93,27 +90,16 @@ const schemas = {
   'banned-word-remove': z.strictObject({ word: bannedWord }),
 };
 
-type Changes = Partial<Omit<GuildSettings, 'guildId'>>;
-
 interface Edit {
   /** The fields to write (audited); null when nothing changes. */
-  changes: Changes | null;
+  changes: GuildSettingsChanges | null;
   /** What the admin is told. */
   message: string;
 }
 
-/**
- * Reads the guild's settings and writes the edit made from them, one admin at a time per
- * guild (a transaction-scoped advisory lock), so two admins adding words at once do not
- * lose one of them. Returns the edit's message.
- */
+/** Applies one edit of the guild's settings (src/db serialises concurrent edits); returns its message. */
 async function editSettings(ctx: BotContext, guildId: string, actorId: string, edit: (current: GuildSettings) => Edit): Promise<string> {
-  const { changes, message } = await ctx.db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`guild_settings:${guildId}`}))`);
-    const result = edit(await getGuildSettings(tx, guildId));
-    if (result.changes !== null) await setGuildSettings(tx, { guildId, actorId, changes: result.changes });
-    return result;
-  });
+  const { changes, message } = await editGuildSettings(ctx.db, { guildId, actorId }, edit);
   if (changes !== null) ctx.logger.info({ actorId, guildId, fields: Object.keys(changes) }, 'guild settings changed by an admin');
   return message;
 }
@@ -191,12 +177,12 @@ async function showSettings(ctx: BotContext, guildId: string): Promise<{ content
   return { content: lines('in the attached file'), files: [{ attachment: Buffer.from(`${settings.bannedWords.join('\n')}\n`), name: 'banned-words.txt' }] };
 }
 
-export const settings: SlashCommand = {
+export const settings: PlainCommand = {
   data,
+  access: 'admin',
 
   async execute(ctx, interaction) {
     const sub = subcommandName(interaction.options.data);
-    requireAdmin(ctx, interaction, `settings ${sub ?? ''}`.trim());
     const guildId = interaction.guildId;
     if (guildId === null) throw new UserError('/settings changes the settings of a server: use it in that server, not in DMs.');
     const values = optionValues(interaction.options.data);

@@ -3,21 +3,20 @@ import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
 import { unbanUser } from '../../db/index.js';
 import { optionValues, parseOptions, snowflakeId } from '../options.js';
-import { requireAdmin } from '../permissions.js';
-import type { SlashCommand } from '../types.js';
+import type { PlainCommand } from '../types.js';
 
 const schema = z.strictObject({ user: snowflakeId('user') });
 
-export const unban: SlashCommand = {
+export const unban: PlainCommand = {
   data: new SlashCommandBuilder()
     .setName('unban')
     .setDescription('Let a banned user generate images again (bot admins only)')
     .setDefaultMemberPermissions('0')
     .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
     .toJSON(),
+  access: 'admin',
 
   async execute(ctx, interaction) {
-    requireAdmin(ctx, interaction, 'unban');
     const o = parseOptions(schema, optionValues(interaction.options.data));
     await unbanUser(ctx.db, { userId: o.user, actorId: interaction.user.id, reason: 'via /unban' });
     ctx.logger.info({ actorId: interaction.user.id, userId: o.user }, 'user unbanned');

@@ -1,7 +1,6 @@
 // Seeded unit-normal generators that reproduce the two conventions Stable Diffusion
-// front ends use, so a seed gives the same image as elsewhere:
-// 'torch' = torch.randn on a CPU generator (diffusers, ComfyUI's CPU noise),
-// 'numpy' = np.random.RandomState(seed).randn (diffusers' older ONNX pipelines).
+// front ends use (RNG_NAMES in the job contract), so a seed gives the same image as elsewhere.
+import { RNG_NAMES, type RngName } from '../../contract/names.js';
 import type { NoiseSource } from '../schedulers/types.js';
 import { NumpyRandomState } from './numpy.js';
 import { TorchCpuGenerator } from './torch.js';
@@ -9,11 +8,6 @@ import { TorchCpuGenerator } from './torch.js';
 export type { NoiseSource };
 export { NumpyRandomState } from './numpy.js';
 export { TorchCpuGenerator } from './torch.js';
-export { MAX_SEED } from './seed.js';
-
-export type RngName = 'numpy' | 'torch';
-
-export const RNG_NAMES: readonly RngName[] = Object.freeze(['numpy', 'torch']);
 
 /** A fresh generator of the named kind; RangeError for an unknown name or a bad seed. */
 export function createGenerator(name: RngName, seed: number): NoiseSource {

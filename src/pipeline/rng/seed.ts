@@ -1,7 +1,5 @@
-// Seeds are what users type into /imagine: whole numbers that fit in 32 bits, the range
-// numpy's RandomState(int) accepts and the part of a torch seed its MT19937 uses.
-
-export const MAX_SEED = 0xffffffff;
+// Argument checks of the generators. The seed range is the job contract's.
+import { MAX_SEED } from '../../contract/seed.js';
 
 /** Throws RangeError unless `seed` is an integer in [0, 2^32-1]. */
 export function assertSeed(seed: number): void {

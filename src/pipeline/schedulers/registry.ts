@@ -12,20 +12,9 @@ import { LCM_CLASS, LCM_DEFAULTS, LcmScheduler } from './lcm.js';
 import { PNDM_CLASS, PNDM_DEFAULTS, PndmScheduler } from './pndm.js';
 import type { SamplerName, Scheduler, SchedulerConfig } from './types.js';
 import { UNIPC_CLASS, UNIPC_DEFAULTS, UniPcScheduler, normaliseUniPcConfig } from './unipc.js';
+import { isSamplerName, SAMPLERS } from '../../contract/names.js';
 
 export { UnknownSamplerError };
-
-export const SAMPLERS: readonly SamplerName[] = Object.freeze([
-  'euler',
-  'euler_a',
-  'ddim',
-  'dpmpp_2m',
-  'dpmpp_2m_karras',
-  'lcm',
-  'pndm',
-  'ddpm',
-  'unipc',
-] as const);
 
 interface SamplerSpec {
   className: string;
@@ -86,10 +75,6 @@ const SPECS: Record<SamplerName, SamplerSpec> = {
     create: (n, c) => new UniPcScheduler(n, c),
   },
 };
-
-export function isSamplerName(name: string): name is SamplerName {
-  return (SAMPLERS as readonly string[]).includes(name);
-}
 
 /**
  * The scheduler for `sampler`, configured from a model's scheduler_config.json (any

@@ -1,17 +1,9 @@
 // The scheduler contract shared by the denoising loop (generate.ts), the CLI and the
 // vector checks. Shapes follow diffusers' schedulers so that its numbers carry over.
 
-/** The samplers a user can choose (the `sampler` option of /imagine). */
-export type SamplerName =
-  | 'euler'
-  | 'euler_a'
-  | 'ddim'
-  | 'dpmpp_2m'
-  | 'dpmpp_2m_karras'
-  | 'lcm'
-  | 'pndm'
-  | 'ddpm'
-  | 'unipc';
+import type { SamplerName } from '../../contract/names.js';
+
+export type { SamplerName };
 
 /**
  * diffusers' `scheduler_config.json` (snake_case keys, as in the file). Float values may

@@ -1,19 +1,18 @@
-// Image encoding for Discord: small progress previews, the denoising replay, and the
-// result attachment (kept under the upload limit by re-encoding, never by dropping it).
+// Image encoding with sharp: small progress previews, the denoising replay, and decoding
+// stored PNGs. (Result files are made in src/contract/result-file.ts.)
 import sharp, { type Sharp } from 'sharp';
-import { makeGrid } from '../pipeline/grid.js';
-import { encodePng, type RgbImage } from '../pipeline/png.js';
-import type { MessageFile } from '../discord/messages.js';
+import type { RgbImage } from './png.js';
 
 /** Longest side of previews, in pixels. */
 export const PREVIEW_SIDE = 256;
 
-function scaledSize(image: { width: number; height: number }, side: number): { width: number; height: number } {
+export function scaledSize(image: { width: number; height: number }, side: number): { width: number; height: number } {
   const scale = side / Math.max(image.width, image.height);
   return { width: Math.max(1, Math.round(image.width * scale)), height: Math.max(1, Math.round(image.height * scale)) };
 }
 
-function raw(image: RgbImage): Sharp {
+/** A sharp pipeline over raw RGB pixels. */
+export function raw(image: RgbImage): Sharp {
   return sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
 }
 
@@ -65,26 +64,6 @@ export async function encodeReplay(frames: RgbImage[], options: ReplayOptions = 
     if (pages.length === 1) throw new RangeError(`a single replay frame takes ${webp.length} bytes, over the ${maxBytes} allowed`);
     const count = pages.length;
     pages = pages.filter((_, i) => (count - 1 - i) % 2 === 0);
-  }
-}
-
-/**
- * The result attachment: a PNG (a 2x2 grid for several images). Above `maxBytes` it is
- * re-encoded as JPEG at falling quality, then downscaled, until it fits.
- */
-export async function encodeResultFile(images: RgbImage[], maxBytes: number, baseName: string): Promise<MessageFile> {
-  const grid = makeGrid(images);
-  const png = encodePng(grid);
-  if (png.length <= maxBytes) return { name: `${baseName}.png`, data: png };
-  for (const quality of [90, 80, 70, 55, 40]) {
-    const jpeg = await raw(grid).jpeg({ quality, mozjpeg: true }).toBuffer();
-    if (jpeg.length <= maxBytes) return { name: `${baseName}.jpg`, data: jpeg };
-  }
-  let side = Math.max(grid.width, grid.height);
-  for (;;) {
-    side = Math.floor(side * 0.75);
-    const jpeg = await raw(grid).resize(scaledSize(grid, side)).jpeg({ quality: 60, mozjpeg: true }).toBuffer();
-    if (jpeg.length <= maxBytes || side <= 64) return { name: `${baseName}.jpg`, data: jpeg };
   }
 }
 

@@ -1,6 +1,7 @@
 // Job ids: 12 characters of lowercase Crockford base32 (no i, l, o, u, so they are easy
 // to read aloud and type in `/rerun job:<id>`). The first 8 encode milliseconds since
-// 2024-01-01 (sortable by creation until 2058), the last 4 are random (20 bits).
+// 2024-01-01 (sortable by creation until 2058), the last 4 are random (20 bits). A job id
+// is also the BullMQ job id and part of button custom_ids.
 import { randomInt } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
@@ -9,15 +10,31 @@ const TIME_CHARS = 8;
 const RANDOM_CHARS = 4;
 export const JOB_ID_LENGTH = TIME_CHARS + RANDOM_CHARS;
 
+/** What custom_ids and queues accept as a job id (ours, and the longer ones of tests and older releases). */
+const JOB_ID = /^[a-z0-9]{6,32}$/;
+
+/** BullMQ refuses custom job ids that read as integers. */
+function readsAsInteger(id: string): boolean {
+  return String(Number.parseInt(id, 10)) === id;
+}
+
+export function isJobId(id: string): boolean {
+  return JOB_ID.test(id) && !readsAsInteger(id);
+}
+
 export function newJobId(nowMs: number = Date.now()): string {
   let time = Math.max(0, nowMs - EPOCH_MS);
-  let id = '';
+  let prefix = '';
   for (let i = 0; i < TIME_CHARS; i++) {
-    id = ALPHABET[time % 32] + id;
+    prefix = ALPHABET[time % 32] + prefix;
     time = Math.floor(time / 32);
   }
-  for (let i = 0; i < RANDOM_CHARS; i++) id += ALPHABET[randomInt(32)];
-  return id;
+  for (;;) {
+    let id = prefix;
+    for (let i = 0; i < RANDOM_CHARS; i++) id += ALPHABET[randomInt(32)];
+    // About 3 in a million ids would be all digits: draw those again.
+    if (!readsAsInteger(id)) return id;
+  }
 }
 
 /**

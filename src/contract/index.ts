@@ -1,0 +1,27 @@
+// The job contract: what a job asks for and its limits, the name lists, seed arithmetic,
+// what a worker advertises about a model, the PNG parameters and the result file. The
+// bot, the database, the queue, the worker and the pipeline all import it from here; it
+// never loads ONNX Runtime.
+export { SAMPLERS, RNG_NAMES, JOB_KINDS, isSamplerName, samplerLabel, rngLabel, type SamplerName, type RngName, type JobKind } from './names.js';
+export { MAX_SEED, imageSeed, randomSeed } from './seed.js';
+export { JOB_ID_LENGTH, isJobId, newJobId, normalizeJobId } from './job-id.js';
+export {
+  LIMITS,
+  isModelName,
+  textLength,
+  textProblem,
+  strengthProblem,
+  settingsProblems,
+  jobParamsProblems,
+  sizeProblem,
+  modelProblems,
+  validateGenerationRequest,
+  type GenerationSettings,
+  type StoredImageRef,
+  type JobParams,
+  type GenerationRequest,
+} from './request.js';
+export { parseModelInfo, type ModelInfo } from './model-info.js';
+export { formatParameters } from './parameters.js';
+export { resultFile, type StoredPng } from './result-file.js';
+export { InvalidRequestError } from './errors.js';
