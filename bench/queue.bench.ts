@@ -64,7 +64,7 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
       // newJob does what the bot does; enqueuedAt is taken just before enqueueGeneration.
       const { job, enqueuedAt } = await h.newJob({ user, params: { steps: 1, count: 1, seed } });
       const final = await h.discord.waitForRequest(
-        (r) => r.method === 'PATCH' && r.path.includes(job.interactionToken) && JSON.stringify(r.json?.components ?? []).includes('Rerun'),
+        (r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!) && JSON.stringify(r.json?.components ?? []).includes('Rerun'),
         30_000,
       );
       const call = calls.get(seed)!;

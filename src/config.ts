@@ -34,6 +34,12 @@ const url = (def: string, protocols: string[]) =>
       }
     }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'true or false' })
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
 const optional = (schema: z.ZodString) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
@@ -54,9 +60,13 @@ export const envSchema = z.object({
 
   ADMIN_USER_IDS: idList,
   ADMIN_ROLE_IDS: idList,
+  /** Members with the Manage Server permission are admins of their own server (as ADMIN_ROLE_IDS roles are). */
+  MANAGE_SERVER_ADMINS: bool(true),
   DEFAULT_QUOTA: int(50, 0, MAX_QUOTA_AMOUNT),
   MAX_JOBS_PER_USER: int(3, 1, 100),
   BANNED_WORDS: wordList,
+  /** Days image bytes and replays are kept (0: forever); expired images are regenerated on demand. */
+  RETENTION_DAYS: int(30, 0, 36_500),
 
   MODELS_DIR: z.string().min(1).default('models'),
   WORKER_MODELS: wordList.pipe(z.array(z.string().regex(/^[a-zA-Z0-9._-]+$/, 'model folder names'))),

@@ -174,7 +174,7 @@ it(`${INTERACTIONS} random commands each end in a clear message or a valid job (
   expect(refusals).toBeGreaterThan(100);
   // The quota is exact: no user was charged beyond the limit.
   for (const user of users) {
-    const q = await getQuota(h.pg.db, user.id, { guildId: h.discord.guild.id, defaultLimit: QUOTA });
+    const q = await getQuota(h.pg.db, user.id, { defaultLimit: QUOTA });
     expect(q.used).toBeLessThanOrEqual(QUOTA);
   }
 }, 240_000);

@@ -38,7 +38,7 @@ it('acknowledges 100 interactions from 20 users within 3 s each and charges quot
     const refused = mine.filter((o) => !o.accepted);
     expect(refused).toHaveLength(1);
     expect(refused[0].message.content).toMatch(/You have no quota left/);
-    const quota = await getQuota(h.pg.db, user.id, { guildId: h.discord.guild.id, defaultLimit: QUOTA });
+    const quota = await getQuota(h.pg.db, user.id, { defaultLimit: QUOTA });
     expect(quota.used).toBe(QUOTA);
     expect(await ledgerTotals(h.pg.db, user.id)).toEqual({ used: QUOTA, bonus: 0 });
   }

@@ -13,7 +13,7 @@ let h: Harness;
 let admin: FakeUser;
 const ADMIN_ROLE = '223456789012345678';
 const EPHEMERAL = 64;
-const GUILDS = 12;
+const GUILDS = 16;
 
 beforeAll(async () => {
   h = await startHarness({
@@ -86,16 +86,32 @@ describe('admin checks', () => {
       ['channels-clear', {}],
       ['banned-word-add', { word: 'cat' }],
       ['banned-word-remove', { word: 'cat' }],
+      ['user-limit', { user: user.id, limit: 1000 }],
+      ['ban', { user: admin.id }],
+      ['unban', { user: user.id }],
     ];
     for (const [sub, options] of attempts) {
       const reply = await settings(user, { guild }, sub, options);
-      expect(reply.content).toBe('Only bot admins can use this command.');
+      expect(reply.content).toBe("Only this server's admins can use /settings.");
     }
     expect(await getGuildSettings(h.pg.db, guild.id)).toEqual({ guildId: guild.id, defaultQuota: null, allowedChannelIds: [], bannedWords: [] });
     expect(await settingsAudit(guild)).toEqual([]);
     await expect
-      .poll(async () => (await listAudit(h.pg.db, { limit: 100 })).filter((a) => a.action === 'admin.denied' && a.actorId === user.id).map((a) => a.details.command).sort())
-      .toEqual(attempts.map(([sub]) => `settings ${sub}`).sort());
+      .poll(async () => (await listAudit(h.pg.db, { limit: 100 })).filter((a) => a.action === 'access.denied' && a.actorId === user.id).map((a) => a.details.command).sort())
+      .toEqual(attempts.map(([sub]) => `/settings ${sub}`).sort());
+  });
+
+  it('accepts members with the Manage Server permission (MANAGE_SERVER_ADMINS), in their own server only', async () => {
+    const guild = freshGuild();
+    const manager = h.discord.user('settings-manager', { permissions: String(1n << 5n) });
+    expect((await settings(manager, { guild }, 'banned-word-add', { word: 'eel' })).content).toContain('Banned "eel"');
+    h.context.config.MANAGE_SERVER_ADMINS = false;
+    try {
+      expect((await settings(manager, { guild }, 'banned-word-add', { word: 'cod' })).content).toBe("Only this server's admins can use /settings.");
+    } finally {
+      h.context.config.MANAGE_SERVER_ADMINS = true;
+    }
+    expect((await getGuildSettings(h.pg.db, guild.id)).bannedWords).toEqual(['eel']);
   });
 
   it('accepts members holding an admin role', async () => {
@@ -108,17 +124,20 @@ describe('admin checks', () => {
 
   it('refuses the command in DMs, even to an admin, with a clear ephemeral message', async () => {
     const reply = await settings(admin, { guild: null }, 'banned-word-add', { word: 'cat' });
-    expect(reply.content).toBe('/settings changes the settings of a server: use it in that server, not in DMs.');
+    expect(reply.content).toBe('/settings is about one server: use it in that server.');
     const show = await settings(admin, { guild: null }, 'show');
-    expect(show.content).toBe('/settings changes the settings of a server: use it in that server, not in DMs.');
+    expect(show.content).toBe('/settings is about one server: use it in that server.');
   });
 
-  it('is registered for guilds only, hidden from non-administrators by default', () => {
+  it('is registered for guilds only, shown by default to members who can manage the server', () => {
     const command = h.discord.commands().find((c) => c.name === 'settings');
-    expect(command).toMatchObject({ default_member_permissions: '0', contexts: [0] });
+    expect(command).toMatchObject({ default_member_permissions: String(1n << 5n), contexts: [0] });
     expect(command.options.map((o: { name: string }) => o.name)).toEqual([
       'show',
       'default-quota',
+      'user-limit',
+      'ban',
+      'unban',
       'channel-allow',
       'channel-remove',
       'channels-clear',
@@ -220,27 +239,45 @@ describe('allowed channels and default quota', () => {
     expect(bad.original()!.content).toBe('`channel` must be a channel.');
   });
 
-  it('the default quota applies to a new user at once; clearing it falls back to the global default', async () => {
+  it("the server's default quota applies to a new user at once, on top of the global one; clearing it leaves the global one", async () => {
     const guild = freshGuild();
     const set = await settings(admin, { guild }, 'default-quota', { limit: 2 });
-    expect(set.content).toBe('The default quota here is now 2 images per day, for users without their own limit.');
+    expect(set.content).toBe("The default quota here is now 2 images per day, for users without a limit here (the bot's own limits apply too).");
     const newcomer = h.discord.user('settings-newcomer');
     const quota = await send('quota', newcomer, { guild });
-    expect(quota.original()!.content).toMatch(/^Limit: 2 images per day\nUsed: 0\nRemaining: 2\n/);
+    expect(quota.original()!.content).toMatch(/^Limit: 50 images per day\nUsed: 0\nRemaining: 50\nIn this server: 2 images per day, used 0, remaining 2\n/);
     const tooMany = await imagine(newcomer, { guild }, 'three cats', 3);
     expect(tooMany.flags & EPHEMERAL).toBe(EPHEMERAL);
-    expect(tooMany.content).toMatch(/^Not enough quota left: 2 images left, this needs 3\./);
+    expect(tooMany.content).toMatch(/^Not enough quota left in this server \(2 images per day here\): 2 images left, this needs 3\./);
     expect((await imagine(newcomer, { guild }, 'two cats', 2)).content).toMatch(/queued/);
+    // The server's limit does not follow the user into DMs.
+    expect((await imagine(newcomer, { guild: null }, 'a dm cat', 1)).content).toMatch(/queued/);
 
     const cleared = await settings(admin, { guild }, 'default-quota', { clear: true });
-    expect(cleared.content).toBe('This server uses the global default again (50 images per day) for users without their own limit.');
-    expect((await send('quota', newcomer, { guild })).original()!.content).toMatch(/^Limit: 50 images per day\nUsed: 2\nRemaining: 48\n/);
-    expect((await settings(admin, { guild }, 'default-quota', { clear: true })).content).toBe('This server already uses the global default (50 images per day).');
+    expect(cleared.content).toBe("This server sets no limit of its own again: only the bot's own limits apply.");
+    expect((await send('quota', newcomer, { guild })).original()!.content).toMatch(/^Limit: 50 images per day\nUsed: 3\nRemaining: 47\nIn this server: no limit of its own \(used 2 here today\)\n/);
+    expect((await settings(admin, { guild }, 'default-quota', { clear: true })).content).toBe('This server already sets no limit of its own.');
+  });
+
+  it("a user's limit in this server wins over the server's default, and is audited", async () => {
+    const guild = freshGuild();
+    const helper = h.discord.user('settings-helper');
+    await settings(admin, { guild }, 'default-quota', { limit: 1 });
+    const raised = await settings(admin, { guild }, 'user-limit', { user: helper.id, limit: 3 });
+    expect(raised.content).toBe(`<@${helper.id}> may make 3 images per day in this server.`);
+    expect((await imagine(helper, { guild }, 'three owls', 3)).content).toMatch(/queued/);
+    const back = await settings(admin, { guild }, 'user-limit', { user: helper.id, clear: true });
+    expect(back.content).toBe(`<@${helper.id}> has this server's default limit again.`);
+    expect((await imagine(helper, { guild }, 'one more owl', 1)).content).toMatch(/^You have no quota left in this server/);
+    expect((await listAudit(h.pg.db, { limit: 10, targetId: helper.id })).map((a) => [a.action, a.details.limit])).toEqual([
+      ['guild.user_limit', null],
+      ['guild.user_limit', 3],
+    ]);
   });
 
   it.each([
-    ['neither limit nor clear', {}, 'Give either `limit` (images per day) or `clear:True` (back to the global default).'],
-    ['both limit and clear', { limit: 5, clear: true }, 'Give either `limit` (images per day) or `clear:True` (back to the global default).'],
+    ['neither limit nor clear', {}, 'Give either `limit` (images per day) or `clear:True` (no server limit).'],
+    ['both limit and clear', { limit: 5, clear: true }, 'Give either `limit` (images per day) or `clear:True` (no server limit).'],
     ['a negative limit', { limit: -1 }, '`limit` must be a whole number from 0 to 1000000.'],
     ['a fractional limit', { limit: 2.5 }, '`limit` must be a whole number from 0 to 1000000.'],
   ])('refuses %s', async (_label, options, expected) => {
@@ -255,7 +292,7 @@ describe('/settings show and the audit log', () => {
     const guild = freshGuild();
     const before = await settings(admin, { guild }, 'show');
     expect(before.content).toBe(
-      '**Settings of this server**\nDefault quota: not set: the global default applies (50 images per day)\n/imagine allowed in: every channel\nBanned words (0): none\n' +
+      "**Settings of this server**\nDefault quota: none of its own (the bot's default is 50 images per day)\n/imagine allowed in: every channel\nBanned words (0): none\n" +
         "Also banned in every server by the bot's configuration: 1 word.",
     );
 
@@ -267,7 +304,7 @@ describe('/settings show and the audit log', () => {
     await settings(admin, { guild }, 'banned-word-add', { word: 'owl' });
     const shown = await settings(admin, { guild }, 'show');
     expect(shown.content).toBe(
-      `**Settings of this server**\nDefault quota: 7 images per day (the global default is 50)\n/imagine allowed in: <#${guild.channels[2].id}>\nBanned words (2): "snake\\_case", "owl"\n` +
+      `**Settings of this server**\nDefault quota: 7 images per day here (the bot's default is 50, and applies too)\n/imagine allowed in: <#${guild.channels[2].id}>\nBanned words (2): "snake\\_case", "owl"\n` +
         "Also banned in every server by the bot's configuration: 1 word.",
     );
     expect(shown.attachments).toEqual([]);

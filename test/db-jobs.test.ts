@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeJobId } from '../src/contract/index.js';
 import {
   banUser,
+  banInGuild,
+  unbanInGuild,
   cancelJob,
   claimJob,
   completeJob,
@@ -114,10 +116,21 @@ describe('createJobWithReservation', () => {
     expect(second.id > first.id).toBe(true);
   });
 
+  it('refuses a user banned in the server the request comes from, and only there', async () => {
+    const user = snowflake();
+    const guildId = snowflake();
+    await banInGuild(pg.db, { guildId, userId: user, actorId: '900000000000000002', reason: 'flooding' });
+    expect(await createJobWithReservation(pg.db, sampleJobInput(user, { guildId }))).toEqual({ ok: false, reason: 'banned', scope: 'server', banReason: 'flooding' });
+    expect((await createJobWithReservation(pg.db, sampleJobInput(user, { guildId: null }))).ok).toBe(true);
+    expect((await createJobWithReservation(pg.db, sampleJobInput(user, { guildId: snowflake() }))).ok).toBe(true);
+    expect(await unbanInGuild(pg.db, { guildId, userId: user, actorId: '900000000000000002' })).toBe(true);
+    expect((await createJobWithReservation(pg.db, sampleJobInput(user, { guildId }))).ok).toBe(true);
+  });
+
   it('refuses banned users and users with too many active jobs, as values', async () => {
     const user = snowflake();
     await banUser(pg.db, { userId: user, actorId: '900000000000000001', reason: 'spam' });
-    expect(await createJobWithReservation(pg.db, sampleJobInput(user))).toEqual({ ok: false, reason: 'banned', banReason: 'spam' });
+    expect(await createJobWithReservation(pg.db, sampleJobInput(user))).toEqual({ ok: false, reason: 'banned', scope: 'global', banReason: 'spam' });
     await unbanUser(pg.db, { userId: user, actorId: '900000000000000001', reason: 'appeal' });
     expect((await listAudit(pg.db, { limit: 5, targetId: user })).map((a) => a.action)).toEqual(['user.unban', 'user.ban']);
 
@@ -162,9 +175,9 @@ describe('job lifecycle', () => {
     const stored = await listImages(pg.db, job.id);
     expect(stored.map((i) => i.index)).toEqual([0, 1, 2, 3]);
     expect(stored[2].seed).toBe(job.seed + 2);
-    expect(Buffer.compare(stored[2].png, Buffer.from(images[2].png))).toBe(0);
+    expect(Buffer.compare(stored[2].png!, Buffer.from(images[2].png))).toBe(0);
     expect(stored[2].sha256).toBe(createHash('sha256').update(images[2].png).digest('hex'));
-    expect((await getImage(pg.db, job.id, 3))?.png.length).toBe(images[3].png.length);
+    expect((await getImage(pg.db, job.id, 3))?.png?.length).toBe(images[3].png.length);
     expect(await getImage(pg.db, job.id, 4)).toBeNull();
 
     const done = await getJob(pg.db, job.id);
@@ -254,12 +267,15 @@ describe('rebuildRequest', () => {
     expect(await rebuildRequest(pg.db, 'nosuchjob000')).toBeNull();
   });
 
-  it('keeps a variation’s source image and strength', async () => {
+  it('keeps a variation’s source image and strength apart from its lineage', async () => {
     const user = snowflake();
     const parent = await createJob(sampleJobInput(user));
     const params = sampleParams({ count: 4, init: { jobId: parent.id, index: 2, strength: 0.6 } });
-    const variation = await createJob(sampleJobInput(user, { kind: 'variation', params }));
-    expect(variation).toMatchObject({ kind: 'variation', parentJobId: parent.id, parentIndex: 2, strength: 0.6 });
+    const variation = await createJob(sampleJobInput(user, { kind: 'variation', params, parent: { jobId: parent.id, index: 2 } }));
+    expect(variation).toMatchObject({ kind: 'variation', parentJobId: parent.id, parentIndex: 2, initJobId: parent.id, initIndex: 2, strength: 0.6 });
     expect(await rebuildRequest(pg.db, variation.id)).toEqual(params);
+    // A rerun of the variation is linked to the variation, and repeats its request (same source).
+    const rerun = await createJob(sampleJobInput(user, { kind: 'rerun', params, parent: { jobId: variation.id, index: null } }));
+    expect(rerun).toMatchObject({ parentJobId: variation.id, initJobId: parent.id, initIndex: 2 });
   });
 });

@@ -43,7 +43,7 @@ describe('runMigrations and assertMigrationsCurrent', () => {
     await assertMigrationsCurrent(pg.sql);
     const tables = await pg.sql<{ table_name: string }[]>`
       select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
-    expect(tables.map((t) => t.table_name)).toEqual(['audit_log', 'guild_settings', 'images', 'jobs', 'quota_ledger', 'quotas', 'replays', 'settings', 'users']);
+    expect(tables.map((t) => t.table_name)).toEqual(['audit_log', 'guild_bans', 'guild_quotas', 'guild_settings', 'images', 'jobs', 'quota_ledger', 'quotas', 'replays', 'settings', 'users']);
 
     expect(await runMigrations(pg.url)).toEqual([]);
     await assertMigrationsCurrent(pg.sql);
@@ -66,6 +66,50 @@ describe('runMigrations and assertMigrationsCurrent', () => {
     await assertMigrationsCurrent(pg.sql, folder);
     // The real folder is behind this database now, which is fine: old code on a newer schema.
     await assertMigrationsCurrent(pg.sql);
+  });
+});
+
+describe('0003: the img2img source moves to its own columns', () => {
+  let pg: TestDatabase;
+  let scratch: string;
+
+  beforeAll(async () => {
+    pg = await createTestDatabase('db_migrate_init', { migrate: false });
+    scratch = await mkdtemp(join(tmpdir(), 'db-migrate-init-'));
+  });
+
+  afterAll(async () => {
+    await pg?.drop();
+    if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it("moves a variation's source, and gives a U1-U4 of a variation its grid's source: Rerun repeats the request", async () => {
+    // The schema before 0003, with rows as the old code wrote them.
+    const folder = join(scratch, 'migrations');
+    await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
+    const journalPath = join(folder, 'meta/_journal.json');
+    const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: { tag: string }[] };
+    journal.entries = journal.entries.filter((e) => e.tag < '0003');
+    await writeFile(journalPath, JSON.stringify(journal));
+    await runMigrations(pg.url, folder);
+    await pg.sql`insert into users (id) values ('100000000000000001')`;
+    const job = (id: string, kind: string, parent: string | null, index: number | null, strength: number | null) => pg.sql`
+      insert into jobs (id, interaction_id, interaction_token, interaction_token_expires_at, user_id, channel_id, kind, parent_job_id, parent_index,
+        prompt, model, sampler, steps, guidance, width, height, count, strength, seed, rng, cost)
+      values (${id}, ${`i-${id}`}, 't', now(), '100000000000000001', '200000000000000001', ${kind}, ${parent}, ${index},
+        'a red circle', 'shapes-demo', 'euler', 20, 7, 128, 128, 4, ${strength}, 7, 'numpy', 0)`;
+    await job('grid00000001', 'imagine', null, null, null);
+    await job('vary00000001', 'variation', 'grid00000001', 2, 0.65);
+    await job('pick00000001', 'select', 'vary00000001', 1, 0.65);
+
+    await runMigrations(pg.url);
+    const rows = await pg.sql<{ id: string; kind: string; parent_job_id: string | null; init_job_id: string | null; init_index: number | null; strength: number | null }[]>`
+      select id, kind, parent_job_id, init_job_id, init_index, strength from jobs order by id`;
+    expect(rows).toEqual([
+      { id: 'grid00000001', kind: 'imagine', parent_job_id: null, init_job_id: null, init_index: null, strength: null },
+      { id: 'pick00000001', kind: 'select', parent_job_id: 'vary00000001', init_job_id: 'grid00000001', init_index: 2, strength: 0.65 },
+      { id: 'vary00000001', kind: 'variation', parent_job_id: 'grid00000001', init_job_id: 'grid00000001', init_index: 2, strength: 0.65 },
+    ]);
   });
 });
 

@@ -18,6 +18,9 @@ import {
   setGuildSettings,
   setLimit,
   getDefaultLimit,
+  getServerQuota,
+  setServerLimit,
+  jobRefund,
 } from '../src/db/index.js';
 import { createTestDatabase, type TestDatabase } from './support/pg.js';
 import { sampleJobInput, sampleParams, snowflake } from './support/db-fixtures.js';
@@ -113,27 +116,62 @@ describe('reserveQuota', () => {
     expect(await ledgerTotals(pg.db, user)).toEqual({ used: 3, bonus: 0 });
   });
 
-  it('uses the guild default, then the run-time default, then DEFAULT_QUOTA', async () => {
+  it('everywhere: a custom limit, else the run-time default, else DEFAULT_QUOTA; a server default never raises or lowers it', async () => {
     const user = snowflake();
     const guildId = snowflake();
-    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(7);
+    expect((await getQuota(pg.db, user, { defaultLimit: 7 })).limit).toBe(7);
     expect(await getDefaultLimit(pg.db, 7)).toBe(7);
 
     await setDefaultLimit(pg.db, { limit: 20, actorId: ADMIN, reason: 'busy week' });
-    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(20);
+    expect((await getQuota(pg.db, user, { defaultLimit: 7 })).limit).toBe(20);
     expect(await getDefaultLimit(pg.db, 7)).toBe(20);
 
-    await setGuildSettings(pg.db, { guildId, actorId: ADMIN, changes: { defaultQuota: 3 } });
-    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(3);
-    expect((await reserveQuota(pg.db, { userId: user, guildId, defaultLimit: 7, cost: 4, jobId: null, reason: 'x' })).ok).toBe(false);
-    // The same user in DMs gets the run-time default.
-    expect((await reserveQuota(pg.db, { userId: user, guildId: null, defaultLimit: 7, cost: 4, jobId: null, reason: 'x' })).ok).toBe(true);
+    await setGuildSettings(pg.db, { guildId, actorId: ADMIN, changes: { defaultQuota: 100 } });
+    expect((await getQuota(pg.db, user, { defaultLimit: 7 })).limit).toBe(20);
 
     await setLimit(pg.db, { userId: user, limit: 100, actorId: ADMIN, reason: 'patron' });
-    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).limit).toBe(100);
+    expect((await getQuota(pg.db, user, { defaultLimit: 7 })).limit).toBe(100);
     await setLimit(pg.db, { userId: user, limit: null, actorId: ADMIN, reason: 'back to normal' });
-    expect((await getQuota(pg.db, user, { guildId, defaultLimit: 7 })).customLimit).toBeNull();
+    expect((await getQuota(pg.db, user, { defaultLimit: 7 })).customLimit).toBeNull();
     await setDefaultLimit(pg.db, { limit: 50, actorId: ADMIN, reason: 'restore' });
+  });
+
+  it("in a server: its limit for the user, else its default, else none; checked with the global one, usage counted at both levels", async () => {
+    const user = snowflake();
+    const guildId = snowflake();
+    const reserve = (cost: number, where: string | null) => reserveQuota(pg.db, { userId: user, guildId: where, defaultLimit: 100, cost, jobId: null, reason: 'x' });
+    expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ limit: null, used: 0, remaining: null });
+    expect((await reserve(5, guildId)).ok).toBe(true);
+
+    await setGuildSettings(pg.db, { guildId, actorId: ADMIN, changes: { defaultQuota: 7 } });
+    expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ limit: 7, used: 5, remaining: 2 });
+    const refused = await reserve(3, guildId);
+    expect(refused).toMatchObject({ ok: false, level: 'server', server: { limit: 7, used: 5, remaining: 2 }, quota: { used: 5 } });
+    // Refused at the server level: nothing charged anywhere.
+    expect((await quotaRow(user)).used).toBe(5);
+    expect(await ledgerTotals(pg.db, user)).toEqual({ used: 5, bonus: 0 });
+    // The same user elsewhere (a DM, another server) only meets the global limit.
+    expect((await reserve(3, null)).ok).toBe(true);
+    expect((await reserve(3, snowflake())).ok).toBe(true);
+    expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ used: 5 });
+
+    await setServerLimit(pg.db, { guildId, userId: user, limit: 10, actorId: ADMIN, reason: 'helper' });
+    expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ limit: 10, customLimit: 10, remaining: 5 });
+    expect((await reserve(5, guildId)).ok).toBe(true);
+    expect((await reserve(1, guildId)).ok).toBe(false);
+    expect((await listAudit(pg.db, { limit: 5, targetId: user })).map((a) => a.action)).toContain('guild.user_limit');
+  });
+
+  it('a server limit of 2 stops a user at 2 even when the global limit is 100, also under concurrency', async () => {
+    const user = snowflake();
+    const guildId = snowflake();
+    await setLimit(pg.db, { userId: user, limit: 100, actorId: ADMIN, reason: 'test' });
+    await setGuildSettings(pg.db, { guildId, actorId: ADMIN, changes: { defaultQuota: 2 } });
+    const results = await Promise.all(Array.from({ length: 10 }, () => reserveQuota(pg.db, { userId: user, guildId, defaultLimit: 50, cost: 1, jobId: null, reason: 'x' })));
+    expect(results.filter((r) => r.ok)).toHaveLength(2);
+    expect(results.filter((r) => !r.ok && r.level === 'server')).toHaveLength(8);
+    expect((await quotaRow(user)).used).toBe(2);
+    expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ used: 2, remaining: 0 });
   });
 });
 
@@ -197,6 +235,34 @@ describe('refunds', () => {
     await pg.sql`update quotas set resets_at = now() - interval '1 second' where user_id = ${user}`;
     expect(await failJob(pg.db, created.job.id, 'late failure')).toMatchObject({ didFail: true, refund: { credited: 0 } });
     expect((await getQuota(pg.db, user, ctx)).used).toBe(0);
+    // The message will say nothing came back: the ledger says so.
+    expect(await jobRefund(pg.db, created.job.id)).toEqual({ charged: 4, credited: 0 });
+  });
+
+  it('does not credit a charge made before a bot owner reset the usage (it would refund a later job)', async () => {
+    const user = snowflake();
+    const old = await createJobWithReservation(pg.db, sampleJobInput(user));
+    if (!old.ok) throw new Error(`job refused: ${old.reason}`);
+    await resetQuota(pg.db, { userId: user, actorId: ADMIN, reason: 'fresh start' });
+    const later = await createJobWithReservation(pg.db, sampleJobInput(user, { params: sampleParams({ count: 2 }) }));
+    if (!later.ok) throw new Error(`job refused: ${later.reason}`);
+    expect((await getQuota(pg.db, user, ctx)).used).toBe(2);
+    expect(await failJob(pg.db, old.job.id, 'late failure')).toMatchObject({ didFail: true, refund: { credited: 0 } });
+    expect((await getQuota(pg.db, user, ctx)).used).toBe(2);
+    expect(await jobRefund(pg.db, old.job.id)).toEqual({ charged: 4, credited: 0 });
+    expect(await failJob(pg.db, later.job.id, 'failure')).toMatchObject({ refund: { credited: 2 } });
+    expect(await jobRefund(pg.db, later.job.id)).toEqual({ charged: 2, credited: 2 });
+  });
+
+  it('gives a refund back in the server the charge counted in too', async () => {
+    const user = snowflake();
+    const guildId = snowflake();
+    await setGuildSettings(pg.db, { guildId, actorId: ADMIN, changes: { defaultQuota: 4 } });
+    const created = await createJobWithReservation(pg.db, sampleJobInput(user, { guildId }));
+    if (!created.ok) throw new Error(`job refused: ${created.reason}`);
+    expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ used: 4, remaining: 0 });
+    await cancelJob(pg.db, created.job.id, user);
+    expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ used: 0, remaining: 4 });
   });
 });
 

@@ -111,7 +111,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     expect(single.attachments).toHaveLength(1);
     const delivered = single.attachments[0].data;
     const [stored] = await listImages(h.pg.db, jobIdOf(single));
-    expect(delivered.equals(stored.png)).toBe(true);
+    expect(delivered.equals(stored.png!)).toBe(true);
     expect(readPngParameters(delivered)).toMatch(/^a yellow square on a black background\nSteps: 6, Sampler: Euler, CFG scale: 7, Seed: 77, /);
     const show = await h.discord.sendCommand({ name: 'show', user, options: { job: jobIdOf(single) } });
     await show.response();
@@ -134,7 +134,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const single = click.original()!;
     expect(labels(single)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun']);
     const [original] = await listImages(h.pg.db, jobIdOf(grid));
-    expect(single.attachments[0].data.equals(original.png)).toBe(true);
+    expect(single.attachments[0].data.equals(original.png!)).toBe(true);
   });
 
   it('🔄 reruns the request with a new seed', async () => {
@@ -152,7 +152,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const original = (await listImages(h.pg.db, jobIdOf(grid)))[2];
     expect(rerun.seed).toBe(1236);
     expect(rerun.sha256).toBe(original.sha256);
-    expect(rerun.png.equals(original.png)).toBe(true);
+    expect(rerun.png!.equals(original.png!)).toBe(true);
   });
 
   it('buttons of a job from before a bot restart keep working', async () => {
@@ -165,7 +165,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   it('a job that fails on the worker is refunded', async () => {
     // The variation's source image disappears, so rerunning the variation cannot start.
     await h.pg.sql`delete from images where job_id = ${jobIdOf(grid)} and index = 1`;
-    const quota = () => getQuota(h.pg.db, user.id, { guildId: h.discord.guild.id, defaultLimit: h.context.config.DEFAULT_QUOTA });
+    const quota = () => getQuota(h.pg.db, user.id, { defaultLimit: h.context.config.DEFAULT_QUOTA });
     const before = (await quota()).used;
     const handle = await h.discord.sendCommand({ name: 'rerun', user, options: { job: variationJobId } });
     const queued = await queuedMessage(handle);

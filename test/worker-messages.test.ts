@@ -68,10 +68,10 @@ describe('message renderers', () => {
   });
 
   it('failed and cancelled: reason, refund note, no buttons', () => {
-    const failed = renderFailed(job, 'the model could not be loaded');
+    const failed = renderFailed(job, 'the model could not be loaded', { charged: 4, credited: 4 });
     expect(failed.content).toContain('failed: the model could not be loaded');
     expect(failed.components).toEqual([]);
-    const cancelled = renderCancelled(job);
+    const cancelled = renderCancelled(job, { charged: 4, credited: 4 });
     expect(cancelled.content).toContain('cancelled');
     expect(cancelled.components).toEqual([]);
     expect(cancelled.files).toEqual([]);

@@ -49,7 +49,7 @@ describe('worker recovery (shared Redis)', () => {
     await first.ready;
     const user = h.discord.user('kim');
     const { job } = await h.newJob({ user, params: { steps: 80, count: 2 } });
-    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken), 60_000);
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
     first.child.kill('SIGKILL');
     await first.exited;
     expect((await getJob(h.pg.db, job.id))!.status).toBe('running');
@@ -95,7 +95,7 @@ describe('worker recovery (shared Redis)', () => {
     await leaving.ready;
     const user = h.discord.user('gus');
     const { job } = await h.newJob({ user, params: { steps: 150, count: 1 } });
-    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken), 60_000);
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
     const signalledAt = Date.now();
     leaving.child.kill('SIGTERM');
     expect(await leaving.exited).toBe(0);

@@ -122,7 +122,7 @@ describe('worker replays', () => {
     const { job } = await h.newJob({ user, params: { steps: 12 } });
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
-    expect(buttonLabels(finalEdit(job.interactionToken).json)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
+    expect(buttonLabels(finalEdit(job.interactionToken!).json)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
 
     const replay = (await getReplay(h.pg.db, job.id))!;
     expect(replay.frames).toBeGreaterThanOrEqual(2);
@@ -138,7 +138,7 @@ describe('worker replays', () => {
     const user = h.discord.user('remy');
     const { job } = await h.newJob({ user, params: { steps: 4, count: 1 } });
     expect((await h.waitForDelivery(job.id)).status).toBe('succeeded');
-    expect(buttonLabels(finalEdit(job.interactionToken).json)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun', 'Replay']);
+    expect(buttonLabels(finalEdit(job.interactionToken!).json)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun', 'Replay']);
     expect((await getReplay(h.pg.db, job.id))!.frames).toBeGreaterThanOrEqual(2);
   });
 
@@ -148,7 +148,7 @@ describe('worker replays', () => {
     const { job } = await h.newJob({ user, params: { steps: 4 } });
     const done = await h.waitForDelivery(job.id);
     expect([done.status, done.deliveryError]).toEqual(['succeeded', null]);
-    expect(buttonLabels(finalEdit(job.interactionToken).json)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
+    expect(buttonLabels(finalEdit(job.interactionToken!).json)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
     await worker.waitForLine((l) => l.includes('replay not stored') && l.includes(job.id), 5_000);
   });
 });

@@ -47,7 +47,7 @@ describe('worker', () => {
     expect(done.startedAt).not.toBeNull();
     expect(done.finishedAt).not.toBeNull();
 
-    const edits = editsOf(job.interactionToken).filter((r) => r.response?.status === 200);
+    const edits = editsOf(job.interactionToken!).filter((r) => r.response?.status === 200);
     const finalIndex = edits.findIndex((r) => buttonLabels(r.json).includes('U1'));
     expect(finalIndex).toBeGreaterThanOrEqual(1);
     expect(edits.slice(finalIndex + 1)).toEqual([]); // nothing after the final edit
@@ -76,7 +76,7 @@ describe('worker', () => {
 
     const images = await listImages(h.pg.db, job.id);
     expect(images.map((i) => [i.index, i.seed])).toEqual([[0, 1234], [1, 1235], [2, 1236], [3, 1237]]);
-    expect(readPngParameters(images[0]!.png)).toContain('Seed: 1234');
+    expect(readPngParameters(images[0]!.png!)).toContain('Seed: 1234');
     expect(await ledgerKinds(job.id)).toEqual(['charge']);
   });
 
@@ -92,10 +92,10 @@ describe('worker', () => {
     });
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
-    const final = editsOf(job.interactionToken).at(-1)!;
+    const final = editsOf(job.interactionToken!).at(-1)!;
     expect(buttonLabels(final.json)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun', 'Replay']);
     const [image] = await listImages(h.pg.db, job.id);
-    expect(readPngParameters(image!.png)).toContain('Denoising strength: 0.6');
+    expect(readPngParameters(image!.png!)).toContain('Denoising strength: 0.6');
   });
 
   it('keeps to one edit per interval when Discord answers 429 to every third edit, and still delivers', async () => {
@@ -111,7 +111,7 @@ describe('worker', () => {
       const { job } = await h.newJob({ user, params: { steps: 30 } });
       const done = await h.waitForDelivery(job.id);
       expect(done.status).toBe('succeeded');
-      const edits = editsOf(job.interactionToken);
+      const edits = editsOf(job.interactionToken!);
       const ok = edits.filter((r) => r.response?.status === 200);
       expect(buttonLabels(ok.at(-1)!.json)).toContain('U1');
       expect(edits.some((r) => r.response?.status === 429)).toBe(true);
@@ -132,7 +132,7 @@ describe('worker', () => {
   it('posts the result as a channel message mentioning the user when the interaction token has expired', async () => {
     const user = h.discord.user('tom');
     const { job, message } = await h.newJob({ user, params: { steps: 4 } });
-    h.discord.expireInteractionToken(job.interactionToken);
+    h.discord.expireInteractionToken(job.interactionToken!);
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
     expect(done.deliveryError).toBeNull();
@@ -150,11 +150,11 @@ describe('worker', () => {
   it('stops previews when the message was deleted and posts the result in the channel', async () => {
     const user = h.discord.user('dora');
     const { job, message } = await h.newJob({ user, params: { steps: 30 } });
-    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken), 30_000);
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 30_000);
     h.discord.messages.delete(h.discord.messages.get(message.id)!);
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
-    const edits = editsOf(job.interactionToken);
+    const edits = editsOf(job.interactionToken!);
     expect(edits.filter((r) => r.response?.status === 404)).toHaveLength(1); // previews stopped at the first 10008
     expect(done.messageId).not.toBe(message.id);
     expect(h.discord.messages.get(done.messageId!)!.mentions).toEqual([user.id]);
@@ -164,7 +164,7 @@ describe('worker', () => {
     const user = h.discord.user('carl');
     const { job: running } = await h.newJob({ user, params: { steps: 60 } });
     const { job: queued } = await h.newJob({ user, params: { steps: 4 } });
-    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(running.interactionToken), 30_000);
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(running.interactionToken!), 30_000);
     expect((await getJob(h.pg.db, queued.id))!.status).toBe('queued');
 
     expect(await cancelJob(h.pg.db, queued.id, user.id)).toEqual({ previousStatus: 'queued', cancelled: true });
@@ -175,8 +175,8 @@ describe('worker', () => {
     const stopped = await h.waitForDelivery(running.id);
     expect(stopped.status).toBe('cancelled');
     expect(Date.now() - cancelSentAt).toBeLessThan(10_000);
-    expect(buttonLabels(editsOf(running.interactionToken).at(-1)!.json)).toEqual([]);
-    expect(editsOf(running.interactionToken).at(-1)!.json.content).toContain('cancelled');
+    expect(buttonLabels(editsOf(running.interactionToken!).at(-1)!.json)).toEqual([]);
+    expect(editsOf(running.interactionToken!).at(-1)!.json.content).toContain('cancelled');
     expect(await listImages(h.pg.db, running.id)).toEqual([]);
 
     // The queued one is picked up, seen cancelled, and skipped: never claimed.
@@ -186,7 +186,7 @@ describe('worker', () => {
     expect((await h.queues.forModel('shapes-demo').getJob(queued.id))!.returnvalue).toBe('skipped');
     const skipped = (await getJob(h.pg.db, queued.id))!;
     expect([skipped.status, skipped.attempts, skipped.workerId]).toEqual(['cancelled', 0, null]);
-    expect(editsOf(queued.interactionToken)).toEqual([]);
+    expect(editsOf(queued.interactionToken!)).toEqual([]);
     expect(await ledgerKinds(running.id)).toEqual(['charge', 'refund']);
     expect(await ledgerKinds(queued.id)).toEqual(['charge', 'refund']);
   });
@@ -200,7 +200,7 @@ describe('worker', () => {
     expect(done.attempts).toBe(1);
     expect(done.error).toMatch(/shapes-demo.*100/);
     expect(await ledgerKinds(job.id)).toEqual(['charge', 'refund']);
-    const shown = editsOf(job.interactionToken).at(-1)!.json;
+    const shown = editsOf(job.interactionToken!).at(-1)!.json;
     expect(shown.content).toMatch(/failed: .*100/);
     expect(shown.content).toContain('refunded');
     const bullJob = (await h.queues.forModel('shapes-demo').getJob(job.id))!;

@@ -13,6 +13,7 @@ export type BotConfig = Pick<
   Config,
   | 'ADMIN_USER_IDS'
   | 'ADMIN_ROLE_IDS'
+  | 'MANAGE_SERVER_ADMINS'
   | 'BANNED_WORDS'
   | 'DEFAULT_MODEL'
   | 'DEFAULT_QUOTA'

@@ -5,14 +5,17 @@
 import type { AutocompleteInteraction, ButtonInteraction, ChatInputCommandInteraction, Interaction } from 'discord.js';
 import type { Job } from '../db/index.js';
 import { parseCustomId } from '../discord/custom-ids.js';
-import { enforceAdmin, enforceJobAccess } from './access.js';
+import { enforceCommandAccess, enforceJobAccess } from './access.js';
 import { BUTTONS_BY_ACTION } from './buttons/index.js';
 import { COMMANDS_BY_NAME } from './commands/index.js';
 import type { BotContext } from './context.js';
 import { withinBudget } from './deadline.js';
 import { replyWithError, UserError } from './errors.js';
 import { jobFromButton, jobFromTypedId } from './lookup.js';
+import { enforceRules, type Place } from './rules.js';
 import type { SlashCommand } from './types.js';
+
+const NOWHERE: Place = { guild: null };
 
 async function answerAutocomplete(ctx: BotContext, interaction: AutocompleteInteraction): Promise<void> {
   try {
@@ -26,28 +29,26 @@ async function answerAutocomplete(ctx: BotContext, interaction: AutocompleteInte
 }
 
 async function runCommand(ctx: BotContext, interaction: ChatInputCommandInteraction, command: SlashCommand): Promise<void> {
-  switch (command.access) {
-    case 'everyone':
-      return command.execute(ctx, interaction);
-    case 'admin':
-      enforceAdmin(ctx, interaction, [interaction.commandName, interaction.options.getSubcommand(false)].filter(Boolean).join(' '));
-      return command.execute(ctx, interaction);
-    case 'owner':
-    case 'ownerOrAdmin': {
-      const typed = interaction.options.get(command.jobOption)?.value;
-      if (typeof typed !== 'string') throw new UserError(`\`${command.jobOption}\` is required.`);
-      const access = command.access;
-      const job = await withinBudget(
-        ctx,
-        interaction,
-        jobFromTypedId(ctx, typed).then((found) => {
-          enforceJobAccess(ctx, interaction, access, found, 'command');
-          return found;
-        }),
-      );
-      return command.execute(ctx, interaction, job);
-    }
+  const name = `/${interaction.commandName}`;
+  if ('jobOption' in command) {
+    const options = command.parse?.(interaction);
+    const typed = interaction.options.get(command.jobOption)?.value;
+    if (typeof typed !== 'string') throw new UserError(`\`${command.jobOption}\` is required.`);
+    const access = command.access;
+    const { job, place } = await withinBudget(
+      ctx,
+      interaction,
+      jobFromTypedId(ctx, typed).then(async (found) => {
+        enforceJobAccess(ctx, interaction, access, found, { kind: 'command', name });
+        return { job: found, place: command.posts ? await enforceRules(ctx, interaction, found) : NOWHERE };
+      }),
+    );
+    return command.execute(ctx, interaction, options, job, place);
   }
+  enforceCommandAccess(ctx, interaction, command.access, name, interaction.options.getSubcommand(false));
+  const options = command.parse?.(interaction);
+  const place = command.posts ? await withinBudget(ctx, interaction, enforceRules(ctx, interaction, null)) : NOWHERE;
+  return command.execute(ctx, interaction, options, place);
 }
 
 async function runButton(ctx: BotContext, interaction: ButtonInteraction): Promise<void> {
@@ -55,15 +56,15 @@ async function runButton(ctx: BotContext, interaction: ButtonInteraction): Promi
   if (parsed === null) throw new UserError('This button is not one of mine, or it is damaged.');
   const handler = BUTTONS_BY_ACTION.get(parsed.action);
   if (handler === undefined) throw new Error(`no handler for button action ${parsed.action}`);
-  const job: Job = await withinBudget(
+  const { job, place } = await withinBudget(
     ctx,
     interaction,
-    jobFromButton(ctx, parsed.jobId).then((found) => {
-      enforceJobAccess(ctx, interaction, handler.access, found, 'button');
-      return found;
+    jobFromButton(ctx, parsed.jobId).then(async (found: Job) => {
+      enforceJobAccess(ctx, interaction, handler.access, found, { kind: 'button', name: `button ${parsed.action}` });
+      return { job: found, place: handler.posts ? await enforceRules(ctx, interaction, found) : NOWHERE };
     }),
   );
-  await handler.execute(ctx, interaction, parsed, job);
+  await handler.execute(ctx, interaction, parsed, job, place);
 }
 
 export async function handleInteraction(ctx: BotContext, interaction: Interaction): Promise<void> {

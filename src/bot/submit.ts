@@ -5,14 +5,14 @@
 // by the job contract.
 import type { RepliableInteraction } from 'discord.js';
 import { jobParamsProblems, modelProblems, type JobKind, type JobParams } from '../contract/index.js';
-import { createJobWithReservation, failJob, getGuildSettings, queuePosition, setMessageId, type CreateJobResult, type Job } from '../db/index.js';
+import { createJobWithReservation, failJob, getGuildSettings, jobRefund, queuePosition, setMessageId, type CreateJobResult, type Job } from '../db/index.js';
 import { renderFailed, renderQueued } from '../discord/messages.js';
 import { enqueueGeneration } from '../queue/index.js';
 import type { BotContext } from './context.js';
 import { withinBudget } from './deadline.js';
 import { UserError } from './errors.js';
-import { findBannedWord } from './moderation.js';
 import { respondPublicly } from './replies.js';
+import { bannedWordIn, type Place } from './rules.js';
 
 /** Discord's interaction token lifetime. */
 const TOKEN_LIFETIME_MS = 15 * 60_000;
@@ -35,37 +35,35 @@ type Refusal = Exclude<Extract<CreateJobResult, { ok: false }>, { reason: 'dupli
 
 function refusalMessage(refusal: Refusal, cost: number): string {
   switch (refusal.reason) {
-    case 'quota':
+    case 'quota': {
+      const which = refusal.level === 'server' ? `in this server (${refusal.limit} images per day here)` : `(${refusal.limit} images per day)`;
       return refusal.remaining === 0
-        ? `You have no quota left (${refusal.limit} images per day). It resets ${discordTime(refusal.resetsAt)}.`
-        : `Not enough quota left: ${refusal.remaining} image${refusal.remaining === 1 ? '' : 's'} left, this needs ${cost}. Ask for fewer images, or wait for the reset ${discordTime(refusal.resetsAt)}.`;
+        ? `You have no quota left ${which}. It resets ${discordTime(refusal.resetsAt)}.`
+        : `Not enough quota left ${which}: ${refusal.remaining} image${refusal.remaining === 1 ? '' : 's'} left, this needs ${cost}. Ask for fewer images, or wait for the reset ${discordTime(refusal.resetsAt)}.`;
+    }
     case 'banned':
-      return `You are banned from using this bot${refusal.banReason ? `: ${refusal.banReason}` : '.'}`;
+      return `You are banned from using this bot${refusal.scope === 'server' ? ' in this server' : ''}${refusal.banReason ? `: ${refusal.banReason}` : '.'}`;
     case 'too_many_jobs':
       return `You already have ${refusal.active} jobs in flight (the limit is ${refusal.max}). Wait for one to finish, or cancel one.`;
   }
 }
 
-/** Checks that need no I/O: the configured banned words. */
-function checkWords(ctx: BotContext, params: JobParams, extraWords: string[]): void {
-  const word = findBannedWord([params.prompt, params.negativePrompt], [...ctx.config.BANNED_WORDS, ...extraWords]);
+/** The banned words (the bot's and the server's) in the new prompt; the place's rules (rules.ts) ran before. */
+async function checkWords(ctx: BotContext, interaction: RepliableInteraction, params: JobParams, place: Place): Promise<void> {
+  const guildId = interaction.guildId;
+  const guild = place.guild ?? (guildId === null ? null : await getGuildSettings(ctx.db, guildId));
+  const word = bannedWordIn(ctx, guild, [params.prompt, params.negativePrompt]);
   if (word !== null) throw new UserError(`Your prompt contains a banned word (\`${word}\`). Please rephrase it.`);
 }
 
 /**
- * The database part: guild settings (allowed channels, the guild's banned words), then the
- * reservation and the job row in one transaction. Returns the job (an existing one for a
- * redelivered interaction) or throws UserError with the refusal.
+ * The database part: the banned words with the server's own, then the reservation and the
+ * job row in one transaction. Returns the job (an existing one for a redelivered interaction)
+ * or throws UserError with the refusal.
  */
-async function reserve(ctx: BotContext, interaction: RepliableInteraction, request: NewJob): Promise<Job> {
+async function reserve(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, place: Place): Promise<Job> {
   const guildId = interaction.guildId;
-  if (guildId !== null) {
-    const settings = await getGuildSettings(ctx.db, guildId);
-    if (settings.allowedChannelIds.length > 0 && !settings.allowedChannelIds.includes(interaction.channelId ?? '')) {
-      throw new UserError(`I am not enabled in this channel. Try ${settings.allowedChannelIds.map((id) => `<#${id}>`).join(', ')}.`);
-    }
-    checkWords(ctx, request.params, settings.bannedWords);
-  }
+  await checkWords(ctx, interaction, request.params, place);
   const cost = request.cost ?? request.params.count;
   const result = await createJobWithReservation(ctx.db, {
     interactionId: interaction.id,
@@ -93,10 +91,9 @@ async function reserve(ctx: BotContext, interaction: RepliableInteraction, reque
  * words (no I/O), then for jobs a worker must run that some live worker serves the model and
  * can make these settings, then quota and row within the budget.
  */
-export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, options: { needsWorker: boolean }): Promise<Job> {
+export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, options: { needsWorker: boolean; place: Place }): Promise<Job> {
   const problem = jobParamsProblems(request.params)[0];
   if (problem !== undefined) throw new UserError(problem);
-  checkWords(ctx, request.params, []);
   if (interaction.channelId === null) throw new UserError('I cannot work in this kind of channel.');
   if (options.needsWorker) {
     const model = await ctx.models.find(request.params.model);
@@ -104,7 +101,7 @@ export async function createJob(ctx: BotContext, interaction: RepliableInteracti
     const unfit = modelProblems(request.params, model, { maxPixels: ctx.config.MAX_PIXELS, img2img: request.params.init !== null })[0];
     if (unfit !== undefined) throw new UserError(unfit);
   }
-  return withinBudget(ctx, interaction, reserve(ctx, interaction, request));
+  return withinBudget(ctx, interaction, reserve(ctx, interaction, request, options.place));
 }
 
 /**
@@ -113,12 +110,8 @@ export async function createJob(ctx: BotContext, interaction: RepliableInteracti
  * reply goes out before the enqueue so a fast worker never edits a message that does not
  * exist yet. If the enqueue fails, the job fails and is refunded.
  */
-export async function submitGeneration(ctx: BotContext, interaction: RepliableInteraction, request: NewJob): Promise<Job> {
-  // The row's parent link doubles as the img2img source (the worker loads the init image
-  // from it), so a job with an init image is linked to that image.
-  const init = request.params.init;
-  if (init !== null) request = { ...request, parent: { jobId: init.jobId, index: init.index } };
-  const job = await createJob(ctx, interaction, request, { needsWorker: true });
+export async function submitGeneration(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, place: Place): Promise<Job> {
+  const job = await createJob(ctx, interaction, request, { needsWorker: true, place });
   let messageId: string;
   try {
     messageId = await respondPublicly(interaction, renderQueued(job, (await queuePosition(ctx.db, job)) + 1));
@@ -132,7 +125,7 @@ export async function submitGeneration(ctx: BotContext, interaction: RepliableIn
   } catch (error) {
     ctx.logger.error({ err: error, jobId: job.id }, 'could not queue the job');
     const { didFail } = await failJob(ctx.db, job.id, 'could not be queued');
-    if (didFail) await respondPublicly(interaction, renderFailed(job, 'it could not be queued; please try again')).catch(() => undefined);
+    if (didFail) await respondPublicly(interaction, renderFailed(job, 'it could not be queued; please try again', await jobRefund(ctx.db, job.id))).catch(() => undefined);
     throw error;
   }
   ctx.logger.info({ jobId: job.id, kind: job.kind, userId: job.userId, model: job.model, count: job.count }, 'job queued');

@@ -1,6 +1,9 @@
 // The shapes of command and button modules (one file each, like the discord.js guide).
-// Each declares who may use it (access.ts); the dispatcher enforces it before `execute`,
-// and hands job-bound handlers the job it loaded to check.
+// Each declares who may use it (`access`, access.ts) and whether it makes something appear
+// in a channel or spends quota (`posts`: then the place's rules apply, rules.ts); the
+// dispatcher enforces both before `execute`, and hands job-bound handlers the job it
+// loaded to check. A command's `parse` reads its options without I/O, before any database
+// check, so a mistake is answered at once.
 import type {
   AutocompleteInteraction,
   ButtonInteraction,
@@ -9,33 +12,39 @@ import type {
 } from 'discord.js';
 import type { Job } from '../db/index.js';
 import type { ButtonAction } from '../discord/custom-ids.js';
-import type { JobAccess } from './access.js';
+import type { CommandAccess, JobAccess } from './access.js';
 import type { BotContext } from './context.js';
+import type { Place } from './rules.js';
 
-interface CommandBase {
+interface CommandBase<O> {
   /** The definition registered with Discord (npm run commands:deploy). */
   data: RESTPostAPIChatInputApplicationCommandsJSONBody;
+  posts: boolean;
+  /** The options, read and checked without I/O; throws UserError. Commands without it get undefined. */
+  parse?(interaction: ChatInputCommandInteraction): O;
   autocomplete?(ctx: BotContext, interaction: AutocompleteInteraction): Promise<void>;
 }
 
-/** A command anyone may use, or only bot admins. */
-export interface PlainCommand extends CommandBase {
-  access: 'everyone' | 'admin';
-  execute(ctx: BotContext, interaction: ChatInputCommandInteraction): Promise<void>;
+/** A command that is not about one job. `place` holds what the rules loaded (guild null when `posts` is false). */
+export interface PlainCommand<O = undefined> extends CommandBase<O> {
+  access: CommandAccess;
+  execute(ctx: BotContext, interaction: ChatInputCommandInteraction, options: O, place: Place): Promise<void>;
 }
 
 /** A command about one job, named by its `jobOption` (the id users type). */
-export interface JobCommand extends CommandBase {
+export interface JobCommand<O = undefined> extends CommandBase<O> {
   access: JobAccess;
   jobOption: string;
-  execute(ctx: BotContext, interaction: ChatInputCommandInteraction, job: Job): Promise<void>;
+  execute(ctx: BotContext, interaction: ChatInputCommandInteraction, options: O, job: Job, place: Place): Promise<void>;
 }
 
-export type SlashCommand = PlainCommand | JobCommand;
+// Methods are checked bivariantly, so a command with its own options type fits here.
+export type SlashCommand = PlainCommand<unknown> | JobCommand<unknown>;
 
 /** A button of a job message: every custom_id names its job. */
 export interface ButtonHandler<A extends ButtonAction['action'] = ButtonAction['action']> {
   action: A;
   access: JobAccess;
-  execute(ctx: BotContext, interaction: ButtonInteraction, parsed: Extract<ButtonAction, { action: A }>, job: Job): Promise<void>;
+  posts: boolean;
+  execute(ctx: BotContext, interaction: ButtonInteraction, parsed: Extract<ButtonAction, { action: A }>, job: Job, place: Place): Promise<void>;
 }

@@ -16,6 +16,7 @@ export {
   sizeProblem,
   modelProblems,
   validateGenerationRequest,
+  generationRequest,
   type GenerationSettings,
   type StoredImageRef,
   type JobParams,

@@ -41,9 +41,10 @@ export function rngLabel(rng: RngName): string {
 }
 
 /**
- * What made a job: `imagine` (/imagine), `select` (U1-U4: one image of a grid, no
- * generation), `variation` (V1-V4, Vary), `reroll` (🔄, Rerun: new seed), `rerun` (/rerun:
- * the exact request again).
+ * What made a job: `imagine` (/imagine), `select` (U1-U4: one image of a grid, shown alone,
+ * no generation unless its bytes expired), `variation` (V1-V4, Vary), `reroll` (🔄, Rerun: new
+ * seed), `rerun` (/rerun: the exact request again), `restore` (/show of a job whose images
+ * expired: regenerated exactly, free).
  */
-export const JOB_KINDS = Object.freeze(['imagine', 'select', 'variation', 'reroll', 'rerun'] as const);
+export const JOB_KINDS = Object.freeze(['imagine', 'select', 'variation', 'reroll', 'rerun', 'restore'] as const);
 export type JobKind = (typeof JOB_KINDS)[number];

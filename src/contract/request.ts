@@ -44,6 +44,14 @@ export interface GenerationRequest extends GenerationSettings {
   init?: { image: Uint8Array; strength: number };
 }
 
+/** The pipeline request of a job: its settings, with the start image's bytes for img2img. */
+export function generationRequest(params: JobParams, initImage: Uint8Array | null): GenerationRequest {
+  const { model: _model, init, ...settings } = params;
+  if (init === null) return settings;
+  if (initImage === null) throw new RangeError('an img2img job needs its start image');
+  return { ...settings, init: { image: initImage, strength: init.strength } };
+}
+
 /** The limits of every field; nothing else in the code base defines them. */
 export const LIMITS = Object.freeze({
   /** Characters (code points) of the prompt and of the negative prompt. */

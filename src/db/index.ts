@@ -21,7 +21,8 @@
 //   cancelJob(db, jobId, byUserId): Promise<{ previousStatus: JobStatus | null, cancelled }>
 //   markDelivered(db, jobId, messageId?), setDeliveryError(db, jobId, error), setMessageId(db, jobId, messageId): Promise<void>
 //   getJob(db, jobId): Promise<Job | null>
-//   listImages(db, jobId): Promise<StoredImage[]>;  getImage(db, jobId, index): Promise<StoredImage | null>
+//   listImages(db, jobId): Promise<StoredImage[]>;  getImage(db, jobId, index): Promise<StoredImage | null>   png null once expired
+//   shownImages(db, job): a job's images, or a U1-U4 job's selected image of its parent;  restoreImage(db, jobId, index, png): Promise<boolean>   same SHA-256 only
 //   listUserJobs(db, userId, limit): Promise<Job[]>  (newest first);  countActiveJobs(db, userId): Promise<number>
 //   queuePosition(db, job): Promise<number>   queued jobs of the same model created before it
 //   rebuildRequest(db, jobId, { index?, seed? }?): Promise<JobParams | null>;  jobParams(job): JobParams
@@ -30,10 +31,18 @@
 //   storeReplay(db, jobId, { webp, frames, width, height }): Promise<boolean>   idempotent: the first one stays; true when this call stored it
 //   getReplay(db, jobId): Promise<StoredReplay | null>                           { jobId, webp, frames, width, height, createdAt }
 //
-// Quotas (limit: custom > guild default > run-time default > DEFAULT_QUOTA; per day, reset lazily at 00:00 UTC)
-//   getQuota(db, userId, { guildId, defaultLimit }): Promise<QuotaStatus>   { limit, customLimit, bonus, used, remaining, periodSeconds, resetsAt }
-//   reserveQuota(db, { userId, cost, jobId, reason, guildId, defaultLimit }): Promise<{ ok, quota }>
-//   refundJob(db, jobId, reason): Promise<{ credited, alreadyRefunded }>    idempotent
+// Retention
+//   expireStoredData(db, { retentionDays, now }): Promise<RetentionReport>   image bytes and replays older than that dropped, expired tokens cleared
+//   claimPeriodicRun(db, task, { now, periodMs, workerId }): Promise<boolean>   true for one caller per period (the day's cleanup)
+//
+// Quotas everywhere (limit: custom > run-time default > DEFAULT_QUOTA) and per server (the server's limit for the user >
+// its default_quota > none); per day, reset lazily at 00:00 UTC
+//   getQuota(db, userId, { defaultLimit }): Promise<QuotaStatus>   { limit, customLimit, bonus, used, remaining, periodSeconds, resetsAt }
+//   getServerQuota(db, guildId, userId): Promise<ServerQuotaStatus>   { limit | null, customLimit, used, remaining | null, resetsAt }
+//   setServerLimit(db, { guildId, userId, limit: number | null, actorId, reason })   a server admin's per-user limit; audited
+//   reserveQuota(db, { userId, cost, jobId, reason, guildId, defaultLimit }): { ok, quota, server } | { ok: false, level: 'global' | 'server', ... }
+//   refundJob(db, jobId, reason): Promise<{ credited, alreadyRefunded }>    idempotent; nothing after a reset or the period's end
+//   jobRefund(db, jobId): Promise<{ charged, credited }>   what the ledger says, for the failed/cancelled message
 //   setLimit(db, { userId, limit: number | null, periodSeconds?, actorId, reason })
 //   grant(db, { userId, amount, actorId, reason })       extra images for the current period only
 //   resetQuota(db, { userId, actorId, reason })          used -> 0 for the current period
@@ -42,11 +51,12 @@
 //
 // Users, guilds, audit
 //   ensureUser(db, userId): Promise<UserRow> (seen now);  ensureUserExists(db, userId);  getUser(db, userId): Promise<UserRow | null>;  isBanned(db, userId): Promise<boolean>
-//   banUser(db, { userId, actorId, reason }), unbanUser(db, { userId, actorId, reason }): Promise<void>   audited
+//   banUser(db, { userId, actorId, reason }), unbanUser(db, { userId, actorId, reason }): Promise<void>   audited, everywhere
+//   getGuildBan(db, guildId, userId);  banInGuild(db, { guildId, userId, actorId, reason });  unbanInGuild(db, { guildId, userId, actorId }): Promise<boolean>   one server
 //   getGuildSettings(db, guildId): Promise<GuildSettings>   { defaultQuota, allowedChannelIds, bannedWords }
 //   setGuildSettings(db, { guildId, actorId, changes }): Promise<GuildSettings>                       audited
 //   editGuildSettings(db, { guildId, actorId }, edit: (current) => { changes | null, ... }): the edit's result   one editor per guild at a time
-//   audit(db, { actorId, action, targetId, details? }): Promise<void>;  listAudit(db, { limit, targetId? }): Promise<AuditRow[]>
+//   audit(db, { actorId, action, targetId, details? }): Promise<void>;  auditOnce(db, entry, windowMs): at most one row per actor, action and command a window;  listAudit(db, { limit, targetId? }): Promise<AuditRow[]>
 //
 // Errors: MigrationsBehindError, JobNotFoundError (completeJob on an unknown id), ImageIndexError (an image index >= count
 // in completeJob or rebuildRequest).
@@ -66,6 +76,8 @@ export {
   getJob,
   listImages,
   getImage,
+  shownImages,
+  restoreImage,
   listUserJobs,
   countActiveJobs,
   queuePosition,
@@ -81,10 +93,14 @@ export {
   type CompleteResult,
 } from './jobs.js';
 export { storeReplay, getReplay, type StoredReplay, type NewReplay } from './replays.js';
+export { expireStoredData, claimPeriodicRun, type RetentionReport } from './retention.js';
 export {
   getQuota,
   reserveQuota,
+  getServerQuota,
+  setServerLimit,
   refundJob,
+  jobRefund,
   setLimit,
   grant,
   resetQuota,
@@ -95,12 +111,14 @@ export {
   MAX_QUOTA_AMOUNT,
   type QuotaStatus,
   type QuotaContext,
+  type ServerQuotaStatus,
   type ReserveInput,
   type ReserveResult,
   type RefundResult,
+  type JobRefund,
   type AdminAction,
 } from './quota.js';
-export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser } from './users.js';
+export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser, getGuildBan, banInGuild, unbanInGuild } from './users.js';
 export { getGuildSettings, setGuildSettings, editGuildSettings, type GuildSettings, type GuildSettingsChanges } from './guilds.js';
-export { audit, listAudit, type AuditEntry } from './audit.js';
+export { audit, auditOnce, listAudit, type AuditEntry } from './audit.js';
 export { JOB_STATUSES, FINAL_STATUSES, type JobStatus, type UserRow, type AuditRow } from './schema.js';

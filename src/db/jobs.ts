@@ -6,7 +6,7 @@ import { imageSeed, newJobId, type JobKind, type JobParams } from '../contract/i
 import type { Db } from './client.js';
 import { refundJob, reserveQuota, type QuotaContext, type RefundResult } from './quota.js';
 import { FINAL_STATUSES, images, jobs, type ImageRow, type JobRow, type JobStatus } from './schema.js';
-import { ensureUser } from './users.js';
+import { ensureUser, getGuildBan } from './users.js';
 
 export type Job = JobRow;
 export type StoredImage = ImageRow;
@@ -33,8 +33,10 @@ export interface NewJobInput extends QuotaContext {
 
 export type CreateJobResult =
   | { ok: true; job: Job }
-  | { ok: false; reason: 'quota'; remaining: number; limit: number; resetsAt: Date }
-  | { ok: false; reason: 'banned'; banReason: string | null }
+  /** `level`: the quota everywhere, or the server's own limit for the user. */
+  | { ok: false; reason: 'quota'; level: 'global' | 'server'; remaining: number; limit: number; resetsAt: Date }
+  /** `scope`: banned everywhere (a bot owner), or in this server (its admins). */
+  | { ok: false; reason: 'banned'; scope: 'global' | 'server'; banReason: string | null }
   | { ok: false; reason: 'duplicate'; job: Job }
   | { ok: false; reason: 'too_many_jobs'; active: number; max: number };
 
@@ -79,7 +81,9 @@ export async function createJobWithReservation(db: Db, input: NewJobInput): Prom
       const user = await ensureUser(tx, input.userId);
       const [existing] = await tx.select().from(jobs).where(eq(jobs.interactionId, input.interactionId));
       if (existing) return { ok: false, reason: 'duplicate', job: existing };
-      if (user.banned) return { ok: false, reason: 'banned', banReason: user.banReason };
+      if (user.banned) return { ok: false, reason: 'banned', scope: 'global', banReason: user.banReason };
+      const serverBan = input.guildId === null ? null : await getGuildBan(tx, input.guildId, input.userId);
+      if (serverBan !== null) return { ok: false, reason: 'banned', scope: 'server', banReason: serverBan.reason || null };
       const active = await countActiveJobs(tx, input.userId);
       if (active >= input.maxActiveJobs) return { ok: false, reason: 'too_many_jobs', active, max: input.maxActiveJobs };
 
@@ -87,8 +91,10 @@ export async function createJobWithReservation(db: Db, input: NewJobInput): Prom
       if (cost > 0) {
         const reserved = await reserveQuota(tx, { ...input, cost, jobId: job.id, reason: `${input.kind} ${job.id}` });
         if (!reserved.ok) {
-          const { remaining, limit, resetsAt } = reserved.quota;
-          throw new RollbackWithRefusal({ ok: false, reason: 'quota', remaining, limit, resetsAt });
+          const refused = reserved.level === 'server' && reserved.server !== null ? reserved.server : reserved.quota;
+          const limit = refused.limit ?? 0;
+          const remaining = refused.remaining ?? 0;
+          throw new RollbackWithRefusal({ ok: false, reason: 'quota', level: reserved.level, remaining, limit, resetsAt: refused.resetsAt });
         }
       }
       return { ok: true, job };
@@ -115,8 +121,10 @@ async function insertJob(tx: Db, input: NewJobInput, cost: number, priority: num
         guildId: input.guildId,
         channelId: input.channelId,
         kind: input.kind,
-        parentJobId: input.parent?.jobId ?? p.init?.jobId ?? null,
-        parentIndex: input.parent?.index ?? p.init?.index ?? null,
+        parentJobId: input.parent?.jobId ?? null,
+        parentIndex: input.parent?.index ?? null,
+        initJobId: p.init?.jobId ?? null,
+        initIndex: p.init?.index ?? null,
         prompt: p.prompt,
         negativePrompt: p.negativePrompt,
         model: p.model,
@@ -281,6 +289,28 @@ export async function getImage(db: Db, jobId: string, index: number): Promise<St
   return image ?? null;
 }
 
+/**
+ * The images a job shows, in index order: its own, or for a U1-U4 (`select`) job the one
+ * image of its parent it selected (it stores no copy). Their `png` is null once expired.
+ */
+export async function shownImages(db: Db, job: Pick<Job, 'id' | 'kind' | 'parentJobId' | 'parentIndex'>): Promise<StoredImage[]> {
+  const own = await listImages(db, job.id);
+  if (own.length > 0 || job.kind !== 'select' || job.parentJobId === null) return own;
+  const selected = await getImage(db, job.parentJobId, job.parentIndex ?? 0);
+  return selected === null ? [] : [selected];
+}
+
+/** Writes back the bytes of an expired image, regenerated and proven identical (same SHA-256); false if they differ. */
+export async function restoreImage(db: Db, jobId: string, index: number, png: Uint8Array): Promise<boolean> {
+  const sha256 = createHash('sha256').update(png).digest('hex');
+  const restored = await db
+    .update(images)
+    .set({ png: Buffer.from(png.buffer, png.byteOffset, png.byteLength), storedAt: sql`now()` })
+    .where(and(eq(images.jobId, jobId), eq(images.index, index), eq(images.sha256, sha256)))
+    .returning({ index: images.index });
+  return restored.length > 0;
+}
+
 /** The user's jobs, newest first (for /history). */
 export async function listUserJobs(db: Db, userId: string, limit: number): Promise<Job[]> {
   return db.select().from(jobs).where(eq(jobs.userId, userId)).orderBy(desc(jobs.createdAt), desc(jobs.id)).limit(limit);
@@ -325,10 +355,7 @@ export function jobParams(job: Job): JobParams {
     count: job.count,
     seed: job.seed,
     rng: job.rng,
-    init:
-      job.strength !== null && job.parentJobId !== null && job.parentIndex !== null
-        ? { jobId: job.parentJobId, index: job.parentIndex, strength: job.strength }
-        : null,
+    init: job.strength !== null && job.initJobId !== null && job.initIndex !== null ? { jobId: job.initJobId, index: job.initIndex, strength: job.strength } : null,
   };
 }
 

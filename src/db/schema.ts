@@ -55,9 +55,10 @@ export const users = pgTable('users', {
 });
 
 /**
- * One row per user who ever reserved. `custom_limit` null means "the default" (guild default,
- * else the run-time default in `settings`, else DEFAULT_QUOTA). Periods are aligned to multiples
- * of `period_seconds` since the Unix epoch (a day resets at 00:00 UTC); the reset is lazy.
+ * A user's quota everywhere: one row per user who ever reserved. `custom_limit` null means
+ * "the default" (the run-time default in `settings`, else DEFAULT_QUOTA). Periods are aligned
+ * to multiples of `period_seconds` since the Unix epoch (a day resets at 00:00 UTC); the reset
+ * is lazy. A server's own limit for the user is in `guild_quotas`, checked too.
  */
 export const quotas = pgTable(
   'quotas',
@@ -95,6 +96,8 @@ export const quotaLedger = pgTable(
     bonusDelta: integer('bonus_delta').notNull().default(0),
     /** The quota period this entry counts in (quotas.period_start when it was written). */
     periodStart: tz('period_start').notNull(),
+    /** The server a charge or refund counts in too (its guild_quotas row); null in DMs and for admin entries. */
+    guildId: text('guild_id'),
     jobId: text('job_id').references(() => jobs.id),
     actorId: text('actor_id'),
     reason: text('reason').notNull(),
@@ -116,8 +119,8 @@ export const jobs = pgTable(
     id: text('id').primaryKey(),
     /** Unique: a redelivered interaction finds the existing job instead of creating one. */
     interactionId: text('interaction_id').notNull().unique('jobs_interaction_id_unique'),
-    /** Secret (webhook token for 15 minutes): never log it. */
-    interactionToken: text('interaction_token').notNull(),
+    /** Secret (webhook token for 15 minutes): never log it. Cleared (null) once expired. */
+    interactionToken: text('interaction_token'),
     interactionTokenExpiresAt: tz('interaction_token_expires_at').notNull(),
     userId: text('user_id')
       .notNull()
@@ -126,8 +129,12 @@ export const jobs = pgTable(
     channelId: text('channel_id').notNull(),
     messageId: text('message_id'),
     kind: text('kind').$type<JobKind>().notNull(),
+    /** The job whose button or command made this one (lineage), and which of its images. */
     parentJobId: text('parent_job_id').references((): AnyPgColumn => jobs.id),
     parentIndex: integer('parent_index'),
+    /** img2img: the job and image this one starts from (with `strength`); null for text-to-image. */
+    initJobId: text('init_job_id').references((): AnyPgColumn => jobs.id),
+    initIndex: integer('init_index'),
 
     prompt: text('prompt').notNull(),
     negativePrompt: text('negative_prompt').notNull().default(''),
@@ -172,6 +179,8 @@ export const jobs = pgTable(
     check('jobs_height', sql`${t.height} between ${sql.raw(String(LIMITS.side.min))} and ${sql.raw(String(LIMITS.side.max))}`),
     check('jobs_strength', sql`${t.strength} > ${sql.raw(String(LIMITS.strength.min))} and ${t.strength} <= ${sql.raw(String(LIMITS.strength.max))}`),
     check('jobs_parent_index', sql`${t.parentIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
+    check('jobs_init_index', sql`${t.initIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
+    check('jobs_init_complete', sql`(${t.initJobId} is null) = (${t.initIndex} is null) and (${t.initJobId} is null) = (${t.strength} is null)`),
     check('jobs_prompt_length', sql`char_length(${t.prompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),
     check('jobs_negative_prompt_length', sql`char_length(${t.negativePrompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),
     check('jobs_cost_nonnegative', sql`${t.cost} >= 0`),
@@ -192,10 +201,13 @@ export const images = pgTable(
     seed: bigint('seed', { mode: 'number' }).notNull(),
     width: integer('width').notNull(),
     height: integer('height').notNull(),
-    /** Lowercase hex SHA-256 of `png`. */
+    /** Lowercase hex SHA-256 of the PNG: kept when the bytes expire, so a regenerated image can be proven identical. */
     sha256: text('sha256').notNull(),
-    png: bytea('png').notNull(),
+    /** Null once expired (RETENTION_DAYS); regenerated on demand from the job's parameters. */
+    png: bytea('png'),
     createdAt: tz('created_at').notNull().defaultNow(),
+    /** When the bytes were last written (first generation or a restore); retention counts from here. */
+    storedAt: tz('stored_at').notNull().defaultNow(),
   },
   (t) => [primaryKey({ name: 'images_pkey', columns: [t.jobId, t.index] })],
 );
@@ -238,6 +250,42 @@ export const guildSettings = pgTable(
   (t) => [check('guild_settings_default_quota_nonnegative', sql`${t.defaultQuota} >= 0`)],
 );
 
+/** Users a server's admins banned: they cannot use the bot in that server (a global ban is `users.banned`). */
+export const guildBans = pgTable(
+  'guild_bans',
+  {
+    guildId: text('guild_id').notNull(),
+    userId: text('user_id').notNull(),
+    reason: text('reason').notNull().default(''),
+    bannedBy: text('banned_by').notNull(),
+    bannedAt: tz('banned_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ name: 'guild_bans_pkey', columns: [t.guildId, t.userId] })],
+);
+
+/**
+ * A user's quota inside one server, checked with the global one in the same reservation:
+ * `custom_limit` (a server admin's per-user setting) else the server's default_quota else no
+ * server limit. Same lazy daily periods as `quotas`.
+ */
+export const guildQuotas = pgTable(
+  'guild_quotas',
+  {
+    guildId: text('guild_id').notNull(),
+    userId: text('user_id').notNull(),
+    customLimit: integer('custom_limit'),
+    used: integer('used').notNull().default(0),
+    periodStart: tz('period_start').notNull(),
+    resetsAt: tz('resets_at').notNull(),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ name: 'guild_quotas_pkey', columns: [t.guildId, t.userId] }),
+    check('guild_quotas_used_nonnegative', sql`${t.used} >= 0`),
+    check('guild_quotas_custom_limit_nonnegative', sql`${t.customLimit} >= 0`),
+  ],
+);
+
 export const auditLog = pgTable(
   'audit_log',
   {
@@ -248,7 +296,12 @@ export const auditLog = pgTable(
     details: jsonb('details').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: tz('created_at').notNull().defaultNow(),
   },
-  (t) => [index('audit_log_created').on(t.createdAt), index('audit_log_target').on(t.targetId, t.createdAt)],
+  (t) => [
+    index('audit_log_created').on(t.createdAt),
+    index('audit_log_target').on(t.targetId, t.createdAt),
+    // Repeated refusals of the same actor are audited once per window (audit.ts).
+    index('audit_log_actor_action').on(t.actorId, t.action, t.createdAt),
+  ],
 );
 
 export type UserRow = typeof users.$inferSelect;
@@ -258,4 +311,5 @@ export type JobRow = typeof jobs.$inferSelect;
 export type ImageRow = typeof images.$inferSelect;
 export type ReplayRow = typeof replays.$inferSelect;
 export type GuildSettingsRow = typeof guildSettings.$inferSelect;
+export type GuildBanRow = typeof guildBans.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;

@@ -1,8 +1,9 @@
-// Users (Discord snowflakes) and bans.
-import { eq, sql } from 'drizzle-orm';
+// Users (Discord snowflakes) and bans: everywhere (`users.banned`, by bot owners) and in one
+// server (`guild_bans`, by that server's admins).
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from './client.js';
 import { audit } from './audit.js';
-import { users, type UserRow } from './schema.js';
+import { guildBans, users, type GuildBanRow, type UserRow } from './schema.js';
 
 /**
  * The user is here now: creates the row on first sight, else moves last_seen_at. Returns the
@@ -47,5 +48,34 @@ export async function unbanUser(db: Db, input: { userId: string; actorId: string
     await ensureUserExists(tx, input.userId);
     await tx.update(users).set({ banned: false, banReason: null, bannedAt: null, bannedBy: null }).where(eq(users.id, input.userId));
     await audit(tx, { actorId: input.actorId, action: 'user.unban', targetId: input.userId, details: { reason: input.reason } });
+  });
+}
+
+/** The user's ban in a server (its admins'), or null. */
+export async function getGuildBan(db: Db, guildId: string, userId: string): Promise<GuildBanRow | null> {
+  const [row] = await db.select().from(guildBans).where(and(eq(guildBans.guildId, guildId), eq(guildBans.userId, userId)));
+  return row ?? null;
+}
+
+/** Bans the user from using the bot in one server; audited. Banning again updates the reason. */
+export async function banInGuild(db: Db, input: { guildId: string; userId: string; actorId: string; reason: string }): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx
+      .insert(guildBans)
+      .values({ guildId: input.guildId, userId: input.userId, reason: input.reason, bannedBy: input.actorId })
+      .onConflictDoUpdate({ target: [guildBans.guildId, guildBans.userId], set: { reason: input.reason, bannedBy: input.actorId, bannedAt: sql`now()` } });
+    await audit(tx, { actorId: input.actorId, action: 'guild.ban', targetId: input.userId, details: { guildId: input.guildId, reason: input.reason } });
+  });
+}
+
+/** Lifts a server's ban; returns whether there was one. Audited when there was. */
+export async function unbanInGuild(db: Db, input: { guildId: string; userId: string; actorId: string }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const deleted = await tx
+      .delete(guildBans)
+      .where(and(eq(guildBans.guildId, input.guildId), eq(guildBans.userId, input.userId)))
+      .returning({ userId: guildBans.userId });
+    if (deleted.length > 0) await audit(tx, { actorId: input.actorId, action: 'guild.unban', targetId: input.userId, details: { guildId: input.guildId } });
+    return deleted.length > 0;
   });
 }

@@ -163,18 +163,32 @@ export function renderResult(job: MessageJob, result: ResultView): MessagePayloa
   };
 }
 
-export function renderFailed(job: MessageJob, reason: string): MessagePayload {
+/** What a failed or cancelled job's charge became, as the ledger says. */
+export interface RefundView {
+  charged: number;
+  credited: number;
+}
+
+/** The truth about the refund: nothing is claimed that the ledger does not show. */
+function refundLine(refund: RefundView): string {
+  if (refund.charged === 0) return '';
+  if (refund.credited >= refund.charged) return '\nYour quota was refunded.';
+  if (refund.credited > 0) return `\n${refund.credited} of its ${refund.charged} images were given back to your quota.`;
+  return '\nNothing was given back: the quota it was charged to has been reset since.';
+}
+
+export function renderFailed(job: MessageJob, reason: string, refund: RefundView): MessagePayload {
   return {
-    content: limit(`${header(job)}\nJob \`${job.id}\` failed: ${escapeMarkdown(reason)}\nYour quota was refunded.`),
+    content: limit(`${header(job)}\nJob \`${job.id}\` failed: ${escapeMarkdown(reason)}${refundLine(refund)}`),
     components: [],
     files: [],
     allowedMentions: mentionOwner(job),
   };
 }
 
-export function renderCancelled(job: MessageJob): MessagePayload {
+export function renderCancelled(job: MessageJob, refund: RefundView): MessagePayload {
   return {
-    content: limit(`${header(job)}\nJob \`${job.id}\` cancelled. Your quota was refunded.`),
+    content: limit(`${header(job)}\nJob \`${job.id}\` cancelled.${refundLine(refund)}`),
     components: [],
     files: [],
     allowedMentions: NO_MENTIONS,

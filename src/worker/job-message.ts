@@ -10,7 +10,8 @@ export interface JobMessageTarget {
   channelId: string;
   /** The interaction response message id, when the bot stored it. */
   messageId: string | null;
-  interactionToken: string;
+  /** Null once cleared after it expired (retention). */
+  interactionToken: string | null;
   interactionTokenExpiresAt: Date;
 }
 
@@ -60,7 +61,14 @@ export class JobMessage {
 
   /** Whether the original message can still be edited through the interaction token. */
   canEditOriginal(): boolean {
-    return !this.tokenDead && !this.messageGone && this.clock() < this.target.interactionTokenExpiresAt.getTime() - this.tokenMarginMs;
+    return this.liveToken() !== null;
+  }
+
+  /** The interaction token while it can still edit the original message. */
+  private liveToken(): string | null {
+    const token = this.target.interactionToken;
+    if (token === null || this.tokenDead || this.messageGone) return null;
+    return this.clock() < this.target.interactionTokenExpiresAt.getTime() - this.tokenMarginMs ? token : null;
   }
 
   /**
@@ -68,9 +76,10 @@ export class JobMessage {
    * (no more previews: the token expired or the message was deleted).
    */
   async editProgress(payload: MessagePayload): Promise<void> {
-    if (!this.canEditOriginal()) throw new StopProgressError('the interaction token expired');
+    const token = this.liveToken();
+    if (token === null) throw new StopProgressError('the interaction token expired');
     try {
-      await this.discord.editOriginal(this.target.interactionToken, payload);
+      await this.discord.editOriginal(token, payload);
     } catch (err) {
       this.note(err);
       if (err instanceof MessageGoneError || err instanceof TokenInvalidError) throw new StopProgressError(err.message);
@@ -84,9 +93,10 @@ export class JobMessage {
    */
   async deliver(payload: MessagePayload, superseded: MessagePayload): Promise<{ route: DeliveryRoute; messageId: string }> {
     const reasons: string[] = [];
-    if (this.canEditOriginal()) {
+    const token = this.liveToken();
+    if (token !== null) {
       try {
-        const { messageId } = await this.withRateLimitRetries(() => this.discord.editOriginal(this.target.interactionToken, payload));
+        const { messageId } = await this.withRateLimitRetries(() => this.discord.editOriginal(token, payload));
         return { route: 'interaction', messageId };
       } catch (err) {
         this.note(err);

@@ -77,6 +77,7 @@ async function main(): Promise<void> {
     previewIntervalMs: config.PREVIEW_INTERVAL_MS,
     maxUploadBytes: config.DISCORD_MAX_UPLOAD_BYTES,
     tokenMarginMs: 60_000,
+    retentionDays: config.RETENTION_DAYS,
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs,
     stalledIntervalMs,

@@ -3,8 +3,8 @@
 // who completes (completeJob's didComplete), and a Redis NX key decides who delivers.
 import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { formatParameters, InvalidRequestError, resultFile, type GenerationRequest } from '../contract/index.js';
-import { claimJob, completeJob, failJob, getImage, getJob, getReplay, listImages, markDelivered, setDeliveryError, storeReplay, type Db, type Job } from '../db/index.js';
+import { formatParameters, generationRequest, resultFile, type GenerationRequest } from '../contract/index.js';
+import { claimJob, completeJob, failJob, getJob, getReplay, jobParams, jobRefund, markDelivered, setDeliveryError, shownImages, storeReplay, type Db, type Job } from '../db/index.js';
 import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
 import { isRetryable, isUserVisible } from '../errors.js';
 import { encodePreview, encodeReplay } from '../images/encode.js';
@@ -18,6 +18,7 @@ import { DeliveryFailedError, JobMessage } from './job-message.js';
 import type { WorkerMetrics } from './metrics.js';
 import { ProgressReporter } from './progress.js';
 import { ReplayFrames } from './replay.js';
+import { ImageUnavailableError, StoredImages } from './sources.js';
 
 /** What the worker needs from a loaded model (PipelineHost provides it). */
 export interface ImageGenerator {
@@ -50,6 +51,16 @@ export interface ProcessorDeps {
 
 export type JobOutcome = 'succeeded' | 'failed' | 'cancelled' | 'skipped';
 
+/** One run of a job, as the failure path needs it. */
+interface RunContext {
+  job: Job;
+  queueJob: QueueJob<GenerationJobData>;
+  token: string | undefined;
+  signal: AbortSignal;
+  message: JobMessage;
+  logger: Logger;
+}
+
 /** How long a worker owns the right to deliver a result; longer than any delivery retry. */
 const DELIVERY_KEY_TTL_MS = 10 * 60_000;
 
@@ -71,7 +82,11 @@ function failureReason(err: unknown): string {
 }
 
 export class GenerationProcessor {
-  constructor(private readonly deps: ProcessorDeps) {}
+  private readonly images: StoredImages;
+
+  constructor(private readonly deps: ProcessorDeps) {
+    this.images = new StoredImages({ db: deps.db, generators: deps.generators, logger: deps.logger });
+  }
 
   /** BullMQ's processor function. */
   async process(queueJob: QueueJob<GenerationJobData>, token?: string): Promise<JobOutcome> {
@@ -114,6 +129,7 @@ export class GenerationProcessor {
       // Queues are per model, so this is a deployment mistake, not the user's.
       return this.fail(job, message, new Error(`model ${job.model} is not loaded on this worker`), logger, true);
     }
+    if (job.kind === 'select' || job.kind === 'restore') return this.runShowAgain(job, queueJob, token, signal, message, logger);
 
     let request: GenerationRequest;
     let output: GenerationOutput;
@@ -145,24 +161,7 @@ export class GenerationProcessor {
       });
     } catch (err) {
       await reporter.close();
-      if (err instanceof GenerationAbortedError) {
-        if ((signal.reason as AbortReason) === 'shutdown') {
-          // Hand the job back untouched: another worker (or this one restarted) runs it.
-          logger.info('shutting down: job handed back to the queue');
-          if (token !== undefined) await queueJob.moveToWait(token);
-          throw new WaitingError();
-        }
-        logger.info('cancelled while running');
-        await this.deliverFinal(job, message, renderCancelled(job), logger);
-        return 'cancelled';
-      }
-      const retryable = isRetryable(err);
-      if (retryable && queueJob.attemptsMade + 1 < (queueJob.opts.attempts ?? 1)) {
-        metrics.jobs.inc({ outcome: 'retried' });
-        logger.warn({ err }, 'generation failed; BullMQ will retry');
-        throw err;
-      }
-      return this.fail(job, message, err, logger, !retryable);
+      return this.settleFailure(err, { job, queueJob, token, signal, message, logger });
     }
     await reporter.close();
     metrics.stepSeconds.observe(output.timings.totalMs / 1000 / Math.max(1, output.timings.steps));
@@ -190,6 +189,80 @@ export class GenerationProcessor {
     const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs, replay });
     await this.deliverFinal(job, message, payload, logger);
     return 'succeeded';
+  }
+
+  /**
+   * A failed run: handed back on shutdown, the cancelled message on cancel, thrown for
+   * BullMQ's retry while retryable attempts remain, else failed and refunded.
+   */
+  private async settleFailure(err: unknown, run: RunContext): Promise<JobOutcome> {
+    const { job, queueJob, token, signal, message, logger } = run;
+    if (err instanceof GenerationAbortedError) {
+      if ((signal.reason as AbortReason) === 'shutdown') {
+        // Hand the job back untouched: another worker (or this one restarted) runs it.
+        logger.info('shutting down: job handed back to the queue');
+        if (token !== undefined) await queueJob.moveToWait(token);
+        throw new WaitingError();
+      }
+      logger.info('cancelled while running');
+      await this.deliverFinal(job, message, renderCancelled(job, await jobRefund(this.deps.db, job.id)), logger);
+      return 'cancelled';
+    }
+    const retryable = isRetryable(err);
+    if (retryable && queueJob.attemptsMade + 1 < (queueJob.opts.attempts ?? 1)) {
+      this.deps.metrics.jobs.inc({ outcome: 'retried' });
+      logger.warn({ err }, 'job failed; BullMQ will retry');
+      throw err;
+    }
+    return this.fail(job, message, err, logger, !retryable);
+  }
+
+  /**
+   * U1-U4 of an image whose bytes expired (`select`), or /show of a job whose images expired
+   * (`restore`): the images are regenerated and stored again, then shown; no images of its own.
+   */
+  private async runShowAgain(
+    job: Job,
+    queueJob: QueueJob<GenerationJobData>,
+    token: string | undefined,
+    signal: AbortSignal,
+    message: JobMessage,
+    logger: Logger,
+  ): Promise<JobOutcome> {
+    let payload: MessagePayload;
+    try {
+      const target = job.parentJobId === null ? null : await getJob(this.deps.db, job.parentJobId);
+      if (target === null) throw new ImageUnavailableError(`job ${job.parentJobId ?? '?'} no longer exists`);
+      const indexes = job.kind === 'select' ? [job.parentIndex ?? 0] : Array.from({ length: target.count }, (_, i) => i);
+      for (const index of indexes) {
+        if (signal.aborted) throw new GenerationAbortedError();
+        await this.images.png(target.id, index);
+      }
+      payload = await this.resultPayload(job);
+    } catch (err) {
+      return this.settleFailure(err, { job, queueJob, token, signal, message, logger });
+    }
+    const completion = await completeJob(this.deps.db, job.id, []);
+    if (!completion.didComplete) {
+      logger.info({ status: completion.status }, 'job already final; result not delivered again');
+      return 'skipped';
+    }
+    await this.deliverFinal(job, message, payload, logger);
+    return 'succeeded';
+  }
+
+  /**
+   * The result message of a finished job, from Postgres: its images (for a /show job, the
+   * shown job's, with that job's buttons), expired bytes regenerated first.
+   */
+  private async resultPayload(job: Job): Promise<MessagePayload> {
+    const shown = job.kind === 'restore' && job.parentJobId !== null ? await getJob(this.deps.db, job.parentJobId) : job;
+    if (shown === null) throw new ImageUnavailableError(`job ${job.parentJobId ?? '?'} no longer exists`);
+    const stored = await shownImages(this.deps.db, shown);
+    const pngs = await Promise.all(stored.map(async (image) => ({ png: image.png ?? (await this.images.png(image.jobId, image.index)) })));
+    const file = await resultFile(pngs, this.deps.maxUploadBytes, job.id);
+    const replay = (await getReplay(this.deps.db, shown.id)) !== null;
+    return renderResult(shown, { file, seeds: stored.map((i) => i.seed), replay });
   }
 
   /** Stores the denoising replay; returns whether the job has one. A failure costs only the Replay button. */
@@ -225,24 +298,11 @@ export class GenerationProcessor {
     });
   }
 
-  /** The pipeline request of a job; variations start from their parent's stored image. */
+  /** The pipeline request of a job; img2img jobs start from their stored (or regenerated) source image. */
   private async buildRequest(job: Job): Promise<GenerationRequest> {
-    const request: GenerationRequest = {
-      prompt: job.prompt,
-      negativePrompt: job.negativePrompt,
-      seed: job.seed,
-      steps: job.steps,
-      guidance: job.guidance,
-      sampler: job.sampler,
-      width: job.width,
-      height: job.height,
-      count: job.count,
-      rng: job.rng,
-    };
-    if (job.strength === null || job.parentJobId === null) return request;
-    const parent = await getImage(this.deps.db, job.parentJobId, job.parentIndex ?? 0);
-    if (parent === null) throw new InvalidRequestError(`the source image (job ${job.parentJobId}, image ${(job.parentIndex ?? 0) + 1}) no longer exists`);
-    return { ...request, init: { image: parent.png, strength: job.strength } };
+    const params = jobParams(job);
+    const init = params.init === null ? null : await this.images.png(params.init.jobId, params.init.index);
+    return generationRequest(params, init);
   }
 
   private async fail(job: Job, message: JobMessage, err: unknown, logger: Logger, unrecoverable: boolean): Promise<never> {
@@ -251,7 +311,7 @@ export class GenerationProcessor {
     const { didFail } = await failJob(this.deps.db, job.id, reason);
     if (didFail) {
       this.deps.metrics.jobs.inc({ outcome: 'failed' });
-      await this.deliverFinal(job, message, renderFailed(job, reason), logger);
+      await this.deliverFinal(job, message, renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);
     }
     // Rethrow so BullMQ records the failure; UnrecoverableError stops further attempts.
     throw unrecoverable ? new UnrecoverableError(reason) : err;
@@ -295,7 +355,7 @@ export class GenerationProcessor {
     const job = await getJob(this.deps.db, jobId);
     if (job === null) return;
     const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
-    await this.deliverFinal(job, message, renderFailed(job, reason), logger);
+    await this.deliverFinal(job, message, renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);
   }
 
   /**
@@ -309,11 +369,7 @@ export class GenerationProcessor {
       return;
     }
     if (job.status !== 'succeeded' || job.deliveredAt !== null || job.deliveryError !== null) return;
-    const stored = await listImages(this.deps.db, jobId);
-    if (stored.length === 0) return;
-    const file = await resultFile(stored, this.deps.maxUploadBytes, job.id);
     const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
-    const replay = (await getReplay(this.deps.db, jobId)) !== null;
-    await this.deliverFinal(job, message, renderResult(job, { file, seeds: stored.map((i) => i.seed), replay }), logger);
+    await this.deliverFinal(job, message, await this.resultPayload(job), logger);
   }
 }

@@ -9,6 +9,7 @@ import { GenerationQueues, Heartbeat, queueNameForModel, subscribeCancels, type 
 import { RunningJobs } from './cancels.js';
 import type { HealthReport } from './health.js';
 import type { WorkerMetrics } from './metrics.js';
+import { RetentionRunner } from './retention.js';
 import { GenerationProcessor, type ImageGenerator, type JobOutcome, type ProcessorDeps } from './processor.js';
 
 export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart'> {
@@ -22,6 +23,8 @@ export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' |
   stalledIntervalMs?: number;
   /** How often the queue depth is read (also proves Redis answers). @defaultValue 5000 */
   pollIntervalMs?: number;
+  /** RETENTION_DAYS for the daily retention run (one worker does it). @defaultValue 30 */
+  retentionDays?: number;
 }
 
 export class GenerationWorker {
@@ -30,6 +33,7 @@ export class GenerationWorker {
   private readonly workers = new Map<string, Worker<GenerationJobData, JobOutcome>>();
   private readonly queues: GenerationQueues;
   private readonly heartbeat: Heartbeat;
+  private readonly retention: RetentionRunner;
   private readonly pollIntervalMs: number;
   private unsubscribe: (() => Promise<void>) | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -48,6 +52,7 @@ export class GenerationWorker {
       clock,
       onError: (err) => logger.warn({ err }, 'heartbeat failed'),
     });
+    this.retention = new RetentionRunner({ db: options.db, workerId, retentionDays: options.retentionDays ?? 30, logger, metrics: options.metrics, clock });
   }
 
   static async start(options: GenerationWorkerOptions): Promise<GenerationWorker> {
@@ -92,6 +97,7 @@ export class GenerationWorker {
     await this.heartbeat.start();
     await this.poll();
     this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
+    this.retention.start();
     this.pollTimer.unref();
     logger.info({ models: [...generators.keys()], workerId: this.options.workerId }, 'worker consuming');
   }
@@ -148,6 +154,7 @@ export class GenerationWorker {
     const { logger } = this.options;
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
     await this.heartbeat.stop().catch((err: unknown) => logger.warn({ err }, 'could not remove the heartbeat key'));
+    await this.retention.stop();
     const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => {

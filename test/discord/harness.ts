@@ -72,6 +72,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const config: BotConfig = {
     ADMIN_USER_IDS: [],
     ADMIN_ROLE_IDS: [],
+    MANAGE_SERVER_ADMINS: true,
     BANNED_WORDS: [],
     DEFAULT_MODEL: DEMO_MODEL.name,
     DEFAULT_QUOTA: 50,

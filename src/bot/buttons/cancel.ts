@@ -1,6 +1,6 @@
 // Cancel on a queued or running job: the row is cancelled (and refunded) in Postgres, the
 // running worker is told over Redis, then the message shows it.
-import { cancelJob } from '../../db/index.js';
+import { cancelJob, jobRefund } from '../../db/index.js';
 import { renderCancelled } from '../../discord/messages.js';
 import { publishCancel } from '../../queue/index.js';
 import { UserError } from '../errors.js';
@@ -11,6 +11,7 @@ export const cancel: ButtonHandler<'cancel'> = {
   action: 'cancel',
   // Admins may cancel any job (moderation).
   access: 'ownerOrAdmin',
+  posts: false,
 
   async execute(ctx, interaction, _parsed, job) {
     const { previousStatus, cancelled } = await cancelJob(ctx.db, job.id, interaction.user.id);
@@ -21,6 +22,6 @@ export const cancel: ButtonHandler<'cancel'> = {
     ctx.logger.info({ jobId: job.id, userId: interaction.user.id, previousStatus }, 'job cancelled');
     // Workers first, and whatever Discord does: a running job must stop even if the edit fails.
     await publishCancel(ctx.redis, ctx.config.REDIS_PREFIX, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not publish the cancel'));
-    await interaction.update(replyOptions(renderCancelled(job)));
+    await interaction.update(replyOptions(renderCancelled(job, await jobRefund(ctx.db, job.id))));
   },
 };

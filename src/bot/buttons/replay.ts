@@ -8,6 +8,7 @@ import type { ButtonHandler } from '../types.js';
 export const replay: ButtonHandler<'replay'> = {
   action: 'replay',
   access: 'owner',
+  posts: true,
 
   async execute(ctx, interaction, _parsed, job) {
     const stored = await getReplay(ctx.db, job.id);

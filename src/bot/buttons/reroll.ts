@@ -7,9 +7,10 @@ import type { ButtonHandler } from '../types.js';
 export const reroll: ButtonHandler<'reroll'> = {
   action: 'reroll',
   access: 'owner',
+  posts: true,
 
-  async execute(ctx, interaction, _parsed, parent) {
+  async execute(ctx, interaction, _parsed, parent, place) {
     const params = { ...jobParams(parent), seed: randomSeed() };
-    await submitGeneration(ctx, interaction, { kind: 'reroll', params, parent: { jobId: parent.id, index: null } });
+    await submitGeneration(ctx, interaction, { kind: 'reroll', params, parent: { jobId: parent.id, index: null } }, place);
   },
 };

@@ -1,4 +1,4 @@
-// /ban user [reason] (bot admins only; in the audit log).
+// /ban user [reason]: banned everywhere (bot owners only; in the audit log). A server's admins ban in their server with /settings ban.
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
 import { banUser } from '../../db/index.js';
@@ -10,12 +10,13 @@ const schema = z.strictObject({ user: snowflakeId('user'), reason: text('reason'
 export const ban: PlainCommand = {
   data: new SlashCommandBuilder()
     .setName('ban')
-    .setDescription('Stop a user from generating images (bot admins only)')
+    .setDescription('Stop a user from using the bot everywhere (bot owners)')
     .setDefaultMemberPermissions('0')
     .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
     .addStringOption((o) => o.setName('reason').setDescription('Shown to the user').setMaxLength(200))
     .toJSON(),
-  access: 'admin',
+  access: 'botOwner',
+  posts: false,
 
   async execute(ctx, interaction) {
     const o = parseOptions(schema, optionValues(interaction.options.data));

@@ -18,6 +18,7 @@ const data = new SlashCommandBuilder()
 export const history: PlainCommand = {
   data,
   access: 'everyone',
+  posts: false,
 
   async execute(ctx, interaction) {
     const jobs = await listUserJobs(ctx.db, interaction.user.id, SHOWN);

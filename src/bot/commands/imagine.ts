@@ -64,12 +64,16 @@ function matchingChoices(values: string[], typedText: string): { name: string; v
   return [...starts, ...contains].slice(0, 25).map((v) => ({ name: v, value: v }));
 }
 
-export const imagine: PlainCommand = {
+export const imagine: PlainCommand<z.infer<typeof schema>> = {
   data,
   access: 'everyone',
+  posts: true,
 
-  async execute(ctx, interaction) {
-    const options = parseOptions(schema, optionValues(interaction.options.data));
+  parse(interaction) {
+    return parseOptions(schema, optionValues(interaction.options.data));
+  },
+
+  async execute(ctx, interaction, options, place) {
     const model = await resolveModel(ctx, options.model);
     const { width, height } = sizeForAspect(options.aspect, model, ctx.config.MAX_PIXELS);
     await submitGeneration(ctx, interaction, {
@@ -89,7 +93,7 @@ export const imagine: PlainCommand = {
         rng: 'numpy',
         init: null,
       },
-    });
+    }, place);
   },
 
   async autocomplete(ctx, interaction) {

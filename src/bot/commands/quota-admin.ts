@@ -1,4 +1,4 @@
-// /quota-admin set|grant|reset|default (bot admins only; each change is in the audit log).
+// /quota-admin set|grant|reset|default: quotas everywhere (bot owners only; each change is in the audit log). A server's own limits are /settings default-quota and user-limit.
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
 import { getQuota, grant, MAX_QUOTA_AMOUNT, resetQuota, setDefaultLimit, setLimit } from '../../db/index.js';
@@ -10,7 +10,7 @@ const DEFAULT_REASON = 'via /quota-admin';
 
 const data = new SlashCommandBuilder()
   .setName('quota-admin')
-  .setDescription('Change quotas (bot admins only)')
+  .setDescription('Quotas everywhere (bot owners)')
   .setDefaultMemberPermissions('0')
   .addSubcommand((s) =>
     s
@@ -54,13 +54,14 @@ const schemas = {
 
 export const quotaAdmin: PlainCommand = {
   data,
-  access: 'admin',
+  access: 'botOwner',
+  posts: false,
 
   async execute(ctx, interaction) {
     const sub = subcommandName(interaction.options.data);
     const values = optionValues(interaction.options.data);
     const actorId = interaction.user.id;
-    const quotaOf = (userId: string) => getQuota(ctx.db, userId, { guildId: interaction.guildId, defaultLimit: ctx.config.DEFAULT_QUOTA });
+    const quotaOf = (userId: string) => getQuota(ctx.db, userId, { defaultLimit: ctx.config.DEFAULT_QUOTA });
     let content: string;
     switch (sub) {
       case 'set': {
@@ -87,7 +88,7 @@ export const quotaAdmin: PlainCommand = {
       case 'default': {
         const o = parseOptions(schemas.default, values);
         await setDefaultLimit(ctx.db, { limit: o.limit, actorId, reason: o.reason || DEFAULT_REASON });
-        content = `The default limit is now ${o.limit} images per day (for users without their own limit, in guilds without their own default).`;
+        content = `The default limit is now ${o.limit} images per day everywhere, for users without their own limit (a server's own limits apply too).`;
         break;
       }
       default:

@@ -26,13 +26,17 @@ const schema = z.strictObject({
   seed: typed.number('seed').optional(),
 });
 
-export const rerun: JobCommand = {
+export const rerun: JobCommand<z.infer<typeof schema>> = {
   data,
   access: 'ownerOrAdmin',
   jobOption: 'job',
+  posts: true,
 
-  async execute(ctx, interaction, job) {
-    const options = parseOptions(schema, optionValues(interaction.options.data));
+  parse(interaction) {
+    return parseOptions(schema, optionValues(interaction.options.data));
+  },
+
+  async execute(ctx, interaction, options, job, place) {
     const index = options.image === undefined ? undefined : options.image - 1;
     let params;
     try {
@@ -42,7 +46,7 @@ export const rerun: JobCommand = {
       throw error;
     }
     if (params === null) throw new UserError(`There is no job \`${job.id}\`.`);
-    await submitGeneration(ctx, interaction, { kind: 'rerun', params, parent: { jobId: job.id, index: index ?? null } });
+    await submitGeneration(ctx, interaction, { kind: 'rerun', params, parent: { jobId: job.id, index: index ?? null } }, place);
   },
 
   async autocomplete(ctx, interaction) {

@@ -1,10 +1,20 @@
-// /settings show|default-quota|channel-allow|channel-remove|channels-clear|banned-word-add|
-// banned-word-remove: the guild's own settings (bot admins only, in guilds only; each change
-// is in the audit log). /imagine reads them on every interaction (submit.ts), so a change
-// applies to the next one.
-import { ChannelType, InteractionContextType, MessageFlags, SlashCommandBuilder } from 'discord.js';
+// /settings show|default-quota|user-limit|ban|unban|channel-allow|channel-remove|
+// channels-clear|banned-word-add|banned-word-remove: one server's own settings, by that
+// server's admins (or the bot's owners), in that server only; each change is in the audit
+// log. The rules read them on every interaction (rules.ts), so a change applies to the next one.
+import { ChannelType, InteractionContextType, MessageFlags, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
-import { editGuildSettings, getDefaultLimit, getGuildSettings, MAX_QUOTA_AMOUNT, type GuildSettings, type GuildSettingsChanges } from '../../db/index.js';
+import {
+  banInGuild,
+  editGuildSettings,
+  getDefaultLimit,
+  getGuildSettings,
+  MAX_QUOTA_AMOUNT,
+  setServerLimit,
+  unbanInGuild,
+  type GuildSettings,
+  type GuildSettingsChanges,
+} from '../../db/index.js';
 import { escapeMarkdown } from '../../discord/messages.js';
 import type { BotContext } from '../context.js';
 import { UserError } from '../errors.js';
@@ -32,16 +42,38 @@ const TEXT_CHANNEL_TYPES = [
 
 const data = new SlashCommandBuilder()
   .setName('settings')
-  .setDescription("This server's settings: default quota, channels, banned words (bot admins only)")
-  .setDefaultMemberPermissions('0')
+  .setDescription("This server's settings: quota, bans, channels, banned words (server admins)")
+  // Visible to members who can manage the server; access.ts decides who may use it.
+  .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
   .setContexts(InteractionContextType.Guild)
   .addSubcommand((s) => s.setName('show').setDescription("Show this server's settings"))
   .addSubcommand((s) =>
     s
       .setName('default-quota')
-      .setDescription('Images per day for users without their own limit, in this server')
+      .setDescription("Images per day in this server for users without a limit here (on top of the bot's own limits)")
       .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT))
-      .addBooleanOption((o) => o.setName('clear').setDescription('Use the global default again')),
+      .addBooleanOption((o) => o.setName('clear').setDescription('No server limit again')),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('user-limit')
+      .setDescription("One user's images per day in this server")
+      .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
+      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT))
+      .addBooleanOption((o) => o.setName('clear').setDescription("Back to this server's default")),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('ban')
+      .setDescription('Stop a user from using the bot in this server')
+      .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
+      .addStringOption((o) => o.setName('reason').setDescription('Shown to the user').setMaxLength(200)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName('unban')
+      .setDescription('Let a user use the bot in this server again')
+      .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true)),
   )
   .addSubcommand((s) =>
     s
@@ -78,11 +110,16 @@ const bannedWord = text('word', { required: true, maxChars: MAX_BANNED_WORD_LENG
   .refine((w) => w.length <= MAX_BANNED_WORD_LENGTH, `\`word\` is too long once normalised: at most ${MAX_BANNED_WORD_LENGTH} characters.`);
 
 const channel = snowflakeId('channel', 'a channel');
+const limitOrClear = (cleared: string) =>
+  z
+    .strictObject({ limit: whole('limit', 0, MAX_QUOTA_AMOUNT).optional(), clear: z.boolean({ error: '`clear` must be true or false.' }).optional() })
+    .refine((o) => (o.limit === undefined) !== (o.clear !== true), `Give either \`limit\` (images per day) or \`clear:True\` (${cleared}).`);
 const schemas = {
   show: z.strictObject({}),
-  'default-quota': z
-    .strictObject({ limit: whole('limit', 0, MAX_QUOTA_AMOUNT).optional(), clear: z.boolean({ error: '`clear` must be true or false.' }).optional() })
-    .refine((o) => (o.limit === undefined) !== (o.clear !== true), 'Give either `limit` (images per day) or `clear:True` (back to the global default).'),
+  'default-quota': limitOrClear('no server limit'),
+  'user-limit': z.strictObject({ user: snowflakeId('user') }).and(limitOrClear("back to this server's default")),
+  ban: z.strictObject({ user: snowflakeId('user'), reason: text('reason', { required: false, maxChars: 200 }).default('') }),
+  unban: z.strictObject({ user: snowflakeId('user') }),
   'channel-allow': z.strictObject({ channel }),
   'channel-remove': z.strictObject({ channel }),
   'channels-clear': z.strictObject({}),
@@ -150,14 +187,14 @@ function removeBannedWord(current: GuildSettings, word: string, configWords: str
   return { changes: { bannedWords: words.filter((w) => w !== word) }, message: `${quoted(word)} is no longer banned here (${plural(words.length - 1, 'banned word')} left).` };
 }
 
-function setDefaultQuota(current: GuildSettings, limit: number | null, globalDefault: number): Edit {
+function setDefaultQuota(current: GuildSettings, limit: number | null): Edit {
   if (current.defaultQuota === limit) {
-    return { changes: null, message: limit === null ? `This server already uses the global default (${globalDefault} images per day).` : `The default quota here is already ${limit} images per day.` };
+    return { changes: null, message: limit === null ? 'This server already sets no limit of its own.' : `The default quota here is already ${limit} images per day.` };
   }
   const message =
     limit === null
-      ? `This server uses the global default again (${globalDefault} images per day) for users without their own limit.`
-      : `The default quota here is now ${limit} images per day, for users without their own limit.`;
+      ? "This server sets no limit of its own again: only the bot's own limits apply."
+      : `The default quota here is now ${limit} images per day, for users without a limit here (the bot's own limits apply too).`;
   return { changes: { defaultQuota: limit }, message };
 }
 
@@ -168,7 +205,9 @@ async function showSettings(ctx: BotContext, guildId: string): Promise<{ content
   const settings = await getGuildSettings(ctx.db, guildId);
   const globalDefault = await getDefaultLimit(ctx.db, ctx.config.DEFAULT_QUOTA);
   const quota =
-    settings.defaultQuota === null ? `not set: the global default applies (${globalDefault} images per day)` : `${settings.defaultQuota} images per day (the global default is ${globalDefault})`;
+    settings.defaultQuota === null
+      ? `none of its own (the bot's default is ${globalDefault} images per day)`
+      : `${settings.defaultQuota} images per day here (the bot's default is ${globalDefault}, and applies too)`;
   const channels = settings.allowedChannelIds.length === 0 ? 'every channel' : channelList(settings.allowedChannelIds);
   const configWords = ctx.config.BANNED_WORDS.length === 0 ? '' : `\nAlso banned in every server by the bot's configuration: ${plural(ctx.config.BANNED_WORDS.length, 'word')}.`;
   const lines = (words: string) => `**Settings of this server**\nDefault quota: ${quota}\n/imagine allowed in: ${channels}\nBanned words (${settings.bannedWords.length}): ${words}${configWords}`;
@@ -179,12 +218,14 @@ async function showSettings(ctx: BotContext, guildId: string): Promise<{ content
 
 export const settings: PlainCommand = {
   data,
-  access: 'admin',
+  access: 'serverAdmin',
+  posts: false,
 
   async execute(ctx, interaction) {
     const sub = subcommandName(interaction.options.data);
     const guildId = interaction.guildId;
-    if (guildId === null) throw new UserError('/settings changes the settings of a server: use it in that server, not in DMs.');
+    // access 'serverAdmin' refused DMs already; this narrows the type.
+    if (guildId === null) throw new UserError('/settings is about one server: use it in that server.');
     const values = optionValues(interaction.options.data);
     const actorId = interaction.user.id;
     const edit = (change: (current: GuildSettings) => Edit) => editSettings(ctx, guildId, actorId, change);
@@ -197,8 +238,25 @@ export const settings: PlainCommand = {
         break;
       case 'default-quota': {
         const o = parseOptions(schemas['default-quota'], values);
-        const globalDefault = await getDefaultLimit(ctx.db, ctx.config.DEFAULT_QUOTA);
-        content = await edit((current) => setDefaultQuota(current, o.limit ?? null, globalDefault));
+        content = await edit((current) => setDefaultQuota(current, o.limit ?? null));
+        break;
+      }
+      case 'user-limit': {
+        const o = parseOptions(schemas['user-limit'], values);
+        const limit = o.limit ?? null;
+        await setServerLimit(ctx.db, { guildId, userId: o.user, limit, actorId, reason: 'via /settings user-limit' });
+        content = limit === null ? `<@${o.user}> has this server's default limit again.` : `<@${o.user}> may make ${limit} images per day in this server.`;
+        break;
+      }
+      case 'ban': {
+        const o = parseOptions(schemas.ban, values);
+        await banInGuild(ctx.db, { guildId, userId: o.user, actorId, reason: o.reason });
+        content = `<@${o.user}> cannot use the bot in this server any more${o.reason ? ` (${o.reason})` : ''}.`;
+        break;
+      }
+      case 'unban': {
+        const o = parseOptions(schemas.unban, values);
+        content = (await unbanInGuild(ctx.db, { guildId, userId: o.user, actorId })) ? `<@${o.user}> may use the bot in this server again.` : `<@${o.user}> is not banned in this server.`;
         break;
       }
       case 'channel-allow': {
@@ -226,7 +284,7 @@ export const settings: PlainCommand = {
         break;
       }
       default:
-        throw new UserError('Unknown subcommand. Use show, default-quota, channel-allow, channel-remove, channels-clear, banned-word-add or banned-word-remove.');
+        throw new UserError('Unknown subcommand. Use show, default-quota, user-limit, ban, unban, channel-allow, channel-remove, channels-clear, banned-word-add or banned-word-remove.');
     }
     await interaction.reply({ content, files, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
   },

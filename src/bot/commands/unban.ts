@@ -1,4 +1,4 @@
-// /unban user (bot admins only; in the audit log).
+// /unban user: lifts a ban from everywhere (bot owners only; in the audit log).
 import { MessageFlags, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
 import { unbanUser } from '../../db/index.js';
@@ -10,11 +10,12 @@ const schema = z.strictObject({ user: snowflakeId('user') });
 export const unban: PlainCommand = {
   data: new SlashCommandBuilder()
     .setName('unban')
-    .setDescription('Let a banned user generate images again (bot admins only)')
+    .setDescription('Lift a ban from everywhere (bot owners)')
     .setDefaultMemberPermissions('0')
     .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
     .toJSON(),
-  access: 'admin',
+  access: 'botOwner',
+  posts: false,
 
   async execute(ctx, interaction) {
     const o = parseOptions(schema, optionValues(interaction.options.data));
