@@ -3,8 +3,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DownloadOutcome, HubClient, HubFile } from './client.js';
-import { HubError, isRetryable } from './errors.js';
+import { unsafePathReason, type DownloadOutcome, type HubClient, type HubFile } from './client.js';
+import { HubError, isRetryable, UnsafePathError } from './errors.js';
 import type { PullProgress } from './progress.js';
 
 /** Name of the record written next to the model: where it came from, file by file. */
@@ -63,6 +63,8 @@ export interface PullResult {
 export async function pullModel(options: PullOptions): Promise<PullResult> {
   const revision = options.revision ?? 'main';
   const subfolder = (options.subfolder ?? '').replace(/^\/+|\/+$/g, '');
+  const unsafeSubfolder = subfolder === '' ? null : unsafePathReason(subfolder);
+  if (unsafeSubfolder !== null) throw new UnsafePathError(`subfolder ${JSON.stringify(options.subfolder)} is not a folder inside the repository (${unsafeSubfolder})`);
   const retries = options.retries ?? 3;
   const retryDelayMs = options.retryDelayMs ?? 2000;
   if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`pullModel: retries must be a whole number >= 0, got ${retries}`);
