@@ -1,11 +1,11 @@
 // models:pull against a fake Hugging Face Hub on loopback: the hub API and `resolve` on one
 // origin, LFS content behind a redirect on a second origin (like the hub's CDN).
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { modelsPull } from '../src/cli/models-pull.js';
 import { HubClient } from '../src/hub/client.js';
@@ -15,11 +15,12 @@ import {
   HubError,
   HubHttpError,
   HubUnreachableError,
+  InsufficientSpaceError,
   SizeMismatchError,
   UnsafePathError,
 } from '../src/hub/errors.js';
 import { createProgress, formatBytes, type PullProgress } from '../src/hub/progress.js';
-import { isPipelineFile, pullModel, SOURCE_FILE } from '../src/hub/pull.js';
+import { availableBytes, FREE_SPACE_MARGIN_BYTES, isPipelineFile, pullModel, SOURCE_FILE, STALE_PART_AGE_MS } from '../src/hub/pull.js';
 
 const COMMIT = 'c0ffee0000000000000000000000000000000001';
 
@@ -471,6 +472,81 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
     expect(hub.requests.filter((r) => r.origin === 'cdn' && r.path.includes('/onnx/unet/model.onnx?'))).toHaveLength(1);
   });
 
+  it('checks the free space before downloading: the bytes not on disk yet and a margin', async () => {
+    const destination = join(work, 'models', 'tiny');
+    const sizes = new Map(PULLED_FILES.map((path) => [path, source().get(`onnx/${path}`)!.length]));
+    const all = [...sizes.values()].reduce((a, b) => a + b, 0);
+    const asked: string[] = [];
+    const nearlyFull = async (dir: string) => {
+      asked.push(dir);
+      return all + FREE_SPACE_MARGIN_BYTES - 1;
+    };
+    const refused = pull({ freeSpace: nearlyFull });
+    await expect(refused).rejects.toThrow(InsufficientSpaceError);
+    await expect(refused).rejects.toThrow(
+      `not enough free space for ${destination}: the download needs ${formatBytes(all + FREE_SPACE_MARGIN_BYTES)} (${formatBytes(all)} of files and a ${formatBytes(FREE_SPACE_MARGIN_BYTES)} margin), ${formatBytes(all + FREE_SPACE_MARGIN_BYTES - 1)} is free`,
+    );
+    expect(asked).toEqual([destination]);
+    expect(downloads()).toEqual([]);
+    expect(existsSync(destination)).toBe(false);
+
+    // Files already there and the bytes of a .part do not count.
+    hub.cutOnce.add('onnx/unet/model.onnx_data');
+    await expect(pull({ retries: 0 })).rejects.toThrow(DownloadInterruptedError);
+    let missing = 0;
+    for (const [path, size] of sizes) {
+      if (existsSync(join(destination, path))) continue;
+      missing += size - (existsSync(join(destination, `${path}.part`)) ? statSync(join(destination, `${path}.part`)).size : 0);
+    }
+    expect(missing).toBeGreaterThan(0);
+    expect(missing).toBeLessThan(sizes.get('unet/model.onnx_data')!);
+    const error = await pull({ freeSpace: async () => 0 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InsufficientSpaceError);
+    expect(error).toMatchObject({ neededBytes: missing + FREE_SPACE_MARGIN_BYTES, availableBytes: 0 });
+    // With enough space it completes, and a complete folder needs none.
+    await pull({ freeSpace: async () => missing + FREE_SPACE_MARGIN_BYTES });
+    await expect(pull({ freeSpace: async () => 0 })).resolves.toMatchObject({ commit: COMMIT });
+  });
+
+  it('measures the free space with statfs (a file list declaring petabytes is refused)', async () => {
+    hub.declaredSizes.set('onnx/unet/model.onnx_data', 5e15);
+    await expect(pull()).rejects.toThrow(/^not enough free space for .*: the download needs 5000\.0 TB \(5000\.0 TB of files and a 100\.0 MB margin\), [\d.]+ [kMGT]?B is free$/);
+    const free = await availableBytes(join(work, 'not', 'made', 'yet'));
+    expect(free).toBeGreaterThan(0);
+    expect(free).toBeLessThan(5e15);
+  });
+
+  it('deletes abandoned .part files and resumes the ones of files being downloaded', async () => {
+    const destination = join(work, 'models', 'tiny');
+    const write = (path: string, data: Buffer, ageMs = 0) => {
+      mkdirSync(dirname(join(destination, path)), { recursive: true });
+      writeFileSync(join(destination, path), data);
+      const time = new Date(Date.now() - ageMs);
+      utimesSync(join(destination, path), time, time);
+    };
+    const weights = source().get('onnx/unet/model.onnx_data')!;
+    write('unet/model.onnx_data.part', weights.subarray(0, 1_000_000), STALE_PART_AGE_MS / 2);
+    write('text_encoder/model.onnx.part', source().get('onnx/text_encoder/model.onnx')!.subarray(0, 1000), STALE_PART_AGE_MS + 60_000);
+    write('unet/model.fp16.onnx.part', Buffer.alloc(2000));
+    write('safety_checker/model.onnx.part', Buffer.alloc(3000));
+    write('notes.txt.part.txt', Buffer.from('not a part file'));
+    const progress = capture();
+    const result = await pull({ progress: createProgress(progress) });
+
+    expect(progress.text()).toContain('removed text_encoder/model.onnx.part (1.00 kB): not written to for more than 7 days\n');
+    expect(progress.text()).toContain('removed unet/model.fp16.onnx.part (2.00 kB): its file is not in the file list\n');
+    expect(progress.text()).toContain('removed safety_checker/model.onnx.part (3.00 kB): its file is not in the file list\n');
+    expect(result.files.find((f) => f.localPath === 'unet/model.onnx_data')?.outcome).toBe('resumed');
+    expect(hub.requests.filter((r) => r.path.includes('model.onnx_data')).map((r) => r.range)).toEqual(['bytes=1000000-', 'bytes=1000000-']);
+    expect(hub.requests.filter((r) => r.path.includes('text_encoder/model.onnx')).map((r) => r.range)).toEqual([undefined, undefined]);
+    expect(readFileSync(join(destination, 'unet/model.onnx_data')).equals(weights)).toBe(true);
+    expect([...readTree(destination).keys()].sort()).toEqual([SOURCE_FILE, 'notes.txt.part.txt', ...PULLED_FILES].sort());
+
+    // A .part beside a complete file is left over from an older run: deleted too.
+    write('unet/config.json.part', Buffer.from('{'));
+    await pull();
+    expect(existsSync(join(destination, 'unet/config.json.part'))).toBe(false);
+  });
 });
 
 describe('progress output', () => {

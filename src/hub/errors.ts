@@ -36,6 +36,17 @@ export class SizeMismatchError extends HubError {}
 /** A file list entry whose path could write outside the model folder; nothing was downloaded. */
 export class UnsafePathError extends HubError {}
 
+/** The destination's file system has too little free space for the files still to download. */
+export class InsufficientSpaceError extends HubError {
+  constructor(
+    readonly neededBytes: number,
+    readonly availableBytes: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Failures that a new attempt may get past: network trouble and the hub's own errors. */
 export function isRetryable(error: unknown): boolean {
   return (
