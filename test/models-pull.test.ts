@@ -625,6 +625,31 @@ describe('npm run models:pull', () => {
     expect(result.stderr).toMatch(/error: the files were downloaded but the pipeline cannot load them: .*missing unet\/model\.onnx/);
   });
 
+  it('reports an unsafe file list, a flooding server, a bad subfolder and an unusable MODELS_DIR in one line, never a stack trace', async () => {
+    const errorLines = (result: { stderr: string }) => result.stderr.split('\n').filter((line) => line.startsWith('error:'));
+    hub.repos.set('acme/escape', new Map([...hub.repos.get('acme/shapes')!, ['onnx/../model.onnx', Buffer.from('x')]]));
+    const escape = await run(['acme/escape', '--subfolder', 'onnx']);
+    expect(errorLines(escape)).toEqual([`error: acme/escape@${COMMIT.slice(0, 10)}:onnx: the file list has an unsafe path "onnx/../model.onnx" (a ".." segment); nothing was downloaded`]);
+    expect(readdirSync(work)).toEqual([]);
+
+    hub.flood.add('onnx/unet/model.onnx');
+    const flooded = await run(['acme/shapes', '--subfolder', 'onnx', '--name', 'flooded']);
+    const declared = readTree(model).get('unet/model.onnx')!.length;
+    expect(errorLines(flooded)).toEqual([`error: onnx/unet/model.onnx: the server sent more than the ${declared} bytes the file list declares; the download was stopped and the partial file deleted`]);
+
+    const subfolder = await run(['acme/shapes', '--subfolder', '../onnx']);
+    expect(errorLines(subfolder)).toEqual(['error: subfolder "../onnx" is not a folder inside the repository (a ".." segment)']);
+
+    writeFileSync(join(work, 'a-file'), '');
+    const notAFolder = await run(['acme/shapes', '--subfolder', 'onnx'], { MODELS_DIR: join(work, 'a-file') });
+    expect(errorLines(notAFolder)).toEqual([`error: ENOTDIR: not a directory, scandir '${join(work, 'a-file', 'shapes')}'`]);
+
+    for (const result of [escape, flooded, subfolder, notAFolder]) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    }
+  });
+
   it('reports usage and configuration mistakes without a stack trace', async () => {
     expect((await run([])).stderr).toMatch(/^error: missing the hub repository id\nusage: npm run models:pull/);
     expect((await run([])).code).toBe(2);
