@@ -24,8 +24,9 @@
 //   - spelled out: its letters one by one between separators ("n.u.d.e", "n-u-d-e",
 //     "n u d e"), also within a longer such run ("a n u d e"), but only where every piece
 //     is a single letter: "a ss" does not match "ass", nor "nu de" "nude".
-// Any other banned word ("c++", "殺", "日本 nude") matches as written (its letters may be
-// stretched), not within a longer word: "c+" and "c++x" do not match "c++".
+// Any other banned word ("c++", "殺", "日本 nude") matches as written, not within a longer
+// word ("c+" and "c++x" do not match "c++"); only letters of scripts written with spaces
+// may be stretched ("殺殺す" contains "殺す").
 // Not covered: digits and symbols used as letters ("nud3", "n*de").
 import { LOOK_ALIKES } from './confusables.js';
 
@@ -48,7 +49,8 @@ const NOT_WORD_CHARS = new RegExp(`[\\p{Any}--${WORD_CHAR}]+`, 'v');
 const IS_PLAIN_WORDS = new RegExp(`^${WORD_CHAR}+(?:${SEPARATOR}+${WORD_CHAR}+)*$`, 'v');
 const STARTS_WITH_WORD_CHAR = new RegExp(`^${WORD_CHAR}`, 'v');
 const ENDS_WITH_WORD_CHAR = new RegExp(`${WORD_CHAR}$`, 'v');
-const IS_LETTER = /^\p{L}$/u;
+/** A letter that may be stretched: one of a script written with spaces. */
+const IS_STRETCHABLE = new RegExp(`^[${WORD_CHAR}&&\\p{L}]$`, 'v');
 
 /** NFKD, marks and invisible characters dropped, NFC, whitespace runs one space; case kept. */
 function plainText(text: string): string {
@@ -98,11 +100,15 @@ function escapeRegExp(text: string): string {
 function runPattern(char: string, count: number, join: string): string {
   const one = escapeRegExp(char);
   const next = `${join}${one}`;
-  if (!IS_LETTER.test(char)) return count === 1 ? one : `${one}(?:${next}){${count - 1}}`;
+  if (!IS_STRETCHABLE.test(char)) return count === 1 ? one : `${one}(?:${next}){${count - 1}}`;
   return count === 1 ? `${one}(?:(?:${next}){2,})?` : `${one}(?:${next}){${count - 1},}`;
 }
 
-/** The pattern of a text, run by run, its characters joined by `join` ('' when written together, ' ' when spelled out). */
+/**
+ * The pattern of a text, run by run, its characters joined by `join` ('' when written
+ * together, ' ' when spelled out). A stretchable first run must start where the letter does
+ * (a lookbehind), which also keeps a long run of it in the text from costing quadratic time.
+ */
 function runsPattern(text: string, join: string): string {
   const runs: Array<{ char: string; count: number }> = [];
   for (const char of text) {
@@ -110,7 +116,9 @@ function runsPattern(text: string, join: string): string {
     if (last !== undefined && last.char === char) last.count++;
     else runs.push({ char, count: 1 });
   }
-  return runs.map((run) => runPattern(run.char, run.count, join)).join(join);
+  const first = runs[0].char;
+  const start = IS_STRETCHABLE.test(first) ? `(?<!${escapeRegExp(first)}${join})` : '';
+  return start + runs.map((run) => runPattern(run.char, run.count, join)).join(join);
 }
 
 /** A banned word compiled: whether it is in a reading. */

@@ -70,7 +70,7 @@ const data = new SlashCommandBuilder()
   )
   .toJSON();
 
-/** A banned word as stored and matched (moderation.ts), with a clear message for anything unusable. */
+/** A banned word as stored (normalizeBannedWord in moderation.ts), with a clear message for anything unusable. */
 const bannedWord = text('word', { required: true, maxChars: MAX_BANNED_WORD_LENGTH })
   .transform(normalizeBannedWord)
   .refine((w) => /[\p{L}\p{N}]/u.test(w), '`word` must contain a letter or a digit.')
