@@ -177,6 +177,16 @@ describe('banned words', () => {
     expect((await imagine(user, { guild }, 'a dragon fruit on a table')).content).toMatch(/queued/);
   });
 
+  it('a word stored by the old normaliser (it kept zero-width spaces) still refuses prompts, and can be found and removed', async () => {
+    const guild = freshGuild();
+    const user = h.discord.user('settings-old-word');
+    await setGuildSettings(h.pg.db, { guildId: guild.id, actorId: admin.id, changes: { bannedWords: ['nu\u200Bde'] } });
+    expect((await imagine(user, { guild }, 'a n.u.d.e statue')).content).toBe('Your prompt contains a banned word (`nu\u200Bde`). Please rephrase it.');
+    expect((await settings(admin, { guild }, 'banned-word-add', { word: 'NUDE' })).content).toBe('"nude" is already banned here.');
+    expect((await settings(admin, { guild }, 'banned-word-remove', { word: 'nu\u00ADde' })).content).toBe('"nude" is no longer banned here (0 banned words left).');
+    expect((await getGuildSettings(h.pg.db, guild.id)).bannedWords).toEqual([]);
+  });
+
   it.each([
     ['punctuation only', 'banned-word-add', '!!!', '`word` must contain a letter or a digit.'],
     ['blank', 'banned-word-add', '   ', '`word` must not be empty.'],

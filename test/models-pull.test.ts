@@ -1,17 +1,26 @@
 // models:pull against a fake Hugging Face Hub on loopback: the hub API and `resolve` on one
 // origin, LFS content behind a redirect on a second origin (like the hub's CDN).
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { dirname, join, relative } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { modelsPull } from '../src/cli/models-pull.js';
 import { HubClient } from '../src/hub/client.js';
-import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError, HubUnreachableError } from '../src/hub/errors.js';
+import {
+  ChecksumError,
+  DownloadInterruptedError,
+  HubError,
+  HubHttpError,
+  HubUnreachableError,
+  InsufficientSpaceError,
+  SizeMismatchError,
+  UnsafePathError,
+} from '../src/hub/errors.js';
 import { createProgress, formatBytes, type PullProgress } from '../src/hub/progress.js';
-import { isPipelineFile, pullModel, SOURCE_FILE } from '../src/hub/pull.js';
+import { availableBytes, FREE_SPACE_MARGIN_BYTES, isPipelineFile, pullModel, SOURCE_FILE, STALE_PART_AGE_MS } from '../src/hub/pull.js';
 
 const COMMIT = 'c0ffee0000000000000000000000000000000001';
 
@@ -39,6 +48,15 @@ class FakeHub {
   readonly corrupt = new Set<string>();
   /** Repositories that answer only with this bearer token. */
   readonly privateRepos = new Map<string, string>();
+  /** Sizes the file list declares instead of the real ones, by repository path. */
+  readonly declaredSizes = new Map<string, number>();
+  /** Repository paths served with endless bytes after their content (up to FLOOD_LIMIT), like a hostile mirror. */
+  readonly flood = new Set<string>();
+  /** Bytes a flood has sent so far, and whether its connection is still open. */
+  floodSent = 0;
+  floodOpen = false;
+  /** Repository paths served cleanly with only their first half (a Content-Length to match). */
+  readonly truncate = new Set<string>();
   /** Tree entries per page (the hub pages with a Link header). */
   pageSize = 4;
   private hub!: Server;
@@ -83,13 +101,16 @@ class FakeHub {
       const folder = api[4] ? `${decodeURIComponent(api[4])}/` : '';
       const entries = [...files]
         .filter(([path]) => path.startsWith(folder))
-        .map(([path, data]) => ({
-          type: 'file',
-          path,
-          size: data.length,
-          oid: isLfs(path, data) ? gitBlobSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(data)}\n`)) : gitBlobSha1(data),
-          ...(isLfs(path, data) ? { lfs: { oid: sha256(data), size: data.length, pointerSize: 134 } } : {}),
-        }));
+        .map(([path, data]) => {
+          const size = this.declaredSizes.get(path) ?? data.length;
+          return {
+            type: 'file',
+            path,
+            size,
+            oid: isLfs(path, data) ? gitBlobSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(data)}\n`)) : gitBlobSha1(data),
+            ...(isLfs(path, data) ? { lfs: { oid: sha256(data), size, pointerSize: 134 } } : {}),
+          };
+        });
       const start = Number(url.searchParams.get('cursor') ?? 0);
       const page = entries.slice(start, start + this.pageSize);
       const headers: Record<string, string> = {};
@@ -125,7 +146,9 @@ class FakeHub {
       this.failOnce.delete(path);
       return void res.writeHead(failure).end();
     }
+    if (this.flood.has(path)) return void this.sendFlood(res, original);
     let data = original;
+    if (this.truncate.has(path)) data = original.subarray(0, original.length >> 1);
     if (this.corrupt.has(path)) {
       data = Buffer.from(original);
       data[data.length >> 1] ^= 0xff;
@@ -144,7 +167,27 @@ class FakeHub {
     }
     res.end(body);
   }
+
+  /** The content, then more bytes until the client goes away or FLOOD_LIMIT is reached. */
+  private sendFlood(res: ServerResponse, data: Buffer): void {
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    this.floodSent = 0;
+    this.floodOpen = true;
+    res.on('close', () => (this.floodOpen = false));
+    res.writeHead(200);
+    res.write(data);
+    const pump = () => {
+      while (!res.destroyed && this.floodSent < FLOOD_LIMIT) {
+        this.floodSent += chunk.length;
+        if (!res.write(chunk)) return void res.once('drain', pump);
+      }
+      res.end();
+    };
+    pump();
+  }
 }
+
+const FLOOD_LIMIT = 256 * 1024 * 1024;
 
 function listen(server: Server): Promise<string> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
@@ -198,6 +241,9 @@ function syntheticRepo(): Map<string, Buffer> {
   ]);
 }
 
+/** What a pull of syntheticRepo's onnx/ writes (besides SOURCE_FILE). */
+const PULLED_FILES = ['model_index.json', 'scheduler/scheduler_config.json', 'text_encoder/config.json', 'text_encoder/model.onnx', 'tokenizer/merges.txt', 'tokenizer/vocab.json', 'unet/config.json', 'unet/model.onnx', 'unet/model.onnx_data', 'vae_decoder/model.onnx'];
+
 const silentProgress: PullProgress = { fileStart() {}, fileProgress() {}, fileDone() {}, note() {} };
 
 function capture(isTTY = false) {
@@ -224,6 +270,9 @@ beforeEach(() => {
   hub.cutOnce.clear();
   hub.failOnce.clear();
   hub.corrupt.clear();
+  hub.declaredSizes.clear();
+  hub.flood.clear();
+  hub.truncate.clear();
 });
 
 afterEach(() => {
@@ -246,7 +295,7 @@ describe('pullModel', () => {
     const destination = join(work, 'tiny');
     const result = await pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress });
     const source = hub.repos.get('acme/tiny-sd')!;
-    const expected = ['model_index.json', 'scheduler/scheduler_config.json', 'text_encoder/config.json', 'text_encoder/model.onnx', 'tokenizer/merges.txt', 'tokenizer/vocab.json', 'unet/config.json', 'unet/model.onnx', 'unet/model.onnx_data', 'vae_decoder/model.onnx'];
+    const expected = PULLED_FILES;
     expect([...readTree(destination).keys()].sort()).toEqual([SOURCE_FILE, ...expected].sort());
     for (const path of expected) expect(readFileSync(join(destination, path)).equals(source.get(`onnx/${path}`)!), path).toBe(true);
     expect(result.commit).toBe(COMMIT);
@@ -360,6 +409,146 @@ describe('pullModel', () => {
   });
 });
 
+describe('a pull stays in its folder and cannot fill the disk', () => {
+  const client = () => new HubClient({ endpoint: hub.url });
+  const source = () => hub.repos.get('acme/tiny-sd')!;
+  const pull = (extra: Partial<Parameters<typeof pullModel>[0]> = {}) =>
+    pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination: join(work, 'models', 'tiny'), progress: silentProgress, retryDelayMs: 0, ...extra });
+  const downloads = () => hub.requests.filter((r) => r.path.includes('/resolve/') || r.origin === 'cdn');
+
+  it.each([
+    ['../model.onnx', 'a ".." segment'],
+    ['onnx/../model.onnx', 'a ".." segment'],
+    ['/etc/x', 'an absolute path'],
+    ['a\\b', 'a backslash'],
+    ['onnx/./unet/model.onnx', 'a "." segment'],
+    ['onnx//unet/model.onnx', 'an empty segment'],
+    ['onnx/unet/model.onnx\u0000', 'a control character'],
+    ['onnx/unet/\nconfig.json', 'a control character'],
+  ])('refuses the whole pull for the entry %j (%s), before writing anything', async (entry, reason) => {
+    const repo = `acme/unsafe-${createHash('sha1').update(entry).digest('hex').slice(0, 8)}`;
+    hub.repos.set(repo, new Map([...syntheticRepo(), [entry, Buffer.from('x')]]));
+    const run = pullModel({ client: client(), repo, destination: join(work, 'models', 'tiny'), progress: silentProgress });
+    await expect(run).rejects.toThrow(UnsafePathError);
+    await expect(run).rejects.toThrow(`${repo}@${COMMIT.slice(0, 10)}: the file list has an unsafe path ${JSON.stringify(entry)} (${reason}); nothing was downloaded`);
+    expect(downloads()).toEqual([]);
+    expect(readdirSync(work)).toEqual([]);
+  });
+
+  it('refuses a subfolder outside the repository', async () => {
+    await expect(pull({ subfolder: 'onnx/../..' })).rejects.toThrow('subfolder "onnx/../.." is not a folder inside the repository (a ".." segment)');
+    expect(hub.requests).toEqual([]);
+  });
+
+  it.each([
+    ['sends bytes past the end of the file', () => hub.flood.add('onnx/unet/model.onnx')],
+    ['sends a file larger than the list declares', () => hub.declaredSizes.set('onnx/unet/model.onnx', 29_000)],
+  ])('stops at once when a server %s, and deletes the partial file', async (_label, fault) => {
+    fault();
+    const declared = hub.declaredSizes.get('onnx/unet/model.onnx') ?? 30_000;
+    let mostOnDisk = 0;
+    const progress: PullProgress = { ...silentProgress, fileProgress: (path, done) => void (path === 'unet/model.onnx' && (mostOnDisk = Math.max(mostOnDisk, done))) };
+    const run = pull({ progress });
+    await expect(run).rejects.toThrow(SizeMismatchError);
+    await expect(run).rejects.toThrow(`onnx/unet/model.onnx: the server sent more than the ${declared} bytes the file list declares; the download was stopped and the partial file deleted`);
+    expect(mostOnDisk).toBeLessThanOrEqual(declared);
+    expect(existsSync(join(work, 'models', 'tiny', 'unet', 'model.onnx.part'))).toBe(false);
+    expect(existsSync(join(work, 'models', 'tiny', 'unet', 'model.onnx'))).toBe(false);
+    // Not retried: the same server would send the same bytes.
+    expect(hub.requests.filter((r) => r.origin === 'cdn' && r.path.includes('/onnx/unet/model.onnx?'))).toHaveLength(1);
+    if (hub.flood.size > 0) {
+      // The client closed the connection long before the flood's end.
+      await vi.waitFor(() => expect(hub.floodOpen).toBe(false));
+      expect(hub.floodSent).toBeLessThan(FLOOD_LIMIT / 4);
+    }
+  });
+
+  it('fails on a file that ends before its declared size, and deletes the partial file', async () => {
+    hub.truncate.add('onnx/unet/model.onnx');
+    const run = pull();
+    await expect(run).rejects.toThrow(SizeMismatchError);
+    await expect(run).rejects.toThrow('onnx/unet/model.onnx: the server ended the file after 15000 of the 30000 bytes the file list declares; the partial file was deleted');
+    expect(existsSync(join(work, 'models', 'tiny', 'unet', 'model.onnx.part'))).toBe(false);
+    expect(hub.requests.filter((r) => r.origin === 'cdn' && r.path.includes('/onnx/unet/model.onnx?'))).toHaveLength(1);
+  });
+
+  it('checks the free space before downloading: the bytes not on disk yet and a margin', async () => {
+    const destination = join(work, 'models', 'tiny');
+    const sizes = new Map(PULLED_FILES.map((path) => [path, source().get(`onnx/${path}`)!.length]));
+    const all = [...sizes.values()].reduce((a, b) => a + b, 0);
+    const asked: string[] = [];
+    const nearlyFull = async (dir: string) => {
+      asked.push(dir);
+      return all + FREE_SPACE_MARGIN_BYTES - 1;
+    };
+    const refused = pull({ freeSpace: nearlyFull });
+    await expect(refused).rejects.toThrow(InsufficientSpaceError);
+    await expect(refused).rejects.toThrow(
+      `not enough free space for ${destination}: the download needs ${formatBytes(all + FREE_SPACE_MARGIN_BYTES)} (${formatBytes(all)} of files and a ${formatBytes(FREE_SPACE_MARGIN_BYTES)} margin), ${formatBytes(all + FREE_SPACE_MARGIN_BYTES - 1)} is free`,
+    );
+    expect(asked).toEqual([destination]);
+    expect(downloads()).toEqual([]);
+    expect(existsSync(destination)).toBe(false);
+
+    // Files already there and the bytes of a .part do not count.
+    hub.cutOnce.add('onnx/unet/model.onnx_data');
+    await expect(pull({ retries: 0 })).rejects.toThrow(DownloadInterruptedError);
+    let missing = 0;
+    for (const [path, size] of sizes) {
+      if (existsSync(join(destination, path))) continue;
+      missing += size - (existsSync(join(destination, `${path}.part`)) ? statSync(join(destination, `${path}.part`)).size : 0);
+    }
+    expect(missing).toBeGreaterThan(0);
+    expect(missing).toBeLessThan(sizes.get('unet/model.onnx_data')!);
+    const error = await pull({ freeSpace: async () => 0 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InsufficientSpaceError);
+    expect(error).toMatchObject({ neededBytes: missing + FREE_SPACE_MARGIN_BYTES, availableBytes: 0 });
+    // With enough space it completes, and a complete folder needs none.
+    await pull({ freeSpace: async () => missing + FREE_SPACE_MARGIN_BYTES });
+    await expect(pull({ freeSpace: async () => 0 })).resolves.toMatchObject({ commit: COMMIT });
+  });
+
+  it('measures the free space with statfs (a file list declaring petabytes is refused)', async () => {
+    hub.declaredSizes.set('onnx/unet/model.onnx_data', 5e15);
+    await expect(pull()).rejects.toThrow(/^not enough free space for .*: the download needs 5000\.0 TB \(5000\.0 TB of files and a 100\.0 MB margin\), [\d.]+ [kMGT]?B is free$/);
+    const free = await availableBytes(join(work, 'not', 'made', 'yet'));
+    expect(free).toBeGreaterThan(0);
+    expect(free).toBeLessThan(5e15);
+  });
+
+  it('deletes abandoned .part files and resumes the ones of files being downloaded', async () => {
+    const destination = join(work, 'models', 'tiny');
+    const write = (path: string, data: Buffer, ageMs = 0) => {
+      mkdirSync(dirname(join(destination, path)), { recursive: true });
+      writeFileSync(join(destination, path), data);
+      const time = new Date(Date.now() - ageMs);
+      utimesSync(join(destination, path), time, time);
+    };
+    const weights = source().get('onnx/unet/model.onnx_data')!;
+    write('unet/model.onnx_data.part', weights.subarray(0, 1_000_000), STALE_PART_AGE_MS / 2);
+    write('text_encoder/model.onnx.part', source().get('onnx/text_encoder/model.onnx')!.subarray(0, 1000), STALE_PART_AGE_MS + 60_000);
+    write('unet/model.fp16.onnx.part', Buffer.alloc(2000));
+    write('safety_checker/model.onnx.part', Buffer.alloc(3000));
+    write('notes.txt.part.txt', Buffer.from('not a part file'));
+    const progress = capture();
+    const result = await pull({ progress: createProgress(progress) });
+
+    expect(progress.text()).toContain('removed text_encoder/model.onnx.part (1.00 kB): not written to for more than 7 days\n');
+    expect(progress.text()).toContain('removed unet/model.fp16.onnx.part (2.00 kB): its file is not in the file list\n');
+    expect(progress.text()).toContain('removed safety_checker/model.onnx.part (3.00 kB): its file is not in the file list\n');
+    expect(result.files.find((f) => f.localPath === 'unet/model.onnx_data')?.outcome).toBe('resumed');
+    expect(hub.requests.filter((r) => r.path.includes('model.onnx_data')).map((r) => r.range)).toEqual(['bytes=1000000-', 'bytes=1000000-']);
+    expect(hub.requests.filter((r) => r.path.includes('text_encoder/model.onnx')).map((r) => r.range)).toEqual([undefined, undefined]);
+    expect(readFileSync(join(destination, 'unet/model.onnx_data')).equals(weights)).toBe(true);
+    expect([...readTree(destination).keys()].sort()).toEqual([SOURCE_FILE, 'notes.txt.part.txt', ...PULLED_FILES].sort());
+
+    // A .part beside a complete file is left over from an older run: deleted too.
+    write('unet/config.json.part', Buffer.from('{'));
+    await pull();
+    expect(existsSync(join(destination, 'unet/config.json.part'))).toBe(false);
+  });
+});
+
 describe('progress output', () => {
   it('draws a bar in place on a terminal', () => {
     const out = capture(true);
@@ -434,6 +623,31 @@ describe('npm run models:pull', () => {
     const result = await run(['acme/shapes-broken', '--subfolder', 'onnx', '--name', 'broken']);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/error: the files were downloaded but the pipeline cannot load them: .*missing unet\/model\.onnx/);
+  });
+
+  it('reports an unsafe file list, a flooding server, a bad subfolder and an unusable MODELS_DIR in one line, never a stack trace', async () => {
+    const errorLines = (result: { stderr: string }) => result.stderr.split('\n').filter((line) => line.startsWith('error:'));
+    hub.repos.set('acme/escape', new Map([...hub.repos.get('acme/shapes')!, ['onnx/../model.onnx', Buffer.from('x')]]));
+    const escape = await run(['acme/escape', '--subfolder', 'onnx']);
+    expect(errorLines(escape)).toEqual([`error: acme/escape@${COMMIT.slice(0, 10)}:onnx: the file list has an unsafe path "onnx/../model.onnx" (a ".." segment); nothing was downloaded`]);
+    expect(readdirSync(work)).toEqual([]);
+
+    hub.flood.add('onnx/unet/model.onnx');
+    const flooded = await run(['acme/shapes', '--subfolder', 'onnx', '--name', 'flooded']);
+    const declared = readTree(model).get('unet/model.onnx')!.length;
+    expect(errorLines(flooded)).toEqual([`error: onnx/unet/model.onnx: the server sent more than the ${declared} bytes the file list declares; the download was stopped and the partial file deleted`]);
+
+    const subfolder = await run(['acme/shapes', '--subfolder', '../onnx']);
+    expect(errorLines(subfolder)).toEqual(['error: subfolder "../onnx" is not a folder inside the repository (a ".." segment)']);
+
+    writeFileSync(join(work, 'a-file'), '');
+    const notAFolder = await run(['acme/shapes', '--subfolder', 'onnx'], { MODELS_DIR: join(work, 'a-file') });
+    expect(errorLines(notAFolder)).toEqual([`error: ENOTDIR: not a directory, scandir '${join(work, 'a-file', 'shapes')}'`]);
+
+    for (const result of [escape, flooded, subfolder, notAFolder]) {
+      expect(result.code).toBe(1);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+    }
   });
 
   it('reports usage and configuration mistakes without a stack trace', async () => {

@@ -63,7 +63,7 @@ function parse(argv: string[]) {
   return { repo, name, revision: values.revision, subfolder: values.subfolder };
 }
 
-/** Runs the command; returns the exit code (0 done, 1 failed, 2 usage). */
+/** Runs the command; returns the exit code (0 done, 1 failed, 2 usage). Every failure is told in one line, never a stack trace. */
 export async function modelsPull(argv: string[], io: CliIo, tuning: ModelsPullTuning = {}): Promise<number> {
   try {
     const args = parse(argv);
@@ -108,7 +108,10 @@ export async function modelsPull(argv: string[], io: CliIo, tuning: ModelsPullTu
       io.stderr.write(`error: ${error.message}\n`);
       return 1;
     }
-    throw error;
+    // File system errors (a MODELS_DIR that is a file, no permission, a full disk) and anything else.
+    const message = error instanceof Error ? error.message : String(error);
+    io.stderr.write(`error: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
+    return 1;
   }
 }
 

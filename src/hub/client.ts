@@ -9,7 +9,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError, HubUnreachableError } from './errors.js';
+import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError, HubUnreachableError, SizeMismatchError, UnsafePathError } from './errors.js';
 
 export interface HubFile {
   /** Path in the repository, e.g. `onnx/unet/model.onnx`. */
@@ -47,6 +47,23 @@ export function assertRepoId(repo: string): void {
   }
 }
 
+/**
+ * Why a path from a file list may not be written under the model folder, or null when it
+ * may: every segment must be a plain name (no "..", ".", empty segment, backslash or
+ * control character), and the path relative.
+ */
+export function unsafePathReason(path: string): string | null {
+  if (path === '') return 'an empty path';
+  if (/\p{Cc}/u.test(path)) return 'a control character';
+  if (path.includes('\\')) return 'a backslash';
+  if (path.startsWith('/')) return 'an absolute path';
+  for (const segment of path.split('/')) {
+    if (segment === '') return 'an empty segment';
+    if (segment === '.' || segment === '..') return `a "${segment}" segment`;
+  }
+  return null;
+}
+
 /** URL-encodes each segment of a slash-separated path. */
 function encodePath(path: string): string {
   return path.split('/').map(encodeURIComponent).join('/');
@@ -59,7 +76,11 @@ function nextLink(link: string | null): string | undefined {
   return match?.[1];
 }
 
-async function fileSize(path: string): Promise<number | undefined> {
+/** Suffix of a file being downloaded, renamed away once complete and checked. */
+export const PART_SUFFIX = '.part';
+
+/** The size of a file, or undefined when there is none. */
+export async function fileSize(path: string): Promise<number | undefined> {
   try {
     return (await stat(path)).size;
   } catch (error) {
@@ -130,22 +151,29 @@ export class HubClient {
     return body.sha;
   }
 
-  /** Every file under `folder` ('' for the whole repository) at a commit. */
+  /**
+   * Every file under `folder` ('' for the whole repository) at a commit. A file whose path is
+   * unsafe to write (unsafePathReason) refuses the whole list.
+   */
   async listFiles(repo: string, commit: string, folder: string): Promise<HubFile[]> {
     assertRepoId(repo);
     const suffix = folder === '' ? '' : `/${encodePath(folder)}`;
+    const what = `${repo}@${commit.slice(0, 10)}${folder === '' ? '' : `:${folder}`}`;
     let url: string | undefined = `${this.endpoint}/api/models/${repo}/tree/${commit}${suffix}?recursive=true`;
     const files: HubFile[] = [];
     while (url) {
-      const response = await this.get(url, `${repo}@${commit.slice(0, 10)}${folder === '' ? '' : `:${folder}`}`);
+      const response = await this.get(url, what);
       const entries = (await response.json()) as Array<{ type?: string; path?: string; size?: number; oid?: string; lfs?: { oid?: string; size?: number } }>;
       if (!Array.isArray(entries)) throw new HubError(`${url} did not return a file list`);
       for (const entry of entries) {
         if (entry.type !== 'file') continue;
-        if (typeof entry.path !== 'string' || typeof entry.size !== 'number' || typeof entry.oid !== 'string') {
-          throw new HubError(`${url} returned a file entry without path, size or oid`);
+        const size = entry.lfs?.size ?? entry.size;
+        if (typeof entry.path !== 'string' || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof entry.oid !== 'string') {
+          throw new HubError(`${url} returned a file entry without a path, a size in bytes or an oid`);
         }
-        files.push({ path: entry.path, size: entry.lfs?.size ?? entry.size, sha256: entry.lfs?.oid, gitOid: entry.oid });
+        const unsafe = unsafePathReason(entry.path);
+        if (unsafe !== null) throw new UnsafePathError(`${what}: the file list has an unsafe path ${JSON.stringify(entry.path)} (${unsafe}); nothing was downloaded`);
+        files.push({ path: entry.path, size, sha256: entry.lfs?.oid, gitOid: entry.oid });
       }
       url = nextLink(response.headers.get('link'));
     }
@@ -155,13 +183,17 @@ export class HubClient {
   /**
    * Downloads `file` to `destination` through `destination.part`, resuming a `.part` left by
    * an interrupted run with an HTTP Range request, and checks its checksum before renaming.
-   * An intact file already at `destination` is kept.
+   * Never writes more than the declared size: a body that goes past it is stopped at once, and
+   * one that ends before it is an error too (SizeMismatchError, the `.part` deleted). An
+   * intact file already at `destination` is kept (and a `.part` beside it deleted).
    */
   async downloadFile(repo: string, commit: string, file: HubFile, destination: string, options: DownloadOptions = {}): Promise<DownloadOutcome> {
     const hash = new ContentHash(file);
+    const part = `${destination}${PART_SUFFIX}`;
     if ((await fileSize(destination)) === file.size) {
       await hash.updateFromFile(destination);
       if (hash.digest() === hash.expected) {
+        await rm(part, { force: true });
         options.onProgress?.(file.size);
         return 'present';
       }
@@ -169,7 +201,6 @@ export class HubClient {
       hash.reset();
     }
 
-    const part = `${destination}.part`;
     let offset = (await fileSize(part)) ?? 0;
     if (offset > file.size) {
       await rm(part);
@@ -194,26 +225,36 @@ export class HubClient {
     }
 
     if (offset < file.size) {
-      throw new DownloadInterruptedError(`${file.path}: the transfer ended after ${offset} of ${file.size} bytes; run the same command again to resume`);
+      // The body ended cleanly (a broken connection is an error in receive): the server says
+      // the file is shorter than the list declares, and resuming would not change that.
+      await rm(part, { force: true });
+      throw new SizeMismatchError(`${file.path}: the server ended the file after ${offset} of the ${file.size} bytes the file list declares; the partial file was deleted`);
     }
     const actual = hash.digest();
-    if (offset > file.size || actual !== hash.expected) {
+    if (actual !== hash.expected) {
       await rm(part, { force: true });
-      throw new ChecksumError(
-        `${file.path}: ${hash.algorithm} mismatch (expected ${hash.expected}, got ${offset > file.size ? `${offset} bytes instead of ${file.size}` : actual}); the file was deleted, run the command again`,
-      );
+      throw new ChecksumError(`${file.path}: ${hash.algorithm} mismatch (expected ${hash.expected}, got ${actual}); the file was deleted, run the command again`);
     }
     await rename(part, destination);
     return resumed ? 'resumed' : 'downloaded';
   }
 
-  /** Appends the response body to `part` from `offset`, feeding the hash; returns the new size. */
+  /**
+   * Appends the response body to `part` from `offset`, feeding the hash; returns the new size.
+   * Stops reading (which closes the connection) and deletes `part` as soon as the body would
+   * take the file past its declared size, so a broken or hostile mirror cannot fill the disk.
+   */
   private async receive(response: Response, part: string, offset: number, file: HubFile, hash: ContentHash, options: DownloadOptions): Promise<number> {
     if (!response.body) throw new HubError(`${file.path}: the server sent no content`);
     const handle = await open(part, offset > 0 ? 'a' : 'w');
     let done = offset;
+    let tooLong = false;
     try {
       for await (const chunk of response.body) {
+        if (done + chunk.byteLength > file.size) {
+          tooLong = true;
+          break;
+        }
         hash.update(chunk);
         await handle.write(chunk);
         done += chunk.byteLength;
@@ -226,6 +267,10 @@ export class HubClient {
       );
     } finally {
       await handle.close();
+    }
+    if (tooLong) {
+      await rm(part, { force: true });
+      throw new SizeMismatchError(`${file.path}: the server sent more than the ${file.size} bytes the file list declares; the download was stopped and the partial file deleted`);
     }
     return done;
   }

@@ -1,14 +1,23 @@
 // Pulling a diffusers ONNX export from the hub into models/<name>: only the files the
 // pipeline loads, resumable, checksummed, then validated by the pipeline's own loader.
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// Nothing is written outside the folder (the client refuses unsafe paths in the file list),
+// no file grows past its declared size (the client stops the transfer), the free space is
+// checked before the first byte, and abandoned `.part` files are removed.
+import { mkdir, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DownloadOutcome, HubClient, HubFile } from './client.js';
-import { HubError, isRetryable } from './errors.js';
-import type { PullProgress } from './progress.js';
+import { fileSize, PART_SUFFIX, unsafePathReason, type DownloadOutcome, type HubClient, type HubFile } from './client.js';
+import { HubError, InsufficientSpaceError, isRetryable, UnsafePathError } from './errors.js';
+import { formatBytes, type PullProgress } from './progress.js';
 
 /** Name of the record written next to the model: where it came from, file by file. */
 export const SOURCE_FILE = 'hub-source.json';
+
+/** Free space that must remain once every file is downloaded (file system overhead, the source record). */
+export const FREE_SPACE_MARGIN_BYTES = 100_000_000;
+
+/** A `.part` file not written to for this long is deleted rather than resumed (it may be of another commit). */
+export const STALE_PART_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
 // The safety checker is an ONNX model too, but the pipeline never runs it (and it weighs 1.2 GB).
 const SKIPPED_COMPONENTS = new Set(['safety_checker']);
@@ -45,6 +54,8 @@ export interface PullOptions {
   retryDelayMs?: number;
   /** Proves the folder loads (the pipeline's validateModelFolder); runs after every file is in place. */
   validate?: (dir: string) => Promise<unknown>;
+  /** Bytes free for this process in the file system of a folder. Default availableBytes (fs.statfs). */
+  freeSpace?: (dir: string) => Promise<number>;
   signal?: AbortSignal;
 }
 
@@ -63,6 +74,8 @@ export interface PullResult {
 export async function pullModel(options: PullOptions): Promise<PullResult> {
   const revision = options.revision ?? 'main';
   const subfolder = (options.subfolder ?? '').replace(/^\/+|\/+$/g, '');
+  const unsafeSubfolder = subfolder === '' ? null : unsafePathReason(subfolder);
+  if (unsafeSubfolder !== null) throw new UnsafePathError(`subfolder ${JSON.stringify(options.subfolder)} is not a folder inside the repository (${unsafeSubfolder})`);
   const retries = options.retries ?? 3;
   const retryDelayMs = options.retryDelayMs ?? 2000;
   if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`pullModel: retries must be a whole number >= 0, got ${retries}`);
@@ -81,8 +94,11 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
     const hint = subfolder === '' && all.some((f) => f.path.startsWith('onnx/')) ? ' (this repository has an onnx/ folder: add --subfolder onnx)' : '';
     throw new HubError(`${where} is not a diffusers ONNX export: no model_index.json and */model.onnx found${hint}`);
   }
+  await removeStaleParts(destination, new Set(wanted.map((w) => w.localPath)), progress);
+  const toDownload = await bytesToDownload(destination, wanted);
+  if (toDownload > 0) await checkFreeSpace(destination, toDownload, options.freeSpace ?? availableBytes);
   const total = wanted.reduce((sum, w) => sum + w.file.size, 0);
-  progress.note(`${wanted.length} files, ${(total / 1e9).toFixed(2)} GB, into ${destination}`);
+  progress.note(`${wanted.length} files, ${(total / 1e9).toFixed(2)} GB (${formatBytes(toDownload)} to download), into ${destination}`);
 
   const pulled: PulledFile[] = [];
   for (const { file, localPath } of wanted) {
@@ -106,6 +122,73 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
   await writeFile(join(destination, SOURCE_FILE), `${JSON.stringify(record, null, 2)}\n`);
   if (options.validate) await options.validate(destination);
   return { dir: destination, commit, files: pulled };
+}
+
+/**
+ * Bytes free for this process (statfs bavail × bsize) in the file system of `dir`, or of its
+ * nearest existing parent when `dir` does not exist yet.
+ */
+export async function availableBytes(dir: string): Promise<number> {
+  for (let current = resolve(dir); ; current = dirname(current)) {
+    try {
+      const stats = await statfs(current);
+      return stats.bavail * stats.bsize;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(current) === current) throw error;
+    }
+  }
+}
+
+/** The declared bytes not on disk yet: files already at their size count as present, `.part` files for what they hold. */
+async function bytesToDownload(destination: string, wanted: Array<{ file: HubFile; localPath: string }>): Promise<number> {
+  let bytes = 0;
+  for (const { file, localPath } of wanted) {
+    const target = join(destination, localPath);
+    if ((await fileSize(target)) === file.size) continue;
+    const part = (await fileSize(`${target}${PART_SUFFIX}`)) ?? 0;
+    bytes += part <= file.size ? file.size - part : file.size;
+  }
+  return bytes;
+}
+
+async function checkFreeSpace(destination: string, toDownload: number, freeSpace: (dir: string) => Promise<number>): Promise<void> {
+  const needed = toDownload + FREE_SPACE_MARGIN_BYTES;
+  const available = await freeSpace(destination);
+  if (available < needed) {
+    throw new InsufficientSpaceError(
+      needed,
+      available,
+      `not enough free space for ${destination}: the download needs ${formatBytes(needed)} (${formatBytes(toDownload)} of files and a ${formatBytes(FREE_SPACE_MARGIN_BYTES)} margin), ${formatBytes(available)} is free`,
+    );
+  }
+}
+
+/**
+ * Deletes the `.part` files under `destination` that cannot be resumed now: those of files no
+ * longer in the list, and those not written to for STALE_PART_AGE_MS. Parts of wanted files
+ * are kept, and resumed.
+ */
+async function removeStaleParts(destination: string, wanted: Set<string>, progress: PullProgress): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(destination, { recursive: true, withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  const now = Date.now();
+  for (const entry of entries) {
+    if (!entry.isFile() || !entry.name.endsWith(PART_SUFFIX)) continue;
+    const path = join(entry.parentPath, entry.name);
+    const localPath = relative(destination, path).slice(0, -PART_SUFFIX.length);
+    const { size, mtimeMs } = await stat(path);
+    let reason: string;
+    if (!wanted.has(localPath)) reason = 'its file is not in the file list';
+    else if (now - mtimeMs > STALE_PART_AGE_MS) reason = `not written to for more than ${STALE_PART_AGE_MS / 86_400_000} days`;
+    else continue;
+    await rm(path);
+    progress.note(`removed ${relative(destination, path)} (${formatBytes(size)}): ${reason}`);
+  }
 }
 
 async function downloadWithRetries(

@@ -102,7 +102,7 @@ const data = new SlashCommandBuilder()
   )
   .toJSON();
 
-/** A banned word as stored and matched (moderation.ts), with a clear message for anything unusable. */
+/** A banned word as stored (normalizeBannedWord in moderation.ts), with a clear message for anything unusable. */
 const bannedWord = text('word', { required: true, maxChars: MAX_BANNED_WORD_LENGTH })
   .transform(normalizeBannedWord)
   .refine((w) => /[\p{L}\p{N}]/u.test(w), '`word` must contain a letter or a digit.')
@@ -167,24 +167,29 @@ function clearChannels(current: GuildSettings): Edit {
   return { changes: { allowedChannelIds: [] }, message: '/imagine works in every channel again.' };
 }
 
+// Stored words are compared once normalised again: a word stored by an older normaliser
+// (with a zero-width space, say) is the same word, and can be removed.
+const sameWord = (stored: string, word: string) => normalizeBannedWord(stored) === word;
+
 function addBannedWord(current: GuildSettings, word: string): Edit {
   const words = current.bannedWords;
-  if (words.includes(word)) return { changes: null, message: `${quoted(word)} is already banned here.` };
+  if (words.some((w) => sameWord(w, word))) return { changes: null, message: `${quoted(word)} is already banned here.` };
   if (words.length >= MAX_BANNED_WORDS) throw new UserError(`This server already has ${MAX_BANNED_WORDS} banned words, the most allowed. Remove one first.`);
   return { changes: { bannedWords: [...words, word] }, message: `Banned ${quoted(word)} (${plural(words.length + 1, 'banned word')} here). Prompts containing it are refused from now on.` };
 }
 
 function removeBannedWord(current: GuildSettings, word: string, configWords: string[]): Edit {
   const words = current.bannedWords;
-  if (!words.includes(word)) {
-    const inConfig = configWords.some((w) => normalizeBannedWord(w) === word);
+  if (!words.some((w) => sameWord(w, word))) {
+    const inConfig = configWords.some((w) => sameWord(w, word));
     throw new UserError(
       inConfig
         ? `${quoted(word)} is banned by the bot's configuration (BANNED_WORDS), for every server; it cannot be removed here.`
         : `${quoted(word)} is not one of this server's banned words.`,
     );
   }
-  return { changes: { bannedWords: words.filter((w) => w !== word) }, message: `${quoted(word)} is no longer banned here (${plural(words.length - 1, 'banned word')} left).` };
+  const after = words.filter((w) => !sameWord(w, word));
+  return { changes: { bannedWords: after }, message: `${quoted(word)} is no longer banned here (${plural(after.length, 'banned word')} left).` };
 }
 
 function setDefaultQuota(current: GuildSettings, limit: number | null): Edit {
