@@ -2,7 +2,7 @@
 // - prompt editing and alternation (src/prompt/schedules.ts) give the text of each step;
 //   each distinct text is encoded once, and denoising call i (0-based, as A1111's
 //   denoiser counts) uses the first schedule entry whose end step is >= i (the last entry
-//   past the end, for PNDM's extra call);
+//   past the end);
 // - each text's emphasis pieces (src/prompt/attention.ts) are tokenized separately and laid
 //   into chunks of 75 tokens; BREAK starts a new chunk, and a chunk that would split
 //   within 20 tokens after a comma moves the tokens after that comma to the next chunk;
@@ -167,15 +167,21 @@ interface EncodedText {
   chunks: number;
 }
 
-/** Encodes the prompt and, with guidance, the negative prompt, for every step of their schedules. */
+/**
+ * Encodes the prompt and, with guidance, the negative prompt, for every step of their
+ * schedules over `steps` steps (A1111 uses the requested steps; a sampler that calls the
+ * UNet more often, as PNDM does, spreads them over its calls).
+ */
 export async function encodeConditioning(
   model: LoadedModel,
-  req: Pick<GenerationRequest, 'prompt' | 'negativePrompt' | 'steps' | 'guidance' | 'count'>,
+  req: Pick<GenerationRequest, 'prompt' | 'negativePrompt' | 'guidance' | 'count'>,
+  steps: number,
 ): Promise<TextConditioning> {
   const fixed = model.unetIo.hidden.shape[1];
   const maxChunks = typeof fixed === 'number' && fixed > 0 ? Math.max(1, Math.floor(fixed / CHUNK_POSITIONS)) : Infinity;
   const guided = req.guidance > 1;
   const truncatedWords: string[] = [];
+  const droppedTails = new Set<string>();
   const warnings: string[] = [];
   let hiddenSize = 0;
   const encoded = new Map<string, EncodedText>();
@@ -187,15 +193,17 @@ export async function encodeConditioning(
       hiddenSize = states.hiddenSize;
       result = { index: encoded.size, hidden: states.hidden, chunks: chunked.chunks.length };
       encoded.set(text, result);
-      truncatedWords.push(...chunked.truncatedWords);
-      if (chunked.breakDropped) {
-        warnings.push(`the ${side} has BREAK, but model ${model.info.name} reads only ${maxChunks * CHUNK_TOKENS} tokens: the text past them was dropped`);
-      }
+      // Scheduled texts often share their dropped tail: list it once.
+      const dropped = chunked.truncatedWords.join(' ');
+      if (!droppedTails.has(dropped)) truncatedWords.push(...chunked.truncatedWords);
+      droppedTails.add(dropped);
+      const warning = `the ${side} has BREAK, but model ${model.info.name} reads only ${maxChunks * CHUNK_TOKENS} tokens: the text past them was dropped`;
+      if (chunked.breakDropped && !warnings.includes(warning)) warnings.push(warning);
     }
     return result;
   };
   const schedule = async (text: string, side: string): Promise<EncodedText[]> => {
-    const entries = userError(side, () => promptSchedules(text, req.steps));
+    const entries = userError(side, () => promptSchedules(text, steps));
     const texts: EncodedText[] = [];
     for (const [, scheduled] of entries) texts.push(await encode(scheduled, side));
     return spreadOverCalls(entries, texts);

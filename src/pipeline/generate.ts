@@ -117,9 +117,6 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
   const guided = req.guidance > 1;
   const unetBatch = guided ? 2 * count : count;
 
-  // Text: per denoising call, unconditional first, as diffusers concatenates [uncond, cond].
-  const text = await encodeConditioning(model, req);
-
   const scheduler = schedulerFor(req, info.name, info.schedulerConfig);
   const generators = Array.from({ length: count }, (_, i) => createGenerator(req.rng, imageSeed(req.seed, i)));
   const noise = batchNoise(generators);
@@ -148,6 +145,9 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
     });
   }
 
+  // Text: per denoising call, unconditional first, as diffusers concatenates [uncond, cond].
+  // Schedules span the calls of a full run (PNDM makes more than `steps`); img2img, as in A1111, runs their start.
+  const text = await encodeConditioning(model, req, req.init ? req.steps : timesteps.length);
   const unet = prepareUnet(model, unetBatch, [C, h, w]);
   const noisePred = new Float32Array(n);
   const g32 = fr(req.guidance);

@@ -1,7 +1,8 @@
 // Runs every reference-vector file of a directory (the layout of test/vectors) through
 // the checker for its format: random generators, the CLIP tokenizer, schedulers /
-// img2img (src/vectors/schedulers.ts) and A1111 prompt syntax (src/vectors/prompt-syntax.ts). `index.json` files, `tables/` folders and the
-// tokenizer's own data files (vocab.json ...) are not cases and are skipped.
+// img2img (src/vectors/schedulers.ts) and A1111 prompt syntax (src/vectors/prompt-syntax.ts).
+// `index.json` files, `tables/` folders and the tokenizer's own data files (vocab.json ...)
+// are not cases and are skipped.
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';

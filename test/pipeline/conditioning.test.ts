@@ -7,6 +7,7 @@ import type { GenerationRequest } from '../../src/contract/index.js';
 import { chunkText, CHUNK_POSITIONS, encodeConditioning } from '../../src/pipeline/conditioning.js';
 import { InvalidRequestError } from '../../src/pipeline/errors.js';
 import { asFloat32 } from '../../src/pipeline/float16.js';
+import { encodePng } from '../../src/images/png.js';
 import { generate } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
 import { DEMO_MODEL_DIR } from '../support/demo-model.js';
@@ -65,14 +66,14 @@ describe('plain prompts', () => {
   });
 
   it('of at most 75 tokens are conditioned exactly as a single encode', async () => {
-    const text = await encodeConditioning(demo, request({ guidance: 1 }));
+    const text = await encodeConditioning(demo, request({ guidance: 1 }), 6);
     expect(text.hiddenAt(0).data).toEqual(await plainStates(demo, 'a red circle on a blue background'));
   });
 });
 
 describe('emphasis', () => {
   it('multiplies each token state by its weight, then restores the mean, to float32 precision', async () => {
-    const text = await encodeConditioning(demo, request({ prompt: 'a (red:1.3) circle on a [blue] background', guidance: 1 }));
+    const text = await encodeConditioning(demo, request({ prompt: 'a (red:1.3) circle on a [blue] background', guidance: 1 }), 6);
     const got = text.hiddenAt(0).data as Float32Array;
     const z = await plainStates(demo, 'a red circle on a blue background');
     const hidden = z.length / CHUNK_POSITIONS;
@@ -141,7 +142,7 @@ describe('chunks', () => {
 
   it('a UNet with a dynamic sequence axis gets 77 x n positions, the negative side padded with the empty prompt', async () => {
     const req = request({ prompt: 'a red circle BREAK on a blue background', width: 64, height: 64 });
-    const text = await encodeConditioning(dynamic, req);
+    const text = await encodeConditioning(dynamic, req, req.steps);
     const states = text.hiddenAt(0);
     expect(states.seqLen).toBe(154);
     const perChunk = CHUNK_POSITIONS * states.hiddenSize;
@@ -163,7 +164,7 @@ describe('chunks', () => {
 describe('prompt editing and alternation', () => {
   it('switches the hidden states at the steps of the schedule, each text encoded once', async () => {
     // 6 steps: [[3, 'red ...'], [6, 'blue ...']]; denoising calls 0-3 use red, 4-5 blue (A1111 counts calls from 0).
-    const text = await encodeConditioning(demo, request({ prompt: '[red:blue:0.5] circle on a black background', guidance: 1 }));
+    const text = await encodeConditioning(demo, request({ prompt: '[red:blue:0.5] circle on a black background', guidance: 1 }), 6);
     const red = await plainStates(demo, 'red circle on a black background');
     const blue = await plainStates(demo, 'blue circle on a black background');
     for (const call of [0, 3]) expect(text.hiddenAt(call).data).toEqual(red);
@@ -179,7 +180,7 @@ describe('prompt editing and alternation', () => {
   });
 
   it('alternates every call, on the negative prompt too', async () => {
-    const text = await encodeConditioning(demo, request({ prompt: 'a red circle', negativePrompt: '[blue|green] square' }));
+    const text = await encodeConditioning(demo, request({ prompt: 'a red circle', negativePrompt: '[blue|green] square' }), 6);
     const perImage = CHUNK_POSITIONS * text.hiddenAt(0).hiddenSize;
     const uncond = (call: number) => text.hiddenAt(call).data.slice(0, perImage);
     const blue = await plainStates(demo, 'blue square');
@@ -189,5 +190,20 @@ describe('prompt editing and alternation', () => {
       ['blue', 'blue', 'green', 'blue', 'green', 'blue'],
     );
     expect(text.hiddenAt(1).data.slice(perImage)).toEqual(await plainStates(demo, 'a red circle'));
+  });
+
+  it('runs with PNDM (its schedule spread over its UNet calls), img2img and an fp16 UNet', async () => {
+    const prompt = '[red:blue:0.5] (circle:1.2) on a [black|white] background';
+    const pndm = await generate(demo, request({ prompt, sampler: 'pndm', steps: 4 }));
+    expect(pndm.timings.steps).toBeGreaterThan(4);
+    const init = await generate(demo, request({ prompt, init: { image: encodePng(pndm.images[0]!), strength: 0.5 } }));
+    expect(init.timings.steps).toBe(3);
+    const fp16 = await loadModel('test/fixtures/onnx-variants/fp16', { provider: 'cpu' });
+    try {
+      const out = await generate(fp16, request({ prompt, width: 64, height: 64, count: 2 }));
+      expect(out.images).toHaveLength(2);
+    } finally {
+      await fp16.release();
+    }
   });
 });
