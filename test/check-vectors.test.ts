@@ -66,6 +66,29 @@ describe('check-vectors CLI', () => {
     expect(code).toBe(1);
   });
 
+  it('checks a prompt-syntax folder: attention exactly as float64, schedules exactly', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'check-vectors-'));
+    tempDirs.push(dir);
+    cpSync(join(REPO_VECTORS_DIR, 'prompt-syntax'), join(dir, 'prompt-syntax'), { recursive: true });
+    expect(checkVectors(dir)).toMatchObject({ code: 0, lines: ['PASS prompt-syntax/prompt_syntax.json  max error 0', '1 passed, 0 failed'], stderr: '' });
+
+    // One weight off in its last bit fails, and the error shows it.
+    const file = join(dir, 'prompt-syntax/prompt_syntax.json');
+    const text = readFileSync(file, 'utf8');
+    expect(text).toContain('1.5730000000000004');
+    writeFileSync(file, text.replace('1.5730000000000004', '1.5730000000000006'));
+    const weight = checkVectors(dir);
+    expect(weight.lines).toEqual(['FAIL prompt-syntax/prompt_syntax.json  max error 2.22e-16', '0 passed, 1 failed']);
+    expect(weight.stderr).toContain('attention[1]: 1.5730000000000004, expected 1.5730000000000006');
+    expect(weight.code).toBe(1);
+
+    // A schedule's text differs.
+    writeFileSync(file, text.replace('"fantasy landscape with a lake and an oak in background masterful"', '"fantasy landscape with a lake and an oak in background shoddy"'));
+    const schedule = checkVectors(dir);
+    expect(schedule.lines[0]).toBe('FAIL prompt-syntax/prompt_syntax.json  max error Infinity');
+    expect(schedule.stderr).toContain('schedules[10][3]: text "fantasy landscape with a lake and an oak in background masterful"');
+  });
+
   it('checks every file of test/vectors, by default, and passes them all', async () => {
     const files = await listVectorFiles(REPO_VECTORS_DIR);
     expect(files.length).toBeGreaterThan(50);

@@ -149,8 +149,9 @@ async function main(): Promise<void> {
       }
     }
     if (result.truncatedWords.length > 0) {
-      process.stderr.write(`warning: the prompt is longer than 77 tokens; dropped: ${result.truncatedWords.join(' ')}\n`);
+      process.stderr.write(`warning: the prompt is longer than the model reads; dropped: ${result.truncatedWords.join(' ')}\n`);
     }
+    for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
     const seeds = result.images.map((i) => i.seed).join(', ');
     const { totalMs, onnxMs, steps } = result.timings;
     process.stdout.write(`wrote ${written.join(', ')}\n`);

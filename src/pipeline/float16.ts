@@ -1,5 +1,7 @@
 // IEEE 754 half precision <-> float32, for fp16 model inputs and outputs
 // (Node 20 has no Float16Array). Round-to-nearest-even, with subnormals, inf and NaN.
+import { ModelFaultError } from './errors.js';
+import type { PlainTensor } from './onnx/index.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -44,4 +46,17 @@ export function floatsToHalf(src: Float32Array, out: Uint16Array = new Uint16Arr
 export function halfToFloats(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
   for (let i = 0; i < src.length; i++) out[i] = fromHalfBits(src[i]!);
   return out;
+}
+
+/** A float32 or float16 model output as float32 (into `out` when given; a float32 tensor's own data otherwise). */
+export function asFloat32(t: PlainTensor, out?: Float32Array): Float32Array {
+  if (t.type === 'float32') {
+    if (out) {
+      out.set(t.data as Float32Array);
+      return out;
+    }
+    return t.data as Float32Array;
+  }
+  if (t.type === 'float16') return halfToFloats(t.data as Uint16Array, out);
+  throw new ModelFaultError(`model returned ${t.type} where float was expected`);
 }

@@ -5,8 +5,9 @@ import sharp, { type Metadata } from 'sharp';
 import { imageSeed, type GenerationRequest } from '../contract/index.js';
 import { makeGrid } from '../images/grid.js';
 import type { RgbImage } from '../images/png.js';
+import { encodeConditioning, type UnetHiddenStates } from './conditioning.js';
 import { GenerationAbortedError, InvalidRequestError, ModelFaultError } from './errors.js';
-import { toHalfBits, floatsToHalf, halfToFloats } from './float16.js';
+import { asFloat32, toHalfBits, floatsToHalf } from './float16.js';
 import type { LoadedModel } from './model.js';
 import type { PlainTensor, TensorInfo } from './onnx/index.js';
 import { imageTensorToRgb, latentsToRgb } from './preview.js';
@@ -30,8 +31,10 @@ export interface GenerationTimings {
 export interface GenerationOutput {
   images: GeneratedImage[];
   timings: GenerationTimings;
-  /** Prompt words that did not fit in the text encoder's 77 tokens. */
+  /** Prompt words that did not fit in the tokens the model reads. */
   truncatedWords: string[];
+  /** Things the user should know about how the prompt was read (e.g. BREAK on a model that reads one chunk). */
+  warnings: string[];
 }
 
 export interface StepProgress {
@@ -60,18 +63,6 @@ function fixedBatch(info: TensorInfo): number | null {
   return typeof d === 'number' && d > 0 ? d : null;
 }
 
-function asFloat32(t: PlainTensor, out?: Float32Array): Float32Array {
-  if (t.type === 'float32') {
-    if (out) {
-      out.set(t.data as Float32Array);
-      return out;
-    }
-    return t.data as Float32Array;
-  }
-  if (t.type === 'float16') return halfToFloats(t.data as Uint16Array, out);
-  throw new ModelFaultError(`model returned ${t.type} where float was expected`);
-}
-
 function floatTensor(type: TensorInfo['type'], data: Float32Array, dims: number[], half?: Uint16Array): PlainTensor {
   if (type === 'float16') return { type, data: floatsToHalf(data, half), dims };
   return { type: 'float32', data, dims };
@@ -92,16 +83,6 @@ function batchNoise(generators: NoiseSource[]): NoiseSource {
       return buffer;
     },
   };
-}
-
-async function encodePrompt(model: LoadedModel, text: string): Promise<{ hidden: Float32Array; dims: number[]; truncatedWords: string[] }> {
-  const encoded = model.tokenizer.encode(text);
-  const ids = model.textIo.inputIds;
-  const len = encoded.inputIds.length;
-  const data = ids.type === 'int64' ? BigInt64Array.from(encoded.inputIds, (v) => BigInt(v)) : encoded.inputIds;
-  const out = await model.textEncoder.run({ [ids.name]: { type: ids.type, data, dims: [1, len] } }, [model.textIo.output]);
-  const t = out[model.textIo.output]!;
-  return { hidden: asFloat32(t), dims: t.dims, truncatedWords: encoded.truncatedWords };
 }
 
 async function decodeInitImage(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array> {
@@ -136,22 +117,6 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
   const guided = req.guidance > 1;
   const unetBatch = guided ? 2 * count : count;
 
-  // Text: unconditional first, as diffusers concatenates [uncond, cond].
-  const cond = await encodePrompt(model, req.prompt);
-  const truncatedWords = [...cond.truncatedWords];
-  const seqLen = cond.dims[1]!;
-  const hiddenSize = cond.dims[2]!;
-  const perHidden = seqLen * hiddenSize;
-  const hidden = new Float32Array(unetBatch * perHidden);
-  if (guided) {
-    const uncond = await encodePrompt(model, req.negativePrompt);
-    truncatedWords.push(...uncond.truncatedWords);
-    for (let i = 0; i < count; i++) hidden.set(uncond.hidden, i * perHidden);
-    for (let i = 0; i < count; i++) hidden.set(cond.hidden, (count + i) * perHidden);
-  } else {
-    for (let i = 0; i < count; i++) hidden.set(cond.hidden, i * perHidden);
-  }
-
   const scheduler = schedulerFor(req, info.name, info.schedulerConfig);
   const generators = Array.from({ length: count }, (_, i) => createGenerator(req.rng, imageSeed(req.seed, i)));
   const noise = batchNoise(generators);
@@ -180,7 +145,10 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
     });
   }
 
-  const unet = prepareUnet(model, unetBatch, [C, h, w], hidden, [seqLen, hiddenSize]);
+  // Text: per denoising call, unconditional first, as diffusers concatenates [uncond, cond].
+  // Schedules span the calls of a full run (PNDM makes more than `steps`); img2img, as in A1111, runs their start.
+  const text = await encodeConditioning(model, req, req.init ? req.steps : timesteps.length);
+  const unet = prepareUnet(model, unetBatch, [C, h, w]);
   const noisePred = new Float32Array(n);
   const g32 = fr(req.guidance);
   const total = timesteps.length;
@@ -191,7 +159,7 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
     const t = timesteps[step]!;
     scheduler.scaleModelInput(latents, t, unet.sample.subarray(0, n));
     if (guided) unet.sample.copyWithin(n, 0, n);
-    const out = await unet.run(t);
+    const out = await unet.run(t, text.hiddenAt(step));
     if (guided) {
       for (let k = 0; k < n; k++) {
         const u = out[k]!;
@@ -216,7 +184,8 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
   return {
     images,
     timings: { totalMs: performance.now() - started, onnxMs: model.stats.runMs - onnxBefore, steps: total },
-    truncatedWords,
+    truncatedWords: text.truncatedWords,
+    warnings: text.warnings,
   };
 }
 
@@ -244,17 +213,14 @@ function schedulerFor(req: GenerationRequest, model: string, config: SchedulerCo
 }
 
 /** Preallocated UNet inputs and a run() that handles fixed batch sizes and fp16. */
-function prepareUnet(model: LoadedModel, batch: number, latentDims: number[], hidden: Float32Array, hiddenDims: number[]) {
+function prepareUnet(model: LoadedModel, batch: number, latentDims: number[]) {
   const io = model.unetIo;
   const per = latentDims.reduce((a, b) => a * b, 1);
-  const perHidden = hiddenDims.reduce((a, b) => a * b, 1);
   const chunk = fixedBatch(io.sample) ?? batch;
   if (batch % chunk !== 0) throw new InvalidRequestError(`this UNet export only runs batches of ${chunk}`);
   const sample = new Float32Array(batch * per);
   const output = new Float32Array(batch * per);
   const half = io.sample.type === 'float16' ? new Uint16Array(chunk * per) : undefined;
-  // Hidden states are the same every step: convert them once.
-  const hiddenFeed = io.hidden.type === 'float16' ? floatsToHalf(hidden) : hidden;
 
   const tRank = io.timestep.shape.length;
   const tLen = tRank === 0 ? 1 : typeof io.timestep.shape[0] === 'number' && io.timestep.shape[0] > 0 ? io.timestep.shape[0] : chunk;
@@ -265,18 +231,19 @@ function prepareUnet(model: LoadedModel, batch: number, latentDims: number[], hi
 
   return {
     sample,
-    async run(t: number): Promise<Float32Array> {
+    async run(t: number, hidden: UnetHiddenStates): Promise<Float32Array> {
+      const perHidden = hidden.seqLen * hidden.hiddenSize;
       if (tData instanceof BigInt64Array) tData.fill(BigInt(Math.trunc(t)));
       else if (tData instanceof Int32Array) tData.fill(Math.trunc(t));
       else if (tData instanceof Uint16Array) tData.fill(toHalfBits(t));
       else tData.fill(t);
       for (let start = 0; start < batch; start += chunk) {
         const view = sample.subarray(start * per, (start + chunk) * per);
-        const hv = hiddenFeed.subarray(start * perHidden, (start + chunk) * perHidden);
+        const hv = hidden.data.subarray(start * perHidden, (start + chunk) * perHidden);
         const feeds: Record<string, PlainTensor> = {
           [io.sample.name]: floatTensor(io.sample.type, view, [chunk, ...latentDims], half),
           [io.timestep.name]: { type: tType, data: tData, dims: tDims },
-          [io.hidden.name]: { type: io.hidden.type, data: hv, dims: [chunk, ...hiddenDims] },
+          [io.hidden.name]: { type: io.hidden.type, data: hv, dims: [chunk, hidden.seqLen, hidden.hiddenSize] },
         };
         const result = await model.unet.run(feeds, [io.output]);
         asFloat32(result[io.output]!, output.subarray(start * per, (start + chunk) * per));

@@ -1,11 +1,13 @@
 // Runs every reference-vector file of a directory (the layout of test/vectors) through
-// the checker for its format: random generators, the CLIP tokenizer, and schedulers /
-// img2img (src/vectors/schedulers.ts). `index.json` files, `tables/` folders and the
-// tokenizer's own data files (vocab.json ...) are not cases and are skipped.
+// the checker for its format: random generators, the CLIP tokenizer, schedulers /
+// img2img (src/vectors/schedulers.ts) and A1111 prompt syntax (src/vectors/prompt-syntax.ts).
+// `index.json` files, `tables/` folders and the tokenizer's own data files (vocab.json ...)
+// are not cases and are skipped.
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkPromptSyntaxVectorFile, isPromptSyntaxVectorFile } from './prompt-syntax.js';
 import { checkRngVectorFile, isRngVectorFile } from './rng.js';
 import { checkTokenizerVectorFile, isTokenizerVectorFile, type ClipBpeFiles } from './tokenizer.js';
 
@@ -81,15 +83,16 @@ export async function checkVectorDirectory(dir: string, options: CheckVectorsOpt
   return results;
 }
 
-/** Checks one parsed rng or scheduler/img2img vector file (tokenizer files need BPE files: use checkTokenizerVectorFile). */
+/** Checks one parsed rng, prompt-syntax or scheduler/img2img vector file (tokenizer files need BPE files: use checkTokenizerVectorFile). */
 export async function checkVectorJson(json: Record<string, unknown>): Promise<VectorCheckResult> {
   if (isRngVectorFile(json)) return checkRngVectorFile(json);
+  if (isPromptSyntaxVectorFile(json)) return checkPromptSyntaxVectorFile(json);
   if (typeof json.scheduler_class === 'string') {
     // Loaded on first use, so rng and tokenizer checks do not load the scheduler code.
     const { checkSchedulerVectorFile } = await import('./schedulers.js');
     return checkSchedulerVectorFile(json);
   }
-  return failure('unknown vector format (expected an rng, tokenizer, scheduler or img2img file)');
+  return failure('unknown vector format (expected an rng, tokenizer, scheduler, img2img or prompt-syntax file)');
 }
 
 function failure(detail: string): VectorCheckResult {

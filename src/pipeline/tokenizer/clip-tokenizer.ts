@@ -45,6 +45,15 @@ export interface ClipEncoding {
   truncatedWords: string[];
 }
 
+/** Content tokens of a text (see ClipTokenizer.tokenize). */
+export interface ClipTokens {
+  ids: number[];
+  /** For each token, its word's index in `words`. */
+  wordOfToken: number[];
+  /** The text's whitespace-separated words (a special-token literal is a word of its own). */
+  words: string[];
+}
+
 export class ClipTokenizer {
   readonly maxLength: number;
   readonly padTokenId: number;
@@ -132,8 +141,12 @@ export class ClipTokenizer {
     return { inputIds, numTokens: kept + 2, truncatedWords };
   }
 
-  /** Content token ids (no BOS/EOS), each with the index of the raw word it came from. */
-  private tokenize(prompt: string): { ids: number[]; wordOfToken: number[]; words: string[] } {
+  /**
+   * A piece of text as content token ids (no BOS/EOS, no truncation), each with the index
+   * of the whitespace-separated word it came from: what A1111 tokenizes each emphasis
+   * piece with before laying pieces into 75-token chunks.
+   */
+  tokenize(prompt: string): ClipTokens {
     const ids: number[] = [];
     const wordOfToken: number[] = [];
     const words: string[] = [];
