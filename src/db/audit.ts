@@ -22,18 +22,22 @@ export async function audit(db: Db, entry: AuditEntry): Promise<void> {
 
 /**
  * Records the entry unless the same actor already has one with this action and these
- * details' `command` within `windowMs` (one statement): repeated refusals cannot grow the
- * log without limit. Returns whether it wrote a row.
+ * details' `command` within `windowMs`: repeated refusals cannot grow the log without limit.
+ * Concurrent calls for the same key wait for each other (a transaction-scoped advisory lock),
+ * so a burst writes one row. Returns whether it wrote a row.
  */
 export async function auditOnce(db: Db, entry: AuditEntry & { details: { command: string } & Record<string, unknown> }, windowMs: number): Promise<boolean> {
-  const written = await db.execute(sql`
-    insert into audit_log (actor_id, action, target_id, details)
-    select ${entry.actorId}, ${entry.action}, ${entry.targetId}, ${JSON.stringify(entry.details)}::jsonb
-    where not exists (
-      select 1 from audit_log where actor_id = ${entry.actorId} and action = ${entry.action}
-        and details->>'command' = ${entry.details.command} and created_at > now() - ${windowMs}::int * interval '1 millisecond')
-    returning id`);
-  return written.length > 0;
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`audit:${entry.actorId}:${entry.action}:${entry.details.command}`}))`);
+    const written = await tx.execute(sql`
+      insert into audit_log (actor_id, action, target_id, details)
+      select ${entry.actorId}, ${entry.action}, ${entry.targetId}, ${JSON.stringify(entry.details)}::jsonb
+      where not exists (
+        select 1 from audit_log where actor_id = ${entry.actorId} and action = ${entry.action}
+          and details->>'command' = ${entry.details.command} and created_at > now() - ${windowMs}::int * interval '1 millisecond')
+      returning id`);
+    return written.length > 0;
+  });
 }
 
 /** Newest first; only entries about `targetId` when given. */
