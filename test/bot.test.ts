@@ -61,7 +61,7 @@ async function finishedJob(user: FakeUser, count: number): Promise<{ job: Job; m
     guildId: h.discord.guild.id,
     channelId: h.discord.channelId,
     kind: 'imagine',
-    params: { prompt: 'a red square', negativePrompt: '', model: 'shapes-demo', sampler: 'euler', steps: 4, guidance: 7, width: 128, height: 128, count, seed: 42, rng: 'numpy', init: null },
+    params: { prompt: 'a red square', negativePrompt: '', model: 'shapes-demo', sampler: 'euler', steps: 4, guidance: 7, width: 128, height: 128, count, seed: 42, rng: 'numpy', init: null, edit: null },
     defaultLimit: 50,
     maxActiveJobs: 100,
     cost: 0,

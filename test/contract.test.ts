@@ -67,7 +67,7 @@ function paramsWith(field: Field, value: unknown): JobParams {
 }
 
 function requestWith(field: Field, value: unknown): GenerationRequest {
-  const { model: _model, init, ...settings } = paramsWith(field, value);
+  const { model: _model, init, edit: _edit, ...settings } = paramsWith(field, value);
   return init === null ? settings : { ...settings, init: { image: new Uint8Array([1]), strength: init.strength } };
 }
 

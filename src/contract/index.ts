@@ -21,7 +21,29 @@ export {
   type StoredImageRef,
   type JobParams,
   type GenerationRequest,
+  type PipelineEdit,
 } from './request.js';
+export {
+  REGION_CELLS,
+  ZOOM_FACTORS,
+  PAN_DIRECTIONS,
+  UPSCALE_MODES,
+  EDIT_KINDS,
+  EDIT_STRENGTH,
+  editStrength,
+  editCount,
+  editDenoises,
+  editLabel,
+  editSize,
+  editProblem,
+  EditSizeError,
+  type Edit,
+  type EditSize,
+  type RegionCell,
+  type ZoomFactor,
+  type PanDirection,
+  type UpscaleMode,
+} from './edits.js';
 export { parseModelInfo, type ModelInfo } from './model-info.js';
 export { formatParameters } from './parameters.js';
 export { resultFile, type StoredPng } from './result-file.js';

@@ -1,9 +1,15 @@
 // The `parameters` text of every PNG, in AUTOMATIC1111's format (other tools read it).
 // Only generation parameters: no job id or time, so a rerun writes identical bytes.
+import { editLabel } from './edits.js';
 import { rngLabel, samplerLabel } from './names.js';
-import type { GenerationSettings } from './request.js';
+import type { GenerationSettings, PipelineEdit } from './request.js';
 
-export function formatParameters(settings: GenerationSettings, imageSeed: number, model: { name: string; hash: string }, strength: number | null): string {
+export function formatParameters(
+  settings: GenerationSettings & { edit?: PipelineEdit | null },
+  imageSeed: number,
+  model: { name: string; hash: string },
+  strength: number | null,
+): string {
   const fields = [
     `Steps: ${settings.steps}`,
     `Sampler: ${samplerLabel(settings.sampler)}`,
@@ -15,6 +21,8 @@ export function formatParameters(settings: GenerationSettings, imageSeed: number
     `RNG: ${rngLabel(settings.rng)}`,
   ];
   if (strength !== null) fields.push(`Denoising strength: ${strength}`);
+  const edit = settings.edit;
+  if (edit !== undefined && edit !== null) fields.push(`Edit: ${edit.kind === 'mask' ? 'inpaint (mask)' : editLabel(edit)}`);
   const lines = [settings.prompt];
   if (settings.negativePrompt) lines.push(`Negative prompt: ${settings.negativePrompt}`);
   lines.push(fields.join(', '));

@@ -3,6 +3,7 @@
 // limits (src/db/schema.ts), and the pipeline validates every request with it before it
 // runs, so a value accepted anywhere is accepted everywhere. Each field has one message,
 // named as users see it (the /imagine option), so every refusal reads the same.
+import { editProblem, type Edit } from './edits.js';
 import { InvalidRequestError } from './errors.js';
 import type { ModelInfo } from './model-info.js';
 import { RNG_NAMES, SAMPLERS, type RngName, type SamplerName } from './names.js';
@@ -36,20 +37,27 @@ export interface JobParams extends GenerationSettings {
   model: string;
   /** img2img: the stored image to start from and how much of it to repaint; null for text-to-image. */
   init: (StoredImageRef & { strength: number }) | null;
+  /** An edit of the start image (region, zoom, pan, upscale); null for plain img2img or text-to-image. */
+  edit: Edit | null;
 }
+
+/** An edit as the pipeline runs it: a stored job's, or the command line's own mask image (white repaints). */
+export type PipelineEdit = Edit | { kind: 'mask'; mask: Uint8Array };
 
 /** A request as the pipeline runs it: the settings, with the start image's bytes. */
 export interface GenerationRequest extends GenerationSettings {
   /** img2img: the start image (PNG, JPEG or WebP bytes) and how much of it to repaint (0 < strength <= 1). */
   init?: { image: Uint8Array; strength: number };
+  /** An edit of the start image; needs `init`. */
+  edit?: PipelineEdit;
 }
 
 /** The pipeline request of a job: its settings, with the start image's bytes for img2img. */
 export function generationRequest(params: JobParams, initImage: Uint8Array | null): GenerationRequest {
-  const { model: _model, init, ...settings } = params;
+  const { model: _model, init, edit, ...settings } = params;
   if (init === null) return settings;
   if (initImage === null) throw new RangeError('an img2img job needs its start image');
-  return { ...settings, init: { image: initImage, strength: init.strength } };
+  return { ...settings, init: { image: initImage, strength: init.strength }, ...(edit === null ? {} : { edit }) };
 }
 
 /** The limits of every field; nothing else in the code base defines them. */
@@ -140,6 +148,11 @@ export function jobParamsProblems(p: JobParams): string[] {
     if (strength !== null) problems.push(strength);
     if (!Number.isInteger(p.init.index) || p.init.index < 0 || p.init.index >= LIMITS.count.max) problems.push('the source image index must be 0 to 3.');
   }
+  if (p.edit !== null) {
+    const edit = editProblem(p.edit);
+    if (edit !== null) problems.push(edit);
+    if (p.init === null) problems.push('An edit needs an image to start from.');
+  }
   return problems;
 }
 
@@ -174,6 +187,15 @@ export function validateGenerationRequest(req: GenerationRequest, model: ModelIn
     const strength = strengthProblem(req.init.strength);
     if (strength !== null) problems.push(strength);
     if (!(req.init.image instanceof Uint8Array) || req.init.image.length === 0) problems.push('The start image is empty.');
+  }
+  if (req.edit !== undefined) {
+    if (req.init === undefined) problems.push('An edit needs an image to start from.');
+    if (req.edit.kind === 'mask') {
+      if (!(req.edit.mask instanceof Uint8Array) || req.edit.mask.length === 0) problems.push('The mask image is empty.');
+    } else {
+      const edit = editProblem(req.edit);
+      if (edit !== null) problems.push(edit);
+    }
   }
   if (problems.length > 0) throw new InvalidRequestError(problems[0]!);
 }

@@ -125,6 +125,7 @@ async function insertJob(tx: Db, input: NewJobInput, cost: number, priority: num
         parentIndex: input.parent?.index ?? null,
         initJobId: p.init?.jobId ?? null,
         initIndex: p.init?.index ?? null,
+        edit: p.edit,
         prompt: p.prompt,
         negativePrompt: p.negativePrompt,
         model: p.model,
@@ -356,6 +357,7 @@ export function jobParams(job: Job): JobParams {
     seed: job.seed,
     rng: job.rng,
     init: job.strength !== null && job.initJobId !== null && job.initIndex !== null ? { jobId: job.initJobId, index: job.initIndex, strength: job.strength } : null,
+    edit: job.edit,
   };
 }
 

@@ -21,6 +21,7 @@ import {
 // The contract's own modules, not its index: the schema needs no image code.
 import { JOB_KINDS, RNG_NAMES, SAMPLERS, type JobKind, type RngName, type SamplerName } from '../contract/names.js';
 import { LIMITS } from '../contract/request.js';
+import type { Edit } from '../contract/edits.js';
 
 export const JOB_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -135,6 +136,8 @@ export const jobs = pgTable(
     /** img2img: the job and image this one starts from (with `strength`); null for text-to-image. */
     initJobId: text('init_job_id').references((): AnyPgColumn => jobs.id),
     initIndex: integer('init_index'),
+    /** An edit of the init image (the contract's Edit: region, zoom, pan, upscale); null for plain img2img or txt2img. */
+    edit: jsonb('edit').$type<Edit>(),
 
     prompt: text('prompt').notNull(),
     negativePrompt: text('negative_prompt').notNull().default(''),
@@ -180,6 +183,7 @@ export const jobs = pgTable(
     check('jobs_strength', sql`${t.strength} > ${sql.raw(String(LIMITS.strength.min))} and ${t.strength} <= ${sql.raw(String(LIMITS.strength.max))}`),
     check('jobs_parent_index', sql`${t.parentIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
     check('jobs_init_index', sql`${t.initIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
+    check('jobs_edit_needs_init', sql`${t.edit} is null or ${t.initJobId} is not null`),
     check('jobs_init_complete', sql`(${t.initJobId} is null) = (${t.initIndex} is null) and (${t.initJobId} is null) = (${t.strength} is null)`),
     check('jobs_prompt_length', sql`char_length(${t.prompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),
     check('jobs_negative_prompt_length', sql`char_length(${t.negativePrompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),

@@ -26,6 +26,7 @@ export function sampleParams(overrides: Partial<JobParams> = {}): JobParams {
     seed: 1234,
     rng: 'numpy',
     init: null,
+    edit: null,
     ...overrides,
   };
 }

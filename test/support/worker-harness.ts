@@ -84,6 +84,7 @@ export class WorkerHarness {
       seed: 1234,
       rng: 'numpy',
       init: null,
+      edit: null,
       ...overrides,
     };
   }

@@ -92,6 +92,7 @@ export const imagine: PlainCommand<z.infer<typeof schema>> = {
         seed: options.seed ?? randomSeed(),
         rng: 'numpy',
         init: null,
+        edit: null,
       },
     }, place);
   },
