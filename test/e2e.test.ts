@@ -8,7 +8,7 @@ import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCustomId } from '../src/discord/custom-ids.js';
-import { getJob, getQuota, listImages } from '../src/db/index.js';
+import { expireStoredData, getJob, getQuota, listImages } from '../src/db/index.js';
 import { readPngParameters } from '../src/images/png.js';
 import { liveModels } from '../src/queue/index.js';
 import { discordEnv, spawnScript, startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
@@ -160,6 +160,31 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const click = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: buildCustomId({ action: 'variation', jobId: jobIdOf(grid), index: 3, strength: 'strong' }), user });
     const result = await finalMessage((await queuedMessage(click)).id);
     expect((await getJob(h.pg.db, jobIdOf(result)))!.status).toBe('succeeded');
+  });
+
+  it('retention: expired bytes are gone and storage shrinks; /show and U1 regenerate byte-identical PNGs', async () => {
+    const stored = async () => (await h.pg.sql<{ bytes: number }[]>`select coalesce(sum(octet_length(png)), 0)::float8 as bytes from images`)[0]!.bytes;
+    const before = await listImages(h.pg.db, jobIdOf(grid));
+    const bytesBefore = await stored();
+    // RETENTION_DAYS=1, two days later: the worker's daily run does exactly this.
+    const freed = await expireStoredData(h.pg.db, { retentionDays: 1, now: new Date(Date.now() + 2 * 86_400_000) });
+    expect(freed.images).toBeGreaterThanOrEqual(4);
+    expect(freed.imageBytes).toBeGreaterThan(0);
+    expect(await stored()).toBeLessThan(bytesBefore);
+    expect((await listImages(h.pg.db, jobIdOf(grid))).every((i) => i.png === null)).toBe(true);
+
+    const show = await h.discord.sendCommand({ name: 'show', user, options: { job: jobIdOf(grid) } });
+    const restored = await finalMessage((await queuedMessage(show)).id);
+    // The replay expired with the images, so no Replay button.
+    expect(labels(restored)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
+    expect(freed.replays).toBeGreaterThanOrEqual(1);
+    const after = await listImages(h.pg.db, jobIdOf(grid));
+    expect(after.map((i) => i.png?.equals(before[i.index]!.png!))).toEqual([true, true, true, true]);
+
+    await expireStoredData(h.pg.db, { retentionDays: 1, now: new Date(Date.now() + 2 * 86_400_000) });
+    const u1 = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: customIdOf(grid, 'U1'), user });
+    const single = await finalMessage((await queuedMessage(u1)).id);
+    expect(single.attachments[0]!.data.equals(before[0]!.png!)).toBe(true);
   });
 
   it('a job that fails on the worker is refunded', async () => {
