@@ -64,6 +64,8 @@ export const envSchema = z.object({
   MANAGE_SERVER_ADMINS: bool(true),
   DEFAULT_QUOTA: int(50, 0, MAX_QUOTA_AMOUNT),
   MAX_JOBS_PER_USER: int(3, 1, 100),
+  /** Prompts one `{a, b}` prompt may make (one job each); never more than MAX_JOBS_PER_USER. */
+  MAX_PERMUTATIONS: int(4, 1, 16),
   BANNED_WORDS: wordList,
   /** Days image bytes and replays are kept (0: forever); expired images are regenerated on demand. */
   RETENTION_DAYS: int(30, 0, 36_500),

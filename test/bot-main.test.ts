@@ -21,7 +21,7 @@ afterAll(async () => {
 it('commands:deploy registers the commands to DISCORD_GUILD_ID', async () => {
   const run = spawnScript('src/cli/deploy-commands.ts', { ...discordEnv(discord), DISCORD_GUILD_ID: discord.guild.id });
   expect(await run.exited).toBe(0);
-  expect(run.lines.join('\n')).toContain(`registered 9 commands to guild ${discord.guild.id}`);
+  expect(run.lines.join('\n')).toContain(`registered 10 commands to guild ${discord.guild.id}`);
   expect(discord.commands(discord.guild.id).map((c) => c.name)).toContain('imagine');
 });
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { confusablesModule, readTr39Data, TABLE_FILE } from '../scripts/generate-confusables.js';
 import { compileBannedWords, findBannedWord, normalizeBannedWord } from '../src/bot/moderation.js';
-import { sizeForAspect } from '../src/bot/sizes.js';
+import { parseRatio, sizeForAspect, sizeForRatio } from '../src/bot/sizes.js';
 
 /** The normaliser /settings stored words with before look-alikes and invisible characters counted. */
 const oldNormalizer = (word: string) => word.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/\s+/gu, ' ').trim();
@@ -175,9 +175,9 @@ describe('the look-alike table', () => {
   });
 });
 
-describe('sizeForAspect', () => {
-  const demo = { nativeWidth: 128, nativeHeight: 128, sizeMultiple: 64 };
-  const sd = { nativeWidth: 512, nativeHeight: 512, sizeMultiple: 64 };
+describe('sizeForAspect and sizeForRatio', () => {
+  const demo = { nativeWidth: 128, nativeHeight: 128, sizeMultiple: 64, fixedSize: null };
+  const sd = { nativeWidth: 512, nativeHeight: 512, sizeMultiple: 64, fixedSize: null };
 
   it('maps aspects to multiples of the model size near its native area', () => {
     expect(sizeForAspect('1:1', demo, 1 << 20)).toEqual({ width: 128, height: 128 });
@@ -192,5 +192,12 @@ describe('sizeForAspect', () => {
     const { width, height } = sizeForAspect('16:9', sd, 512 * 512);
     expect(width * height).toBeLessThanOrEqual(512 * 512);
     expect(width % 64 + height % 64).toBe(0);
+  });
+
+  it('takes any ratio for --ar, and a fixed-size model makes only its size', () => {
+    expect(parseRatio('2.39:1')).toBeCloseTo(2.39);
+    expect(['21:9', '0:1', '16x9', '9:1', 'a:b'].map(parseRatio)).toEqual([21 / 9, null, null, null, null]);
+    expect(sizeForRatio(21 / 9, sd, 1 << 20)).toEqual({ width: 896, height: 384 });
+    expect(sizeForRatio(16 / 9, { ...demo, fixedSize: { width: 128, height: 128 } }, 1 << 20)).toEqual({ width: 128, height: 128 });
   });
 });

@@ -85,7 +85,7 @@ async function finishedJob(user: FakeUser, count: number): Promise<{ job: Job; m
 
 describe('commands', () => {
   it('registers every command within Discord limits', () => {
-    expect(h.discord.commands().map((c) => c.name).sort()).toEqual(['ban', 'history', 'imagine', 'quota', 'quota-admin', 'rerun', 'settings', 'show', 'unban']);
+    expect(h.discord.commands().map((c) => c.name).sort()).toEqual(['ban', 'history', 'imagine', 'prefer', 'quota', 'quota-admin', 'rerun', 'settings', 'show', 'unban']);
   });
 
   it('/imagine answers publicly with the queued message and a Cancel button, stores the token, and enqueues the job', async () => {

@@ -57,7 +57,7 @@ async function interaction() {
 }
 
 function patchesOf(token: string): RecordedRequest[] {
-  return discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/@original`));
+  return discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/`));
 }
 
 const file = { name: 'result.png', data: Buffer.from('89504e470d0a1a0a0000000d4948445200000080000000800806000000', 'hex') };

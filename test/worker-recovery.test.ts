@@ -18,7 +18,7 @@ const FAST_RECOVERY = { lockDurationMs: 2000, stalledIntervalMs: 500 };
 function finalEdits(h: WorkerHarness, job: Job): RecordedRequest[] {
   return h.discord.requests.filter(
     (r) =>
-      (r.path.includes(`/${job.interactionToken}/messages/@original`) || r.path === `/channels/${job.channelId}/messages`) &&
+      (r.path.includes(`/${job.interactionToken}/messages/`) || r.path === `/channels/${job.channelId}/messages`) &&
       r.response?.status === 200 &&
       typeof r.json?.content === 'string' &&
       r.json.content.includes(job.id) &&

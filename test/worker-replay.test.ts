@@ -110,7 +110,7 @@ describe('worker replays', () => {
   });
 
   function finalEdit(token: string) {
-    return h.discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/@original`) && r.response?.status === 200).at(-1)!;
+    return h.discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/`) && r.response?.status === 200).at(-1)!;
   }
 
   function buttonLabels(json: { components?: { components: { label: string }[] }[] }): string[] {

@@ -23,7 +23,7 @@ afterAll(async () => {
 
 /** Requests that edited or posted messages for this interaction token or channel, in order. */
 function editsOf(token: string): RecordedRequest[] {
-  return h.discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/@original`));
+  return h.discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/`));
 }
 
 function buttonLabels(json: { components?: { components: { label: string }[] }[] }): string[] {
@@ -101,7 +101,7 @@ describe('worker', () => {
   it('keeps to one edit per interval when Discord answers 429 to every third edit, and still delivers', async () => {
     let patches = 0;
     const stop = h.discord.onRequest((req) => {
-      if (req.method !== 'PATCH' || !req.path.endsWith('/messages/@original')) return undefined;
+      if (req.method !== 'PATCH' || !/^\/webhooks\/[^/]+\/[^/]+\/messages\//.test(req.path)) return undefined;
       patches += 1;
       if (patches % 3 !== 0) return undefined;
       return { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.4, global: false }, headers: { 'retry-after': '0.4' } };

@@ -18,6 +18,7 @@ export type BotConfig = Pick<
   | 'DEFAULT_MODEL'
   | 'DEFAULT_QUOTA'
   | 'MAX_JOBS_PER_USER'
+  | 'MAX_PERMUTATIONS'
   | 'MAX_PIXELS'
   | 'DISCORD_MAX_UPLOAD_BYTES'
   | 'REDIS_PREFIX'

@@ -2,9 +2,9 @@
 // declares about access (access.ts) before the handler runs, loading the job of job-bound
 // handlers within the response budget, and sends every error through errors.ts. Nothing
 // thrown here escapes: the process never crashes on an interaction.
-import type { AutocompleteInteraction, ButtonInteraction, ChatInputCommandInteraction, Interaction } from 'discord.js';
-import type { Job } from '../db/index.js';
-import { parseCustomId } from '../discord/custom-ids.js';
+import type { AutocompleteInteraction, ButtonInteraction, ChatInputCommandInteraction, Interaction, ModalSubmitInteraction } from 'discord.js';
+import { getPreferences, type Job } from '../db/index.js';
+import { parseCustomId, parseModalId, type ButtonAction } from '../discord/custom-ids.js';
 import { enforceCommandAccess, enforceJobAccess } from './access.js';
 import { BUTTONS_BY_ACTION } from './buttons/index.js';
 import { COMMANDS_BY_NAME } from './commands/index.js';
@@ -12,6 +12,7 @@ import type { BotContext } from './context.js';
 import { withinBudget } from './deadline.js';
 import { replyWithError, UserError } from './errors.js';
 import { jobFromButton, jobFromTypedId } from './lookup.js';
+import { remixModal } from './remix.js';
 import { enforceRules, type Place } from './rules.js';
 import type { SlashCommand } from './types.js';
 
@@ -51,19 +52,28 @@ async function runCommand(ctx: BotContext, interaction: ChatInputCommandInteract
   return command.execute(ctx, interaction, options, place);
 }
 
-async function runButton(ctx: BotContext, interaction: ButtonInteraction): Promise<void> {
-  const parsed = parseCustomId(interaction.customId);
+/** A click on a button, or the submit of a modal a button opened: the same handler, the same checks. */
+async function runButton(ctx: BotContext, interaction: ButtonInteraction | ModalSubmitInteraction): Promise<void> {
+  const parsed: ButtonAction | null = interaction.isButton() ? parseCustomId(interaction.customId) : parseModalId(interaction.customId);
   if (parsed === null) throw new UserError('This button is not one of mine, or it is damaged.');
   const handler = BUTTONS_BY_ACTION.get(parsed.action);
   if (handler === undefined) throw new Error(`no handler for button action ${parsed.action}`);
-  const { job, place } = await withinBudget(
+  const remixing = interaction.isButton() && handler.remixable === true;
+  const { job, place, remix } = await withinBudget(
     ctx,
     interaction,
     jobFromButton(ctx, parsed.jobId).then(async (found: Job) => {
       enforceJobAccess(ctx, interaction, handler.access, found, { kind: 'button', name: `button ${parsed.action}` });
-      return { job: found, place: handler.posts ? await enforceRules(ctx, interaction, found) : NOWHERE };
+      const [rules, preferences] = await Promise.all([handler.posts ? enforceRules(ctx, interaction, found) : NOWHERE, remixing ? getPreferences(ctx.db, interaction.user.id) : null]);
+      return { job: found, place: rules, remix: preferences?.remix === true };
     }),
   );
+  if (remix && interaction.isButton()) {
+    // A modal must be the first answer: after a deferral there is no way to show it.
+    if (interaction.deferred) throw new UserError('Remix is on, but your prompt could not be opened in time. Please click again.');
+    await interaction.showModal(remixModal(parsed, job));
+    return;
+  }
   await handler.execute(ctx, interaction, parsed, job, place);
 }
 
@@ -81,7 +91,7 @@ export async function handleInteraction(ctx: BotContext, interaction: Interactio
       const command = COMMANDS_BY_NAME.get(interaction.commandName);
       if (command === undefined) throw new UserError(`I do not know the command /${interaction.commandName.slice(0, 32)}.`);
       await runCommand(ctx, interaction, command);
-    } else if (interaction.isButton()) {
+    } else if (interaction.isButton() || interaction.isModalSubmit()) {
       await runButton(ctx, interaction);
     } else {
       throw new UserError('I cannot handle this kind of interaction.');

@@ -1,5 +1,5 @@
 // Aspect ratios -> image sizes around a model's native resolution, in multiples of the
-// size the model requires (64 for SD exports).
+// size the model requires. The `aspect` option offers a few; `--ar W:H` takes any ratio.
 import type { ModelInfo } from '../contract/index.js';
 
 export const ASPECTS = ['1:1', '4:3', '3:4', '16:9', '9:16'] as const;
@@ -8,20 +8,30 @@ export type Aspect = (typeof ASPECTS)[number];
 /** Areas allowed around the native area: wide enough that every aspect has a distinct shape. */
 const MIN_AREA_FACTOR = 0.6;
 const MAX_AREA_FACTOR = 1.6;
+/** The widest ratio accepted (Midjourney's is about this). */
+const MAX_RATIO = 8;
+
+/** `W:H` with positive numbers (`16:9`, `2.39:1`) as width / height, or null. */
+export function parseRatio(text: string): number | null {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(text);
+  if (match === null) return null;
+  const ratio = Number(match[1]) / Number(match[2]);
+  return Number.isFinite(ratio) && ratio > 0 && ratio <= MAX_RATIO && 1 / ratio <= MAX_RATIO ? ratio : null;
+}
 
 /**
- * The width x height (multiples of `sizeMultiple`) whose ratio is closest to the aspect,
- * among sizes with an area of 0.6-1.6x the native one and at most `maxPixels`; ties go to
- * the area closest to native.
+ * The width x height (multiples of `sizeMultiple`) whose ratio is closest to `ratio`
+ * (width / height), among sizes with an area of 0.6-1.6x the native one and at most
+ * `maxPixels`; ties go to the area closest to native. A model with a fixed size makes only that.
  */
-export function sizeForAspect(aspect: Aspect, model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple'>, maxPixels: number): { width: number; height: number } {
-  const [a, b] = aspect.split(':').map(Number);
+export function sizeForRatio(ratio: number, model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple' | 'fixedSize'>, maxPixels: number): { width: number; height: number } {
+  if (model.fixedSize !== null) return { ...model.fixedSize };
   const m = model.sizeMultiple;
   const native = model.nativeWidth * model.nativeHeight;
-  if (aspect === '1:1') return { width: model.nativeWidth, height: model.nativeHeight };
-  const target = Math.log(a / b);
+  if (Math.abs(Math.log(ratio * (model.nativeHeight / model.nativeWidth))) < 1e-9) return { width: model.nativeWidth, height: model.nativeHeight };
+  const target = Math.log(ratio);
   let best = { width: model.nativeWidth, height: model.nativeHeight, ratioError: Infinity, areaError: Infinity };
-  const maxSide = Math.ceil(Math.sqrt(native * MAX_AREA_FACTOR * 16) / m) * m;
+  const maxSide = Math.ceil(Math.sqrt(native * MAX_AREA_FACTOR * MAX_RATIO) / m) * m;
   for (let width = m; width <= maxSide; width += m) {
     for (let height = m; height <= maxSide; height += m) {
       const area = width * height;
@@ -34,4 +44,9 @@ export function sizeForAspect(aspect: Aspect, model: Pick<ModelInfo, 'nativeWidt
     }
   }
   return { width: best.width, height: best.height };
+}
+
+/** sizeForRatio of one of the `aspect` option's choices. */
+export function sizeForAspect(aspect: Aspect, model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple' | 'fixedSize'>, maxPixels: number): { width: number; height: number } {
+  return sizeForRatio(parseRatio(aspect)!, model, maxPixels);
 }

@@ -6,12 +6,13 @@
 import type { RepliableInteraction } from 'discord.js';
 import { jobParamsProblems, modelProblems, type JobKind, type JobParams } from '../contract/index.js';
 import { createJobWithReservation, failJob, getGuildSettings, jobRefund, queuePosition, setMessageId, type CreateJobResult, type Job } from '../db/index.js';
-import { renderFailed, renderQueued } from '../discord/messages.js';
+import { escapeMarkdown, renderFailed, renderQueued, type MessagePayload } from '../discord/messages.js';
+import { isUserVisible } from '../errors.js';
 import { enqueueGeneration } from '../queue/index.js';
 import type { BotContext } from './context.js';
 import { withinBudget } from './deadline.js';
 import { UserError } from './errors.js';
-import { respondPublicly } from './replies.js';
+import { replyOptions, respondPublicly } from './replies.js';
 import { bannedWordIn, type Place } from './rules.js';
 
 /** Discord's interaction token lifetime. */
@@ -61,12 +62,13 @@ async function checkWords(ctx: BotContext, interaction: RepliableInteraction, pa
  * job row in one transaction. Returns the job (an existing one for a redelivered interaction)
  * or throws UserError with the refusal.
  */
-async function reserve(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, place: Place): Promise<Job> {
+async function reserve(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, place: Place, part: number): Promise<Job> {
   const guildId = interaction.guildId;
   await checkWords(ctx, interaction, request.params, place);
   const cost = request.cost ?? request.params.count;
   const result = await createJobWithReservation(ctx.db, {
-    interactionId: interaction.id,
+    // The jobs of one interaction (a prompt's {…} choices) are told apart by their part.
+    interactionId: part === 0 ? interaction.id : `${interaction.id}:${part}`,
     interactionToken: interaction.token,
     // In our clock, not Discord's: the worker compares it with its own clock.
     interactionTokenExpiresAt: new Date(ctx.clock() + TOKEN_LIFETIME_MS),
@@ -91,7 +93,12 @@ async function reserve(ctx: BotContext, interaction: RepliableInteraction, reque
  * words (no I/O), then for jobs a worker must run that some live worker serves the model and
  * can make these settings, then quota and row within the budget.
  */
-export async function createJob(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, options: { needsWorker: boolean; place: Place }): Promise<Job> {
+export async function createJob(
+  ctx: BotContext,
+  interaction: RepliableInteraction,
+  request: NewJob,
+  options: { needsWorker: boolean; place: Place; part?: number },
+): Promise<Job> {
   const problem = jobParamsProblems(request.params)[0];
   if (problem !== undefined) throw new UserError(problem);
   if (interaction.channelId === null) throw new UserError('I cannot work in this kind of channel.');
@@ -101,7 +108,7 @@ export async function createJob(ctx: BotContext, interaction: RepliableInteracti
     const unfit = modelProblems(request.params, model, { maxPixels: ctx.config.MAX_PIXELS, img2img: request.params.init !== null })[0];
     if (unfit !== undefined) throw new UserError(unfit);
   }
-  return withinBudget(ctx, interaction, reserve(ctx, interaction, request, options.place));
+  return withinBudget(ctx, interaction, reserve(ctx, interaction, request, options.place, options.part ?? 0));
 }
 
 /**
@@ -112,11 +119,20 @@ export async function createJob(ctx: BotContext, interaction: RepliableInteracti
  */
 export async function submitGeneration(ctx: BotContext, interaction: RepliableInteraction, request: NewJob, place: Place): Promise<Job> {
   const job = await createJob(ctx, interaction, request, { needsWorker: true, place });
+  await postAndEnqueue(ctx, job, (payload) => respondPublicly(interaction, payload));
+  return job;
+}
+
+/**
+ * Shows the job's "queued" message with `post` (its message id goes into the row for the
+ * worker), then enqueues it. If either fails, the job fails and is refunded.
+ */
+async function postAndEnqueue(ctx: BotContext, job: Job, post: (payload: MessagePayload) => Promise<string>): Promise<void> {
   let messageId: string;
   try {
-    messageId = await respondPublicly(interaction, renderQueued(job, (await queuePosition(ctx.db, job)) + 1));
+    messageId = await post(renderQueued(job, (await queuePosition(ctx.db, job)) + 1));
   } catch (error) {
-    await failJob(ctx.db, job.id, 'the queued message could not be sent').catch((e) => ctx.logger.error({ err: e, jobId: job.id }, 'could not fail the job'));
+    await failJob(ctx.db, job.id, 'the queued message could not be sent').catch((e: unknown) => ctx.logger.error({ err: e, jobId: job.id }, 'could not fail the job'));
     throw error;
   }
   try {
@@ -125,9 +141,46 @@ export async function submitGeneration(ctx: BotContext, interaction: RepliableIn
   } catch (error) {
     ctx.logger.error({ err: error, jobId: job.id }, 'could not queue the job');
     const { didFail } = await failJob(ctx.db, job.id, 'could not be queued');
-    if (didFail) await respondPublicly(interaction, renderFailed(job, 'it could not be queued; please try again', await jobRefund(ctx.db, job.id))).catch(() => undefined);
+    if (didFail) await post(renderFailed(job, 'it could not be queued; please try again', await jobRefund(ctx.db, job.id))).catch(() => undefined);
     throw error;
   }
   ctx.logger.info({ jobId: job.id, kind: job.kind, userId: job.userId, model: job.model, count: job.count }, 'job queued');
-  return job;
+}
+
+/**
+ * Several jobs for one interaction (a prompt's `{…}` choices): each is checked, charged and
+ * queued on its own. The reply lists them (a refused one with its reason); each job gets a
+ * message of its own, a follow-up the worker edits. All refused: the first refusal is the answer.
+ */
+export async function submitGenerations(ctx: BotContext, interaction: RepliableInteraction, requests: NewJob[], place: Place): Promise<Job[]> {
+  if (requests.length === 1) return [await submitGeneration(ctx, interaction, requests[0]!, place)];
+  const outcomes: ({ job: Job } | { refusal: string })[] = [];
+  for (const [part, request] of requests.entries()) {
+    try {
+      outcomes.push({ job: await createJob(ctx, interaction, request, { needsWorker: true, place, part }) });
+    } catch (error) {
+      if (!isUserVisible(error)) throw error;
+      outcomes.push({ refusal: error.message });
+    }
+  }
+  const jobs = outcomes.flatMap((o) => ('job' in o ? [o.job] : []));
+  if (jobs.length === 0) throw new UserError((outcomes[0] as { refusal: string }).refusal);
+  const lines = outcomes.map((o, i) => `${i + 1}. ${'job' in o ? `\`${o.job.id}\` ${escapeMarkdown(o.job.prompt.slice(0, 150))}` : `not queued: ${o.refusal}`}`);
+  try {
+    await respondPublicly(interaction, {
+      content: `<@${interaction.user.id}>'s prompt makes ${requests.length} prompts; ${jobs.length} queued:\n${lines.join('\n')}`.slice(0, 2000),
+      components: [],
+      files: [],
+      allowedMentions: { parse: [] },
+    });
+  } catch (error) {
+    for (const job of jobs) await failJob(ctx.db, job.id, 'the queued message could not be sent').catch(() => undefined);
+    throw error;
+  }
+  for (const job of jobs) {
+    await postAndEnqueue(ctx, job, async (payload) => (await interaction.followUp(replyOptions(payload))).id).catch((err: unknown) =>
+      ctx.logger.error({ err, jobId: job.id }, 'could not post or queue one job of several'),
+    );
+  }
+  return jobs;
 }

@@ -8,6 +8,7 @@ import type {
   AutocompleteInteraction,
   ButtonInteraction,
   ChatInputCommandInteraction,
+  ModalSubmitInteraction,
   RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import type { Job } from '../db/index.js';
@@ -41,10 +42,15 @@ export interface JobCommand<O = undefined> extends CommandBase<O> {
 // Methods are checked bivariantly, so a command with its own options type fits here.
 export type SlashCommand = PlainCommand<unknown> | JobCommand<unknown>;
 
-/** A button of a job message: every custom_id names its job. */
+/**
+ * A button of a job message: every custom_id names its job. It runs for the click, and for the
+ * submit of a modal the click opened (remix, or the handler's own), checked the same way.
+ */
 export interface ButtonHandler<A extends ButtonAction['action'] = ButtonAction['action']> {
   action: A;
   access: JobAccess;
   posts: boolean;
-  execute(ctx: BotContext, interaction: ButtonInteraction, parsed: Extract<ButtonAction, { action: A }>, job: Job, place: Place): Promise<void>;
+  /** With the user's remix preference on, the click opens the job's prompt for editing first (remix.ts). */
+  remixable?: boolean;
+  execute(ctx: BotContext, interaction: ButtonInteraction | ModalSubmitInteraction, parsed: Extract<ButtonAction, { action: A }>, job: Job, place: Place): Promise<void>;
 }

@@ -10,6 +10,7 @@ export {
   isModelName,
   textLength,
   textProblem,
+  oneOfProblem,
   strengthProblem,
   settingsProblems,
   jobParamsProblems,

@@ -112,7 +112,8 @@ function numberProblem(name: string, value: unknown, range: { min: number; max: 
   return typeof value === 'number' && Number.isFinite(value) && value >= range.min && value <= range.max ? null : `\`${name}\` must be a number from ${range.min} to ${range.max}.`;
 }
 
-function oneOfProblem(name: string, value: unknown, values: readonly string[]): string | null {
+/** The problem with a choice among fixed names (`name` as users see it), or null. */
+export function oneOfProblem(name: string, value: unknown, values: readonly string[]): string | null {
   return typeof value === 'string' && values.includes(value) ? null : `\`${name}\` must be one of ${values.join(', ')}.`;
 }
 

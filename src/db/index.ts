@@ -49,6 +49,10 @@
 //   setDefaultLimit(db, { limit, actorId, reason });  getDefaultLimit(db, configDefault): Promise<number>
 //   ledgerTotals(db, userId): Promise<{ used, bonus }>   the ledger's sums for the current period
 //
+// Preferences (/prefer)
+//   getPreferences(db, userId): Promise<Preferences>   { remix, aspect, sampler, steps, count, model, suffix }
+//   setPreferences(db, userId, changes): Promise<Preferences>;  resetPreferences(db, userId)
+//
 // Users, guilds, audit
 //   ensureUser(db, userId): Promise<UserRow> (seen now);  ensureUserExists(db, userId);  getUser(db, userId): Promise<UserRow | null>;  isBanned(db, userId): Promise<boolean>
 //   banUser(db, { userId, actorId, reason }), unbanUser(db, { userId, actorId, reason }): Promise<void>   audited, everywhere
@@ -119,6 +123,7 @@ export {
   type AdminAction,
 } from './quota.js';
 export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser, getGuildBan, banInGuild, unbanInGuild } from './users.js';
+export { getPreferences, setPreferences, resetPreferences, NO_PREFERENCES, type Preferences } from './preferences.js';
 export { getGuildSettings, setGuildSettings, editGuildSettings, type GuildSettings, type GuildSettingsChanges } from './guilds.js';
 export { audit, auditOnce, listAudit, type AuditEntry } from './audit.js';
 export { JOB_STATUSES, FINAL_STATUSES, type JobStatus, type UserRow, type AuditRow } from './schema.js';

@@ -254,6 +254,35 @@ export const guildSettings = pgTable(
   (t) => [check('guild_settings_default_quota_nonnegative', sql`${t.defaultQuota} >= 0`)],
 );
 
+/**
+ * A user's own defaults (/prefer): remix, and the /imagine options they did not type. Explicit
+ * options and inline parameters win over them; they never override an admin's limits (the
+ * job contract and the quotas apply to the job as always).
+ */
+export const userPreferences = pgTable(
+  'user_preferences',
+  {
+    userId: text('user_id')
+      .primaryKey()
+      .references(() => users.id),
+    remix: boolean('remix').notNull().default(false),
+    aspect: text('aspect'),
+    sampler: text('sampler').$type<SamplerName>(),
+    steps: integer('steps'),
+    count: integer('count'),
+    model: text('model'),
+    /** Appended to every prompt of the user (Midjourney's /prefer suffix); may hold inline parameters. */
+    suffix: text('suffix').notNull().default(''),
+    updatedAt: tz('updated_at').notNull().defaultNow(),
+  },
+  (t) => [
+    check('user_preferences_sampler', sql`${t.sampler} in (${sqlList(SAMPLERS)})`),
+    check('user_preferences_steps', sql`${t.steps} between ${sql.raw(String(LIMITS.steps.min))} and ${sql.raw(String(LIMITS.steps.max))}`),
+    check('user_preferences_count', sql`${t.count} between ${sql.raw(String(LIMITS.count.min))} and ${sql.raw(String(LIMITS.count.max))}`),
+    check('user_preferences_suffix_length', sql`char_length(${t.suffix}) <= ${sql.raw(String(LIMITS.promptChars))}`),
+  ],
+);
+
 /** Users a server's admins banned: they cannot use the bot in that server (a global ban is `users.banned`). */
 export const guildBans = pgTable(
   'guild_bans',
@@ -316,4 +345,5 @@ export type ImageRow = typeof images.$inferSelect;
 export type ReplayRow = typeof replays.$inferSelect;
 export type GuildSettingsRow = typeof guildSettings.$inferSelect;
 export type GuildBanRow = typeof guildBans.$inferSelect;
+export type PreferencesRow = typeof userPreferences.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;

@@ -28,6 +28,21 @@ export function buildCustomId(a: ButtonAction): string {
   }
 }
 
+/**
+ * A modal a button opened (remix, Vary (region)) carries that button's custom_id behind its
+ * own prefix, so its submit is handled by the same button handler, checked the same way.
+ */
+const MODAL_PREFIX = 'mdl:';
+
+export function buildModalId(a: ButtonAction): string {
+  return `${MODAL_PREFIX}${buildCustomId(a)}`;
+}
+
+/** Parses a modal's custom_id into the action of the button that opened it, or null. */
+export function parseModalId(customId: string): ButtonAction | null {
+  return customId.startsWith(MODAL_PREFIX) ? parseCustomId(customId.slice(MODAL_PREFIX.length)) : null;
+}
+
 /** Parses a custom_id into typed data, or returns null for anything we did not build. */
 export function parseCustomId(customId: string): ButtonAction | null {
   if (customId.length > 100) return null;

@@ -85,10 +85,14 @@ export class DiscordMessages {
     private readonly onRateLimited: () => void = () => {},
   ) {}
 
-  /** Edits the interaction's original response (the job message) with its webhook token. */
-  async editOriginal(interactionToken: string, payload: MessagePayload): Promise<{ messageId: string }> {
+  /**
+   * Edits a message of the interaction (the job message) with its webhook token: `messageId`
+   * (the original response or a follow-up, as jobs of one prompt's choices have), or the
+   * original response when null.
+   */
+  async editInteractionMessage(interactionToken: string, messageId: string | null, payload: MessagePayload): Promise<{ messageId: string }> {
     const message = (await translateErrors(() =>
-      this.rest.patch(Routes.webhookMessage(this.applicationId, interactionToken, '@original'), {
+      this.rest.patch(Routes.webhookMessage(this.applicationId, interactionToken, messageId ?? '@original'), {
         body: body(payload),
         files: payload.files,
         auth: false,

@@ -79,7 +79,7 @@ export class JobMessage {
     const token = this.liveToken();
     if (token === null) throw new StopProgressError('the interaction token expired');
     try {
-      await this.discord.editOriginal(token, payload);
+      await this.discord.editInteractionMessage(token, this.target.messageId, payload);
     } catch (err) {
       this.note(err);
       if (err instanceof MessageGoneError || err instanceof TokenInvalidError) throw new StopProgressError(err.message);
@@ -96,7 +96,7 @@ export class JobMessage {
     const token = this.liveToken();
     if (token !== null) {
       try {
-        const { messageId } = await this.withRateLimitRetries(() => this.discord.editOriginal(token, payload));
+        const { messageId } = await this.withRateLimitRetries(() => this.discord.editInteractionMessage(token, this.target.messageId, payload));
         return { route: 'interaction', messageId };
       } catch (err) {
         this.note(err);

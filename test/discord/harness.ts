@@ -77,6 +77,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     DEFAULT_MODEL: DEMO_MODEL.name,
     DEFAULT_QUOTA: 50,
     MAX_JOBS_PER_USER: 3,
+    MAX_PERMUTATIONS: 4,
     MAX_PIXELS: 1024 * 1024,
     DISCORD_MAX_UPLOAD_BYTES: 10 * 1024 * 1024,
     REDIS_PREFIX: prefix,

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { snowflake } from './snowflake.js';
 import type { FakeGuild, FakeUser, Json, RecordedRequest, StoredMessage } from './types.js';
 
-export const InteractionType = { Command: 2, Component: 3, Autocomplete: 4 } as const;
+export const InteractionType = { Command: 2, Component: 3, Autocomplete: 4, ModalSubmit: 5 } as const;
 export const OptionType = { Subcommand: 1, SubcommandGroup: 2, String: 3, Integer: 4, Boolean: 5, User: 6, Channel: 7, Role: 8, Mentionable: 9, Number: 10, Attachment: 11 } as const;
 
 /** A normal member's permissions: view, send, embed, attach, read history, use application commands. */
@@ -235,6 +235,57 @@ export function clickPayload(ctx: Context, input: ClickInput, messageJson: Json,
     place.channel.id = input.message.channelId;
   }
   return { ...basePayload(ctx, InteractionType.Component, token, { custom_id: input.customId, component_type: 2 }, place), message: messageJson };
+}
+
+export interface ModalSubmitInput {
+  /** The interaction the modal was the answer to (its callback was type 9). */
+  opened: InteractionHandle;
+  user: FakeUser;
+  /** Values by component custom_id: text for a text input, the chosen option values for a select. */
+  values: Record<string, string | string[]>;
+  member?: { roles?: string[]; permissions?: string };
+}
+
+/** The modal's fields (custom_id -> component JSON), in label components (type 18) or action rows (type 1). */
+export function modalFields(modal: Json): Map<string, Json> {
+  const fields = new Map<string, Json>();
+  for (const top of modal?.components ?? []) {
+    const inner: Json[] = top?.type === 18 ? [top.component] : (top?.components ?? []);
+    for (const c of inner) if (typeof c?.custom_id === 'string') fields.set(c.custom_id, c);
+  }
+  return fields;
+}
+
+/** A MODAL_SUBMIT payload for a modal the bot showed, with the user's values (checked against its fields and limits). */
+export function modalSubmitPayload(ctx: Context, input: ModalSubmitInput, modal: Json, opener: Json, token: string, message: Json | null): Json {
+  const fields = modalFields(modal);
+  const components: Json[] = [];
+  for (const [customId, value] of Object.entries(input.values)) {
+    const field = fields.get(customId);
+    if (!field) throw new Error(`the modal has no field ${customId}`);
+    if (field.type === 4) {
+      if (typeof value !== 'string') throw new Error(`text input ${customId} takes a string`);
+      if (value.length > (field.max_length ?? 4000) || value.length < (field.min_length ?? 0)) throw new Error(`text input ${customId}: length out of its bounds`);
+      components.push({ type: 18, id: components.length + 1, component: { type: 4, id: components.length + 2, custom_id: customId, value } });
+    } else if (field.type === 3) {
+      if (!Array.isArray(value)) throw new Error(`select ${customId} takes a list`);
+      const allowed = new Set((field.options ?? []).map((o: Json) => o.value));
+      if (value.some((v) => !allowed.has(v))) throw new Error(`select ${customId}: a value that is not one of its options`);
+      if (value.length < (field.min_values ?? 1) || value.length > (field.max_values ?? 1)) throw new Error(`select ${customId}: number of values out of its bounds`);
+      components.push({ type: 18, id: components.length + 1, component: { type: 3, id: components.length + 2, custom_id: customId, values: value } });
+    } else {
+      throw new Error(`field ${customId} has type ${field.type}, which this server does not submit`);
+    }
+  }
+  const place = placeFields(ctx, input.user, opener.guild_id ?? null, opener.guild_id ? opener.channel_id : undefined, input.member);
+  if (!opener.guild_id) {
+    place.channel_id = opener.channel_id;
+    place.channel.id = opener.channel_id;
+  }
+  return {
+    ...basePayload(ctx, InteractionType.ModalSubmit, token, { custom_id: modal.custom_id, components }, place),
+    ...(message === null ? {} : { message }),
+  };
 }
 
 /** Whether a message carries a (non-disabled) button with this custom_id. */

@@ -12,6 +12,7 @@ import {
   commandPayload,
   hasButton,
   InteractionType,
+  modalSubmitPayload,
   newInteractionToken,
   userJson,
   type AutocompleteInput,
@@ -20,13 +21,14 @@ import {
   type Context,
   type InteractionHandle,
   type InteractionState,
+  type ModalSubmitInput,
 } from './interactions.js';
 import { DiscordApiError, MessageFlags, MessageStore, validateMessageBody } from './messages.js';
 import { snowflake } from './snowflake.js';
 import type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, ReplyRule, RequestRule, StoredMessage, UploadedFile } from './types.js';
 
 export type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, ReplyRule, RequestRule, StoredMessage, UploadedFile } from './types.js';
-export type { InteractionHandle, RawOption, CommandInput, ClickInput, AutocompleteInput } from './interactions.js';
+export type { InteractionHandle, RawOption, CommandInput, ClickInput, AutocompleteInput, ModalSubmitInput } from './interactions.js';
 export { DiscordApiError, MessageFlags } from './messages.js';
 export { snowflake } from './snowflake.js';
 
@@ -212,6 +214,22 @@ export class FakeDiscord {
     }
     const payload = clickPayload(this.context(), input, this.messages.toJson(input.message), newInteractionToken());
     return this.dispatchInteraction(payload, input.message.id);
+  }
+
+  /** The modal a command or click was answered with (callback type 9), or undefined. */
+  modalOf(handle: InteractionHandle): Json | undefined {
+    const state = this.interactionsById.get(handle.id);
+    return state?.callback?.type === 9 ? state.callback.request.json?.data : undefined;
+  }
+
+  /** A user submits the modal that `input.opened` was answered with. */
+  async submitModal(input: ModalSubmitInput): Promise<InteractionHandle> {
+    const opener = this.interactionsById.get(input.opened.id);
+    const modal = opener === undefined ? undefined : this.modalOf(input.opened);
+    if (opener === undefined || modal === undefined) throw new Error('that interaction was not answered with a modal');
+    const message = opener.componentMessageId === null ? null : this.messages.toJson(this.messages.get(opener.componentMessageId)!);
+    const payload = modalSubmitPayload(this.context(), input, modal, opener.payload, newInteractionToken(), message);
+    return this.dispatchInteraction(payload, opener.componentMessageId);
   }
 
   /** Invalidates an interaction token now: later webhook calls with it get 401 {code: 50027}. */
@@ -461,7 +479,9 @@ export class FakeDiscord {
     const data = req.json?.data ?? {};
     const isComponent = state.type === InteractionType.Component;
     const isAutocomplete = state.type === InteractionType.Autocomplete;
-    const allowed = isAutocomplete ? [8] : isComponent ? [4, 5, 6, 7, 9] : [4, 5, 9];
+    const isModalSubmit = state.type === InteractionType.ModalSubmit;
+    // A modal cannot answer a modal submit; a submit from a message may update that message.
+    const allowed = isAutocomplete ? [8] : isComponent ? [4, 5, 6, 7, 9] : isModalSubmit ? (state.componentMessageId === null ? [4, 5] : [4, 5, 6, 7]) : [4, 5, 9];
     if (!allowed.includes(type)) throw new DiscordApiError(400, 50035, 'Invalid Form Body', { type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'Interaction response type is invalid' }] } });
     const metadata = interactionMetadata(state);
     let message: StoredMessage | undefined;
@@ -486,6 +506,8 @@ export class FakeDiscord {
         validateMessageBody(data, req.files, this.maxUploadBytes);
         this.messages.edit(message, data, req.files);
       }
+    } else if (type === 9) {
+      validateModal(data);
     } else if (type === 8) {
       const choices = data.choices;
       if (!Array.isArray(choices) || choices.length > 25) {
@@ -671,5 +693,26 @@ async function parseBody(contentType: string, body: Buffer): Promise<{ json: Jso
     return { json: JSON.parse(body.toString('utf8')), files: [] };
   } catch {
     throw new DiscordApiError(400, 50109, 'The request body contains invalid JSON.');
+  }
+}
+
+/** Discord's checks of a modal (callback type 9): what a real client would refuse to show. */
+function validateModal(data: Json): void {
+  const invalid = (message: string) => new DiscordApiError(400, 50035, 'Invalid Form Body', { data: { _errors: [{ code: 'MODAL_INVALID', message }] } });
+  if (typeof data?.custom_id !== 'string' || data.custom_id.length === 0 || data.custom_id.length > 100) throw invalid('custom_id must be 1-100 characters');
+  if (typeof data.title !== 'string' || data.title.length === 0 || data.title.length > 45) throw invalid('title must be 1-45 characters');
+  const components: Json[] = Array.isArray(data.components) ? data.components : [];
+  if (components.length === 0 || components.length > 5) throw invalid('a modal has 1-5 components');
+  for (const c of components) {
+    if (c?.type === 18) {
+      if (typeof c.label !== 'string' || c.label.length === 0 || c.label.length > 45) throw invalid('a label is 1-45 characters');
+      const inner = c.component;
+      if (inner?.type !== 4 && inner?.type !== 3) throw invalid('a label holds a text input or a string select');
+      if (typeof inner.custom_id !== 'string' || inner.custom_id.length > 100) throw invalid('a field needs a custom_id');
+      if (inner.type === 4 && inner.value !== undefined && String(inner.value).length > (inner.max_length ?? 4000)) throw invalid('a prefilled value is longer than its max_length');
+      if (inner.type === 3 && (!Array.isArray(inner.options) || inner.options.length === 0 || inner.options.length > 25)) throw invalid('a select has 1-25 options');
+    } else if (c?.type !== 1) {
+      throw invalid('modal components are labels (18) or action rows (1)');
+    }
   }
 }

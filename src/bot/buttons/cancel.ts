@@ -14,6 +14,8 @@ export const cancel: ButtonHandler<'cancel'> = {
   posts: false,
 
   async execute(ctx, interaction, _parsed, job) {
+    // No modal of ours leads here.
+    if (!interaction.isButton()) throw new UserError('This form is not one of mine.');
     const { previousStatus, cancelled } = await cancelJob(ctx.db, job.id, interaction.user.id);
     if (!cancelled) {
       const state = previousStatus === 'succeeded' ? 'finished' : (previousStatus ?? 'gone');
