@@ -40,6 +40,13 @@ const bool = (def: boolean) =>
     .default(def ? 'true' : 'false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** `host[:port]` entries (https), or `http://host[:port]` where plain HTTP is meant (a test server). */
+const hostList = z
+  .string()
+  .default('cdn.discordapp.com,media.discordapp.net')
+  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+  .pipe(z.array(z.string().regex(/^(http:\/\/)?[a-zA-Z0-9.-]+(:\d{1,5})?$/, 'comma-separated host[:port] entries (http://host[:port] for plain HTTP)')));
+
 const optional = (schema: z.ZodString) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
@@ -67,6 +74,10 @@ export const envSchema = z.object({
   /** Prompts one `{a, b}` prompt may make (one job each); never more than MAX_JOBS_PER_USER. */
   MAX_PERMUTATIONS: int(4, 1, 16),
   BANNED_WORDS: wordList,
+  /** Where /imagine's picture may be fetched from: Discord's CDN. */
+  ATTACHMENT_HOSTS: hostList,
+  MAX_INPUT_BYTES: int(10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+  MAX_INPUT_PIXELS: int(4096 * 4096, 64 * 64, 8192 * 8192),
   /** Days image bytes and replays are kept (0: forever); expired images are regenerated on demand. */
   RETENTION_DAYS: int(30, 0, 36_500),
 

@@ -254,7 +254,7 @@ describe('buttons', () => {
     const reply = click.original()!;
     expect(reply.attachments).toHaveLength(1);
     const selectId = jobIdOf(reply);
-    expect(reply.components[0].components.map((c: { label: string }) => c.label)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun']);
+    expect(reply.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun']);
     const selected = (await getJob(h.pg.db, selectId))!;
     expect(selected).toMatchObject({ kind: 'select', parentJobId: job.id, parentIndex: 2, status: 'succeeded', cost: 1, seed: 44, count: 1 });
     // The parent's image, byte for byte; the select job stores no copy.

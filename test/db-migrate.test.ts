@@ -43,7 +43,7 @@ describe('runMigrations and assertMigrationsCurrent', () => {
     await assertMigrationsCurrent(pg.sql);
     const tables = await pg.sql<{ table_name: string }[]>`
       select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
-    expect(tables.map((t) => t.table_name)).toEqual(['audit_log', 'guild_bans', 'guild_quotas', 'guild_settings', 'images', 'jobs', 'quota_ledger', 'quotas', 'replays', 'settings', 'user_preferences', 'users']);
+    expect(tables.map((t) => t.table_name)).toEqual(['audit_log', 'guild_bans', 'guild_quotas', 'guild_settings', 'images', 'input_images', 'jobs', 'quota_ledger', 'quotas', 'replays', 'settings', 'user_preferences', 'users']);
 
     expect(await runMigrations(pg.url)).toEqual([]);
     await assertMigrationsCurrent(pg.sql);

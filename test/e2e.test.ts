@@ -132,7 +132,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const click = await h.discord.clickButton({ message: grid, customId: customIdOf(grid, 'U1'), user });
     await click.response();
     const single = click.original()!;
-    expect(labels(single)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun']);
+    expect(labels(single)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun']);
     const [original] = await listImages(h.pg.db, jobIdOf(grid));
     expect(single.attachments[0].data.equals(original.png!)).toBe(true);
   });

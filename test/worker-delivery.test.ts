@@ -51,6 +51,7 @@ async function interaction() {
     count: 1,
     strength: null,
     seed: 7,
+    edit: null,
   };
   const target = { channelId: original.channelId, messageId: original.id, interactionToken: handle.token, interactionTokenExpiresAt: new Date(Date.now() + 15 * 60_000) };
   return { user, handle, original, job, target };
@@ -148,7 +149,7 @@ describe('final delivery', () => {
     const patches = patchesOf(target.interactionToken);
     expect(patches.map((r) => r.response?.status)).toEqual([429, 200]);
     expect(patches[1]!.receivedAt - patches[0]!.receivedAt).toBeGreaterThanOrEqual(290);
-    expect(discord.messages.get(original.id)!.components).toHaveLength(1);
+    expect(discord.messages.get(original.id)!.components).toHaveLength(4);
   });
 
   it('makes the final edit wait out a rate limit that a progress edit hit', async () => {

@@ -16,6 +16,7 @@ const job: MessageJob = {
   height: 128,
   count: 4,
   strength: null,
+  edit: null,
   seed: 42,
 };
 const png = { name: 'grid.png', data: Buffer.from('png') };
@@ -58,7 +59,7 @@ describe('message renderers', () => {
 
   it('result with one image: Vary (subtle), Vary (strong), Rerun, and Replay when stored', () => {
     const m = renderResult({ ...job, count: 1 }, { file: png, seeds: [42], replay: true });
-    expect(labels(m)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun', 'Replay']);
+    expect(labels(m)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun', 'Replay']);
     expect(m.content).toContain('seed 42 ·');
   });
 

@@ -24,7 +24,7 @@ function finalEdits(h: WorkerHarness, job: Job): RecordedRequest[] {
       r.json.content.includes(job.id) &&
       Array.isArray(r.json.components) &&
       r.json.components.length > 0 &&
-      r.json.components[0].components.some((b: { label: string }) => b.label === 'U1' || b.label === 'Rerun'),
+      r.json.components.flatMap((row: { components: { label: string }[] }) => row.components).some((b: { label: string }) => b.label === 'U1' || b.label === 'Rerun'),
   );
 }
 

@@ -138,7 +138,7 @@ describe('worker replays', () => {
     const user = h.discord.user('remy');
     const { job } = await h.newJob({ user, params: { steps: 4, count: 1 } });
     expect((await h.waitForDelivery(job.id)).status).toBe('succeeded');
-    expect(buttonLabels(finalEdit(job.interactionToken!).json)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun', 'Replay']);
+    expect(buttonLabels(finalEdit(job.interactionToken!).json)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun', 'Replay']);
     expect((await getReplay(h.pg.db, job.id))!.frames).toBeGreaterThanOrEqual(2);
   });
 

@@ -93,7 +93,7 @@ describe('worker', () => {
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
     const final = editsOf(job.interactionToken!).at(-1)!;
-    expect(buttonLabels(final.json)).toEqual(['Vary (subtle)', 'Vary (strong)', 'Rerun', 'Replay']);
+    expect(buttonLabels(final.json)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun', 'Replay']);
     const [image] = await listImages(h.pg.db, job.id);
     expect(readPngParameters(image!.png!)).toContain('Denoising strength: 0.6');
   });

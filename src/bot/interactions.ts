@@ -58,7 +58,7 @@ async function runButton(ctx: BotContext, interaction: ButtonInteraction | Modal
   if (parsed === null) throw new UserError('This button is not one of mine, or it is damaged.');
   const handler = BUTTONS_BY_ACTION.get(parsed.action);
   if (handler === undefined) throw new Error(`no handler for button action ${parsed.action}`);
-  const remixing = interaction.isButton() && handler.remixable === true;
+  const remixing = interaction.isButton() && handler.remixable?.(parsed) === true;
   const { job, place, remix } = await withinBudget(
     ctx,
     interaction,

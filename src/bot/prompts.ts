@@ -28,12 +28,17 @@ export interface ExplicitOptions {
   aspect?: Aspect;
   count?: number;
   model?: string;
+  /** How much of the user's picture to repaint (with `image`). */
+  imageStrength?: number;
 }
 
 export const DEFAULTS = Object.freeze({ steps: 20, guidance: 7, count: 4 });
 
 /** One prompt of a request, with the settings it ends up with (not yet validated). */
-export type PromptRequest = Omit<JobParams, 'init' | 'edit'>;
+export type PromptRequest = Omit<JobParams, 'init' | 'edit'> & {
+  /** With a picture to start from: how much of it to repaint (`image_strength` or `--strength`). */
+  imageStrength: number | null;
+};
 
 /** Where settings a prompt does not give come from: the user's defaults (/imagine), or a job being remixed. */
 export type PromptBase = { kind: 'defaults'; preferences: Preferences } | { kind: 'job'; params: JobParams };
@@ -75,7 +80,15 @@ export async function resolveModel(ctx: BotContext, requested: string | undefine
  */
 export async function requestsFromPrompt(
   ctx: BotContext,
-  input: { text: string; explicit: ExplicitOptions; base: PromptBase; maxPrompts: number; seed: () => number },
+  input: {
+    text: string;
+    explicit: ExplicitOptions;
+    base: PromptBase;
+    maxPrompts: number;
+    seed: () => number;
+    /** The user's picture's width / height, when /imagine starts from one: its size follows it. */
+    pictureRatio?: number;
+  },
 ): Promise<PromptRequest[]> {
   const { explicit, base } = input;
   const suffix = base.kind === 'defaults' ? base.preferences.suffix : '';
@@ -93,7 +106,7 @@ export async function requestsFromPrompt(
     } catch (error) {
       promptError(error);
     }
-    requests.push(await requestFrom(ctx, parsed.prompt, parsed.values, explicit, base, input.seed));
+    requests.push(await requestFrom(ctx, parsed.prompt, parsed.values, explicit, base, input.seed, input.pictureRatio ?? null));
   }
   return requests;
 }
@@ -105,6 +118,7 @@ async function requestFrom(
   explicit: ExplicitOptions,
   base: PromptBase,
   seed: () => number,
+  pictureRatio: number | null,
 ): Promise<PromptRequest> {
   // The same field typed both ways must agree.
   for (const [flag, option] of Object.entries(OPTION_OF) as [keyof typeof OPTION_OF, keyof ExplicitOptions][]) {
@@ -114,7 +128,12 @@ async function requestFrom(
     const same = flag === 'ar' ? parseRatio(typed) !== null && parseRatio(typed) === parseRatio(String(given)) : typeof given === 'number' ? asNumber(typed) === given : typed === given;
     if (!same) throw new UserError(`\`${option}:${String(given)}\` and \`--${flag} ${typed}\` disagree: give one of them.`);
   }
-  if (inline.strength !== undefined) throw new UserError('`--strength` works with a picture to start from (the `image` option).');
+  if (pictureRatio === null && (inline.strength !== undefined || explicit.imageStrength !== undefined)) {
+    throw new UserError('`--strength` and `image_strength` work with a picture to start from (the `image` option).');
+  }
+  if (inline.strength !== undefined && explicit.imageStrength !== undefined && asNumber(inline.strength) !== explicit.imageStrength) {
+    throw new UserError(`\`image_strength:${explicit.imageStrength}\` and \`--strength ${inline.strength}\` disagree: give one of them.`);
+  }
   const from = base.kind === 'job' ? base.params : null;
   const preferences = base.kind === 'defaults' ? base.preferences : null;
 
@@ -133,6 +152,8 @@ async function requestFrom(
     size = sizeForRatio(ratio, model, ctx.config.MAX_PIXELS);
   } else if (from !== null) {
     size = { width: from.width, height: from.height };
+  } else if (pictureRatio !== null) {
+    size = sizeForRatio(pictureRatio, model, ctx.config.MAX_PIXELS);
   } else {
     const preferred = preferences?.aspect ?? null;
     size = sizeForRatio(parseRatio(preferred !== null && (ASPECTS as readonly string[]).includes(preferred) ? preferred : '1:1')!, model, ctx.config.MAX_PIXELS);
@@ -152,6 +173,7 @@ async function requestFrom(
     count: inline.count !== undefined ? asNumber(inline.count) : (explicit.count ?? from?.count ?? preferences?.count ?? DEFAULTS.count),
     seed: inline.seed !== undefined ? asNumber(inline.seed) : (explicit.seed ?? seed()),
     rng: from?.rng ?? 'numpy',
+    imageStrength: pictureRatio === null ? null : inline.strength !== undefined ? asNumber(inline.strength) : (explicit.imageStrength ?? LIMITS.imageStrength.default),
   };
   checkPromptSyntax(request.prompt, request.negativePrompt, typeof request.steps === 'number' && Number.isInteger(request.steps) ? request.steps : DEFAULTS.steps);
   return request;

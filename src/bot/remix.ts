@@ -41,12 +41,13 @@ export function submittedPrompt(interaction: ModalSubmitInteraction): string {
 }
 
 /** The jobs' settings an edited prompt asks for, the job's own settings (and a new seed) as the base. */
-export function remixedRequests(ctx: BotContext, job: Job, text: string): Promise<PromptRequest[]> {
-  return requestsFromPrompt(ctx, {
+export async function remixedRequests(ctx: BotContext, job: Job, text: string): Promise<Omit<PromptRequest, 'imageStrength'>[]> {
+  const requests = await requestsFromPrompt(ctx, {
     text,
     explicit: {},
     base: { kind: 'job', params: jobParams(job) },
     maxPrompts: Math.min(ctx.config.MAX_PERMUTATIONS, ctx.config.MAX_JOBS_PER_USER),
     seed: randomSeed,
   });
+  return requests.map(({ imageStrength: _none, ...request }) => request);
 }

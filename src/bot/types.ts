@@ -50,7 +50,7 @@ export interface ButtonHandler<A extends ButtonAction['action'] = ButtonAction['
   action: A;
   access: JobAccess;
   posts: boolean;
-  /** With the user's remix preference on, the click opens the job's prompt for editing first (remix.ts). */
-  remixable?: boolean;
+  /** With the user's remix preference on, a click this says yes to opens the job's prompt for editing first (remix.ts). */
+  remixable?(parsed: Extract<ButtonAction, { action: A }>): boolean;
   execute(ctx: BotContext, interaction: ButtonInteraction | ModalSubmitInteraction, parsed: Extract<ButtonAction, { action: A }>, job: Job, place: Place): Promise<void>;
 }

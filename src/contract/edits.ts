@@ -112,6 +112,16 @@ export function editSize(edit: Edit, source: { width: number; height: number }, 
   return { width, height, scaledDown };
 }
 
+/**
+ * What a result message says about how an edit was made from a `source`-sized image into
+ * `result`: that a pan's grown canvas was scaled down to fit; null when there is nothing to say.
+ */
+export function editNote(edit: Edit, source: { width: number; height: number }, result: { width: number; height: number }): string | null {
+  if (edit.kind !== 'pan') return null;
+  const grown = (edit.direction === 'left' || edit.direction === 'right' ? 1.5 * source.width * source.height : source.width * 1.5 * source.height);
+  return result.width * result.height < 0.9 * grown ? `The grown canvas was more than the largest size allowed, so it was scaled down to ${result.width}x${result.height}.` : null;
+}
+
 /** The problem with an edit read from anywhere (a stored job, a custom_id), or null. */
 export function editProblem(edit: unknown): string | null {
   if (edit === null || typeof edit !== 'object') return 'The edit is not one of region, zoom, pan or upscale.';

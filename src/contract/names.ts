@@ -44,7 +44,8 @@ export function rngLabel(rng: RngName): string {
  * What made a job: `imagine` (/imagine), `select` (U1-U4: one image of a grid, shown alone,
  * no generation unless its bytes expired), `variation` (V1-V4, Vary), `reroll` (🔄, Rerun: new
  * seed), `rerun` (/rerun: the exact request again), `restore` (/show of a job whose images
- * expired: regenerated exactly, free).
+ * expired: regenerated exactly, free), and the edits of one image: `region` (Vary (region)),
+ * `zoom` (Zoom out), `pan` (the arrows), `upscale` (Upscale).
  */
-export const JOB_KINDS = Object.freeze(['imagine', 'select', 'variation', 'reroll', 'rerun', 'restore'] as const);
+export const JOB_KINDS = Object.freeze(['imagine', 'select', 'variation', 'reroll', 'rerun', 'restore', 'region', 'zoom', 'pan', 'upscale'] as const);
 export type JobKind = (typeof JOB_KINDS)[number];

@@ -25,11 +25,11 @@ export interface GenerationSettings {
   rng: RngName;
 }
 
-/** Where an img2img job's start image is stored: image `index` of job `jobId`. */
-export interface StoredImageRef {
-  jobId: string;
-  index: number;
-}
+/**
+ * Where an img2img job's start image is stored: image `index` of job `jobId`, or a picture a
+ * user gave (`/imagine image:`), stored as input `inputId`.
+ */
+export type StoredImageRef = { jobId: string; index: number } | { inputId: string };
 
 /** A job's request as the bot creates it and the database stores it. */
 export interface JobParams extends GenerationSettings {
@@ -72,6 +72,8 @@ export const LIMITS = Object.freeze({
   side: Object.freeze({ min: 8, max: 8192 }),
   /** img2img strength: above `min`, at most `max`. */
   strength: Object.freeze({ min: 0, max: 1 }),
+  /** How much of a user's own picture /imagine repaints (`image_strength`, `--strength`), and its default. */
+  imageStrength: Object.freeze({ min: 0.05, max: 1, default: 0.6 }),
 });
 
 const MODEL_NAME = /^[a-zA-Z0-9._-]{1,64}$/;
@@ -108,7 +110,8 @@ function wholeProblem(name: string, value: unknown, range: { min: number; max: n
     : `\`${name}\` must be a whole number from ${range.min} to ${range.max}.`;
 }
 
-function numberProblem(name: string, value: unknown, range: { min: number; max: number }): string | null {
+/** The problem with a number in [min, max] (`name` as users see it), or null. */
+export function numberProblem(name: string, value: unknown, range: { min: number; max: number }): string | null {
   return typeof value === 'number' && Number.isFinite(value) && value >= range.min && value <= range.max ? null : `\`${name}\` must be a number from ${range.min} to ${range.max}.`;
 }
 
@@ -147,7 +150,7 @@ export function jobParamsProblems(p: JobParams): string[] {
   if (p.init !== null) {
     const strength = strengthProblem(p.init.strength);
     if (strength !== null) problems.push(strength);
-    if (!Number.isInteger(p.init.index) || p.init.index < 0 || p.init.index >= LIMITS.count.max) problems.push('the source image index must be 0 to 3.');
+    if ('index' in p.init && (!Number.isInteger(p.init.index) || p.init.index < 0 || p.init.index >= LIMITS.count.max)) problems.push('the source image index must be 0 to 3.');
   }
   if (p.edit !== null) {
     const edit = editProblem(p.edit);

@@ -31,6 +31,9 @@
 //   storeReplay(db, jobId, { webp, frames, width, height }): Promise<boolean>   idempotent: the first one stays; true when this call stored it
 //   getReplay(db, jobId): Promise<StoredReplay | null>                           { jobId, webp, frames, width, height, createdAt }
 //
+// Input pictures (/imagine image:)
+//   storeInputImage(db, { userId, png, width, height }): Promise<string>;  getInputImage(db, id): Promise<InputImage | null>   png null once expired
+//
 // Retention
 //   expireStoredData(db, { retentionDays, now }): Promise<RetentionReport>   image bytes and replays older than that dropped, expired tokens cleared
 //   claimPeriodicRun(db, task, { now, periodMs, workerId }): Promise<boolean>   true for one caller per period (the day's cleanup)
@@ -97,6 +100,7 @@ export {
   type CompleteResult,
 } from './jobs.js';
 export { storeReplay, getReplay, type StoredReplay, type NewReplay } from './replays.js';
+export { storeInputImage, getInputImage, type InputImage } from './inputs.js';
 export { expireStoredData, claimPeriodicRun, type RetentionReport } from './retention.js';
 export {
   getQuota,

@@ -123,8 +123,9 @@ async function insertJob(tx: Db, input: NewJobInput, cost: number, priority: num
         kind: input.kind,
         parentJobId: input.parent?.jobId ?? null,
         parentIndex: input.parent?.index ?? null,
-        initJobId: p.init?.jobId ?? null,
-        initIndex: p.init?.index ?? null,
+        initJobId: p.init !== null && 'jobId' in p.init ? p.init.jobId : null,
+        initIndex: p.init !== null && 'index' in p.init ? p.init.index : null,
+        initInputId: p.init !== null && 'inputId' in p.init ? p.init.inputId : null,
         edit: p.edit,
         prompt: p.prompt,
         negativePrompt: p.negativePrompt,
@@ -342,6 +343,13 @@ export async function queuePosition(db: Db, job: Pick<Job, 'id' | 'model' | 'cre
   return row.n;
 }
 
+function initOf(job: Job): JobParams['init'] {
+  if (job.strength === null) return null;
+  if (job.initInputId !== null) return { inputId: job.initInputId, strength: job.strength };
+  if (job.initJobId !== null && job.initIndex !== null) return { jobId: job.initJobId, index: job.initIndex, strength: job.strength };
+  return null;
+}
+
 /** A job's request, as stored. */
 export function jobParams(job: Job): JobParams {
   return {
@@ -356,7 +364,7 @@ export function jobParams(job: Job): JobParams {
     count: job.count,
     seed: job.seed,
     rng: job.rng,
-    init: job.strength !== null && job.initJobId !== null && job.initIndex !== null ? { jobId: job.initJobId, index: job.initIndex, strength: job.strength } : null,
+    init: initOf(job),
     edit: job.edit,
   };
 }

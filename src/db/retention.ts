@@ -37,7 +37,15 @@ export async function expireStoredData(db: Db, options: { retentionDays: number;
       const [deletedReplays] = await tx.execute<{ n: number; bytes: number }>(sql`
         with deleted as (delete from replays where created_at < ${cutoff} returning octet_length(webp) as bytes)
         select count(*)::int as n, coalesce(sum(bytes), 0)::float8 as bytes from deleted`);
-      images = expiredImages ?? none;
+      // A user's own pictures expire like results (counted with them).
+      const [expiredInputs] = await tx.execute<{ n: number; bytes: number }>(sql`
+        with expired as (
+          select id, octet_length(png) as bytes from input_images where png is not null and stored_at < ${cutoff} for update
+        ), cleared as (
+          update input_images i set png = null from expired e where i.id = e.id returning e.bytes
+        )
+        select count(*)::int as n, coalesce(sum(bytes), 0)::float8 as bytes from cleared`);
+      images = { n: (expiredImages?.n ?? 0) + (expiredInputs?.n ?? 0), bytes: (expiredImages?.bytes ?? 0) + (expiredInputs?.bytes ?? 0) };
       replays = deletedReplays ?? none;
     }
     const tokens = await tx.execute(sql`

@@ -136,6 +136,8 @@ export const jobs = pgTable(
     /** img2img: the job and image this one starts from (with `strength`); null for text-to-image. */
     initJobId: text('init_job_id').references((): AnyPgColumn => jobs.id),
     initIndex: integer('init_index'),
+    /** img2img from a picture the user gave (/imagine image:); instead of init_job_id. */
+    initInputId: text('init_input_id').references((): AnyPgColumn => inputImages.id),
     /** An edit of the init image (the contract's Edit: region, zoom, pan, upscale); null for plain img2img or txt2img. */
     edit: jsonb('edit').$type<Edit>(),
 
@@ -183,8 +185,11 @@ export const jobs = pgTable(
     check('jobs_strength', sql`${t.strength} > ${sql.raw(String(LIMITS.strength.min))} and ${t.strength} <= ${sql.raw(String(LIMITS.strength.max))}`),
     check('jobs_parent_index', sql`${t.parentIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
     check('jobs_init_index', sql`${t.initIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
-    check('jobs_edit_needs_init', sql`${t.edit} is null or ${t.initJobId} is not null`),
-    check('jobs_init_complete', sql`(${t.initJobId} is null) = (${t.initIndex} is null) and (${t.initJobId} is null) = (${t.strength} is null)`),
+    check('jobs_edit_needs_init', sql`${t.edit} is null or ${t.initJobId} is not null or ${t.initInputId} is not null`),
+    check(
+      'jobs_init_complete',
+      sql`(${t.initJobId} is null) = (${t.initIndex} is null) and (${t.initJobId} is null or ${t.initInputId} is null) and (${t.initJobId} is null and ${t.initInputId} is null) = (${t.strength} is null)`,
+    ),
     check('jobs_prompt_length', sql`char_length(${t.prompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),
     check('jobs_negative_prompt_length', sql`char_length(${t.negativePrompt}) <= ${sql.raw(String(LIMITS.promptChars))}`),
     check('jobs_cost_nonnegative', sql`${t.cost} >= 0`),
@@ -215,6 +220,22 @@ export const images = pgTable(
   },
   (t) => [primaryKey({ name: 'images_pkey', columns: [t.jobId, t.index] })],
 );
+
+/**
+ * Pictures users gave to start from (/imagine image:), normalised to PNG; under the same
+ * retention as results (png null once expired: a user's own picture cannot be made again).
+ */
+export const inputImages = pgTable('input_images', {
+  id: text('id').primaryKey(),
+  userId: text('user_id')
+    .notNull()
+    .references(() => users.id),
+  width: integer('width').notNull(),
+  height: integer('height').notNull(),
+  sha256: text('sha256').notNull(),
+  png: bytea('png'),
+  storedAt: tz('stored_at').notNull().defaultNow(),
+});
 
 /**
  * The animated WebP of a job's denoising (its progress previews, a bounded number of
@@ -343,6 +364,7 @@ export type LedgerRow = typeof quotaLedger.$inferSelect;
 export type JobRow = typeof jobs.$inferSelect;
 export type ImageRow = typeof images.$inferSelect;
 export type ReplayRow = typeof replays.$inferSelect;
+export type InputImageRow = typeof inputImages.$inferSelect;
 export type GuildSettingsRow = typeof guildSettings.$inferSelect;
 export type GuildBanRow = typeof guildBans.$inferSelect;
 export type PreferencesRow = typeof userPreferences.$inferSelect;

@@ -9,13 +9,14 @@ import {
   type APIButtonComponentWithCustomId,
   type APIComponentInMessageActionRow,
 } from 'discord-api-types/v10';
+import { editDenoises, editLabel } from '../contract/index.js';
 import type { Job } from '../db/index.js';
-import { buildCustomId, type ButtonAction } from './custom-ids.js';
+import { buildCustomId, type ButtonAction, type ButtonEdit } from './custom-ids.js';
 
 /** The job fields a message shows: a `jobs` row, or any object with these fields. */
 export type MessageJob = Pick<
   Job,
-  'id' | 'userId' | 'kind' | 'prompt' | 'negativePrompt' | 'model' | 'sampler' | 'steps' | 'guidance' | 'width' | 'height' | 'count' | 'strength' | 'seed'
+  'id' | 'userId' | 'kind' | 'prompt' | 'negativePrompt' | 'model' | 'sampler' | 'steps' | 'guidance' | 'width' | 'height' | 'count' | 'strength' | 'seed' | 'edit'
 >;
 
 export interface MessageFile {
@@ -49,6 +50,8 @@ export interface ResultView {
   elapsedMs?: number;
   /** Offer the Replay button (an animated denoising replay was stored). */
   replay?: boolean;
+  /** A line about how the result was made, e.g. that a canvas was scaled down to fit. */
+  note?: string;
 }
 
 /** Discord's limit on message content. */
@@ -125,13 +128,24 @@ function resultRows(job: MessageJob, result: ResultView): APIActionRowComponent<
   const jobId = job.id;
   const replay = result.replay === true ? [button('Replay', { action: 'replay', jobId })] : [];
   if (result.seeds.length === 1) {
+    const index = 0;
+    const edit = (label: string, e: ButtonEdit) => button(label, { action: 'edit', jobId, index, edit: e });
     return [
       row([
-        button('Vary (subtle)', { action: 'variation', jobId, index: 0, strength: 'subtle' }),
-        button('Vary (strong)', { action: 'variation', jobId, index: 0, strength: 'strong' }),
-        button('Rerun', { action: 'reroll', jobId }),
-        ...replay,
+        edit('Upscale (subtle)', { kind: 'upscale', mode: 'subtle' }),
+        edit('Upscale (creative)', { kind: 'upscale', mode: 'creative' }),
+        button('Vary (subtle)', { action: 'variation', jobId, index, strength: 'subtle' }),
+        button('Vary (strong)', { action: 'variation', jobId, index, strength: 'strong' }),
+        button('Vary (region)', { action: 'region', jobId, index }),
       ]),
+      row([edit('Zoom out 2x', { kind: 'zoom', factor: 2 }), edit('Zoom out 1.5x', { kind: 'zoom', factor: 1.5 })]),
+      row([
+        edit('⬅️', { kind: 'pan', direction: 'left' }),
+        edit('➡️', { kind: 'pan', direction: 'right' }),
+        edit('⬆️', { kind: 'pan', direction: 'up' }),
+        edit('⬇️', { kind: 'pan', direction: 'down' }),
+      ]),
+      row([button('Rerun', { action: 'reroll', jobId }), ...replay]),
     ];
   }
   const indexes = result.seeds.map((_, index) => index);
@@ -150,13 +164,15 @@ export function renderResult(job: MessageJob, result: ResultView): MessagePayloa
     `${job.steps} steps`,
     `guidance ${formatGuidance(job.guidance)}`,
     `${job.width}x${job.height}`,
-    ...(job.strength === null ? [] : [`strength ${job.strength}`]),
+    ...(job.edit === null ? [] : [editLabel(job.edit)]),
+    ...(job.strength === null || (job.edit !== null && !editDenoises(job.edit)) ? [] : [`strength ${job.strength}`]),
     job.model,
     ...(result.elapsedMs === undefined ? [] : [formatSeconds(result.elapsedMs)]),
   ];
   const negative = job.negativePrompt === '' ? '' : `\nNegative: ${escapeMarkdown(job.negativePrompt.slice(0, 300))}`;
+  const note = result.note === undefined ? '' : `\n${result.note}`;
   return {
-    content: limit(`${header(job)}\nJob \`${job.id}\` · ${details.join(' · ')}${negative}`),
+    content: limit(`${header(job)}\nJob \`${job.id}\` · ${details.join(' · ')}${negative}${note}`),
     components: resultRows(job, result),
     files: [result.file],
     allowedMentions: mentionOwner(job),

@@ -3,7 +3,7 @@
 // who completes (completeJob's didComplete), and a Redis NX key decides who delivers.
 import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { formatParameters, generationRequest, resultFile, type GenerationRequest } from '../contract/index.js';
+import { editNote, formatParameters, generationRequest, resultFile, type GenerationRequest } from '../contract/index.js';
 import { claimJob, completeJob, failJob, getJob, getReplay, jobParams, jobRefund, markDelivered, setDeliveryError, shownImages, storeReplay, type Db, type Job } from '../db/index.js';
 import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
 import { isRetryable, isUserVisible } from '../errors.js';
@@ -186,7 +186,8 @@ export class GenerationProcessor {
     }
     const replay = await this.recordReplay(job, replayFrames.frames(), logger);
     const file = await resultFile(images, this.deps.maxUploadBytes, job.id);
-    const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs, replay });
+    const note = await this.resultNote(job);
+    const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs, replay, ...(note === null ? {} : { note }) });
     await this.deliverFinal(job, message, payload, logger);
     return 'succeeded';
   }
@@ -262,7 +263,16 @@ export class GenerationProcessor {
     const pngs = await Promise.all(stored.map(async (image) => ({ png: image.png ?? (await this.images.png(image.jobId, image.index)) })));
     const file = await resultFile(pngs, this.deps.maxUploadBytes, job.id);
     const replay = (await getReplay(this.deps.db, shown.id)) !== null;
-    return renderResult(shown, { file, seeds: stored.map((i) => i.seed), replay });
+    const note = await this.resultNote(shown);
+    return renderResult(shown, { file, seeds: stored.map((i) => i.seed), replay, ...(note === null ? {} : { note }) });
+  }
+
+  /** What the result says about how an edit was made (a pan's canvas scaled down to fit), or null. */
+  private async resultNote(job: Job): Promise<string | null> {
+    const { init, edit } = jobParams(job);
+    if (edit === null || init === null) return null;
+    const source = await this.images.sizeOf(init);
+    return source === null ? null : editNote(edit, source, job);
   }
 
   /** Stores the denoising replay; returns whether the job has one. A failure costs only the Replay button. */
@@ -301,7 +311,7 @@ export class GenerationProcessor {
   /** The pipeline request of a job; img2img jobs start from their stored (or regenerated) source image. */
   private async buildRequest(job: Job): Promise<GenerationRequest> {
     const params = jobParams(job);
-    const init = params.init === null ? null : await this.images.png(params.init.jobId, params.init.index);
+    const init = params.init === null ? null : await this.images.pngOf(params.init);
     return generationRequest(params, init);
   }
 

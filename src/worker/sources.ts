@@ -3,8 +3,8 @@
 // its job's request, its own start image first (recursively), proven identical by the
 // SHA-256 stored with it, and stored again; reruns are byte-identical, so this is exact as
 // long as the model's files did not change.
-import { generationRequest, imageSeed, formatParameters } from '../contract/index.js';
-import { getImage, getJob, jobParams, restoreImage, type Db, type Job } from '../db/index.js';
+import { formatParameters, generationRequest, imageSeed, type StoredImageRef } from '../contract/index.js';
+import { getImage, getInputImage, getJob, jobParams, restoreImage, type Db, type Job } from '../db/index.js';
 import { AppError } from '../errors.js';
 import { encodePng } from '../images/png.js';
 import type { Logger } from '../log.js';
@@ -30,6 +30,21 @@ export interface StoredImagesOptions {
 export class StoredImages {
   constructor(private readonly options: StoredImagesOptions) {}
 
+  /** The PNG a reference points at: a job's image (regenerated if expired), or a user's picture. */
+  async pngOf(ref: StoredImageRef, depth = 0): Promise<Uint8Array> {
+    if ('jobId' in ref) return this.png(ref.jobId, ref.index, depth);
+    const input = await getInputImage(this.options.db, ref.inputId);
+    if (input === null) throw new ImageUnavailableError('the picture this job started from no longer exists');
+    if (input.png === null) throw new ImageUnavailableError('the picture this job started from has expired (kept for RETENTION_DAYS), so it cannot be used again');
+    return input.png;
+  }
+
+  /** The width and height of the image a reference points at (no bytes needed: they stay when the bytes expire). */
+  async sizeOf(ref: StoredImageRef): Promise<{ width: number; height: number } | null> {
+    const row = 'jobId' in ref ? await getImage(this.options.db, ref.jobId, ref.index) : await getInputImage(this.options.db, ref.inputId);
+    return row === null ? null : { width: row.width, height: row.height };
+  }
+
   /** The PNG of image `index` of job `jobId` (for a U1-U4 job: the parent image it selected). */
   async png(jobId: string, index: number, depth = 0): Promise<Uint8Array> {
     const where = `job ${jobId}, image ${index + 1}`;
@@ -51,7 +66,7 @@ export class StoredImages {
       throw new ImageUnavailableError(`the image (${where}) has expired and cannot be made again exactly: model ${job.model} has changed since`);
     }
     const params = { ...jobParams(job), count: 1, seed: imageSeed(job.seed, index) };
-    const init = params.init === null ? null : await this.png(params.init.jobId, params.init.index, depth + 1);
+    const init = params.init === null ? null : await this.pngOf(params.init, depth + 1);
     const request = generationRequest(params, init);
     this.options.logger.info({ jobId: job.id, index }, 'regenerating an expired image');
     const output = await generator.generate(request);

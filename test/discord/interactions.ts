@@ -21,10 +21,22 @@ export interface RawOption {
   focused?: boolean;
 }
 
+/** A file a user attaches to a slash command's attachment option. */
+export interface UploadInput {
+  filename: string;
+  data: Buffer;
+  /** What the client claims (Discord passes it on unchecked). */
+  contentType?: string;
+  /** The size the payload declares; the real size by default. */
+  declaredSize?: number;
+}
+
 export interface CommandInput {
   name: string;
   /** Option values by name (types come from the registered command), or raw options sent as they are. */
   options?: Record<string, unknown> | RawOption[];
+  /** Files for attachment options, by option name: served by the local server, listed in `resolved.attachments`. */
+  attachments?: Record<string, UploadInput>;
   subcommand?: string;
   user: FakeUser;
   /** Guild to send from; the first guild by default. null sends from a DM. */
@@ -114,6 +126,8 @@ export interface Context {
   dmChannels: Map<string, string>;
   /** Registered command definitions (global and guild), for option types. */
   findCommand(name: string, guildId: string | null): Json | undefined;
+  /** Keeps an uploaded file for download; returns its id and URL. */
+  addUpload(file: UploadInput): { id: string; url: string };
 }
 
 /** Where an interaction happens: its guild, channel and the member or user fields. */
@@ -214,7 +228,14 @@ export function commandPayload(ctx: Context, input: CommandInput, type: number, 
     ({ options, userIds } = buildOptions(input.options ?? {}, defs, focused));
     if (input.subcommand !== undefined) options = [{ name: input.subcommand, type: OptionType.Subcommand, options }];
   }
-  const resolved = resolvedUsers(ctx, userIds, guildId !== null);
+  let resolved = resolvedUsers(ctx, userIds, guildId !== null);
+  const attachments: Record<string, Json> = {};
+  for (const [name, file] of Object.entries(input.attachments ?? {})) {
+    const { id, url } = ctx.addUpload(file);
+    options.push({ name, type: OptionType.Attachment, value: id });
+    attachments[id] = { id, filename: file.filename, size: file.declaredSize ?? file.data.length, url, proxy_url: url, ephemeral: true, ...(file.contentType ? { content_type: file.contentType } : {}) };
+  }
+  if (Object.keys(attachments).length > 0) resolved = { ...(resolved ?? {}), attachments };
   const data = {
     id: command?.id ?? snowflake(),
     name: input.name,

@@ -22,13 +22,14 @@ import {
   type InteractionHandle,
   type InteractionState,
   type ModalSubmitInput,
+  type UploadInput,
 } from './interactions.js';
 import { DiscordApiError, MessageFlags, MessageStore, validateMessageBody } from './messages.js';
 import { snowflake } from './snowflake.js';
 import type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, ReplyRule, RequestRule, StoredMessage, UploadedFile } from './types.js';
 
 export type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, ReplyRule, RequestRule, StoredMessage, UploadedFile } from './types.js';
-export type { InteractionHandle, RawOption, CommandInput, ClickInput, AutocompleteInput, ModalSubmitInput } from './interactions.js';
+export type { InteractionHandle, RawOption, CommandInput, ClickInput, AutocompleteInput, ModalSubmitInput, UploadInput } from './interactions.js';
 export { DiscordApiError, MessageFlags } from './messages.js';
 export { snowflake } from './snowflake.js';
 
@@ -259,7 +260,26 @@ export class FakeDiscord {
       findCommand: (name, guildId) =>
         (guildId ? this.guildCommands.get(guildId)?.find((c) => c.name === name) : undefined) ??
         this.globalCommands.find((c) => c.name === name),
+      addUpload: (file) => {
+        const id = snowflake();
+        this.uploads.set(id, file);
+        return { id, url: `${this.origin}/ephemeral-attachments/${this.applicationId}/${id}/${encodeURIComponent(file.filename)}` };
+      },
     };
+  }
+
+  /** Files users attached to slash commands, by attachment id. */
+  private readonly uploads = new Map<string, UploadInput>();
+
+  private serveUpload(pathname: string, res: ServerResponse): void {
+    const [, , , id] = pathname.split('/');
+    const file = this.uploads.get(id ?? '');
+    if (!file) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': file.contentType ?? 'application/octet-stream', 'content-length': file.data.length });
+    res.end(file.data);
   }
 
   private async dispatchInteraction(payload: Json, componentMessageId: string | null = null): Promise<InteractionHandle> {
@@ -315,6 +335,10 @@ export class FakeDiscord {
     const url = new URL(req.url ?? '/', this.origin);
     if (req.method === 'GET' && url.pathname.startsWith('/attachments/')) {
       this.serveAttachment(url.pathname, res);
+      return;
+    }
+    if (req.method === 'GET' && url.pathname.startsWith('/ephemeral-attachments/')) {
+      this.serveUpload(url.pathname, res);
       return;
     }
     let recorded: RecordedRequest | undefined;

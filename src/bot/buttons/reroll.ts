@@ -10,7 +10,7 @@ export const reroll: ButtonHandler<'reroll'> = {
   action: 'reroll',
   access: 'owner',
   posts: true,
-  remixable: true,
+  remixable: () => true,
 
   async execute(ctx, interaction, _parsed, parent, place) {
     const base = jobParams(parent);

@@ -14,7 +14,7 @@ export const variation: ButtonHandler<'variation'> = {
   action: 'variation',
   access: 'owner',
   posts: true,
-  remixable: true,
+  remixable: () => true,
 
   async execute(ctx, interaction, { index, strength }, parent, place) {
     const image = parent.status === 'succeeded' ? (await shownImages(ctx.db, parent))[index] : undefined;

@@ -1,12 +1,17 @@
-// /imagine prompt [negative] [seed] [steps] [guidance] [sampler] [aspect] [count] [model]
+// /imagine prompt [negative] [seed] [steps] [guidance] [sampler] [aspect] [count] [model] [image] [image_strength]
 // The prompt may carry Midjourney's inline parameters (`--ar 16:9 --no trees --seed 42`),
 // `{a, b}` choices (one job each) and AUTOMATIC1111 syntax (read by the pipeline); the
 // user's /prefer defaults and suffix apply (prompts.ts). Every field is validated by the
 // job contract when each job is created (submit.ts), with the limits Discord is told about.
+// With `image`, the user's picture (fetched from Discord's CDN only: attachments.ts) is
+// stored and each job starts from it, at its aspect ratio.
 import { ApplicationIntegrationType, InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { z } from 'zod';
-import { LIMITS, randomSeed, SAMPLERS } from '../../contract/index.js';
-import { getPreferences } from '../../db/index.js';
+import { LIMITS, numberProblem, randomSeed, SAMPLERS } from '../../contract/index.js';
+import { getPreferences, storeInputImage } from '../../db/index.js';
+import { fetchPicture } from '../attachments.js';
+import { withinBudget } from '../deadline.js';
+import { UserError } from '../errors.js';
 import { oneOf, optionValues, parseOptions, typed } from '../options.js';
 import { DEFAULTS, requestsFromPrompt } from '../prompts.js';
 import { ASPECTS } from '../sizes.js';
@@ -29,6 +34,14 @@ const data = new SlashCommandBuilder()
   .addStringOption((o) => o.setName('aspect').setDescription('Aspect ratio (default 1:1; --ar W:H takes any)').addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))))
   .addIntegerOption((o) => o.setName('count').setDescription(`Number of images (default ${DEFAULTS.count})`).setMinValue(LIMITS.count.min).setMaxValue(LIMITS.count.max))
   .addStringOption((o) => o.setName('model').setDescription('Model (the default if omitted)').setAutocomplete(true))
+  .addAttachmentOption((o) => o.setName('image').setDescription('A picture to start from (PNG, JPEG or WebP)'))
+  .addNumberOption((o) =>
+    o
+      .setName('image_strength')
+      .setDescription(`How much of the picture to change (default ${LIMITS.imageStrength.default}; 0.05 keeps it, 1 ignores it)`)
+      .setMinValue(LIMITS.imageStrength.min)
+      .setMaxValue(LIMITS.imageStrength.max),
+  )
   .toJSON();
 
 const schema = z.strictObject({
@@ -41,6 +54,8 @@ const schema = z.strictObject({
   aspect: oneOf('aspect', ASPECTS).optional(),
   count: typed.number('count').optional(),
   model: typed.text('model').optional(),
+  image: typed.text('image').optional(),
+  image_strength: typed.number('image_strength').optional(),
 });
 
 function matchingChoices(values: string[], typedText: string): { name: string; value: string }[] {
@@ -56,23 +71,39 @@ export const imagine: PlainCommand<z.infer<typeof schema>> = {
   posts: true,
 
   parse(interaction) {
-    return parseOptions(schema, optionValues(interaction.options.data));
+    const options = parseOptions(schema, optionValues(interaction.options.data));
+    const strength = options.image_strength === undefined ? null : numberProblem('image_strength', options.image_strength, LIMITS.imageStrength);
+    if (strength !== null) throw new UserError(strength);
+    return options;
   },
 
   async execute(ctx, interaction, options, place) {
-    const { prompt, ...explicit } = options;
-    const preferences = await getPreferences(ctx.db, interaction.user.id);
+    const { prompt, image, image_strength: imageStrength, ...explicit } = options;
+    const attachment = image === undefined ? null : interaction.options.getAttachment('image');
+    if (image !== undefined && attachment === null) throw new UserError('`image` must be an attached file.');
+    const [preferences, picture] = await withinBudget(
+      ctx,
+      interaction,
+      Promise.all([getPreferences(ctx.db, interaction.user.id), attachment === null ? null : fetchPicture(attachment.url, ctx.config)]),
+    );
     const requests = await requestsFromPrompt(ctx, {
       text: prompt,
-      explicit,
+      explicit: { ...explicit, imageStrength },
       base: { kind: 'defaults', preferences },
       maxPrompts: Math.min(ctx.config.MAX_PERMUTATIONS, ctx.config.MAX_JOBS_PER_USER),
       seed: randomSeed,
+      ...(picture === null ? {} : { pictureRatio: picture.width / picture.height }),
     });
+    // Stored once, before the jobs that start from it: reruns of them stay exact.
+    const inputId = picture === null ? null : await storeInputImage(ctx.db, { userId: interaction.user.id, ...picture });
     await submitGenerations(
       ctx,
       interaction,
-      requests.map((params) => ({ kind: 'imagine', parent: null, params: { ...params, init: null, edit: null } })),
+      requests.map(({ imageStrength: strength, ...params }) => ({
+        kind: 'imagine' as const,
+        parent: null,
+        params: { ...params, init: inputId === null ? null : { inputId, strength: strength ?? LIMITS.imageStrength.default }, edit: null },
+      })),
       place,
     );
   },
