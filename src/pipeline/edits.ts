@@ -10,7 +10,7 @@
 // edge, so no seam shows); after decoding, pixels outside the feathered mask are copied from
 // the canvas, so they stay exactly as they were.
 import sharp, { type Metadata } from 'sharp';
-import { editLabel, editSize, EditSizeError, REGION_CELLS, type Edit, type GenerationRequest, type ModelInfo, type PipelineEdit } from '../contract/index.js';
+import { editDenoises, editLabel, editSize, EditSizeError, REGION_CELLS, type Edit, type GenerationRequest, type ModelInfo, type PipelineEdit } from '../contract/index.js';
 import type { RgbImage } from '../images/png.js';
 import { InvalidRequestError } from './errors.js';
 import type { LoadedModel } from './model.js';
@@ -40,9 +40,9 @@ export function featherWidth(width: number, height: number): number {
   return Math.max(2, Math.round(Math.min(width, height) / 16));
 }
 
-/** A plain subtle upscale runs no denoising: the upscaler (or Lanczos) alone makes the image. */
+/** An edit that runs no denoising (a subtle upscale): the upscaler (or Lanczos) alone makes the image. */
 export function isSubtleUpscale(edit: PipelineEdit | undefined): boolean {
-  return edit !== undefined && edit.kind === 'upscale' && edit.mode === 'subtle';
+  return edit !== undefined && edit.kind !== 'mask' && !editDenoises(edit);
 }
 
 async function imageMetadata(bytes: Uint8Array, what: string): Promise<Metadata> {
