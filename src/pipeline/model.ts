@@ -285,9 +285,13 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
 
     const unetLatent = num(unetConfig.sample_size) ?? (typeof unetIo.sample.shape[2] === 'number' ? unetIo.sample.shape[2] : 64);
     const nativeSize = num(vaeConfig.sample_size) ?? unetLatent * vaeScaleFactor;
-    // An export with numeric spatial axes runs at exactly that latent size.
-    const [, , latentH, latentW] = unetIo.sample.shape;
-    const fixedSize = typeof latentH === 'number' && latentH > 0 && typeof latentW === 'number' && latentW > 0 ? { width: latentW * vaeScaleFactor, height: latentH * vaeScaleFactor } : null;
+    // An export with numeric spatial axes (UNet or VAE decoder) runs at exactly that latent size.
+    const declaredLatentSize = (t: TensorInfo) => {
+      const [, , h, w] = t.shape;
+      return typeof h === 'number' && h > 0 && typeof w === 'number' && w > 0 ? { width: w, height: h } : null;
+    };
+    const fixedLatent = declaredLatentSize(unetIo.sample) ?? declaredLatentSize(vaeDecoderIo.input);
+    const fixedSize = fixedLatent === null ? null : { width: fixedLatent.width * vaeScaleFactor, height: fixedLatent.height * vaeScaleFactor };
 
     const previewFile = join(dir, 'latent_preview.json');
     let previewFactors = SD15_PREVIEW_FACTORS;

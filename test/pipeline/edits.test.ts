@@ -203,11 +203,25 @@ describe('upscaling', () => {
     }
   });
 
-  it('subtle through PipelineHost on a model with fixed sizes: the result is 2x, and the request needs no UNet size', async () => {
+  it('subtle through PipelineHost: the 2x image comes back from the thread', async () => {
     const request = editRequest(demo.info, demoSource, demoPng, { kind: 'upscale', mode: 'subtle' });
     expect([request.width, request.height]).toEqual([256, 256]);
     const out = await host.generate(request);
     expect([out.images[0]!.width, out.images[0]!.height, out.images[0]!.rgb.length]).toEqual([256, 256, 256 * 256 * 3]);
+  });
+
+  it('subtle on a model with fixed sizes: the request needs to fit maxPixels only, not the UNet', async () => {
+    const fixed = await loadModel(`${VARIANTS}/upscaler-2x`, { provider: 'cpu' });
+    try {
+      expect(fixed.info.fixedSize).toEqual({ width: 64, height: 64 });
+      const source = (await generate(fixed, base({ width: 64, height: 64 }))).images[0]!;
+      const request = editRequest(fixed.info, source, encodePng(source), { kind: 'upscale', mode: 'subtle' });
+      expect(() => validateGenerationRequest(request, fixed.info, 1024 * 1024)).not.toThrow();
+      expect(() => validateGenerationRequest(request, fixed.info, 100 * 100)).toThrow('`width` x `height` must be at most 10000 pixels, not 128x128.');
+      expect(() => validateGenerationRequest({ ...request, edit: { kind: 'upscale', mode: 'creative' } }, fixed.info, 1024 * 1024)).toThrow(/only makes 64x64 images/);
+    } finally {
+      await fixed.release();
+    }
   });
 
   it('creative: 2x, then image-to-image at the doubled size with strength 0.35', async () => {
