@@ -65,7 +65,7 @@ describe('imagine CLI', () => {
       [['--region', 'center,bottom'], 'Vary (region): center, bottom', '128x128', 4, true],
       [['--zoom-out', '1.5', '--count', '1'], 'Zoom out 1.5x', '128x128', 1, false],
       [['--mask', mask, '--strength', '0.9'], 'inpaint (mask)', '128x128', 1, true],
-      [['--upscale', 'subtle'], 'Upscale (subtle)', '256x256', 1, false],
+      [['--upscale', 'subtle', '--upscaler', 'test/fixtures/onnx-variants/upscaler-4x-no-config'], 'Upscale (subtle)', '256x256', 1, false],
     ];
     for (const [flags, label, size, count, rerun] of cases) {
       const args = ['a yellow square on a blue background', '--seed', '9', '--steps', '4', '--init', source, ...flags];
