@@ -4,7 +4,28 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatParameters, InvalidRequestError, isSamplerName, randomSeed, RNG_NAMES, SAMPLERS, type GenerationRequest, type RngName } from '../contract/index.js';
+import sharp from 'sharp';
+import {
+  editCount,
+  editDenoises,
+  editProblem,
+  editSize,
+  EditSizeError,
+  editStrength,
+  formatParameters,
+  InvalidRequestError,
+  isSamplerName,
+  PAN_DIRECTIONS,
+  randomSeed,
+  RNG_NAMES,
+  SAMPLERS,
+  UPSCALE_MODES,
+  type GenerationRequest,
+  type PipelineEdit,
+  type RegionCell,
+  type RngName,
+  type ZoomFactor,
+} from '../contract/index.js';
 import { AppError } from '../errors.js';
 import { makeGrid } from '../images/grid.js';
 import { encodePng } from '../images/png.js';
@@ -12,7 +33,9 @@ import { PipelineHost } from '../pipeline/index.js';
 
 const USAGE = `usage: npm run imagine -- "<prompt>" [--negative TEXT] [--seed N] [--steps N] [--guidance F]
          [--sampler NAME] [--width W] [--height H] [--count 1-4] [--model DIR] [--rng numpy|torch]
-         [--init IMAGE --strength F] [--out FILE.png] [--previews DIR] [--provider cpu|cuda|auto]`;
+         [--init IMAGE [--strength F] [--mask MASK.png | --region CELLS | --zoom-out 2|1.5
+                                      | --pan left|right|up|down | --upscale subtle|creative]]
+         [--upscaler DIR] [--out FILE.png] [--previews DIR] [--provider cpu|cuda|auto]`;
 
 class UsageError extends Error {}
 
@@ -46,6 +69,12 @@ function parse(argv: string[]) {
         rng: { type: 'string', default: 'numpy' },
         init: { type: 'string' },
         strength: { type: 'string' },
+        mask: { type: 'string' },
+        region: { type: 'string' },
+        'zoom-out': { type: 'string' },
+        pan: { type: 'string' },
+        upscale: { type: 'string' },
+        upscaler: { type: 'string' },
         out: { type: 'string', default: 'out.png' },
         previews: { type: 'string' },
         provider: { type: 'string', default: 'auto' },
@@ -68,16 +97,16 @@ function parse(argv: string[]) {
   const rng = RNG_NAMES.find((name) => name === values.rng);
   if (rng === undefined) throw new UsageError(`--rng must be one of ${RNG_NAMES.join(', ')}, got '${values.rng}'`);
   if (!['cpu', 'cuda', 'auto'].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or auto, got '${values.provider}'`);
-  if ((values.init === undefined) !== (values.strength === undefined)) throw new UsageError('--init and --strength go together');
+  const editFlags = (['mask', 'region', 'zoom-out', 'pan', 'upscale'] as const).filter((f) => values[f] !== undefined);
+  if (editFlags.length > 1) throw new UsageError(`give one edit at a time, not ${editFlags.map((f) => `--${f}`).join(' and ')}`);
+  if (editFlags.length > 0 && values.init === undefined) throw new UsageError(`--${editFlags[0]} edits an image: give it with --init`);
+  if (values.strength !== undefined && values.init === undefined) throw new UsageError('--strength needs --init');
+  if (values.init !== undefined && values.strength === undefined && editFlags.length === 0) throw new UsageError('--init needs --strength (or an edit)');
   if (!values.out.toLowerCase().endsWith('.png')) throw new UsageError(`--out must name a .png file, got '${values.out}'`);
-  let initImage: Uint8Array | undefined;
-  if (values.init !== undefined) {
-    try {
-      initImage = readFileSync(values.init);
-    } catch {
-      throw new UsageError(`--init: cannot read '${values.init}'`);
-    }
-  }
+  const initImage = values.init === undefined ? undefined : readInput('init', values.init);
+  const edit = parseEdit(values);
+  const problem = edit === undefined || edit.kind === 'mask' ? null : editProblem(edit);
+  if (problem !== null) throw new InvalidRequestError(problem);
   return {
     prompt,
     negative: values.negative,
@@ -87,14 +116,52 @@ function parse(argv: string[]) {
     sampler,
     width: parseNumber('width', values.width),
     height: parseNumber('height', values.height),
-    count: parseNumber('count', values.count) ?? 1,
+    count: parseNumber('count', values.count),
     model: values.model,
     rng: rng satisfies RngName,
-    init: initImage === undefined ? undefined : { image: initImage, strength: parseNumber('strength', values.strength) ?? Number.NaN },
+    init: initImage === undefined ? undefined : { image: initImage, strength: parseNumber('strength', values.strength) },
+    edit,
+    upscaler: values.upscaler,
     out: values.out,
     previews: values.previews,
     provider: values.provider as 'cpu' | 'cuda' | 'auto',
   };
+}
+
+function readInput(flag: string, file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch {
+    throw new UsageError(`--${flag}: cannot read '${file}'`);
+  }
+}
+
+/** The edit the flags ask for; its values are the contract's to check. */
+function parseEdit(values: { mask?: string; region?: string; 'zoom-out'?: string; pan?: string; upscale?: string }): PipelineEdit | undefined {
+  if (values.mask !== undefined) return { kind: 'mask', mask: readInput('mask', values.mask) };
+  if (values.region !== undefined) return { kind: 'region', cells: values.region.split(',').map((c) => c.trim()) as RegionCell[] };
+  if (values['zoom-out'] !== undefined) return { kind: 'zoom', factor: parseNumber('zoom-out', values['zoom-out']) as ZoomFactor };
+  if (values.pan !== undefined) {
+    const direction = PAN_DIRECTIONS.find((d) => d === values.pan);
+    if (direction === undefined) throw new UsageError(`--pan must be one of ${PAN_DIRECTIONS.join(', ')}, got '${values.pan}'`);
+    return { kind: 'pan', direction };
+  }
+  if (values.upscale !== undefined) {
+    const mode = UPSCALE_MODES.find((m) => m === values.upscale);
+    if (mode === undefined) throw new UsageError(`--upscale must be one of ${UPSCALE_MODES.join(', ')}, got '${values.upscale}'`);
+    return { kind: 'upscale', mode };
+  }
+  return undefined;
+}
+
+/** The start image's size as the pipeline reads it (EXIF orientation applied). */
+async function imageSize(bytes: Uint8Array): Promise<{ width: number; height: number }> {
+  try {
+    const { info } = await sharp(bytes).rotate().raw().toBuffer({ resolveWithObject: true });
+    return { width: info.width, height: info.height };
+  } catch {
+    throw new InvalidRequestError('the start image is not a readable PNG, JPEG or WebP file');
+  }
 }
 
 function progressBar(step: number, total: number): void {
@@ -107,9 +174,22 @@ function progressBar(step: number, total: number): void {
 
 async function main(): Promise<void> {
   const args = parse(process.argv.slice(2));
-  const host = await PipelineHost.start({ modelDir: args.model, provider: args.provider });
+  const edit = args.edit;
+  const source = edit !== undefined && args.init !== undefined ? await imageSize(args.init.image) : null;
+  const host = await PipelineHost.start({ modelDir: args.model, provider: args.provider, upscalerDir: args.upscaler });
   try {
     const model = host.model;
+    // A stored-image edit decides its size, strength and count (the contract's, as the bot's buttons use them);
+    // a mask repaints the start image at its own size.
+    let size = { width: model.nativeWidth, height: model.nativeHeight };
+    if (edit !== undefined && source !== null) {
+      try {
+        size = edit.kind === 'mask' ? source : editSize(edit, source, model, host.maxPixels);
+      } catch (err) {
+        throw err instanceof EditSizeError ? new InvalidRequestError(err.message) : err;
+      }
+    }
+    const contractEdit = edit !== undefined && edit.kind !== 'mask' ? edit : undefined;
     const request: GenerationRequest = {
       prompt: args.prompt,
       negativePrompt: args.negative,
@@ -117,11 +197,12 @@ async function main(): Promise<void> {
       steps: args.steps,
       guidance: args.guidance,
       sampler: args.sampler ?? model.defaultSampler,
-      width: args.width ?? model.nativeWidth,
-      height: args.height ?? model.nativeHeight,
-      count: args.count,
+      width: args.width ?? size.width,
+      height: args.height ?? size.height,
+      count: args.count ?? (contractEdit ? editCount(contractEdit) : 1),
       rng: args.rng,
-      init: args.init,
+      ...(args.init ? { init: { image: args.init.image, strength: args.init.strength ?? (contractEdit ? editStrength(contractEdit) : 1) } } : {}),
+      ...(edit ? { edit } : {}),
     };
     if (args.previews) mkdirSync(args.previews, { recursive: true });
     const result = await host.generate(request, {
@@ -135,7 +216,9 @@ async function main(): Promise<void> {
     const out = resolve(args.out);
     mkdirSync(dirname(out), { recursive: true });
     const written: string[] = [];
-    const params = (seed: number) => formatParameters(request, seed, model, request.init?.strength ?? null);
+    // A subtle upscale runs no denoising: its parameters name the edit and no strength.
+    const strength = contractEdit && !editDenoises(contractEdit) ? null : (request.init?.strength ?? null);
+    const params = (seed: number) => formatParameters(request, seed, model, strength);
     if (result.images.length === 1) {
       writeFileSync(out, encodePng(result.images[0]!, params(result.images[0]!.seed)));
       written.push(args.out);

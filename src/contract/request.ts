@@ -3,7 +3,7 @@
 // limits (src/db/schema.ts), and the pipeline validates every request with it before it
 // runs, so a value accepted anywhere is accepted everywhere. Each field has one message,
 // named as users see it (the /imagine option), so every refusal reads the same.
-import { editProblem, type Edit } from './edits.js';
+import { editDenoises, editProblem, type Edit } from './edits.js';
 import { InvalidRequestError } from './errors.js';
 import type { ModelInfo } from './model-info.js';
 import { RNG_NAMES, SAMPLERS, type RngName, type SamplerName } from './names.js';
@@ -169,17 +169,25 @@ export function sizeProblem(width: number, height: number, model: Pick<ModelInfo
   for (const [name, v] of [['width', width], ['height', height]] as const) {
     if (v % m !== 0) return `\`${name}\` must be a multiple of ${m} for model \`${model.name}\`, not ${v}.`;
   }
-  if (width * height > maxPixels) return `\`width\` x \`height\` must be at most ${maxPixels} pixels, not ${width}x${height}.`;
-  return null;
+  return pixelsProblem(width, height, maxPixels);
 }
 
-/** What a model (as its worker advertises it) cannot do of these settings: sampler, size, img2img. */
-export function modelProblems(s: GenerationSettings, model: ModelInfo, options: { maxPixels: number; img2img: boolean }): string[] {
+function pixelsProblem(width: number, height: number, maxPixels: number): string | null {
+  return width * height > maxPixels ? `\`width\` x \`height\` must be at most ${maxPixels} pixels, not ${width}x${height}.` : null;
+}
+
+/**
+ * What a model (as its worker advertises it) cannot do of these settings: sampler, size,
+ * img2img. An edit that runs no denoising (a subtle upscale) only has to fit `maxPixels`:
+ * its size is the upscaler's, not the UNet's, and it needs no VAE encoder.
+ */
+export function modelProblems(s: GenerationSettings & { edit?: PipelineEdit | null }, model: ModelInfo, options: { maxPixels: number; img2img: boolean }): string[] {
   const problems: string[] = [];
   if (!model.samplers.includes(s.sampler)) problems.push(`Model \`${model.name}\` has no sampler \`${s.sampler}\`. Its samplers: ${model.samplers.join(', ')}.`);
-  const size = sizeProblem(s.width, s.height, model, options.maxPixels);
+  const denoises = s.edit === undefined || s.edit === null || s.edit.kind === 'mask' || editDenoises(s.edit);
+  const size = denoises ? sizeProblem(s.width, s.height, model, options.maxPixels) : pixelsProblem(s.width, s.height, options.maxPixels);
   if (size !== null) problems.push(size);
-  if (options.img2img && !model.supportsImg2Img) problems.push(`Model \`${model.name}\` has no vae_encoder, so it cannot start from an image.`);
+  if (denoises && options.img2img && !model.supportsImg2Img) problems.push(`Model \`${model.name}\` has no vae_encoder, so it cannot start from an image.`);
   return problems;
 }
 

@@ -1,11 +1,11 @@
-// The denoising loop: text-to-image and image-to-image with classifier-free guidance,
-// seeded noise per image, previews and cancellation between steps. Buffers are
-// allocated once per generation, never per step.
-import sharp, { type Metadata } from 'sharp';
+// The denoising loop: text-to-image, image-to-image and edits (inpainting, outpainting,
+// creative upscales) with classifier-free guidance, seeded noise per image, previews and
+// cancellation between steps. Buffers are allocated once per generation, never per step.
 import { imageSeed, type GenerationRequest } from '../contract/index.js';
 import { makeGrid } from '../images/grid.js';
 import type { RgbImage } from '../images/png.js';
 import { encodeConditioning, type UnetHiddenStates } from './conditioning.js';
+import { compositeKept, isSubtleUpscale, latentMask, startCanvas, type StartCanvas } from './edits.js';
 import { GenerationAbortedError, InvalidRequestError, ModelFaultError } from './errors.js';
 import { asFloat32, toHalfBits, floatsToHalf } from './float16.js';
 import type { LoadedModel } from './model.js';
@@ -50,10 +50,12 @@ export interface GenerateOptions {
   onStep?: (progress: StepProgress) => void;
   /** Whether to compute a preview at this step (previews from a TAESD decoder cost a decoder run). */
   wantPreview?: (step: number, totalSteps: number) => boolean;
+  /** The deployment's largest width x height, which decides the sizes edits make (editSize). Default DEFAULT_MAX_PIXELS. */
+  maxPixels?: number;
 }
 
-/** Largest image we accept as an img2img input (decompression bombs). */
-const MAX_INIT_PIXELS = 40_000_000;
+/** The largest width x height when the deployment sets none. */
+export const DEFAULT_MAX_PIXELS = 1024 * 1024;
 
 const fr = Math.fround;
 
@@ -85,28 +87,49 @@ function batchNoise(generators: NoiseSource[]): NoiseSource {
   };
 }
 
-async function decodeInitImage(bytes: Uint8Array, width: number, height: number): Promise<Uint8Array> {
-  let meta: Metadata;
-  try {
-    meta = await sharp(bytes, { limitInputPixels: MAX_INIT_PIXELS }).metadata();
-  } catch {
-    throw new InvalidRequestError('the init image is not a readable PNG, JPEG or WebP file');
-  }
-  if (!['png', 'jpeg', 'webp'].includes(meta.format ?? '')) {
-    throw new InvalidRequestError(`the init image must be PNG, JPEG or WebP, not ${meta.format ?? 'unknown'}`);
-  }
-  const { data } = await sharp(bytes, { limitInputPixels: MAX_INIT_PIXELS })
-    .rotate()
-    .removeAlpha()
-    .resize(width, height, { fit: 'cover' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return new Uint8Array(data.buffer, data.byteOffset, data.length);
-}
-
 export async function generate(model: LoadedModel, req: GenerationRequest, options: GenerateOptions = {}): Promise<GenerationOutput> {
   const started = performance.now();
   const onnxBefore = model.stats.runMs;
+  const timings = (steps: number) => ({ totalMs: performance.now() - started, onnxMs: model.stats.runMs - onnxBefore, steps });
+  if (isSubtleUpscale(req.edit)) {
+    if (req.count !== 1) throw new InvalidRequestError('A subtle upscale makes one image: `count` must be 1.');
+    const upscaled = await startCanvas(model, req, options.maxPixels ?? DEFAULT_MAX_PIXELS);
+    // A copy the thread can transfer (sharp's output buffers cannot be).
+    const image = { index: 0, seed: req.seed, width: upscaled.width, height: upscaled.height, rgb: new Uint8Array(upscaled.rgb) };
+    return { images: [image], timings: timings(0), truncatedWords: [], warnings: [] };
+  }
+  const run = await denoise(model, req, options);
+  const [C, h, w] = run.latentDims;
+  const pixels = await decodeLatents(model, run.latents, req.count, [C, h, w]);
+  const images: GeneratedImage[] = [];
+  for (let index = 0; index < req.count; index++) {
+    const rgb = imageTensorToRgb(pixels, index, req.height, req.width);
+    if (run.start?.mask) compositeKept(rgb, run.start);
+    images.push({ index, seed: imageSeed(req.seed, index), width: req.width, height: req.height, rgb });
+  }
+  return { images, timings: timings(run.steps), truncatedWords: run.truncatedWords, warnings: run.warnings };
+}
+
+/** The outcome of the denoising loop: the final latents of every image, before decoding. */
+export interface Denoised {
+  latents: Float32Array;
+  latentDims: [number, number, number];
+  /** What the run started from (img2img and edits), with the edit's mask. */
+  start: StartCanvas | null;
+  /** UNet steps run. */
+  steps: number;
+  truncatedWords: string[];
+  warnings: string[];
+}
+
+/**
+ * The denoising loop. With an edit's mask and a plain UNet, the kept area is re-noised from
+ * the canvas's latents at every step (the scheduler's addNoise at the next timestep, with
+ * each image's initial noise) and blended in outside the mask, as diffusers' inpainting
+ * pipeline does for 4-channel UNets; an inpainting UNet is given the mask and the masked
+ * image's latents instead.
+ */
+export async function denoise(model: LoadedModel, req: GenerationRequest, options: GenerateOptions = {}): Promise<Denoised> {
   const info = model.info;
   const count = req.count;
   const C = info.latentChannels;
@@ -123,18 +146,25 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
   let latents = new Float32Array(n);
   let latentsNext = new Float32Array(n);
   let timesteps: Float64Array;
+  const start = req.init ? await startCanvas(model, req, options.maxPixels ?? DEFAULT_MAX_PIXELS) : null;
+  let blend: KeptAreaBlend | null = null;
 
-  if (req.init) {
-    const encoded = await encodeInitLatents(model, req.init.image, req.width, req.height);
+  if (start) {
+    const encoded = await encodeImage(model, rgbToPixels(start.rgb, null), req.width, req.height);
     const plan = asRequestError(req.sampler, () => scheduler.img2imgTimesteps(req.steps, req.init!.strength));
     timesteps = plan.timesteps;
     if (timesteps.length === 0) throw new InvalidRequestError('strength is too low to run any step; raise it or the steps');
+    const initialNoise = new Float32Array(n);
     const single = new Float32Array(perImage);
     generators.forEach((g, i) => {
       const eps = g.randn(perImage);
+      initialNoise.set(eps, i * perImage);
       scheduler.addNoise(encoded, eps, timesteps[0]!, single);
       latents.set(single, i * perImage);
     });
+    if (start.mask && !info.inpainting) {
+      blend = { encoded, initialNoise, mask: latentMask(start.mask, req.width, req.height, info.vaeScaleFactor), known: single };
+    }
   } else {
     asRequestError(req.sampler, () => scheduler.setTimesteps(req.steps));
     timesteps = scheduler.timesteps;
@@ -148,7 +178,8 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
   // Text: per denoising call, unconditional first, as diffusers concatenates [uncond, cond].
   // Schedules span the calls of a full run (PNDM makes more than `steps`); img2img, as in A1111, runs their start.
   const text = await encodeConditioning(model, req, req.init ? req.steps : timesteps.length);
-  const unet = prepareUnet(model, unetBatch, [C, h, w]);
+  const conditioning = info.inpainting ? await inpaintingConditioning(model, start, req.width, req.height) : null;
+  const unet = prepareUnet(model, unetBatch, [C, h, w], conditioning);
   const noisePred = new Float32Array(n);
   const g32 = fr(req.guidance);
   const total = timesteps.length;
@@ -171,6 +202,7 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
     const result = scheduler.step(noisePred, t, latents, noise, latentsNext);
     if (result.prevSample !== latentsNext) latentsNext.set(result.prevSample);
     [latents, latentsNext] = [latentsNext, latents];
+    if (blend) blendKeptArea(scheduler, blend, latents, step + 1 < total ? timesteps[step + 1]! : null, count, h * w);
 
     const progress: StepProgress = { step: step + 1, totalSteps: total };
     if (options.onStep && (options.wantPreview?.(step + 1, total) ?? true)) {
@@ -179,14 +211,48 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
     options.onStep?.(progress);
   }
   if (options.isAborted?.()) throw new GenerationAbortedError();
+  return { latents, latentDims: [C, h, w], start, steps: total, truncatedWords: text.truncatedWords, warnings: text.warnings };
+}
 
-  const images = await decodeLatents(model, latents, count, [C, h, w], req);
-  return {
-    images,
-    timings: { totalMs: performance.now() - started, onnxMs: model.stats.runMs - onnxBefore, steps: total },
-    truncatedWords: text.truncatedWords,
-    warnings: text.warnings,
-  };
+/** What re-noises an edit's kept area at every step: the canvas's latents, each image's initial noise, the latent mask (1 = repaint). */
+interface KeptAreaBlend {
+  encoded: Float32Array;
+  initialNoise: Float32Array;
+  mask: Float32Array;
+  /** One image's re-noised canvas latents (scratch). */
+  known: Float32Array;
+}
+
+/** latents = mask * latents + (1 - mask) * canvas latents noised to `nextT` (clean after the last step). */
+function blendKeptArea(scheduler: Scheduler, blend: KeptAreaBlend, latents: Float32Array, nextT: number | null, count: number, plane: number): void {
+  const perImage = blend.encoded.length;
+  for (let i = 0; i < count; i++) {
+    const known = nextT === null ? blend.encoded : scheduler.addNoise(blend.encoded, blend.initialNoise.subarray(i * perImage, (i + 1) * perImage), nextT, blend.known);
+    const base = i * perImage;
+    for (let k = 0; k < perImage; k++) {
+      const m = blend.mask[k % plane]!;
+      if (m === 0) latents[base + k] = known[k]!;
+      else if (m !== 1) latents[base + k] = fr(fr(m * latents[base + k]!) + fr(fr(1 - m) * known[k]!));
+    }
+  }
+}
+
+/**
+ * An inpainting UNet's extra input channels, as diffusers' StableDiffusionInpaintPipeline
+ * builds them: the mask at latent size (1 = repaint), then the latents of the masked image
+ * (the canvas with the repaint area at 0, mid grey). Without a mask (text-to-image, plain
+ * img2img) everything is repainted and the masked image is all grey, as A1111 does.
+ */
+async function inpaintingConditioning(model: LoadedModel, start: StartCanvas | null, width: number, height: number): Promise<Float32Array> {
+  const factor = model.info.vaeScaleFactor;
+  const plane = (width / factor) * (height / factor);
+  const mask = start?.mask ? latentMask(start.mask, width, height, factor) : new Float32Array(plane).fill(1);
+  const pixels = start?.mask ? rgbToPixels(start.rgb, start.mask.repaint) : new Float32Array(3 * width * height);
+  const maskedLatents = await encodeImage(model, pixels, width, height);
+  const out = new Float32Array(plane + maskedLatents.length);
+  out.set(mask, 0);
+  out.set(maskedLatents, plane);
+  return out;
 }
 
 /**
@@ -212,15 +278,22 @@ function schedulerFor(req: GenerationRequest, model: string, config: SchedulerCo
   }
 }
 
-/** Preallocated UNet inputs and a run() that handles fixed batch sizes and fp16. */
-function prepareUnet(model: LoadedModel, batch: number, latentDims: number[]) {
+/**
+ * Preallocated UNet inputs and a run() that handles fixed batch sizes and fp16. `sample` holds
+ * the scaled latents; an inpainting UNet gets `conditioning` (mask and masked-image latents)
+ * after each item's latents.
+ */
+function prepareUnet(model: LoadedModel, batch: number, latentDims: [number, number, number], conditioning: Float32Array | null) {
   const io = model.unetIo;
-  const per = latentDims.reduce((a, b) => a * b, 1);
+  const per = latentDims[0] * latentDims[1] * latentDims[2];
+  const perInput = per + (conditioning?.length ?? 0);
+  const inputDims = [(perInput / per) * latentDims[0], latentDims[1], latentDims[2]];
   const chunk = fixedBatch(io.sample) ?? batch;
   if (batch % chunk !== 0) throw new InvalidRequestError(`this UNet export only runs batches of ${chunk}`);
   const sample = new Float32Array(batch * per);
+  const packed = conditioning ? new Float32Array(chunk * perInput) : null;
   const output = new Float32Array(batch * per);
-  const half = io.sample.type === 'float16' ? new Uint16Array(chunk * per) : undefined;
+  const half = io.sample.type === 'float16' ? new Uint16Array(chunk * perInput) : undefined;
 
   const tRank = io.timestep.shape.length;
   const tLen = tRank === 0 ? 1 : typeof io.timestep.shape[0] === 'number' && io.timestep.shape[0] > 0 ? io.timestep.shape[0] : chunk;
@@ -238,10 +311,17 @@ function prepareUnet(model: LoadedModel, batch: number, latentDims: number[]) {
       else if (tData instanceof Uint16Array) tData.fill(toHalfBits(t));
       else tData.fill(t);
       for (let start = 0; start < batch; start += chunk) {
-        const view = sample.subarray(start * per, (start + chunk) * per);
+        let view = sample.subarray(start * per, (start + chunk) * per);
+        if (packed && conditioning) {
+          for (let b = 0; b < chunk; b++) {
+            packed.set(view.subarray(b * per, (b + 1) * per), b * perInput);
+            packed.set(conditioning, b * perInput + per);
+          }
+          view = packed;
+        }
         const hv = hidden.data.subarray(start * perHidden, (start + chunk) * perHidden);
         const feeds: Record<string, PlainTensor> = {
-          [io.sample.name]: floatTensor(io.sample.type, view, [chunk, ...latentDims], half),
+          [io.sample.name]: floatTensor(io.sample.type, view, [chunk, ...inputDims], half),
           [io.timestep.name]: { type: tType, data: tData, dims: tDims },
           [io.hidden.name]: { type: io.hidden.type, data: hv, dims: [chunk, hidden.seqLen, hidden.hiddenSize] },
         };
@@ -271,14 +351,20 @@ async function previewOf(model: LoadedModel, x0: Float32Array, count: number, h:
   return { width: grid.width, height: grid.height, rgb: grid.rgb.slice() };
 }
 
-async function encodeInitLatents(model: LoadedModel, image: Uint8Array, width: number, height: number): Promise<Float32Array> {
-  if (!model.vaeEncoder || !model.vaeEncoderIo) throw new InvalidRequestError(`model ${model.info.name} cannot start from an image`);
-  const rgb = await decodeInitImage(image, width, height);
-  const plane = width * height;
+/** RGB bytes as the VAE encoder's input, [3, H, W] in [-1, 1]; pixels where `zeroed` is 1 are 0 (an inpainting UNet's masked image). */
+function rgbToPixels(rgb: Uint8Array, zeroed: Uint8Array | null): Float32Array {
+  const plane = rgb.length / 3;
   const pixels = new Float32Array(3 * plane);
   for (let p = 0; p < plane; p++) {
+    if (zeroed?.[p]) continue;
     for (let c = 0; c < 3; c++) pixels[c * plane + p] = fr(fr(2 * fr(rgb[p * 3 + c]! / 255)) - 1);
   }
+  return pixels;
+}
+
+/** The diffusion-space latents of one image ([3, H, W] in [-1, 1]). */
+async function encodeImage(model: LoadedModel, pixels: Float32Array, width: number, height: number): Promise<Float32Array> {
+  if (!model.vaeEncoder || !model.vaeEncoderIo) throw new InvalidRequestError(`model ${model.info.name} cannot start from an image`);
   const io = model.vaeEncoderIo;
   const out = await model.vaeEncoder.run({ [io.input.name]: floatTensor(io.input.type, pixels, [1, 3, height, width]) }, [io.output]);
   const t = out[io.output]!;
@@ -292,29 +378,26 @@ async function encodeInitLatents(model: LoadedModel, image: Uint8Array, width: n
   return latents;
 }
 
-async function decodeLatents(model: LoadedModel, latents: Float32Array, count: number, latentDims: number[], req: GenerationRequest): Promise<GeneratedImage[]> {
+/** The VAE decoder's output for every image of the batch: [count, 3, H, W], in [-1, 1]. */
+export async function decodeLatents(model: LoadedModel, latents: Float32Array, count: number, latentDims: [number, number, number]): Promise<Float32Array> {
   const io = model.vaeDecoderIo;
-  const per = latentDims.reduce((a, b) => a * b, 1);
+  const per = latentDims[0] * latentDims[1] * latentDims[2];
+  const [height, width] = [latentDims[1] * model.info.vaeScaleFactor, latentDims[2] * model.info.vaeScaleFactor];
   const inv = fr(1 / model.info.scalingFactor);
   const scaled = new Float32Array(latents.length);
   for (let k = 0; k < latents.length; k++) scaled[k] = fr(latents[k]! * inv);
+  const pixels = new Float32Array(count * 3 * height * width);
   // fp16 decoders give wrong results with batches (diffusers decodes one at a time); so do fixed-batch exports.
   const chunk = fixedBatch(io.input) ?? (io.input.type === 'float16' ? 1 : count);
-  const images: GeneratedImage[] = [];
   for (let start = 0; start < count; start += chunk) {
     const size = Math.min(chunk, count - start);
     const view = scaled.subarray(start * per, (start + size) * per);
     const out = await model.vaeDecoder.run({ [io.input.name]: floatTensor(io.input.type, view, [size, ...latentDims]) }, [io.output]);
     const t = out[io.output]!;
-    const data = asFloat32(t);
-    const [H, W] = [t.dims[2]!, t.dims[3]!];
-    if (H !== req.height || W !== req.width) {
-      throw new ModelFaultError(`the VAE decoder produced ${W}x${H} for a ${req.width}x${req.height} request`);
+    if (t.dims[2] !== height || t.dims[3] !== width) {
+      throw new ModelFaultError(`the VAE decoder produced ${t.dims[3]}x${t.dims[2]} for a ${width}x${height} request`);
     }
-    for (let i = 0; i < size; i++) {
-      const index = start + i;
-      images.push({ index, seed: imageSeed(req.seed, index), width: W, height: H, rgb: imageTensorToRgb(data, i, H, W) });
-    }
+    asFloat32(t, pixels.subarray(start * 3 * height * width, (start + size) * 3 * height * width));
   }
-  return images;
+  return pixels;
 }

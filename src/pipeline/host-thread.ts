@@ -13,10 +13,11 @@ export interface ThreadData {
   /** Int32 flag set to 1 by the host to cancel the current generation. */
   abortFlag: SharedArrayBuffer;
   intraOpThreads?: number;
+  upscalerDir?: string;
 }
 
 export type ToThread =
-  | { type: 'generate'; id: number; request: GenerationRequest; previewIntervalMs: number }
+  | { type: 'generate'; id: number; request: GenerationRequest; previewIntervalMs: number; maxPixels: number }
   | { type: 'close' };
 
 export type FromThread =
@@ -40,7 +41,7 @@ function describe(err: unknown): { name: string; message: string } {
 let model: LoadedModel;
 try {
   const provider = await resolveProvider(data.provider, join(data.modelDir, 'text_encoder', 'model.onnx'));
-  model = await loadModel(data.modelDir, { provider, intraOpThreads: data.intraOpThreads });
+  model = await loadModel(data.modelDir, { provider, intraOpThreads: data.intraOpThreads, upscalerDir: data.upscalerDir });
   post({ type: 'ready', info: model.info, provider });
 } catch (err) {
   post({ type: 'error', id: null, error: describe(err) });
@@ -53,10 +54,11 @@ port.on('message', async (message: ToThread) => {
     port.close();
     return;
   }
-  const { id, request, previewIntervalMs } = message;
+  const { id, request, previewIntervalMs, maxPixels } = message;
   let lastPreview = -Infinity;
   try {
     const result = await generate(model, request, {
+      maxPixels,
       isAborted: () => Atomics.load(abort, 0) === 1,
       wantPreview: (step, total) => {
         // Linear previews cost microseconds: every step gets one. A TAESD preview is a decoder run.

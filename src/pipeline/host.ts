@@ -7,7 +7,7 @@ import type { RgbImage } from '../images/png.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { GenerationAbortedError, InvalidRequestError, ModelFaultError, ModelLoadError, PipelineError } from './errors.js';
-import type { GenerationOutput } from './generate.js';
+import { DEFAULT_MAX_PIXELS, type GenerationOutput } from './generate.js';
 import type { FromThread, ThreadData, ToThread } from './host-thread.js';
 import type { ModelDetails } from './model.js';
 import type { ProviderName } from './onnx/index.js';
@@ -30,6 +30,12 @@ export interface PipelineHostOptions {
   previewIntervalMs?: number;
   /** Threads per ONNX operator. Default: ONNX Runtime's (all cores). */
   intraOpThreads?: number;
+  /**
+   * A super-resolution model for subtle upscales of models without their own `upscaler/`:
+   * a folder with `model.onnx` and an optional `config.json` (docs/models.md). Without
+   * either, subtle upscales are Lanczos resizes.
+   */
+  upscalerDir?: string;
 }
 
 export interface GenerateCallOptions {
@@ -86,6 +92,7 @@ export class PipelineHost {
       provider: options.provider ?? 'auto',
       abortFlag: abortBuffer,
       intraOpThreads: options.intraOpThreads,
+      upscalerDir: options.upscalerDir,
     };
     const worker = new Worker(entry.url, { workerData: { ...data, entry: entry.entry } });
     const listeners: { message?: (m: FromThread) => void; error?: (e: Error) => void; exit?: (code: number) => void } = {};
@@ -108,7 +115,7 @@ export class PipelineHost {
     worker.off('error', listeners.error!);
     worker.off('exit', listeners.exit!);
     const host = new PipelineHost(worker, new Int32Array(abortBuffer), ready.info, ready.provider, {
-      maxPixels: options.maxPixels ?? 1024 * 1024,
+      maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
       previewIntervalMs: options.previewIntervalMs ?? 0,
     });
     if (options.provider === 'auto' || options.provider === undefined) {
@@ -135,7 +142,7 @@ export class PipelineHost {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise<GenerationOutput>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress: options.onProgress });
-      const message: ToThread = { type: 'generate', id, request, previewIntervalMs: this.options.previewIntervalMs };
+      const message: ToThread = { type: 'generate', id, request, previewIntervalMs: this.options.previewIntervalMs, maxPixels: this.options.maxPixels };
       this.worker.postMessage(message);
     }).finally(() => options.signal?.removeEventListener('abort', onAbort));
   }
@@ -161,6 +168,11 @@ export class PipelineHost {
     this.failure ??= err;
     for (const entry of this.pending.values()) entry.reject(err);
     this.pending.clear();
+  }
+
+  /** The largest width x height this host accepts (it decides the sizes edits make). */
+  get maxPixels(): number {
+    return this.options.maxPixels;
   }
 
   /** Whether the thread is alive and can take work. */

@@ -3,10 +3,12 @@
 // loop runs SD 1.5, SD 2.1, SD-Turbo and our demo model.
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { SAMPLERS, type ModelInfo, type SamplerName } from '../contract/index.js';
 import type { Logger } from '../log.js';
 import { ModelLoadError } from './errors.js';
+import { floatsToHalf } from './float16.js';
+import { readGraph, type OnnxGraph } from './onnx/graph.js';
 import { createSession, type OnnxSession, type RunStats, type TensorInfo } from './onnx/index.js';
 import { type PreviewFactors, SD15_PREVIEW_FACTORS } from './preview.js';
 import type { SchedulerConfig } from './schedulers/types.js';
@@ -19,6 +21,13 @@ export interface ModelDetails extends ModelInfo {
   /** SHA-256 over the ONNX files (names and contents), recorded with every job. */
   hash: string;
   latentChannels: number;
+  /**
+   * A dedicated inpainting export: its UNet takes the latents, the mask and the masked
+   * image's latents (2 x latentChannels + 1 input channels), as SD inpainting models do.
+   */
+  inpainting: boolean;
+  /** The super-resolution model subtle upscales use (the folder's `upscaler/` or the configured one), or null for Lanczos. */
+  upscaler: { file: string; scale: number } | null;
   /** Pixels per latent cell (8 for SD). */
   vaeScaleFactor: number;
   /** Latents are multiplied by this after encoding and divided before decoding. */
@@ -49,6 +58,7 @@ export interface LoadedModel {
   textIo: { inputIds: TensorInfo; output: string };
   vaeDecoderIo: { input: TensorInfo; output: string };
   vaeEncoderIo: { input: TensorInfo; output: string; kind: 'sample' | 'parameters' } | null;
+  upscaler: LoadedUpscaler | null;
   stats: RunStats;
   release(): Promise<void>;
 }
@@ -126,16 +136,55 @@ function pick(infos: readonly TensorInfo[], names: string[], rank: number[] | nu
   throw new ModelLoadError(`${file}: cannot find the ${what} (expected one of ${names.join(', ')}; has ${infos.map((t) => t.name).join(', ')})`);
 }
 
-function externalWeightsNote(dir: string, component: string): string {
-  const d = join(dir, component);
-  const has = ['model.onnx_data', 'weights.pb'].filter((f) => existsSync(join(d, f)));
+function externalWeightsNote(folder: string): string {
+  const has = ['model.onnx_data', 'weights.pb'].filter((f) => existsSync(join(folder, f)));
   return has.length > 0 ? ` (external weights: ${has.join(', ')})` : '';
+}
+
+/** An ESRGAN-style super-resolution model: `image` [B,3,H,W] RGB in [0,1] -> [B,3,scale*H,scale*W]. */
+export interface LoadedUpscaler {
+  session: OnnxSession;
+  input: TensorInfo;
+  output: string;
+  scale: number;
 }
 
 export interface LoadModelOptions {
   provider: 'cpu' | 'cuda';
   logger?: Logger;
   intraOpThreads?: number;
+  /** A folder holding an upscaler (`model.onnx`, optional `config.json`) for models without their own `upscaler/`. */
+  upscalerDir?: string;
+}
+
+/** The stride-2 convolutions of a graph: a diffusers UNet has one per downsampling stage. */
+function stride2Convolutions(graph: OnnxGraph): number {
+  return graph.nodes.filter((n) => n.opType === 'Conv' && n.strides !== null && n.strides.length > 0 && n.strides.every((s) => s === 2)).length;
+}
+
+/** The input channels of the convolution reading graph input `input` directly (a UNet's conv_in), from its weight's shape. */
+function convInputChannels(graph: OnnxGraph, input: string): number | undefined {
+  const conv = graph.nodes.find((n) => n.opType === 'Conv' && n.inputs[0] === input);
+  const weight = conv === undefined ? undefined : graph.initializers.get(conv.inputs[1] ?? '');
+  return weight !== undefined && weight.length === 4 ? weight[1] : undefined;
+}
+
+/** The scale of an upscaler: its config.json, else its declared shapes, else the shape of one small run. */
+async function upscalerScale(dir: string, session: OnnxSession, input: TensorInfo, output: string): Promise<number> {
+  const config = readOptionalJson(join(dir, 'config.json'));
+  let scale = num(config.scale);
+  const out = session.outputs.find((o) => o.name === output)!;
+  const [inH, outH] = [input.shape[2], out.shape[2]];
+  if (scale === undefined && typeof inH === 'number' && typeof outH === 'number' && inH > 0) scale = outH / inH;
+  if (scale === undefined) {
+    const side = 8;
+    const probe = new Float32Array(3 * side * side).fill(0.5);
+    const data = input.type === 'float16' ? floatsToHalf(probe) : probe;
+    const result = await session.run({ [input.name]: { type: input.type, data, dims: [1, 3, side, side] } }, [output]);
+    scale = result[output]!.dims[2]! / side;
+  }
+  if (!Number.isInteger(scale) || scale < 2) throw new ModelLoadError(`${dir}: the upscaler's scale must be a whole number of at least 2, not ${scale}`);
+  return scale;
 }
 
 export async function loadModel(dirInput: string, options: LoadModelOptions): Promise<LoadedModel> {
@@ -157,25 +206,26 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
   }
   const vaeBlocks = Array.isArray(vaeConfig.block_out_channels) ? vaeConfig.block_out_channels.length : 4;
   const vaeScaleFactor = 2 ** (vaeBlocks - 1);
-  const latentChannels = num(vaeConfig.latent_channels) ?? num(unetConfig.in_channels) ?? 4;
-  const unetBlocks = Array.isArray(unetConfig.block_out_channels) ? unetConfig.block_out_channels.length : 4;
-  const sizeMultiple = vaeScaleFactor * 2 ** (unetBlocks - 1);
+  // What unet/config.json does not say is read from the UNet's graph (diffusers' legacy script writes no configs).
+  let unetGraph: OnnxGraph | undefined;
+  const unetGraphOnce = () => (unetGraph ??= readGraph(join(dir, 'unet/model.onnx')));
+  const unetBlocks = Array.isArray(unetConfig.block_out_channels) ? unetConfig.block_out_channels.length : 0;
+  const sizeMultiple = vaeScaleFactor * 2 ** (unetBlocks > 0 ? unetBlocks - 1 : stride2Convolutions(unetGraphOnce()));
 
   const stats: RunStats = { runMs: 0, runs: 0 };
   const sessionOptions = { provider: options.provider, stats, intraOpThreads: options.intraOpThreads };
   const opened: OnnxSession[] = [];
-  const open = async (component: string): Promise<OnnxSession> => {
+  const openFile = async (file: string, what: string): Promise<OnnxSession> => {
     try {
-      const s = await createSession(join(dir, component, 'model.onnx'), sessionOptions);
+      const s = await createSession(file, sessionOptions);
       opened.push(s);
       return s;
     } catch (err) {
-      if (err instanceof ModelLoadError) {
-        throw new ModelLoadError(`${basename(dir)}/${component}: ${err.message}${externalWeightsNote(dir, component)}`);
-      }
+      if (err instanceof ModelLoadError) throw new ModelLoadError(`${what}: ${err.message}${externalWeightsNote(dirname(file))}`);
       throw err;
     }
   };
+  const open = (component: string) => openFile(join(dir, component, 'model.onnx'), `${basename(dir)}/${component}`);
 
   try {
     const tokenizer = await ClipTokenizer.fromFiles(join(dir, 'tokenizer'));
@@ -184,6 +234,15 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
     const vaeDecoder = await open('vae_decoder');
     const vaeEncoder = existsSync(join(dir, 'vae_encoder/model.onnx')) ? await open('vae_encoder') : null;
     const taesdDecoder = existsSync(join(dir, 'taesd_decoder/model.onnx')) ? await open('taesd_decoder') : null;
+    const upscalerFolder = existsSync(join(dir, 'upscaler/model.onnx')) ? join(dir, 'upscaler') : options.upscalerDir !== undefined ? resolve(options.upscalerDir) : null;
+    let upscaler: LoadedUpscaler | null = null;
+    if (upscalerFolder !== null) {
+      const session = await openFile(join(upscalerFolder, 'model.onnx'), 'upscaler');
+      const input = pick(session.inputs, ['image', 'input'], [4], 'image input', session.file);
+      const output = (session.outputs.find((o) => o.name === 'upscaled') ?? session.outputs[0]!).name;
+      if (input.type !== 'float32' && input.type !== 'float16') throw new ModelLoadError(`${session.file}: the image input must be float32 or float16, not ${input.type}`);
+      upscaler = { session, input, output, scale: await upscalerScale(upscalerFolder, session, input, output) };
+    }
 
     const textIo = {
       inputIds: pick(textEncoder.inputs, ['input_ids'], [2], 'input_ids input', textEncoder.file),
@@ -202,6 +261,17 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
       input: pick(vaeDecoder.inputs, ['latent_sample'], [4], 'latent_sample input', vaeDecoder.file),
       output: (vaeDecoder.outputs.find((o) => o.name === 'sample') ?? vaeDecoder.outputs[0]!).name,
     };
+    const declaredChannels = (t: TensorInfo) => (typeof t.shape[1] === 'number' && t.shape[1] > 0 ? t.shape[1] : undefined);
+    const latentChannels = num(vaeConfig.latent_channels) ?? declaredChannels(vaeDecoderIo.input) ?? num(unetConfig.out_channels) ?? 4;
+    const unetChannels = declaredChannels(unetIo.sample) ?? num(unetConfig.in_channels) ?? convInputChannels(unetGraphOnce(), unetIo.sample.name) ?? latentChannels;
+    const inpainting = unetChannels === 2 * latentChannels + 1;
+    if (unetChannels !== latentChannels && !inpainting) {
+      throw new ModelLoadError(`${unet.file}: the UNet takes ${unetChannels} channels, neither the ${latentChannels} latent channels nor an inpainting UNet's ${2 * latentChannels + 1}`);
+    }
+    if (inpainting && !vaeEncoder) throw new ModelLoadError(`${basename(dir)}: an inpainting UNet needs a vae_encoder (for the masked image's latents)`);
+    if (vaeEncoder && readGraph(vaeEncoder.file).nodes.some((n) => n.opType.startsWith('RandomNormal') || n.opType.startsWith('RandomUniform'))) {
+      warnings.push('vae_encoder/model.onnx draws random noise (RandomNormalLike): images started from an image (img2img, variations, edits) are not exactly reproducible on this export');
+    }
     let vaeEncoderIo: LoadedModel['vaeEncoderIo'] = null;
     if (vaeEncoder) {
       const params = vaeEncoder.outputs.find((o) => o.name === 'latent_parameters');
@@ -215,9 +285,13 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
 
     const unetLatent = num(unetConfig.sample_size) ?? (typeof unetIo.sample.shape[2] === 'number' ? unetIo.sample.shape[2] : 64);
     const nativeSize = num(vaeConfig.sample_size) ?? unetLatent * vaeScaleFactor;
-    // An export with numeric spatial axes runs at exactly that latent size.
-    const [, , latentH, latentW] = unetIo.sample.shape;
-    const fixedSize = typeof latentH === 'number' && latentH > 0 && typeof latentW === 'number' && latentW > 0 ? { width: latentW * vaeScaleFactor, height: latentH * vaeScaleFactor } : null;
+    // An export with numeric spatial axes (UNet or VAE decoder) runs at exactly that latent size.
+    const declaredLatentSize = (t: TensorInfo) => {
+      const [, , h, w] = t.shape;
+      return typeof h === 'number' && h > 0 && typeof w === 'number' && w > 0 ? { width: w, height: h } : null;
+    };
+    const fixedLatent = declaredLatentSize(unetIo.sample) ?? declaredLatentSize(vaeDecoderIo.input);
+    const fixedSize = fixedLatent === null ? null : { width: fixedLatent.width * vaeScaleFactor, height: fixedLatent.height * vaeScaleFactor };
 
     const previewFile = join(dir, 'latent_preview.json');
     let previewFactors = SD15_PREVIEW_FACTORS;
@@ -240,6 +314,8 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
       sizeMultiple,
       fixedSize,
       latentChannels,
+      inpainting,
+      upscaler: upscaler === null ? null : { file: upscaler.session.file, scale: upscaler.scale },
       vaeScaleFactor,
       scalingFactor,
       defaultSampler,
@@ -264,6 +340,7 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
       textIo,
       vaeDecoderIo,
       vaeEncoderIo,
+      upscaler,
       stats,
       async release() {
         await Promise.all(opened.map((s) => s.release()));

@@ -48,6 +48,8 @@ export interface Classification {
   shapeColour: Colour | null;
   shape: Shape | null;
   fill: number;
+  /** The bounding box of the pixels that differ from the background (x1, y1 exclusive), or null when there is no shape. */
+  box: { x0: number; y0: number; x1: number; y1: number } | null;
 }
 
 /** Classifies one RGB image (width x height x 3 bytes). */
@@ -83,11 +85,11 @@ export function classify(rgb: Uint8Array, width: number, height: number): Classi
       maxY = Math.max(maxY, y);
     }
   }
-  if (count < 16) return { background, shapeColour: null, shape: null, fill: 0 };
+  if (count < 16) return { background, shapeColour: null, shape: null, fill: 0, box: null };
   const fill = count / ((maxX - minX + 1) * (maxY - minY + 1));
   let shape: Shape = 'square';
   for (const s of SHAPES) if (Math.abs(FILL[s] - fill) < Math.abs(FILL[shape] - fill)) shape = s;
-  return { background, shapeColour: majority(shapeColours), shape, fill };
+  return { background, shapeColour: majority(shapeColours), shape, fill, box: { x0: minX, y0: minY, x1: maxX + 1, y1: maxY + 1 } };
 }
 
 /** Every (shape colour, shape, background) combination the prompt grammar allows. */
