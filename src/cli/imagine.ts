@@ -7,7 +7,6 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import {
   editCount,
-  editDenoises,
   editProblem,
   editSize,
   EditSizeError,
@@ -216,9 +215,7 @@ async function main(): Promise<void> {
     const out = resolve(args.out);
     mkdirSync(dirname(out), { recursive: true });
     const written: string[] = [];
-    // A subtle upscale runs no denoising: its parameters name the edit and no strength.
-    const strength = contractEdit && !editDenoises(contractEdit) ? null : (request.init?.strength ?? null);
-    const params = (seed: number) => formatParameters(request, seed, model, strength);
+    const params = (seed: number) => formatParameters(request, seed, model);
     if (result.images.length === 1) {
       writeFileSync(out, encodePng(result.images[0]!, params(result.images[0]!.seed)));
       written.push(args.out);

@@ -168,13 +168,12 @@ export class GenerationProcessor {
 
     // Store before showing: a result on Discord always has its images in Postgres, and is
     // made from exactly those bytes.
-    const strength = request.init?.strength ?? null;
     const images = output.images.map((img) => ({
       index: img.index,
       seed: img.seed,
       width: img.width,
       height: img.height,
-      png: encodePng(img, formatParameters(request, img.seed, generator.model, strength)),
+      png: encodePng(img, formatParameters(request, img.seed, generator.model)),
     }));
     const completion = await completeJob(db, job.id, images, {
       modelHash: generator.model.hash,

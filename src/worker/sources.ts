@@ -72,7 +72,7 @@ export class StoredImages {
     const output = await generator.generate(request);
     const generated = output.images[0];
     if (generated === undefined) throw new Error('the pipeline returned no image');
-    const png = encodePng(generated, formatParameters(request, generated.seed, generator.model, params.init?.strength ?? null));
+    const png = encodePng(generated, formatParameters(request, generated.seed, generator.model));
     if (!(await restoreImage(this.options.db, job.id, index, png))) {
       throw new ImageUnavailableError(`the image (${where}) has expired and could not be made again exactly`);
     }

@@ -332,7 +332,7 @@ describe('reruns', () => {
       { kind: 'zoom', factor: 1.5 },
       { kind: 'upscale', mode: 'subtle' },
     ];
-    const png = (req: GenerationRequest, image: RgbImage & { seed: number }) => encodePng(image, formatParameters(req, image.seed, demo.info, req.init!.strength));
+    const png = (req: GenerationRequest, image: RgbImage & { seed: number }) => encodePng(image, formatParameters(req, image.seed, demo.info));
     for (const edit of edits) {
       const request = editRequest(demo.info, demoSource, demoPng, edit, { count: edit.kind === 'upscale' ? 1 : 2, seed: 21 });
       const [a, b] = [await host.generate(request), await host.generate(request)];

@@ -43,7 +43,7 @@ describe('PipelineHost on the demo model', () => {
     const req = request({ count: 3 });
     const a = await host.generate(req);
     const b = await host.generate(req);
-    const png = (r: typeof a, i: number) => encodePng(r.images[i]!, formatParameters(req, r.images[i]!.seed, host.model, null));
+    const png = (r: typeof a, i: number) => encodePng(r.images[i]!, formatParameters(req, r.images[i]!.seed, host.model));
     expect(a.images.map((i) => i.seed)).toEqual([1234, 1235, 1236]);
     for (let i = 0; i < 3; i++) expect(png(a, i).equals(png(b, i))).toBe(true);
     const alone = await host.generate(request({ seed: 1236, count: 1 }));
