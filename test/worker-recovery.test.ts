@@ -3,7 +3,7 @@
 // private redis-server with AOF; the machine's shared Redis is never restarted).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJob, listImages, type Job } from '../src/db/index.js';
+import { cancelJob, getJob, listImages, type Job } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
@@ -111,6 +111,25 @@ describe('worker recovery (shared Redis)', () => {
     expect(await ledgerKinds(h, job.id)).toEqual(['charge']);
     next.child.kill('SIGTERM');
     await next.exited;
+  });
+
+  it('exits 1 at once on a second SIGTERM while waiting out the grace period, handing the running job back', async () => {
+    const leaving = h.spawnWorker({ ...FAST_RECOVERY, env: { SHUTDOWN_GRACE_MS: '120000' } });
+    await leaving.ready;
+    const user = h.discord.user('hal');
+    const { job } = await h.newJob({ user, params: { steps: 150, count: 1 } });
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken), 60_000);
+    leaving.child.kill('SIGTERM');
+    await leaving.waitForLine((l) => l.includes('"msg":"shutting down"'));
+    leaving.child.kill('SIGTERM');
+    expect(await leaving.exited).toBe(1);
+    expect(leaving.lines.some((l) => l.includes('second signal while shutting down: exiting now'))).toBe(true);
+    // It waited neither for the job (150 steps) nor for the 120 s grace: the job is back on the queue, undelivered.
+    const state = await (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!.getState();
+    expect(['waiting', 'prioritized']).toContain(state);
+    expect((await getJob(h.pg.db, job.id))!.deliveredAt).toBeNull();
+    // Cancelled, so that the next test's workers skip it.
+    await cancelJob(h.pg.db, job.id, user.id);
   });
 
   it('shares twenty jobs from three users between two workers: each done once, the lone job not last', async () => {

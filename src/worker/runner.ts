@@ -150,6 +150,16 @@ export class GenerationWorker {
     return this.closing;
   }
 
+  /**
+   * Hands the running jobs back now instead of at the end of the grace period, and resolves
+   * once closed: for an exit that cannot wait (ONNX Runtime aborts the process when a
+   * pipeline thread is torn down inside session.run, so the generations must stop first).
+   */
+  closeNow(): Promise<void> {
+    this.running.abortAll('shutdown');
+    return this.close(0);
+  }
+
   private async shutdown(graceMs: number): Promise<void> {
     const { logger } = this.options;
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
