@@ -64,6 +64,12 @@ export const envSchema = z.object({
     'the API base without the version suffix (like https://discord.com/api)',
   ),
   DISCORD_MAX_UPLOAD_BYTES: int(10 * 1024 * 1024, 256 * 1024, 500 * 1024 * 1024),
+  /** Gateway shards the bot process runs: auto (Discord's recommendation) or a fixed count. */
+  SHARD_COUNT: z
+    .string()
+    .default('auto')
+    .refine((s) => s === 'auto' || (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 1024), 'auto or a whole number of shards from 1 to 1024')
+    .transform((s): 'auto' | number => (s === 'auto' ? 'auto' : Number(s))),
 
   ADMIN_USER_IDS: idList,
   ADMIN_ROLE_IDS: idList,

@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   const bot = new Bot({
     token: config.DISCORD_TOKEN,
     apiBase: config.DISCORD_API_BASE,
+    shardCount: config.SHARD_COUNT,
     context: {
       db: database.db,
       redis,
