@@ -196,12 +196,14 @@ describe('worker with a dead pipeline', () => {
       expect(health.ok).toBe(false);
       expect(health.checks.pipelines).toEqual({ ok: false, detail: `dead: ${DEMO_MODEL}` });
       expect(health.checks.consuming!.ok).toBe(false);
+      // Left for a healthy worker: the one started now runs it, this one never claims it.
       const user = h.discord.user('zed');
       const { job } = await h.newJob({ user, params: { steps: 2, count: 1 } });
-      await new Promise((r) => setTimeout(r, 1000));
-      expect((await getJob(h.pg.db, job.id))!.status).toBe('queued'); // left for a healthy worker
-      const state = await (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!.getState();
-      expect(['waiting', 'prioritized']).toContain(state);
+      const healthy = h.spawnWorker();
+      const done = await h.waitForDelivery(job.id, 120_000);
+      expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 1, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
+      healthy.child.kill('SIGTERM');
+      await healthy.exited;
     } finally {
       await worker.close(1000);
     }

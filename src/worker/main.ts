@@ -83,7 +83,14 @@ async function main(): Promise<void> {
     lockDurationMs,
     stalledIntervalMs,
   });
-  const health = await startHealthServer({ port: config.HEALTH_PORT, health: () => worker.health(), metrics: () => metrics.registry.render() });
+  const health = await startHealthServer({
+    port: config.HEALTH_PORT,
+    health: () => worker.health(),
+    metrics: async () => {
+      await worker.sampleQueueDepth();
+      return metrics.registry.render();
+    },
+  });
   logger.info({ healthPort: health.port }, 'health and metrics listening');
 
   onShutdownSignal(logger, async (signal) => {
