@@ -3,7 +3,8 @@
 //   npx tsx test/discord/standalone.ts --port 8765 --token T --application-id ID [--steps N] [--count N] [--timeout-s S]
 // It starts the server, waits for a bot to connect, sends /imagine as a user, prints each
 // progress edit of the answer and exits 0 once the final grid with its buttons arrives, or 1
-// when the timeout (default 300 s) passes first. Plain lines on stdout, one per event.
+// when /imagine is refused or the timeout (default 300 s) passes first. Plain lines on
+// stdout, one per event.
 import { parseArgs } from 'node:util';
 import { startFakeDiscord, type StoredMessage } from './server.js';
 
@@ -38,17 +39,20 @@ try {
   const handle = await discord.sendCommand({ name: 'imagine', user, options: { prompt: values.prompt, steps: Number(values.steps), count: Number(values.count) } });
   say(`/imagine sent: "${values.prompt}", ${values.count} images, ${values.steps} steps`);
   await handle.response(left());
-  let answered = false;
+  let answer: string | null = null;
   let lastStep = '';
   const final = await discord.messages.waitFor((m) => {
-    if (m.interactionToken !== handle.token) return false;
-    if (!answered) say(`answered: ${m.content.split('\n')[0]}`);
-    answered = true;
+    if (m.interactionToken !== handle.token || m.content === '') return false; // a deferral's placeholder is no answer yet
+    if (answer === null) {
+      answer = m.content;
+      say(`answered: ${answer.replaceAll('\n', ' / ')}`);
+    }
     const step = /step \d+\/\d+/.exec(m.content)?.[0];
     if (step !== undefined && step !== lastStep) say(`progress: ${step}`);
     lastStep = step ?? lastStep;
-    return isFinal(m);
+    return isFinal(m) || !/queued/.test(answer);
   }, left());
+  if (!isFinal(final)) throw new Error('/imagine was refused');
   const attachment = final.attachments[0]!;
   const buttons = final.components.flatMap((row) => (row.components ?? []).map((b: { label?: string }) => b.label)).join(' ');
   say(`result: ${attachment.filename} ${attachment.width}x${attachment.height}, buttons ${buttons}`);
