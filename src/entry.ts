@@ -4,7 +4,7 @@ import { ConfigError, type ConfigWith, loadConfig, type Requirement } from './co
 import type { Logger } from './log.js';
 
 /** Exit code of a process that stopped because its configuration is wrong. */
-export const CONFIG_ERROR_EXIT_CODE = 2;
+const CONFIG_ERROR_EXIT_CODE = 2;
 
 /** Prints a ConfigError as one stderr line (`<name>: invalid configuration: a; b`) and exits 2. */
 export function exitOnConfigError(name: string, error: ConfigError): never {
