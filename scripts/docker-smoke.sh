@@ -89,6 +89,8 @@ log "built in $(($(date +%s) - build_started)) s, $(docker image inspect -f '{{.
 [ "$(docker run --rm --network none "imagine-bot:$TAG" id -u)" = 1000 ] || fail "the image does not run as uid 1000"
 docker run --rm --network none "imagine-bot:$TAG" sh -c 'test -f dist/pipeline/host-thread.js && test ! -e src && test ! -e node_modules/typescript && test ! -e node_modules/tsx' \
   || fail "the image should hold dist/ and production dependencies only"
+docker run --rm --network none "imagine-bot:$TAG" grep -q 'imagine-bot: closed-connection patch' node_modules/postgres/src/connection.js \
+  || fail "postgres.js in the image is not patched (scripts/patch-postgres.mjs did not run)"
 
 # ---------------------------------------------------------------- the compose project
 # docker-compose.yml as it is, in a project folder of its own: its .env holds this run's
