@@ -13,7 +13,7 @@ const MODEL_DIR = 'models/shapes-demo';
 const RUNS = 5;
 const PROMPT = 'a red circle on a blue background';
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * `npm run imagine` (4 images, 20 steps) as a user runs it, RUNS times after a warm-up (which

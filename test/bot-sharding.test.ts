@@ -70,7 +70,7 @@ describe('SHARD_COUNT=auto', () => {
 
   it('runs the shard count Discord recommends in GET /gateway/bot', async () => {
     expect(h.discord.gateway.sessions.map((s) => s.shard).sort()).toEqual([[0, 2], [1, 2]]);
-    const handle = await h.discord.sendCommand({ name: 'quota', user: h.discord.user('auto'), guildId: h.discord.guilds[1]!.id });
+    const handle = await h.discord.sendCommand({ name: 'quota', user: h.discord.user('auto'), guildId: h.discord.guilds[1].id });
     await handle.response();
     expect(handle.original()!.content).toContain('Limit: 50 images per day');
   });

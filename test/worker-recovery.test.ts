@@ -118,7 +118,7 @@ describe('worker recovery (shared Redis)', () => {
     await leaving.ready;
     const user = h.discord.user('hal');
     const { job } = await h.newJob({ user, params: { steps: 150, count: 1 } });
-    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken), 60_000);
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
     leaving.child.kill('SIGTERM');
     await leaving.waitForLine((l) => l.includes('"msg":"shutting down"'));
     leaving.child.kill('SIGTERM');

@@ -25,7 +25,9 @@ if (values.port === undefined) {
 }
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const isFinal = (m: StoredMessage) => m.attachments.length > 0 && m.components.some((row) => (row.components ?? []).some((b: { label?: string }) => b.label === 'U1' || b.label === 'Rerun'));
+/** Button labels of a message (its components are untyped JSON). */
+const labels = (m: StoredMessage): string[] => (m.components as Array<{ components?: Array<{ label?: string }> }>).flatMap((row) => (row.components ?? []).map((b) => b.label ?? ''));
+const isFinal = (m: StoredMessage) => m.attachments.length > 0 && labels(m).some((label) => label === 'U1' || label === 'Rerun');
 
 const timeoutMs = Number(values['timeout-s']) * 1000;
 const deadline = Date.now() + timeoutMs;
@@ -53,8 +55,8 @@ try {
     return isFinal(m) || !/queued/.test(answer);
   }, left());
   if (!isFinal(final)) throw new Error('/imagine was refused');
-  const attachment = final.attachments[0]!;
-  const buttons = final.components.flatMap((row) => (row.components ?? []).map((b: { label?: string }) => b.label)).join(' ');
+  const attachment = final.attachments[0];
+  const buttons = labels(final).join(' ');
   say(`result: ${attachment.filename} ${attachment.width}x${attachment.height}, buttons ${buttons}`);
   say(`job: ${/Job `([^`]+)`/.exec(final.content)?.[1] ?? 'unknown'}`);
 } catch (error) {
