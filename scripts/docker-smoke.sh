@@ -20,6 +20,14 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 started=$(date +%s)
 log() { printf '[smoke %3ds] %s\n' "$(($(date +%s) - started))" "$*"; }
+# Whether a container's log has a line containing all the given strings. grep reads all of
+# the log (no -q): with pipefail, a grep that quits early fails the pipe through SIGPIPE.
+logged() {
+  local name="$1" lines
+  shift
+  lines="$(docker logs "$name" 2>&1)"
+  for text in "$@"; do lines="$(grep -F -- "$text" <<<"$lines")" || return 1; done
+}
 fail() { log "FAILED: $*"; exit 1; }
 
 NODE_IMAGE="${NODE_IMAGE:-node:20-bookworm-slim}"
@@ -144,8 +152,8 @@ log "commands:deploy: $(compose run --rm --no-deps bot node dist/cli/deploy-comm
 compose run -d --no-deps -e HEALTH_PORT=19464 --name "$PROJECT-worker-a" worker-cpu >/dev/null 2>>"$WORK/compose.log"
 compose run -d --no-deps -e HEALTH_PORT=19465 --name "$PROJECT-worker-b" worker-cpu >/dev/null 2>>"$WORK/compose.log"
 for w in a b; do
-  for _ in $(seq 1 300); do docker logs "$PROJECT-worker-$w" 2>&1 | grep -q '"worker consuming"' && break; sleep 0.5; done
-  docker logs "$PROJECT-worker-$w" 2>&1 | grep -q '"worker consuming"' || { docker logs "$PROJECT-worker-$w" 2>&1 | tail -n 20; fail "worker $w did not start"; }
+  for _ in $(seq 1 300); do logged "$PROJECT-worker-$w" '"worker consuming"' && break; sleep 0.5; done
+  logged "$PROJECT-worker-$w" '"worker consuming"' || { docker logs "$PROJECT-worker-$w" 2>&1 | tail -n 20; fail "worker $w did not start"; }
 done
 log "workers a and b consuming"
 compose up -d --no-deps bot 2>>"$WORK/compose.log"
@@ -154,7 +162,7 @@ compose up -d --no-deps bot 2>>"$WORK/compose.log"
 for _ in $(seq 1 600); do grep -q '^progress' "$WORK/discord.log" && break; kill -0 "$runner_pid" 2>/dev/null || break; sleep 0.2; done
 grep -q '^progress' "$WORK/discord.log" || { cat "$WORK/discord.log"; fail "no progress edit arrived"; }
 runs=""
-for w in a b; do docker logs "$PROJECT-worker-$w" 2>&1 | grep -q '"job started"' && runs="$w"; done
+for w in a b; do logged "$PROJECT-worker-$w" '"job started"' && runs="$w"; done
 [ -n "$runs" ] || fail "no worker logged the job start"
 other=$([ "$runs" = a ] && echo b || echo a)
 log "worker $runs runs the job ($(grep '^progress' "$WORK/discord.log" | tail -n 1)): docker stop --time $grace_s"
@@ -171,7 +179,7 @@ job="$(sed -n 's/^job: //p' "$WORK/discord.log")"
 row="$(psql -h 127.0.0.1 -U postgres -d "$DB" -Atc "select status || ' ' || attempts || ' ' || worker_id || ' ' || (delivered_at is not null) from jobs where id = '$job'")"
 log "job $job: $row"
 case "$row" in "succeeded "*" true") ;; *) fail "job $job is not succeeded and delivered: $row" ;; esac
-docker logs "$PROJECT-worker-$other" 2>&1 | grep "\"jobId\":\"$job\"" | grep -q '"msg":"delivered"' || fail "worker $other did not deliver job $job"
+logged "$PROJECT-worker-$other" "\"jobId\":\"$job\"" '"msg":"delivered"' || fail "worker $other did not deliver job $job"
 log "worker $other finished the job that worker $runs handed back"
 
 # ---------------------------------------------------------------- healthcheck, user
