@@ -14,6 +14,12 @@ import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
 import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from './support/worker-harness.js';
 
 const FAST_RECOVERY = { lockDurationMs: 2000, stalledIntervalMs: 500 };
+/**
+ * These tests start worker processes one after another (each loads the model) and wait for
+ * locks to expire: on two busy cores that alone can take most of vitest's default minute.
+ * What they prove is that nothing is lost, not how fast.
+ */
+const RECOVERY = { timeout: 180_000 };
 
 function finalEdits(h: WorkerHarness, job: Job): RecordedRequest[] {
   return h.discord.requests.filter(
@@ -33,7 +39,7 @@ async function ledgerKinds(h: WorkerHarness, jobId: string): Promise<string[]> {
   return rows.map((r) => r.kind);
 }
 
-describe('worker recovery (shared Redis)', () => {
+describe('worker recovery (shared Redis)', RECOVERY, () => {
   let h: WorkerHarness;
 
   beforeAll(async () => {
@@ -158,7 +164,7 @@ describe('worker recovery (shared Redis)', () => {
   });
 });
 
-describe('worker with a dead pipeline', () => {
+describe('worker with a dead pipeline', RECOVERY, () => {
   let h: WorkerHarness;
 
   beforeAll(async () => {
@@ -210,7 +216,7 @@ describe('worker with a dead pipeline', () => {
   });
 });
 
-describe('worker recovery (private Redis restarted)', () => {
+describe('worker recovery (private Redis restarted)', RECOVERY, () => {
   let redis: PrivateRedis;
   let h: WorkerHarness;
 
