@@ -12,8 +12,10 @@
 # When node:20-bookworm-slim can be neither found nor pulled, it makes a local stand-in first:
 # a Debian bookworm root filesystem (debootstrap, from this machine's Debian mirror) with this
 # machine's Node 20 and npm, a `node` user (uid 1000) and this machine's CA bundle.
-# Needs root (debootstrap), a running Docker engine, PostgreSQL on 127.0.0.1:5432 (trust auth)
-# and Redis on 127.0.0.1:6379. Options (environment): NODE_IMAGE (base image), SMOKE_PORT
+# The stand-in is tagged imagine-smoke/node:20-bookworm-slim (never the official name) and kept
+# for the next run. Needs root (debootstrap), a running Docker engine, PostgreSQL on
+# 127.0.0.1:5432 (trust auth) and Redis on 127.0.0.1:6379. Options (environment): NODE_IMAGE
+# (the base image to try first, default node:20-bookworm-slim), SMOKE_PORT
 # (the local Discord server's port, default 18765), KEEP_IMAGES=0 to remove the images at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,7 @@ logged() {
 fail() { log "FAILED: $*"; exit 1; }
 
 NODE_IMAGE="${NODE_IMAGE:-node:20-bookworm-slim}"
+STAND_IN_IMAGE="imagine-smoke/node:20-bookworm-slim"
 PORT="${SMOKE_PORT:-18765}"
 TAG="smoke-$$"
 PROJECT="imaginesmoke$$"
@@ -81,12 +84,14 @@ make_node_image() {
   tar -C "$rootfs" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
-    --change 'CMD ["node"]' - "$NODE_IMAGE" >/dev/null
+    --change 'CMD ["node"]' - "$STAND_IN_IMAGE" >/dev/null
   rm -rf "$rootfs"
-  log "stand-in $NODE_IMAGE imported ($(docker run --rm --network none "$NODE_IMAGE" node --version))"
+  log "stand-in $STAND_IN_IMAGE imported ($(docker run --rm --network none "$STAND_IN_IMAGE" node --version))"
 }
 if ! docker image inspect "$NODE_IMAGE" >/dev/null 2>&1 && ! docker pull -q "$NODE_IMAGE" >/dev/null 2>&1; then
-  make_node_image
+  log "$NODE_IMAGE is neither here nor pullable: using $STAND_IN_IMAGE"
+  docker image inspect "$STAND_IN_IMAGE" >/dev/null 2>&1 || make_node_image
+  NODE_IMAGE="$STAND_IN_IMAGE"
 fi
 
 # ---------------------------------------------------------------- the image
