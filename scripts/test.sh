@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: starts PostgreSQL and Redis when they are
-# not running, installs dependencies when needed, type-checks, checks the reference
+# not running, installs dependencies when needed, type-checks, builds dist/, checks the reference
 # vectors and runs every vitest suite. `npm test` and .ci/run both run this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-npx tsc -p tsconfig.json
+npm run --silent typecheck
+npm run --silent build
 npx tsx src/cli/check-vectors.ts
 
 report="$(mktemp -d)/vitest.json"

@@ -64,6 +64,12 @@ export const envSchema = z.object({
     'the API base without the version suffix (like https://discord.com/api)',
   ),
   DISCORD_MAX_UPLOAD_BYTES: int(10 * 1024 * 1024, 256 * 1024, 500 * 1024 * 1024),
+  /** Gateway shards the bot process runs: auto (Discord's recommendation) or a fixed count. */
+  SHARD_COUNT: z
+    .string()
+    .default('auto')
+    .refine((s) => s === 'auto' || (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 1024), 'auto or a whole number of shards from 1 to 1024')
+    .transform((s): 'auto' | number => (s === 'auto' ? 'auto' : Number(s))),
 
   ADMIN_USER_IDS: idList,
   ADMIN_ROLE_IDS: idList,
@@ -120,12 +126,15 @@ function shownValue(name: string, value: string): string {
 /** Variables an entry point cannot run without. */
 export type Requirement = 'discord';
 
-const REQUIRED: Record<Requirement, (keyof Config)[]> = {
+const REQUIRED = {
   discord: ['DISCORD_TOKEN', 'DISCORD_APPLICATION_ID'],
-};
+} as const satisfies Record<Requirement, readonly (keyof Config)[]>;
+
+/** The configuration once the requirements are checked: their variables are set. */
+export type ConfigWith<R extends Requirement> = Config & { [K in (typeof REQUIRED)[R][number]]-?: NonNullable<Config[K]> };
 
 /** Validates every variable at once; throws ConfigError naming each bad one and what it expects. */
-export function loadConfig(env: NodeJS.ProcessEnv, requirements: Requirement[] = []): Config {
+export function loadConfig<R extends Requirement = never>(env: NodeJS.ProcessEnv, requirements: readonly R[] = []): ConfigWith<R> {
   const cleaned = Object.fromEntries(
     Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
   );
@@ -143,8 +152,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, requirements: Requirement[] =
       }
     }
   }
-  if (problems.size > 0) throw new ConfigError([...problems]);
-  const config = parsed.data!;
+  if (problems.size > 0 || !parsed.success) throw new ConfigError([...problems]);
+  const config = parsed.data;
   if (config.WORKER_MODELS.length === 0) config.WORKER_MODELS = [config.DEFAULT_MODEL];
-  return config;
+  // Every variable of each requirement was checked above.
+  return config as ConfigWith<R>;
 }

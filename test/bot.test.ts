@@ -31,16 +31,11 @@ async function command(name: string, user: FakeUser, options: Record<string, unk
   return { handle, callback: callback.json, latencyMs: callback.receivedAt - handle.sentAt };
 }
 
-/** The final text the user sees: the @original, or the last follow-up (refusals after a deferral). */
 /** The answer the user ends up seeing: a follow-up, or the original once it has content (not a "thinking" placeholder). */
 async function visibleReply(handle: InteractionHandle): Promise<StoredMessage> {
-  for (let waited = 0; ; waited += 20) {
-    await new Promise((r) => setTimeout(r, 20));
-    const followUps = handle.followUps();
-    if (followUps.length > 0) return followUps[followUps.length - 1];
-    const original = handle.original();
-    if ((original && original.content !== '') || waited > 5000) return original!;
-  }
+  await h.discord.messages.waitFor((m) => m.interactionToken === handle.token && !m.deleted && (m.id !== handle.original()?.id || m.content !== ''));
+  const followUps = handle.followUps();
+  return followUps.length > 0 ? followUps[followUps.length - 1] : handle.original()!;
 }
 
 function jobIdOf(message: StoredMessage): string {

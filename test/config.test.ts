@@ -96,6 +96,14 @@ describe('loadConfig', () => {
     expect(config.DEFAULT_QUOTA).toBe(7);
   });
 
+  it('takes SHARD_COUNT as auto or a number of shards', () => {
+    expect(loadConfig({}).SHARD_COUNT).toBe('auto');
+    expect(loadConfig({ SHARD_COUNT: '4' }).SHARD_COUNT).toBe(4);
+    for (const bad of ['0', '2.5', 'many']) {
+      expect(configError({ SHARD_COUNT: bad }).problems).toEqual([`SHARD_COUNT="${bad}": expected auto or a whole number of shards from 1 to 1024`]);
+    }
+  });
+
   it('reports every problem at once, each with the variable name and what it expects', () => {
     const error = configError({
       REDIS_URL: 'http://localhost:6379',

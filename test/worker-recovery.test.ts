@@ -3,7 +3,7 @@
 // private redis-server with AOF; the machine's shared Redis is never restarted).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getJob, listImages, type Job } from '../src/db/index.js';
+import { cancelJob, getJob, listImages, type Job } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
@@ -14,6 +14,12 @@ import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
 import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from './support/worker-harness.js';
 
 const FAST_RECOVERY = { lockDurationMs: 2000, stalledIntervalMs: 500 };
+/**
+ * These tests start worker processes one after another (each loads the model) and wait for
+ * locks to expire: on two busy cores that alone can take most of vitest's default minute.
+ * What they prove is that nothing is lost, not how fast.
+ */
+const RECOVERY = { timeout: 180_000 };
 
 function finalEdits(h: WorkerHarness, job: Job): RecordedRequest[] {
   return h.discord.requests.filter(
@@ -33,7 +39,7 @@ async function ledgerKinds(h: WorkerHarness, jobId: string): Promise<string[]> {
   return rows.map((r) => r.kind);
 }
 
-describe('worker recovery (shared Redis)', () => {
+describe('worker recovery (shared Redis)', RECOVERY, () => {
   let h: WorkerHarness;
 
   beforeAll(async () => {
@@ -113,6 +119,25 @@ describe('worker recovery (shared Redis)', () => {
     await next.exited;
   });
 
+  it('exits 1 at once on a second SIGTERM while waiting out the grace period, handing the running job back', async () => {
+    const leaving = h.spawnWorker({ ...FAST_RECOVERY, env: { SHUTDOWN_GRACE_MS: '120000' } });
+    await leaving.ready;
+    const user = h.discord.user('hal');
+    const { job } = await h.newJob({ user, params: { steps: 150, count: 1 } });
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
+    leaving.child.kill('SIGTERM');
+    await leaving.waitForLine((l) => l.includes('"msg":"shutting down"'));
+    leaving.child.kill('SIGTERM');
+    expect(await leaving.exited).toBe(1);
+    expect(leaving.lines.some((l) => l.includes('second signal while shutting down: exiting now'))).toBe(true);
+    // It waited neither for the job (150 steps) nor for the 120 s grace: the job is back on the queue, undelivered.
+    const state = await (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!.getState();
+    expect(['waiting', 'prioritized']).toContain(state);
+    expect((await getJob(h.pg.db, job.id))!.deliveredAt).toBeNull();
+    // Cancelled, so that the next test's workers skip it.
+    await cancelJob(h.pg.db, job.id, user.id);
+  });
+
   it('shares twenty jobs from three users between two workers: each done once, the lone job not last', async () => {
     const [ann, ben, cat] = [h.discord.user('ann'), h.discord.user('ben'), h.discord.user('cat')];
     const jobs: { job: Job; owner: string }[] = [];
@@ -139,7 +164,7 @@ describe('worker recovery (shared Redis)', () => {
   });
 });
 
-describe('worker with a dead pipeline', () => {
+describe('worker with a dead pipeline', RECOVERY, () => {
   let h: WorkerHarness;
 
   beforeAll(async () => {
@@ -177,19 +202,21 @@ describe('worker with a dead pipeline', () => {
       expect(health.ok).toBe(false);
       expect(health.checks.pipelines).toEqual({ ok: false, detail: `dead: ${DEMO_MODEL}` });
       expect(health.checks.consuming!.ok).toBe(false);
+      // Left for a healthy worker: the one started now runs it, this one never claims it.
       const user = h.discord.user('zed');
       const { job } = await h.newJob({ user, params: { steps: 2, count: 1 } });
-      await new Promise((r) => setTimeout(r, 1000));
-      expect((await getJob(h.pg.db, job.id))!.status).toBe('queued'); // left for a healthy worker
-      const state = await (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!.getState();
-      expect(['waiting', 'prioritized']).toContain(state);
+      const healthy = h.spawnWorker();
+      const done = await h.waitForDelivery(job.id, 120_000);
+      expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 1, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
+      healthy.child.kill('SIGTERM');
+      await healthy.exited;
     } finally {
       await worker.close(1000);
     }
   });
 });
 
-describe('worker recovery (private Redis restarted)', () => {
+describe('worker recovery (private Redis restarted)', RECOVERY, () => {
   let redis: PrivateRedis;
   let h: WorkerHarness;
 

@@ -1,6 +1,7 @@
 // The discord.js client: Guilds intent only, REST against DISCORD_API_BASE, every
-// interaction through handleInteraction. `stop()` waits for handlers in flight.
-import { Client, Events, GatewayIntentBits } from 'discord.js';
+// interaction through handleInteraction, every gateway shard in this one process.
+// `stop()` waits for handlers in flight.
+import { Client, type ClientOptions, Events, GatewayIntentBits } from 'discord.js';
 import type { BotContext } from './context.js';
 import { handleInteraction } from './interactions.js';
 
@@ -9,6 +10,18 @@ export interface BotOptions {
   token: string;
   /** DISCORD_API_BASE, without the version (discord.js adds /v10). */
   apiBase: string;
+  /** SHARD_COUNT: 'auto' (Discord's recommendation, from GET /gateway/bot) or a fixed count. Default 'auto'. */
+  shardCount?: 'auto' | number;
+}
+
+/** discord.js's options for running every shard of `shardCount` in this process. */
+export function shardOptions(shardCount: 'auto' | number): Pick<ClientOptions, 'shards' | 'shardCount'> {
+  if (shardCount === 'auto') {
+    // discord.js ignores shardCount with shards 'auto', but reads process.env.SHARD_COUNT
+    // (ShardingManager's variable, so ours too: 'auto' then) whenever it is left at its default, 1.
+    return { shards: 'auto', shardCount: 2 };
+  }
+  return { shards: Array.from({ length: shardCount }, (_, id) => id), shardCount };
 }
 
 export class Bot {
@@ -20,7 +33,7 @@ export class Bot {
   constructor(options: BotOptions) {
     this.context = options.context;
     this.token = options.token;
-    this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: options.apiBase } });
+    this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: options.apiBase }, ...shardOptions(options.shardCount ?? 'auto') });
     const { logger } = options.context;
     this.client.on(Events.InteractionCreate, (interaction) => {
       const handled = handleInteraction(this.context, interaction)
@@ -38,7 +51,7 @@ export class Bot {
     const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
     await this.client.login(this.token);
     await ready;
-    this.context.logger.info({ user: this.client.user?.tag, guilds: this.client.guilds.cache.size }, 'bot ready');
+    this.context.logger.info({ user: this.client.user?.tag, guilds: this.client.guilds.cache.size, shards: this.client.ws.shards.size }, 'bot ready');
   }
 
   /** Stops taking interactions, waits for the ones in flight, disconnects. */

@@ -2,8 +2,8 @@
 // Redis and Discord, and runs until SIGINT/SIGTERM.
 import { config as loadDotenv } from 'dotenv';
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../config.js';
 import { assertMigrationsCurrent, createDb, MigrationsBehindError } from '../db/index.js';
+import { loadConfigOrExit, onShutdownSignal } from '../entry.js';
 import { createLogger } from '../log.js';
 import { GenerationQueues } from '../queue/index.js';
 import { Bot } from './bot.js';
@@ -17,17 +17,8 @@ loadDotenv({ quiet: true });
 const RESPONSE_BUDGET_MS = 1500;
 
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig(process.env, ['discord']);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
-    throw error;
-  }
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'bot', secrets: [config.DISCORD_TOKEN!] });
+  const config = loadConfigOrExit('bot', process.env, ['discord']);
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'bot', secrets: [config.DISCORD_TOKEN] });
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 
   const database = createDb(config.DATABASE_URL, { logger });
@@ -49,8 +40,9 @@ async function main(): Promise<void> {
   await redis.connect();
   const queues = new GenerationQueues({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS });
   const bot = new Bot({
-    token: config.DISCORD_TOKEN!,
+    token: config.DISCORD_TOKEN,
     apiBase: config.DISCORD_API_BASE,
+    shardCount: config.SHARD_COUNT,
     context: {
       db: database.db,
       redis,
@@ -63,24 +55,19 @@ async function main(): Promise<void> {
     },
   });
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onShutdownSignal(logger, async (signal) => {
     logger.info({ signal }, 'shutting down');
     await bot.stop().catch((err) => logger.error({ err }, 'error while stopping the bot'));
     await queues.close().catch((err) => logger.error({ err }, 'error while closing the queues'));
     redis.disconnect();
     await database.close();
     process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  });
 
   await bot.start();
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
+  process.stderr.write(`bot: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

@@ -1,17 +1,17 @@
 // npm run db:migrate — applies pending migrations to DATABASE_URL. Safe to run again.
 import { config as loadDotenv } from 'dotenv';
-import { loadConfig, ConfigError } from '../config.js';
 import { runMigrations } from '../db/migrate.js';
+import { loadConfigOrExit } from '../entry.js';
 
 loadDotenv({ quiet: true });
+const config = loadConfigOrExit('db:migrate', process.env);
 try {
-  const config = loadConfig(process.env);
   const applied = await runMigrations(config.DATABASE_URL);
   // Host and database name only: the URL may carry a password.
   const { host, pathname } = new URL(config.DATABASE_URL);
   console.log(applied.length === 0 ? `database ${host}${pathname} is up to date` : `applied ${applied.length} migration(s) to ${host}${pathname}: ${applied.join(', ')}`);
 } catch (err) {
-  console.error(err instanceof ConfigError ? err.message : `migration failed: ${describe(err)}`);
+  console.error(`migration failed: ${describe(err)}`);
   process.exitCode = 1;
 }
 

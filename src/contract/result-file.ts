@@ -3,7 +3,6 @@
 // is its stored PNG as it is, with its `parameters` chunk; several are one 2x2 grid. The
 // file stays under the upload limit by re-encoding, never by dropping it.
 import type { MessageFile } from '../discord/messages.js';
-import { decodePng, raw, scaledSize } from '../images/encode.js';
 import { makeGrid } from '../images/grid.js';
 import { encodePng, type RgbImage } from '../images/png.js';
 
@@ -12,7 +11,14 @@ export interface StoredPng {
   png: Uint8Array;
 }
 
+/**
+ * The sharp-based encoders, loaded on first use: the pipeline thread and the imagine CLI import
+ * the contract but never make a result file, and loading sharp costs them 0.1-0.2 s of start-up.
+ */
+const encoders = () => import('../images/encode.js');
+
 async function underLimit(image: RgbImage, maxBytes: number, baseName: string): Promise<MessageFile> {
+  const { raw, scaledSize } = await encoders();
   for (const quality of [90, 80, 70, 55, 40]) {
     const jpeg = await raw(image).jpeg({ quality, mozjpeg: true }).toBuffer();
     if (jpeg.length <= maxBytes) return { name: `${baseName}.jpg`, data: jpeg };
@@ -32,6 +38,7 @@ async function underLimit(image: RgbImage, maxBytes: number, baseName: string): 
 export async function resultFile(images: readonly StoredPng[], maxBytes: number, baseName: string): Promise<MessageFile> {
   if (images.length === 0) throw new RangeError('a result file needs at least one image');
   if (images.length === 1 && images[0]!.png.length <= maxBytes) return { name: `${baseName}.png`, data: Buffer.from(images[0]!.png) };
+  const { decodePng } = await encoders();
   const decoded = await Promise.all(images.map((image) => decodePng(image.png)));
   const file = decoded.length === 1 ? decoded[0]! : makeGrid(decoded);
   const png = decoded.length === 1 ? null : encodePng(file);

@@ -13,7 +13,8 @@ export interface HealthServerOptions {
   /** @defaultValue '0.0.0.0' */
   host?: string;
   health: () => HealthReport;
-  metrics: () => string;
+  /** The Prometheus text; may first refresh what it samples. */
+  metrics: () => string | Promise<string>;
 }
 
 export interface HealthServer {
@@ -29,8 +30,18 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify(report));
     } else if (req.method === 'GET' && path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(options.metrics());
+      Promise.resolve()
+        .then(() => options.metrics())
+        .then(
+          (text) => {
+            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+            res.end(text);
+          },
+          (err: unknown) => {
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(`metrics failed: ${err instanceof Error ? err.message : String(err)}\n`);
+          },
+        );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found: try /healthz or /metrics\n');

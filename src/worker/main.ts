@@ -8,8 +8,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError } from '../config.js';
 import { assertMigrationsCurrent, createDb } from '../db/index.js';
+import { exitOnConfigError, loadConfigOrExit, onShutdownSignal } from '../entry.js';
 import { createLogger } from '../log.js';
 import type { ModelInfo } from '../contract/index.js';
 import { advertisedInfo, PipelineHost } from '../pipeline/index.js';
@@ -24,7 +25,7 @@ loadDotenv({ quiet: true });
 function positiveInt(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 100) throw new ConfigError([`--${name}=${JSON.stringify(text)}: expected a whole number of milliseconds >= 100`]);
+  if (!Number.isInteger(value) || value < 100) exitOnConfigError('worker', new ConfigError([`--${name}=${JSON.stringify(text)}: expected a whole number of milliseconds >= 100`]));
   return value;
 }
 
@@ -34,8 +35,8 @@ async function main(): Promise<void> {
   });
   const lockDurationMs = positiveInt('lock-duration-ms', flags['lock-duration-ms']);
   const stalledIntervalMs = positiveInt('stalled-interval-ms', flags['stalled-interval-ms']);
-  const config = loadConfig(process.env, ['discord']);
-  const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker', secrets: [config.DISCORD_TOKEN!] });
+  const config = loadConfigOrExit('worker', process.env, ['discord']);
+  const logger = createLogger({ level: config.LOG_LEVEL, name: 'worker', secrets: [config.DISCORD_TOKEN] });
   const workerId = `${hostname()}:${process.pid}`;
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
 
@@ -62,7 +63,7 @@ async function main(): Promise<void> {
   }
 
   const metrics = createWorkerMetrics();
-  const rest = createDiscordRest({ token: config.DISCORD_TOKEN!, apiBase: config.DISCORD_API_BASE });
+  const rest = createDiscordRest({ token: config.DISCORD_TOKEN, apiBase: config.DISCORD_API_BASE });
   const worker = await GenerationWorker.start({
     db: database.db,
     redis,
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
     workerId,
     generators,
     models,
-    discord: new DiscordMessages(rest, config.DISCORD_APPLICATION_ID!, () => metrics.discordRateLimits.inc()),
+    discord: new DiscordMessages(rest, config.DISCORD_APPLICATION_ID, () => metrics.discordRateLimits.inc()),
     metrics,
     logger,
     clock: Date.now,
@@ -82,16 +83,17 @@ async function main(): Promise<void> {
     lockDurationMs,
     stalledIntervalMs,
   });
-  const health = await startHealthServer({ port: config.HEALTH_PORT, health: () => worker.health(), metrics: () => metrics.registry.render() });
+  const health = await startHealthServer({
+    port: config.HEALTH_PORT,
+    health: () => worker.health(),
+    metrics: async () => {
+      await worker.sampleQueueDepth();
+      return metrics.registry.render();
+    },
+  });
   logger.info({ healthPort: health.port }, 'health and metrics listening');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
+  onShutdownSignal(logger, async (signal) => {
     logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down');
     await worker.close(config.SHUTDOWN_GRACE_MS);
     await Promise.all([...generators.values()].map((g) => g.close()));
@@ -100,9 +102,7 @@ async function main(): Promise<void> {
     await database.close();
     logger.info('stopped');
     process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  }, { beforeForcedExit: () => worker.closeNow() });
 }
 
 main().catch((err: unknown) => {

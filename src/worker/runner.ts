@@ -113,14 +113,19 @@ export class GenerationWorker {
       void worker.pause(true);
     }
     try {
-      for (const model of this.options.generators.keys()) {
-        const counts = await this.queues.forModel(model).getJobCounts('wait', 'prioritized', 'delayed');
-        this.options.metrics.queueDepth.set(counts.wait + counts.prioritized + counts.delayed, { model });
-      }
-      this.lastRedisOkAt = this.options.clock();
+      await this.sampleQueueDepth();
     } catch (err) {
       this.options.logger.warn({ err }, 'queue depth poll failed');
     }
+  }
+
+  /** Sets imagine_queue_depth from Redis now: the poll does it, and so does each /metrics scrape, so that it is never stale. */
+  async sampleQueueDepth(): Promise<void> {
+    for (const model of this.options.generators.keys()) {
+      const counts = await this.queues.forModel(model).getJobCounts('wait', 'prioritized', 'delayed');
+      this.options.metrics.queueDepth.set(counts.wait + counts.prioritized + counts.delayed, { model });
+    }
+    this.lastRedisOkAt = this.options.clock();
   }
 
   /** Consuming means: every BullMQ worker runs unpaused, Redis answered recently, the heartbeat is fresh, every pipeline is alive. */
@@ -148,6 +153,16 @@ export class GenerationWorker {
   close(graceMs: number): Promise<void> {
     this.closing ??= this.shutdown(graceMs);
     return this.closing;
+  }
+
+  /**
+   * Hands the running jobs back now instead of at the end of the grace period, and resolves
+   * once closed: for an exit that cannot wait (ONNX Runtime aborts the process when a
+   * pipeline thread is torn down inside session.run, so the generations must stop first).
+   */
+  closeNow(): Promise<void> {
+    this.running.abortAll('shutdown');
+    return this.close(0);
   }
 
   private async shutdown(graceMs: number): Promise<void> {

@@ -1,7 +1,9 @@
 // The gateway websocket, as discord.js v14 (@discordjs/ws) expects it: plain JSON text
 // frames (no zlib), HELLO -> IDENTIFY -> READY (guilds unavailable) -> GUILD_CREATE per
-// guild, heartbeats acknowledged, RESUME answered with RESUMED. Dispatches go to the most
-// recently identified session, the way one shard receives an interaction.
+// guild, heartbeats acknowledged, RESUME answered with RESUMED. Sharded like Discord: the
+// IDENTIFY's `shard: [id, count]` (default [0, 1]) gets the guilds with
+// (guild_id >> 22) % count === id, and a guild's events go to the most recently identified
+// session of its shard; events outside a guild (DMs) go to shard 0.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,18 +22,27 @@ export interface GatewayOptions {
   url: () => string;
 }
 
-interface Session {
+export interface GatewaySession {
   id: string;
   socket: WebSocket;
   seq: number;
   identifiedAt: number;
   intents: number;
+  /** [shard id, shard count] from IDENTIFY. */
+  shard: [number, number];
+  /** Names of the dispatches sent to this session, in order (READY, GUILD_CREATE, ...). */
+  dispatched: string[];
+}
+
+/** The shard that receives a guild's events: Discord's formula (DMs: pass null, shard 0). */
+export function shardOfGuild(guildId: string | null, shardCount: number): number {
+  return guildId === null ? 0 : Number((BigInt(guildId) >> 22n) % BigInt(shardCount));
 }
 
 export class FakeGateway {
   private readonly wss = new WebSocketServer({ noServer: true });
-  /** Every identified session; kept after a disconnect so the client can resume it. */
-  private readonly sessions: Session[] = [];
+  /** Every identified session, oldest first; kept after a disconnect so the client can resume it. */
+  readonly sessions: GatewaySession[] = [];
   private readonly readyWaiters = new Set<() => void>();
   /** Every payload clients sent, in order (IDENTIFY tokens included). */
   readonly received: Json[] = [];
@@ -49,12 +60,18 @@ export class FakeGateway {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
-  /** Whether some client has identified and is still connected. */
+  /**
+   * Whether a client is connected on every shard: shards 0 to count - 1 of the shard count
+   * the most recent IDENTIFY used each have an open session.
+   */
   get ready(): boolean {
-    return this.current() !== undefined;
+    const latest = this.sessions.at(-1);
+    if (latest === undefined) return false;
+    const count = latest.shard[1];
+    return Array.from({ length: count }, (_, id) => id).every((id) => this.open().some((s) => s.shard[0] === id && s.shard[1] === count));
   }
 
-  /** Resolves once a client is identified (immediately if one already is). */
+  /** Resolves once a client is identified on every shard (immediately if it already is). */
   waitForReady(timeoutMs = 10_000): Promise<void> {
     if (this.ready) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -71,11 +88,17 @@ export class FakeGateway {
     });
   }
 
-  /** Sends a dispatch event to the current session; throws when no client is connected. */
+  /**
+   * Sends a dispatch event to the session of its shard (from `data.guild_id`; shard 0
+   * without one); throws when no client is connected on that shard.
+   */
   dispatch(event: string, data: Json): void {
-    const session = this.current();
-    if (!session) throw new Error(`cannot dispatch ${event}: no gateway client is connected`);
-    this.send(session, { op: Op.Dispatch, t: event, s: ++session.seq, d: data });
+    const guildId: string | null = data?.guild_id ?? null;
+    const session = this.open()
+      .reverse()
+      .find((s) => s.shard[0] === shardOfGuild(guildId, s.shard[1]));
+    if (!session) throw new Error(`cannot dispatch ${event}: no gateway client is connected on the shard of ${guildId === null ? 'DMs' : `guild ${guildId}`}`);
+    this.dispatchTo(session, event, data);
   }
 
   /** Asks every connected client to reconnect (op 7), as Discord does during maintenance. */
@@ -88,14 +111,17 @@ export class FakeGateway {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 
-  private current(): Session | undefined {
-    for (let i = this.sessions.length - 1; i >= 0; i--) {
-      if (this.sessions[i].socket.readyState === this.sessions[i].socket.OPEN) return this.sessions[i];
-    }
-    return undefined;
+  /** Sessions whose socket is open, oldest first. */
+  private open(): GatewaySession[] {
+    return this.sessions.filter((s) => s.socket.readyState === s.socket.OPEN);
   }
 
-  private send(session: Session | WebSocket, payload: Json): void {
+  private dispatchTo(session: GatewaySession, event: string, data: Json): void {
+    session.dispatched.push(event);
+    this.send(session, { op: Op.Dispatch, t: event, s: ++session.seq, d: data });
+  }
+
+  private send(session: GatewaySession | WebSocket, payload: Json): void {
     const socket = 'socket' in session ? session.socket : session;
     if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(payload));
   }
@@ -130,7 +156,7 @@ export class FakeGateway {
           return;
         }
         session.socket = socket;
-        this.send(session, { op: Op.Dispatch, t: 'RESUMED', s: ++session.seq, d: {} });
+        this.dispatchTo(session, 'RESUMED', {});
         return;
       }
       default:
@@ -144,33 +170,42 @@ export class FakeGateway {
       socket.close(4004, 'Authentication failed.');
       return;
     }
-    const session: Session = { id: randomUUID().replaceAll('-', ''), socket, seq: 0, identifiedAt: Date.now(), intents: Number(d.intents ?? 0) };
+    const shard: [number, number] = Array.isArray(d.shard) ? [Number(d.shard[0]), Number(d.shard[1])] : [0, 1];
+    if (!shard.every(Number.isInteger) || shard[1] < 1 || shard[0] < 0 || shard[0] >= shard[1]) {
+      socket.close(4010, 'Invalid shard.');
+      return;
+    }
+    const session: GatewaySession = {
+      id: randomUUID().replaceAll('-', ''),
+      socket,
+      seq: 0,
+      identifiedAt: Date.now(),
+      intents: Number(d.intents ?? 0),
+      shard,
+      dispatched: [],
+    };
     this.sessions.push(session);
-    const { applicationId, botUsername, guilds } = this.options;
-    this.send(session, {
-      op: Op.Dispatch,
-      t: 'READY',
-      s: ++session.seq,
-      d: {
-        v: 10,
-        user: { id: applicationId, username: botUsername, global_name: null, discriminator: '0000', avatar: null, bot: true, verified: true, mfa_enabled: false, flags: 0 },
-        guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
-        session_id: session.id,
-        session_type: 'normal',
-        resume_gateway_url: this.options.url(),
-        shard: d.shard ?? [0, 1],
-        application: { id: applicationId, flags: 0 },
-        private_channels: [],
-        relationships: [],
-        presences: [],
-        guild_join_requests: [],
-        geo_ordered_rtc_regions: [],
-        user_settings: {},
-        _trace: ['["local-discord",{"micros":0}]'],
-      },
+    const { applicationId, botUsername } = this.options;
+    const guilds = this.options.guilds.filter((g) => shardOfGuild(g.id, shard[1]) === shard[0]);
+    this.dispatchTo(session, 'READY', {
+      v: 10,
+      user: { id: applicationId, username: botUsername, global_name: null, discriminator: '0000', avatar: null, bot: true, verified: true, mfa_enabled: false, flags: 0 },
+      guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
+      session_id: session.id,
+      session_type: 'normal',
+      resume_gateway_url: this.options.url(),
+      shard,
+      application: { id: applicationId, flags: 0 },
+      private_channels: [],
+      relationships: [],
+      presences: [],
+      guild_join_requests: [],
+      geo_ordered_rtc_regions: [],
+      user_settings: {},
+      _trace: ['["local-discord",{"micros":0}]'],
     });
-    for (const guild of guilds) this.send(session, { op: Op.Dispatch, t: 'GUILD_CREATE', s: ++session.seq, d: guildCreatePayload(guild, applicationId) });
-    for (const waiter of [...this.readyWaiters]) waiter();
+    for (const guild of guilds) this.dispatchTo(session, 'GUILD_CREATE', guildCreatePayload(guild, applicationId));
+    if (this.ready) for (const waiter of [...this.readyWaiters]) waiter();
   }
 }
 

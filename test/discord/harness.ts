@@ -40,6 +40,8 @@ export interface HarnessOptions {
   logger?: Logger;
   /** Run the bot as its own process (src/bot/main.ts) instead of in this one. Default false. */
   botProcess?: boolean;
+  /** The bot's SHARD_COUNT. Default 'auto' (the local server recommends 1 shard unless told otherwise). */
+  shardCount?: 'auto' | number;
 }
 
 /** A started bot, in this process or its own. */
@@ -99,8 +101,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   };
   await deployCommands(new REST({ api: discord.apiBase }).setToken(discord.botToken), discord.applicationId);
   const newBot = async (): Promise<RunningBot> => {
-    if (options.botProcess) return startBotProcess(discord, pg.url, config);
-    const bot = new Bot({ context, token: discord.botToken, apiBase: discord.apiBase });
+    if (options.botProcess) return startBotProcess(discord, pg.url, config, options.shardCount ?? 'auto');
+    const bot = new Bot({ context, token: discord.botToken, apiBase: discord.apiBase, shardCount: options.shardCount });
     await bot.start();
     return { stop: () => bot.stop(), lines: [] };
   };
@@ -167,8 +169,8 @@ export function discordEnv(discord: FakeDiscord): Record<string, string> {
 }
 
 /** `npm run bot` with this configuration; resolves once it has logged in to the local server. */
-async function startBotProcess(discord: FakeDiscord, databaseUrl: string, config: BotConfig): Promise<RunningBot> {
-  const env: Record<string, string> = { ...discordEnv(discord), DATABASE_URL: databaseUrl };
+async function startBotProcess(discord: FakeDiscord, databaseUrl: string, config: BotConfig, shardCount: 'auto' | number): Promise<RunningBot> {
+  const env: Record<string, string> = { ...discordEnv(discord), DATABASE_URL: databaseUrl, SHARD_COUNT: String(shardCount) };
   for (const [key, value] of Object.entries(config)) env[key] = Array.isArray(value) ? value.join(',') : String(value);
   const bot = spawnScript('src/bot/main.ts', env);
   await Promise.race([discord.waitForReady(30_000), bot.exited.then((code) => Promise.reject(new Error(`the bot process exited with ${code}: ${bot.lines.join('\n')}`)))]);

@@ -34,6 +34,8 @@ export { DiscordApiError, MessageFlags } from './messages.js';
 export { snowflake } from './snowflake.js';
 
 export interface FakeDiscordOptions {
+  /** Port on 127.0.0.1. An ephemeral one by default. */
+  port?: number;
   /** Application id, also the bot user's id. A fresh snowflake by default. */
   applicationId?: string;
   /** The bot token clients must present. A fresh token-shaped string by default. */
@@ -41,6 +43,10 @@ export interface FakeDiscordOptions {
   botUsername?: string;
   /** Guilds the bot is in. One guild "Test Guild" with one channel "general" by default. */
   guilds?: Array<{ id?: string; name?: string; channels?: Array<Partial<FakeChannel>>; roles?: string[] }>;
+  /** `shards` in GET /gateway/bot: how many discord.js's `shards: 'auto'` connects. 1 by default. */
+  recommendedShards?: number;
+  /** `session_start_limit.max_concurrency`: shards that may identify at once (1, like most bots, by default). */
+  maxConcurrency?: number;
   /** HELLO's heartbeat_interval (41250 ms like Discord by default). */
   heartbeatIntervalMs?: number;
   /** Time allowed for the first interaction response (3000 ms like Discord by default). */
@@ -94,7 +100,9 @@ export class FakeDiscord {
   private readonly deadlineMs: number;
   private readonly tokenLifetimeMs: number;
   private readonly maxUploadBytes: number;
-  private port = 0;
+  private readonly recommendedShards: number;
+  private readonly maxConcurrency: number;
+  private port: number;
 
   constructor(options: FakeDiscordOptions = {}) {
     this.applicationId = options.applicationId ?? snowflake();
@@ -103,6 +111,9 @@ export class FakeDiscord {
     this.deadlineMs = options.interactionDeadlineMs ?? 3000;
     this.tokenLifetimeMs = options.tokenLifetimeMs ?? 15 * 60_000;
     this.maxUploadBytes = options.maxUploadBytes ?? 10 * 1024 * 1024;
+    this.port = options.port ?? 0;
+    this.recommendedShards = options.recommendedShards ?? 1;
+    this.maxConcurrency = options.maxConcurrency ?? 1;
     this.guilds = (options.guilds ?? [{}]).map((g, i) => ({
       id: g.id ?? snowflake(),
       name: g.name ?? (i === 0 ? 'Test Guild' : `Test Guild ${i + 1}`),
@@ -126,7 +137,7 @@ export class FakeDiscord {
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
+      this.server.listen(this.port, '127.0.0.1', () => resolve());
     });
     this.port = (this.server.address() as AddressInfo).port;
   }
@@ -188,7 +199,7 @@ export class FakeDiscord {
     });
   }
 
-  /** Resolves once a gateway client has identified. */
+  /** Resolves once a gateway client has identified on every shard. */
   waitForReady(timeoutMs = 10_000): Promise<void> {
     return this.gateway.waitForReady(timeoutMs);
   }
@@ -421,7 +432,11 @@ export class FakeDiscord {
     return [
       r('GET', '/gateway', false, () => json({ url: this.gatewayUrl })),
       r('GET', '/gateway/bot', true, () =>
-        json({ url: this.gatewayUrl, shards: 1, session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 } }),
+        json({
+          url: this.gatewayUrl,
+          shards: this.recommendedShards,
+          session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: this.maxConcurrency },
+        }),
       ),
       r('GET', '/users/@me', true, () => json({ ...userJson({ id: app(), username: this.botUsername }), bot: true, discriminator: '0000' })),
       r('GET', '/applications/@me', true, () =>

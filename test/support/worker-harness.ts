@@ -3,6 +3,7 @@
 // does), a fresh Postgres database, a fresh Redis prefix, job rows created the way the
 // bot creates them, and real worker processes (`src/worker/main.ts`) that can be killed.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { Redis } from 'ioredis';
 import type { JobParams } from '../../src/contract/index.js';
@@ -142,6 +143,9 @@ export class WorkerHarness {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // ONNX Runtime takes every core; at a lower priority it cannot starve the test files that
+    // run beside this one (their bots must answer within Discord's 3 seconds), as in e2e.test.ts.
+    if (child.pid !== undefined) setPriority(child.pid, 10);
     const lines: string[] = [];
     const waiters = new Set<(line: string) => void>();
     const onData = (chunk: Buffer) => {
