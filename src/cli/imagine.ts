@@ -4,7 +4,6 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import {
   editCount,
   editProblem,
@@ -28,6 +27,7 @@ import {
 import { AppError } from '../errors.js';
 import { makeGrid } from '../images/grid.js';
 import { encodePng } from '../images/png.js';
+import { loadSharp } from '../images/sharp.js';
 import { PipelineHost } from '../pipeline/index.js';
 
 const USAGE = `usage: npm run imagine -- "<prompt>" [--negative TEXT] [--seed N] [--steps N] [--guidance F]
@@ -156,6 +156,7 @@ function parseEdit(values: { mask?: string; region?: string; 'zoom-out'?: string
 /** The start image's size as the pipeline reads it (EXIF orientation applied). */
 async function imageSize(bytes: Uint8Array): Promise<{ width: number; height: number }> {
   try {
+    const sharp = await loadSharp();
     const { info } = await sharp(bytes).rotate().raw().toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height };
   } catch {

@@ -9,9 +9,10 @@
 // run starts from plausible colours. The mask is feathered outward into the kept area (a soft
 // edge, so no seam shows); after decoding, pixels outside the feathered mask are copied from
 // the canvas, so they stay exactly as they were.
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { editDenoises, editLabel, editSize, EditSizeError, REGION_CELLS, type Edit, type GenerationRequest, type ModelInfo, type PipelineEdit } from '../contract/index.js';
 import type { RgbImage } from '../images/png.js';
+import { loadSharp } from '../images/sharp.js';
 import { InvalidRequestError } from './errors.js';
 import type { LoadedModel } from './model.js';
 import { createGenerator } from './rng/index.js';
@@ -48,6 +49,7 @@ export function isSubtleUpscale(edit: PipelineEdit | undefined): boolean {
 async function imageMetadata(bytes: Uint8Array, what: string): Promise<Metadata> {
   let meta: Metadata;
   try {
+    const sharp = await loadSharp();
     meta = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS }).metadata();
   } catch {
     throw new InvalidRequestError(`the ${what} is not a readable PNG, JPEG or WebP file`);
@@ -65,6 +67,7 @@ function rgbOf(data: Buffer, width: number, height: number): RgbImage {
 /** The start image of img2img: resized to cover width x height (cropping what sticks out). */
 async function decodeCovering(bytes: Uint8Array, what: string, width: number, height: number): Promise<RgbImage> {
   await imageMetadata(bytes, what);
+  const sharp = await loadSharp();
   const { data } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS })
     .rotate()
     .removeAlpha()
@@ -77,6 +80,7 @@ async function decodeCovering(bytes: Uint8Array, what: string, width: number, he
 /** The start image of an edit, at its own size. */
 async function decodeAsIs(bytes: Uint8Array): Promise<RgbImage> {
   await imageMetadata(bytes, 'start image');
+  const sharp = await loadSharp();
   const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS }).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return rgbOf(data, info.width, info.height);
 }

@@ -3,8 +3,8 @@
 // Large images go through the model in tiles: each tile is read with a margin of context
 // that is cropped away, and neighbouring tiles overlap with weights that ramp linearly
 // across the overlap and sum to 1, so no seam shows.
-import sharp from 'sharp';
 import type { RgbImage } from '../images/png.js';
+import { loadSharp } from '../images/sharp.js';
 import { ModelFaultError } from './errors.js';
 import { asFloat32, floatsToHalf } from './float16.js';
 import type { LoadedUpscaler } from './model.js';
@@ -22,6 +22,7 @@ export const SR_TILES: TileLayout = Object.freeze({ tile: 256, overlap: 32, marg
 /** A Lanczos-3 resize to exactly width x height (the aspect ratio may change slightly, as sizes are rounded to the model's multiple). */
 export async function resizeLanczos(image: RgbImage, width: number, height: number): Promise<RgbImage> {
   if (image.width === width && image.height === height) return image;
+  const sharp = await loadSharp();
   const { data } = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(width, height, { kernel: 'lanczos3', fit: 'fill' })
     .raw()
