@@ -302,7 +302,8 @@ describe('/settings show and the audit log', () => {
     const guild = freshGuild();
     const before = await settings(admin, { guild }, 'show');
     expect(before.content).toBe(
-      "**Settings of this server**\nDefault quota: none of its own (the bot's default is 50 images per day)\n/imagine allowed in: every channel\nBanned words (0): none\n" +
+      "**Settings of this server**\nDefault quota: none of its own (the bot's default is 50 images per day)\nPer-user limits (0): none\nBanned here (0): none\n" +
+        '/imagine allowed in: every channel\nBanned words (0): none\n' +
         "Also banned in every server by the bot's configuration: 1 word.",
     );
 
@@ -312,9 +313,13 @@ describe('/settings show and the audit log', () => {
     await settings(admin, { guild }, 'banned-word-add', { word: 'Snake_Case' });
     await settings(admin, { guild }, 'banned-word-add', { word: 'owl' });
     await settings(admin, { guild }, 'banned-word-add', { word: 'owl' });
+    const [limited, banned] = [h.discord.user('settings-limited'), h.discord.user('settings-banned')];
+    await settings(admin, { guild }, 'user-limit', { user: limited.id, limit: 3 });
+    await settings(admin, { guild }, 'ban', { user: banned.id, reason: 'spam_bot' });
     const shown = await settings(admin, { guild }, 'show');
     expect(shown.content).toBe(
-      `**Settings of this server**\nDefault quota: 7 images per day here (the bot's default is 50, and applies too)\n/imagine allowed in: <#${guild.channels[2].id}>\nBanned words (2): "snake\\_case", "owl"\n` +
+      `**Settings of this server**\nDefault quota: 7 images per day here (the bot's default is 50, and applies too)\n` +
+        `Per-user limits (1): <@${limited.id}>: 3\nBanned here (1): <@${banned.id}> (spam\\_bot)\n/imagine allowed in: <#${guild.channels[2].id}>\nBanned words (2): "snake\\_case", "owl"\n` +
         "Also banned in every server by the bot's configuration: 1 word.",
     );
     expect(shown.attachments).toEqual([]);

@@ -43,6 +43,7 @@
 //   getQuota(db, userId, { defaultLimit }): Promise<QuotaStatus>   { limit, customLimit, bonus, used, remaining, periodSeconds, resetsAt }
 //   getServerQuota(db, guildId, userId): Promise<ServerQuotaStatus>   { limit | null, customLimit, used, remaining | null, resetsAt }
 //   setServerLimit(db, { guildId, userId, limit: number | null, actorId, reason })   a server admin's per-user limit; audited
+//   listServerLimits(db, guildId): { userId, limit }[]   the per-user limits a server set (for /settings show)
 //   reserveQuota(db, { userId, cost, jobId, reason, guildId, defaultLimit }): { ok, quota, server } | { ok: false, level: 'global' | 'server', ... }
 //   refundJob(db, jobId, reason): Promise<{ credited, alreadyRefunded }>    idempotent; nothing after a reset or the period's end
 //   jobRefund(db, jobId): Promise<{ charged, credited }>   what the ledger says, for the failed/cancelled message
@@ -107,6 +108,7 @@ export {
   reserveQuota,
   getServerQuota,
   setServerLimit,
+  listServerLimits,
   refundJob,
   jobRefund,
   setLimit,
@@ -126,7 +128,7 @@ export {
   type JobRefund,
   type AdminAction,
 } from './quota.js';
-export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser, getGuildBan, banInGuild, unbanInGuild } from './users.js';
+export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser, getGuildBan, listGuildBans, banInGuild, unbanInGuild } from './users.js';
 export { getPreferences, setPreferences, resetPreferences, NO_PREFERENCES, type Preferences } from './preferences.js';
 export { getGuildSettings, setGuildSettings, editGuildSettings, type GuildSettings, type GuildSettingsChanges } from './guilds.js';
 export { audit, auditOnce, listAudit, type AuditEntry } from './audit.js';

@@ -185,6 +185,14 @@ export async function getServerQuota(db: Db, guildId: string, userId: string): P
   return toServerStatus(guildId, userId, row);
 }
 
+/** The users a server's admins gave a limit of their own there, by user id. */
+export async function listServerLimits(db: Db, guildId: string): Promise<{ userId: string; limit: number }[]> {
+  const rows = await db.execute<{ user_id: string; custom_limit: number }>(
+    sql`select user_id, custom_limit from guild_quotas where guild_id = ${guildId} and custom_limit is not null order by user_id`,
+  );
+  return rows.map((row) => ({ userId: row.user_id, limit: row.custom_limit }));
+}
+
 /** Sets (or with null clears) a server's own daily limit for one user; audited. */
 export async function setServerLimit(db: Db, input: AdminAction & { guildId: string; userId: string; limit: number | null }): Promise<void> {
   if (input.limit !== null) assertCount('limit', input.limit, 0);

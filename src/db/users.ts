@@ -57,6 +57,11 @@ export async function getGuildBan(db: Db, guildId: string, userId: string): Prom
   return row ?? null;
 }
 
+/** A server's bans, oldest first. */
+export async function listGuildBans(db: Db, guildId: string): Promise<GuildBanRow[]> {
+  return db.select().from(guildBans).where(eq(guildBans.guildId, guildId)).orderBy(guildBans.bannedAt, guildBans.userId);
+}
+
 /** Bans the user from using the bot in one server; audited. Banning again updates the reason. */
 export async function banInGuild(db: Db, input: { guildId: string; userId: string; actorId: string; reason: string }): Promise<void> {
   await db.transaction(async (tx) => {

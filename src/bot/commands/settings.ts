@@ -9,6 +9,8 @@ import {
   editGuildSettings,
   getDefaultLimit,
   getGuildSettings,
+  listGuildBans,
+  listServerLimits,
   MAX_QUOTA_AMOUNT,
   setServerLimit,
   unbanInGuild,
@@ -28,6 +30,8 @@ export const MAX_BANNED_WORDS = 200;
 export const MAX_BANNED_WORD_LENGTH = 50;
 /** Discord's limit for message content; a longer /settings show sends the banned words as a file. */
 const CONTENT_LIMIT = 2000;
+/** Users listed by /settings show per list (bans, per-user limits); the rest are counted. */
+const SHOWN_USERS = 10;
 
 // Channels whose messages are written in the channel itself (threads have their own id).
 const TEXT_CHANNEL_TYPES = [
@@ -206,6 +210,13 @@ function setDefaultQuota(current: GuildSettings, limit: number | null): Edit {
 type ShownFile = { attachment: Buffer; name: string };
 
 /** The settings as an ephemeral answer; the banned words go in a file when they do not fit. */
+/** Up to SHOWN_USERS entries, then how many more. */
+function userList(entries: string[]): string {
+  if (entries.length === 0) return 'none';
+  const shown = entries.slice(0, SHOWN_USERS).join(', ');
+  return entries.length > SHOWN_USERS ? `${shown} and ${entries.length - SHOWN_USERS} more` : shown;
+}
+
 async function showSettings(ctx: BotContext, guildId: string): Promise<{ content: string; files: ShownFile[] }> {
   const settings = await getGuildSettings(ctx.db, guildId);
   const globalDefault = await getDefaultLimit(ctx.db, ctx.config.DEFAULT_QUOTA);
@@ -213,9 +224,12 @@ async function showSettings(ctx: BotContext, guildId: string): Promise<{ content
     settings.defaultQuota === null
       ? `none of its own (the bot's default is ${globalDefault} images per day)`
       : `${settings.defaultQuota} images per day here (the bot's default is ${globalDefault}, and applies too)`;
+  const [bans, limits] = await Promise.all([listGuildBans(ctx.db, guildId), listServerLimits(ctx.db, guildId)]);
+  const userLimits = `Per-user limits (${limits.length}): ${userList(limits.map((l) => `<@${l.userId}>: ${l.limit}`))}`;
+  const banned = `Banned here (${bans.length}): ${userList(bans.map((b) => (b.reason === '' ? `<@${b.userId}>` : `<@${b.userId}> (${escapeMarkdown(b.reason)})`)))}`;
   const channels = settings.allowedChannelIds.length === 0 ? 'every channel' : channelList(settings.allowedChannelIds);
   const configWords = ctx.config.BANNED_WORDS.length === 0 ? '' : `\nAlso banned in every server by the bot's configuration: ${plural(ctx.config.BANNED_WORDS.length, 'word')}.`;
-  const lines = (words: string) => `**Settings of this server**\nDefault quota: ${quota}\n/imagine allowed in: ${channels}\nBanned words (${settings.bannedWords.length}): ${words}${configWords}`;
+  const lines = (words: string) => `**Settings of this server**\nDefault quota: ${quota}\n${userLimits}\n${banned}\n/imagine allowed in: ${channels}\nBanned words (${settings.bannedWords.length}): ${words}${configWords}`;
   const inline = lines(settings.bannedWords.length === 0 ? 'none' : wordList(settings.bannedWords));
   if (inline.length <= CONTENT_LIMIT) return { content: inline, files: [] };
   return { content: lines('in the attached file'), files: [{ attachment: Buffer.from(`${settings.bannedWords.join('\n')}\n`), name: 'banned-words.txt' }] };
