@@ -9,7 +9,7 @@ import type { ButtonHandler } from '../types.js';
 
 export const cancel: ButtonHandler<'cancel'> = {
   action: 'cancel',
-  // Admins may cancel any job (moderation).
+  // Bot owners and the admins of the server the job was made in may cancel it (moderation).
   access: 'ownerOrAdmin',
   posts: false,
 
