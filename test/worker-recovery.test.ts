@@ -97,10 +97,12 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
   });
 
   it('hands the running job back on SIGTERM after the grace period, and another worker finishes it', async () => {
+    // The longest job there is (150 steps, 4 images) against a short grace: on a fast machine a
+    // 1-image job finished inside the 1 s grace and there was nothing left to hand back.
     const leaving = h.spawnWorker({ ...FAST_RECOVERY, env: { SHUTDOWN_GRACE_MS: '1000' } });
     await leaving.ready;
     const user = h.discord.user('gus');
-    const { job } = await h.newJob({ user, params: { steps: 150, count: 1 } });
+    const { job } = await h.newJob({ user, params: { steps: 150, count: 4 } });
     await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
     const signalledAt = Date.now();
     leaving.child.kill('SIGTERM');
