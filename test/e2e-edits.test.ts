@@ -6,7 +6,6 @@
 // from a user's picture, inline parameters and {a, b} choices reach the PNG, remix edits the
 // prompt; every button works after a bot and worker restart, and a failed edit is refunded.
 import { existsSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -14,7 +13,8 @@ import { getJob, getQuota, listImages, listUserJobs, type Job } from '../src/db/
 import { readPngParameters, type RgbImage } from '../src/images/png.js';
 import { decodePng } from '../src/images/encode.js';
 import { liveModels } from '../src/queue/index.js';
-import { discordEnv, spawnScript, startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
+import { startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
+import { buttonCustomId, buttonLabels, jobIdOf, startDemoWorker, waitForFinalMessage } from './support/e2e.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
 import { MODELS_DIR } from './support/worker-harness.js';
 
@@ -25,51 +25,8 @@ const STEPS = 8;
 let h: Harness;
 let worker: ScriptProcess;
 let user: FakeUser;
-const workerLog = () => worker.lines.join('\n').slice(-3000);
 
-function startWorker(): ScriptProcess {
-  const started = spawnScript('src/worker/main.ts', {
-    ...discordEnv(h.discord),
-    DATABASE_URL: h.pg.url,
-    REDIS_PREFIX: h.prefix,
-    MODELS_DIR,
-    WORKER_MODELS: 'shapes-demo',
-    EXECUTION_PROVIDER: 'cpu',
-    PREVIEW_INTERVAL_MS: '1000',
-    HEALTH_PORT: '0',
-    SHUTDOWN_GRACE_MS: '5000',
-  });
-  // ONNX Runtime takes every core; at a lower priority it cannot starve the bots of other files.
-  if (started.child.pid !== undefined) setPriority(started.child.pid, 10);
-  return started;
-}
-
-async function workerReady(): Promise<void> {
-  await vi.waitFor(
-    async () => {
-      if (worker.child.exitCode !== null) throw new Error(`worker exited with ${worker.child.exitCode}:\n${workerLog()}`);
-      if ((await liveModels(h.redis, h.prefix)).length === 0) throw new Error('worker not ready yet');
-    },
-    { timeout: 60_000, interval: 200 },
-  );
-}
-
-const labels = (m: StoredMessage): string[] => m.components.flatMap((row) => row.components.map((c: { label: string }) => c.label));
-const customIdOf = (m: StoredMessage, label: string): string => {
-  const button = m.components.flatMap((r) => r.components).find((c: { label: string }) => c.label === label);
-  if (!button) throw new Error(`no ${label} button on: ${m.content}`);
-  return button.custom_id;
-};
-const jobIdOf = (m: StoredMessage) => /Job `([a-z0-9]+)`/.exec(m.content)![1]!;
-
-/** The job message once the worker has put the result (or a failure) in it. */
-async function finalMessage(messageId: string): Promise<StoredMessage> {
-  try {
-    return await h.discord.messages.waitFor((m) => m.id === messageId && (labels(m).includes('🔄') || labels(m).includes('Rerun') || /failed|cancelled/.test(m.content)), 90_000);
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${workerLog()}`);
-  }
-}
+const finalMessage = (messageId: string) => waitForFinalMessage(h, worker, messageId, 90_000);
 
 /** The first public message an interaction made: its reply, or its follow-ups' first for a list. */
 async function queued(handle: InteractionHandle): Promise<StoredMessage> {
@@ -110,12 +67,11 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   beforeAll(async () => {
     h = await startHarness({ label: 'e2eedits', advertiseModel: false, config: { MAX_JOBS_PER_USER: 10 } });
     user = h.discord.user('e2e-editor');
-    worker = startWorker();
-    await workerReady();
+    worker = await startDemoWorker(h);
     dynamic = (await liveModels(h.redis, h.prefix))[0]!.fixedSize === null;
     // A U result: the single image every edit starts from.
     const grid = await resultOf(await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 4242, guidance: 5 } }));
-    const click = await h.discord.clickButton({ message: grid.message, customId: customIdOf(grid.message, 'U1'), user });
+    const click = await h.discord.clickButton({ message: grid.message, customId: buttonCustomId(grid.message, 'U1'), user });
     await click.response();
     single = click.original()!;
     source = grid.images[0]!;
@@ -127,7 +83,7 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   });
 
   it('Zoom out 2x: a 2x2 grid of the same size with the original shrunk at the centre', async () => {
-    const { job, images } = await resultOf(await h.discord.clickButton({ message: single, customId: customIdOf(single, 'Zoom out 2x'), user }));
+    const { job, images } = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Zoom out 2x'), user }));
     expect(job).toMatchObject({ kind: 'zoom', count: 4, width: source.width, height: source.height });
     const shrunk = await resized(source, source.width / 2, source.height / 2);
     for (const image of images) {
@@ -140,7 +96,7 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   });
 
   it('Vary (region) of the centre cell: pixels outside the mask unchanged, inside changed', async () => {
-    const opened = await h.discord.clickButton({ message: single, customId: customIdOf(single, 'Vary (region)'), user });
+    const opened = await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Vary (region)'), user });
     expect((await opened.response()).json.type).toBe(9);
     const submitted = await h.discord.submitModal({ opened, user, values: { cells: ['center'], prompt: 'a yellow circle on a blue background' } });
     const { job, images } = await resultOf(submitted);
@@ -159,7 +115,7 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
 
   it('Upscale (subtle): one image at twice the size that is the original when scaled back, charged one image', async () => {
     const before = (await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used;
-    const { job, images } = await resultOf(await h.discord.clickButton({ message: single, customId: customIdOf(single, 'Upscale (subtle)'), user }));
+    const { job, images } = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (subtle)'), user }));
     expect(job).toMatchObject({ kind: 'upscale', count: 1, cost: 1, width: 2 * source.width, height: 2 * source.height });
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(before + 1);
     const back = await resized(images[0]!, source.width, source.height);
@@ -168,12 +124,12 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
 
   it('Upscale (creative) and the pan arrows, on a model that makes any size', async (context) => {
     if (!dynamic) context.skip();
-    const creative = await resultOf(await h.discord.clickButton({ message: single, customId: customIdOf(single, 'Upscale (creative)'), user }));
+    const creative = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (creative)'), user }));
     expect([creative.images[0]!.width, creative.images[0]!.height]).toEqual([2 * source.width, 2 * source.height]);
     const back = await resized(creative.images[0]!, source.width, source.height);
     expect(meanDiff(back, { x: 0, y: 0, width: source.width, height: source.height }, source)).toBeLessThan(20);
 
-    const left = await resultOf(await h.discord.clickButton({ message: single, customId: customIdOf(single, '⬅️'), user }));
+    const left = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, '⬅️'), user }));
     expect(left.job).toMatchObject({ kind: 'pan', count: 4, width: 1.5 * source.width, height: source.height });
     // The original keeps the right side: the new strip is on the left.
     for (const image of left.images) {
@@ -181,7 +137,7 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
       const sourceRight = await sharp(source.rgb, { raw: { width: source.width, height: source.height, channels: 3 } }).extract({ left: 6, top: 0, width: kept.width, height: kept.height }).raw().toBuffer();
       expect(meanDiff(image, kept, { width: kept.width, height: kept.height, rgb: new Uint8Array(sourceRight) })).toBeLessThan(1);
     }
-    const up = await resultOf(await h.discord.clickButton({ message: single, customId: customIdOf(single, '⬆️'), user }));
+    const up = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, '⬆️'), user }));
     expect([up.images[0]!.width, up.images[0]!.height]).toEqual([source.width, 1.5 * source.height]);
   });
 
@@ -227,7 +183,7 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   it('remix: 🔄 opens the prompt; the submitted edit runs', async () => {
     await h.discord.sendCommand({ name: 'prefer', user, subcommand: 'remix', options: { on: true } }).then((x) => x.response());
     try {
-      const reroll = await h.discord.clickButton({ message: single, customId: customIdOf(single, 'Rerun'), user });
+      const reroll = await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Rerun'), user });
       expect((await reroll.response()).json.type).toBe(9);
       const { job } = await resultOf(await h.discord.submitModal({ opened: reroll, user, values: { prompt: 'a white square on a purple background' } }));
       expect(job).toMatchObject({ kind: 'reroll', prompt: 'a white square on a purple background' });
@@ -239,17 +195,16 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   it('every editing button works after a bot and worker restart; a failed edit is refunded', async () => {
     await h.restartBot();
     await worker.stop();
-    worker = startWorker();
-    await workerReady();
+    worker = await startDemoWorker(h);
     const message = h.discord.messages.get(single.id)!;
-    const { job } = await resultOf(await h.discord.clickButton({ message, customId: customIdOf(message, 'Zoom out 1.5x'), user }));
+    const { job } = await resultOf(await h.discord.clickButton({ message, customId: buttonCustomId(message, 'Zoom out 1.5x'), user }));
     expect(job.kind).toBe('zoom');
     // The source image's row disappears: the edit cannot start, so it fails and is refunded.
     await h.pg.sql`delete from images where job_id = ${single.content.match(/Job `([a-z0-9]+)`/)![1]!}`;
     const sourceJob = (await getJob(h.pg.db, jobIdOf(single)))!;
     await h.pg.sql`delete from images where job_id = ${sourceJob.parentJobId!}`;
     const before = (await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used;
-    const refused = await h.discord.clickButton({ message, customId: customIdOf(message, 'Zoom out 2x'), user });
+    const refused = await h.discord.clickButton({ message, customId: buttonCustomId(message, 'Zoom out 2x'), user });
     await refused.response();
     const reply = refused.original()!;
     // Either the bot finds no image to edit at once, or the worker fails the job and refunds it.

@@ -4,14 +4,13 @@
 // delivered as its stored PNG (as /show posts it); V2, U1, reroll, /rerun (byte-identical
 // PNG), and a button used after a bot restart.
 import { existsSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { expireStoredData, getJob, getQuota, listImages } from '../src/db/index.js';
 import { readPngParameters } from '../src/images/png.js';
-import { liveModels } from '../src/queue/index.js';
-import { discordEnv, spawnScript, startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
+import { startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
+import { buttonCustomId, buttonLabels, jobIdOf, startDemoWorker, waitForFinalMessage } from './support/e2e.js';
 import { MODELS_DIR } from './support/worker-harness.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
 
@@ -21,31 +20,9 @@ const STEPS = 12;
 
 let h: Harness;
 let worker: ScriptProcess;
-const workerLog = () => worker.lines.join('\n').slice(-3000);
 let user: FakeUser;
 
-function labels(message: StoredMessage): string[] {
-  return message.components.flatMap((row) => row.components.map((c: { label: string }) => c.label));
-}
-
-function customIdOf(message: StoredMessage, label: string): string {
-  const button = message.components.flatMap((row) => row.components).find((c: { label: string }) => c.label === label);
-  if (!button) throw new Error(`no ${label} button on: ${message.content}`);
-  return button.custom_id;
-}
-
-function jobIdOf(message: StoredMessage): string {
-  return /Job `([a-z0-9]+)`/.exec(message.content)![1];
-}
-
-/** The job message once the worker has put the result (or a failure) in it. */
-async function finalMessage(messageId: string): Promise<StoredMessage> {
-  try {
-    return await h.discord.messages.waitFor((m) => m.id === messageId && (labels(m).includes('🔄') || labels(m).includes('Rerun') || /failed|cancelled/.test(m.content)), 45_000);
-  } catch (error) {
-    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${workerLog()}`);
-  }
-}
+const finalMessage = (messageId: string) => waitForFinalMessage(h, worker, messageId, 45_000);
 
 async function queuedMessage(handle: InteractionHandle): Promise<StoredMessage> {
   const callback = await handle.response();
@@ -62,27 +39,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   beforeAll(async () => {
     h = await startHarness({ label: 'e2e', advertiseModel: false });
     user = h.discord.user('e2e');
-    worker = spawnScript('src/worker/main.ts', {
-      ...discordEnv(h.discord),
-      DATABASE_URL: h.pg.url,
-      REDIS_PREFIX: h.prefix,
-      MODELS_DIR,
-      WORKER_MODELS: 'shapes-demo',
-      EXECUTION_PROVIDER: 'cpu',
-      PREVIEW_INTERVAL_MS: '200',
-      HEALTH_PORT: '0',
-      SHUTDOWN_GRACE_MS: '5000',
-    });
-    // ONNX Runtime takes every core; at a lower priority it cannot starve the test files that
-    // run beside this one (their bots must answer within Discord's 3 seconds).
-    if (worker.child.pid !== undefined) setPriority(worker.child.pid, 10);
-    await vi.waitFor(
-      async () => {
-        if (worker.child.exitCode !== null) throw new Error(`worker exited with ${worker.child.exitCode}:\n${workerLog()}`);
-        if ((await liveModels(h.redis, h.prefix)).length === 0) throw new Error('worker not ready yet');
-      },
-      { timeout: 60_000, interval: 200 },
-    );
+    worker = await startDemoWorker(h, { PREVIEW_INTERVAL_MS: '200' });
   }, 90_000);
 
   afterAll(async () => {
@@ -94,7 +51,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 1234 } });
     const queued = await queuedMessage(handle);
     grid = await finalMessage(queued.id);
-    expect(labels(grid)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
+    expect(buttonLabels(grid)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
     expect(grid.attachments).toHaveLength(1);
     expect(grid.attachments[0].width).toBeGreaterThanOrEqual(256);
     expect(grid.content).toContain('seeds 1234, 1235, 1236, 1237');
@@ -120,7 +77,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   });
 
   it('V2 queues a variation whose parent is the first job, and it completes', async () => {
-    const click = await h.discord.clickButton({ message: grid, customId: customIdOf(grid, 'V2'), user });
+    const click = await h.discord.clickButton({ message: grid, customId: buttonCustomId(grid, 'V2'), user });
     const queued = await queuedMessage(click);
     const result = await finalMessage(queued.id);
     const variation = (await getJob(h.pg.db, jobIdOf(result)))!;
@@ -129,16 +86,16 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   });
 
   it('U1 posts the first image alone', async () => {
-    const click = await h.discord.clickButton({ message: grid, customId: customIdOf(grid, 'U1'), user });
+    const click = await h.discord.clickButton({ message: grid, customId: buttonCustomId(grid, 'U1'), user });
     await click.response();
     const single = click.original()!;
-    expect(labels(single)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun']);
+    expect(buttonLabels(single)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun']);
     const [original] = await listImages(h.pg.db, jobIdOf(grid));
     expect(single.attachments[0].data.equals(original.png!)).toBe(true);
   });
 
   it('🔄 reruns the request with a new seed', async () => {
-    const click = await h.discord.clickButton({ message: grid, customId: customIdOf(grid, '🔄'), user });
+    const click = await h.discord.clickButton({ message: grid, customId: buttonCustomId(grid, '🔄'), user });
     const result = await finalMessage((await queuedMessage(click)).id);
     const reroll = (await getJob(h.pg.db, jobIdOf(result)))!;
     expect(reroll.status).toBe('succeeded');
@@ -176,13 +133,13 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const show = await h.discord.sendCommand({ name: 'show', user, options: { job: jobIdOf(grid) } });
     const restored = await finalMessage((await queuedMessage(show)).id);
     // The replay expired with the images, so no Replay button.
-    expect(labels(restored)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
+    expect(buttonLabels(restored)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
     expect(freed.replays).toBeGreaterThanOrEqual(1);
     const after = await listImages(h.pg.db, jobIdOf(grid));
     expect(after.map((i) => i.png?.equals(before[i.index]!.png!))).toEqual([true, true, true, true]);
 
     await expireStoredData(h.pg.db, { retentionDays: 1, now: new Date(Date.now() + 2 * 86_400_000) });
-    const u1 = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: customIdOf(grid, 'U1'), user });
+    const u1 = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: buttonCustomId(grid, 'U1'), user });
     const single = await finalMessage((await queuedMessage(u1)).id);
     expect(single.attachments[0]!.data.equals(before[0]!.png!)).toBe(true);
   });
