@@ -212,6 +212,19 @@ describe('final delivery', () => {
     expect(patchesOf(target.interactionToken)).toHaveLength(1); // no second try on a gone message
   });
 
+  it('gives up at once on a rate limit longer than its wait budget, the one a progress edit left included', async () => {
+    const { job, target } = await interaction();
+    const limited = { status: 429, json: { message: 'You are being rate limited.', retry_after: 60, global: false }, headers: { 'retry-after': '60' } };
+    const stop = discord.onRequest((req) => (req.method === 'PATCH' || req.method === 'POST' ? limited : undefined));
+    const message = new JobMessage(messages, target, { maxRateLimitWaitMs: 2000 });
+    await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('rate limited');
+    const startedAt = Date.now();
+    await expect(message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job))).rejects.toThrow(/interaction edit: rate limited.*; channel message: rate limited/);
+    // Neither Discord's 60 s nor anything near it was waited.
+    expect(Date.now() - startedAt).toBeLessThan(1500);
+    stop();
+  });
+
   it('reports every failed route when nothing works', async () => {
     const { job, target } = await interaction();
     const stop = discord.onRequest(() => ({ status: 403, json: { message: 'Missing Access', code: 50001 } }));
