@@ -40,6 +40,8 @@ export interface NewJobOptions {
   params?: Partial<JobParams>;
   kind?: 'imagine' | 'variation' | 'reroll' | 'rerun';
   parent?: { jobId: string; index: number };
+  /** Put it on the queue too (as the bot does). Default true. */
+  enqueue?: boolean;
 }
 
 export class WorkerHarness {
@@ -54,7 +56,8 @@ export class WorkerHarness {
     private readonly client: Client,
   ) {}
 
-  static async start(label: string, options: { redisUrl?: string } = {}): Promise<WorkerHarness> {
+  /** @param options redisUrl: a private Redis (default the shared one); pgAdminUrl: a private Postgres cluster's (default the shared server). */
+  static async start(label: string, options: { redisUrl?: string; pgAdminUrl?: string } = {}): Promise<WorkerHarness> {
     const discord = await startFakeDiscord();
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
     client.on(Events.InteractionCreate, async (interaction) => {
@@ -62,7 +65,7 @@ export class WorkerHarness {
     });
     await client.login(discord.botToken);
     await discord.waitForReady();
-    const pg = await createTestDatabase(label.replace(/[^a-z0-9_]/g, '_'));
+    const pg = await createTestDatabase(label.replace(/[^a-z0-9_]/g, '_'), { adminUrl: options.pgAdminUrl });
     const redisUrl = options.redisUrl ?? SHARED_REDIS_URL;
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     redis.on('error', () => {});
@@ -113,7 +116,7 @@ export class WorkerHarness {
     const userActiveJobs = await countActiveJobs(this.pg.db, options.user.id);
     /** Epoch ms with sub-ms precision, as the local Discord server records requests. */
     const enqueuedAt = performance.timeOrigin + performance.now();
-    await enqueueGeneration(this.queues, { jobId: created.job.id, model: params.model, userActiveJobs });
+    if (options.enqueue ?? true) await enqueueGeneration(this.queues, { jobId: created.job.id, model: params.model, userActiveJobs });
     return { job: { ...created.job, messageId: message.id }, message, enqueuedAt };
   }
 
