@@ -217,7 +217,7 @@ export function renderCancelled(job: MessageJob, refund: RefundView, reason?: st
 /** A queued job whose model no live worker serves: it keeps its place (and its Cancel button). */
 export function renderWaitingForWorker(job: MessageJob): MessagePayload {
   return {
-    content: limit(`${header(job)}\nJob \`${job.id}\`: no worker for model ${escapeMarkdown(job.model)} is online; your job waits.`),
+    content: limit(`${header(job)}\nJob \`${job.id}\`: no worker for model \`${job.model}\` is online; your job waits.`),
     components: [cancelRow(job)],
     files: [],
     allowedMentions: NO_MENTIONS,

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { JobParams } from '../../src/contract/index.js';
 import { countActiveJobs, createJobWithReservation, getJob, setMessageId, type Job } from '../../src/db/index.js';
 import { GenerationQueues, enqueueGeneration } from '../../src/queue/index.js';
-import { startFakeDiscord, type FakeDiscord, type FakeUser, type StoredMessage } from '../discord/server.js';
+import { startFakeDiscord, type FakeDiscord, type FakeUser, type RecordedRequest, type StoredMessage } from '../discord/server.js';
 import { createTestDatabase, type TestDatabase } from './pg.js';
 import { SHARED_REDIS_URL, dropPrefix, freshPrefix } from './redis.js';
 
@@ -42,6 +42,12 @@ export interface NewJobOptions {
   parent?: { jobId: string; index: number };
   /** Put it on the queue too (as the bot does). Default true. */
   enqueue?: boolean;
+}
+
+/** Whether message components are a result's: U1 (a grid) or Rerun (one image). */
+export function hasResultButtons(components: unknown): boolean {
+  if (!Array.isArray(components)) return false;
+  return (components as { components: { label?: string }[] }[]).flatMap((row) => row.components).some((b) => b.label === 'U1' || b.label === 'Rerun');
 }
 
 export class WorkerHarness {
@@ -189,6 +195,24 @@ export class WorkerHarness {
     const worker: WorkerProcess = { child, lines, ready, exited, waitForLine };
     this.workers.push(worker);
     return worker;
+  }
+
+  /** The job's final result messages Discord accepted: edits or channel posts with the result's buttons. */
+  finalEdits(job: Job): RecordedRequest[] {
+    return this.discord.requests.filter(
+      (r) =>
+        (r.path.includes(`/${job.interactionToken}/messages/`) || r.path === `/channels/${job.channelId}/messages`) &&
+        r.response?.status === 200 &&
+        typeof r.json?.content === 'string' &&
+        r.json.content.includes(job.id) &&
+        hasResultButtons(r.json.components),
+    );
+  }
+
+  /** The kinds of the job's quota ledger entries, in order ('charge', 'refund'). */
+  async ledgerKinds(jobId: string): Promise<string[]> {
+    const rows = await this.pg.sql<{ kind: string }[]>`select kind from quota_ledger where job_id = ${jobId} order by id`;
+    return rows.map((r) => r.kind);
   }
 
   /** Polls Postgres until `done(job)` holds. */
