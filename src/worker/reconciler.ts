@@ -1,8 +1,8 @@
 // The reconciler compares Postgres (the truth about every job) with the queues and the
 // worker heartbeats in Redis, and repairs what neither side repairs alone:
 //   - a queued row with no BullMQ job (Redis lost its data; a pickup failed for good while
-//     Postgres was down) is enqueued again, same job id; a waiting BullMQ job whose row is
-//     final or missing is removed;
+//     Postgres was down) is enqueued again, same job id, once its "queued" message is posted;
+//     a waiting BullMQ job whose row is final or missing is removed;
 //   - a running row that no live worker runs (its heartbeat is gone, or its BullMQ job is not
 //     active) for STALL_TIMEOUT_MS goes back to the queue with its attempt count, or, once
 //     that count reached JOB_ATTEMPTS, fails and is refunded, and the message says so;
@@ -81,6 +81,12 @@ export const MAX_REDELIVERIES = 5;
 const REDELIVERY_MIN_AGE_MS = 10_000;
 /** Results older than this are not redelivered (a day: the interaction is long gone). */
 const REDELIVERY_MAX_AGE_MS = 24 * 3600_000;
+/**
+ * A queued row without a message id may still be between its insert and its "queued" reply
+ * (the bot enqueues after replying, so a worker never edits a message that is not there yet):
+ * it is enqueued again only after this long.
+ */
+const UNPOSTED_GRACE_MS = 60_000;
 /** BullMQ states in which a job will be picked up without help. */
 const ON_THE_QUEUE = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children']);
 
@@ -214,7 +220,8 @@ export class Reconciler {
 
   private async checkQueued(job: Job, modelAbsentSince: number | null): Promise<void> {
     const state = await this.queueState(job);
-    if (!ON_THE_QUEUE.has(state) && state !== 'active') {
+    const posted = job.messageId !== null || this.now() - job.createdAt.getTime() >= UNPOSTED_GRACE_MS;
+    if (posted && !ON_THE_QUEUE.has(state) && state !== 'active') {
       await this.putOnQueue(job, state);
       this.act('requeued', job, { queueState: state });
     }
