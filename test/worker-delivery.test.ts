@@ -225,6 +225,16 @@ describe('final delivery', () => {
     stop();
   });
 
+  it('aborts a final edit Discord does not answer once its deadline passes', async () => {
+    const { job, target } = await interaction();
+    const held = discord.holdNext((r) => r.method === 'PATCH' && r.path.includes(target.interactionToken), 5000);
+    const startedAt = Date.now();
+    const delivery = new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job), startedAt + 500);
+    await held;
+    await expect(delivery).rejects.toThrow(/could not deliver the result: interaction edit: .*abort.*; channel message: /i);
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+  });
+
   it('reports every failed route when nothing works', async () => {
     const { job, target } = await interaction();
     const stop = discord.onRequest(() => ({ status: 403, json: { message: 'Missing Access', code: 50001 } }));

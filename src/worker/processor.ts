@@ -49,8 +49,8 @@ export interface ProcessorDeps {
   /** Called when a job is picked up (heartbeat's lastJobAt). */
   onJobStart: () => void;
   /**
-   * Longest time a final message may spend in rate-limit waits and retry pauses, all tries
-   * together: it must fit in the shutdown grace (SHUTDOWN_GRACE_MS). @defaultValue 20000
+   * Longest time a final message may take, its requests, rate-limit waits and retry pauses,
+   * all tries together: it must fit in the shutdown grace (SHUTDOWN_GRACE_MS). @defaultValue 20000
    */
   deliveryBudgetMs?: number;
   /** @defaultValue setTimeout-based */
@@ -370,7 +370,7 @@ export class GenerationProcessor {
   /**
    * Sends a final message once per job across all workers. The holder of the job's delivery
    * lease sends it (renewing the lease while it does), unless delivered_at says it reached
-   * Discord already; a failed try is tried again after a pause, all waits within the delivery
+   * Discord already; a failed try is tried again after a pause, everything within the delivery
    * budget. The outcome (or the error) goes into the job row; a result that could not be
    * delivered is delivered later by the reconciler.
    */
