@@ -53,8 +53,6 @@ export interface ProcessorDeps {
    * all tries together: it must fit in the shutdown grace (SHUTDOWN_GRACE_MS). @defaultValue 20000
    */
   deliveryBudgetMs?: number;
-  /** @defaultValue setTimeout-based */
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** What one deliverFinal call did. */
@@ -83,7 +81,7 @@ const DELIVERY_RETRY_PAUSE_MS = [1000, 3000];
 /** A job picked up while Postgres does not answer waits this long on the queue, its attempt unspent. */
 const PICKUP_RETRY_DELAY_MS = 5000;
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface ProgressSnapshot {
   step: number;
@@ -105,12 +103,10 @@ function failureReason(err: unknown): string {
 export class GenerationProcessor {
   private readonly images: StoredImages;
   private readonly deliveryBudgetMs: number;
-  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly deps: ProcessorDeps) {
     this.images = new StoredImages({ db: deps.db, generators: deps.generators, logger: deps.logger });
     this.deliveryBudgetMs = deps.deliveryBudgetMs ?? 20_000;
-    this.sleep = deps.sleep ?? defaultSleep;
   }
 
   /** BullMQ's processor function. */
@@ -403,7 +399,7 @@ export class GenerationProcessor {
             return 'failed';
           }
           logger.warn({ err, attempt, retryInMs: pause }, 'delivery failed; trying again');
-          await this.sleep(pause);
+          await sleep(pause);
         }
       }
     } finally {

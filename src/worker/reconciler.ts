@@ -156,8 +156,8 @@ export class Reconciler {
     }
   }
 
-  /** One full pass, leader or not (tests call it directly). */
-  async reconcile(): Promise<void> {
+  /** One full pass (the leader's). */
+  private async reconcile(): Promise<void> {
     const { db, redis, prefix } = this.opts;
     const workers = await liveWorkers(redis, prefix);
     const liveIds = new Set(workers.map((w) => w.id));
@@ -168,7 +168,13 @@ export class Reconciler {
     const absentSince = await this.absentModels(queued, servedModels);
     await this.each(queued, (job) => this.checkQueued(job, absentSince.get(job.model) ?? null));
     const models = new Set([...this.opts.models, ...servedModels, ...running.map((j) => j.model), ...queued.map((j) => j.model)]);
-    for (const model of models) await this.removeOrphans(model);
+    for (const model of models) {
+      try {
+        await this.removeOrphans(model);
+      } catch (err) {
+        this.opts.logger.warn({ err, model }, 'reconcile: queue not checked this run');
+      }
+    }
     await this.each(await listUndelivered(db, { minAgeMs: REDELIVERY_MIN_AGE_MS, maxAgeMs: REDELIVERY_MAX_AGE_MS }), (job) => this.redeliver(job));
   }
 

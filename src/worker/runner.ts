@@ -107,12 +107,19 @@ export class GenerationWorker {
       this.workers.set(model, worker);
     }
     await this.heartbeat.start();
+    const { db, workerId, metrics, clock } = this.options;
     this.reconciler = new Reconciler({
-      ...this.options,
-      ...this.options.reconcile,
+      db,
+      redis,
+      prefix,
+      workerId,
       queues: this.queues,
       settler: processor,
       models: [...generators.keys()],
+      metrics,
+      logger,
+      clock,
+      ...this.options.reconcile,
       maxAttempts: this.options.jobAttempts ?? 3,
     });
     this.reconciler.start();
