@@ -196,10 +196,12 @@ export class GenerationWorker {
   private async shutdown(graceMs: number): Promise<void> {
     const { logger } = this.options;
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    // First stop taking jobs, so that a job handed back below is not taken again by this worker.
+    const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
     await this.heartbeat.stop().catch((err: unknown) => logger.warn({ err }, 'could not remove the heartbeat key'));
     await this.retention.stop();
-    await this.reconciler?.stop();
-    const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
+    // A reconcile run in progress finishes meanwhile; the leader lease is released after it.
+    const reconcilerStopped = this.reconciler?.stop();
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => {
       graceTimer = setTimeout(() => resolve('timeout'), graceMs);
@@ -210,6 +212,7 @@ export class GenerationWorker {
       await closed;
     }
     clearTimeout(graceTimer);
+    await reconcilerStopped;
     await this.unsubscribe?.();
     await this.queues.close();
   }
