@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UnrecoverableError, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cancelJob, countActiveJobs, createJobWithReservation, type Job } from '../src/db/index.js';
+import { cancelJob, claimJob, countActiveJobs, createJobWithReservation, getJob, type Job } from '../src/db/index.js';
 import { escapeMarkdown } from '../src/discord/messages.js';
 import { silentLogger } from '../src/log.js';
 import { GenerationQueues, enqueueGeneration, queueNameForModel, type GenerationJobData } from '../src/queue/index.js';
@@ -15,7 +15,7 @@ import { RunningJobs } from '../src/worker/cancels.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationProcessor } from '../src/worker/processor.js';
-import { Reconciler } from '../src/worker/reconciler.js';
+import { Reconciler, type ReconcilerOptions } from '../src/worker/reconciler.js';
 import type { RecordedRequest } from './discord/server.js';
 import { startPrivatePostgres, type PrivatePostgres } from './support/pg.js';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
@@ -246,7 +246,7 @@ describe('reconciler: the last worker of a model stopped for good', RECONCILE, (
   });
 });
 
-describe('reconciler: one leader among the workers (in this process, real connections)', () => {
+describe('reconciler in this process (real connections): leadership and stalled jobs', () => {
   let h: WorkerHarness;
 
   beforeAll(async () => {
@@ -257,7 +257,7 @@ describe('reconciler: one leader among the workers (in this process, real connec
     await h?.close();
   });
 
-  function workerReconciler(workerId: string) {
+  function workerReconciler(workerId: string, options: Partial<ReconcilerOptions> = {}) {
     const metrics = createWorkerMetrics();
     const queues = new GenerationQueues({ connection: h.redis, prefix: h.prefix, onError: () => {} });
     const settler = new GenerationProcessor({
@@ -276,7 +276,7 @@ describe('reconciler: one leader among the workers (in this process, real connec
       tokenMarginMs: 60_000,
       onJobStart: () => {},
     });
-    const reconciler = new Reconciler({ db: h.pg.db, redis: h.redis, prefix: h.prefix, workerId, queues, settler, models: [DEMO_MODEL], metrics, logger: silentLogger() });
+    const reconciler = new Reconciler({ db: h.pg.db, redis: h.redis, prefix: h.prefix, workerId, queues, settler, models: [DEMO_MODEL], metrics, logger: silentLogger(), ...options });
     return { metrics, queues, reconciler };
   }
 
@@ -304,5 +304,31 @@ describe('reconciler: one leader among the workers (in this process, real connec
     expect(follower!.metrics.reconcileActions.get({ action: 'requeued' })).toBe(1);
     await follower!.reconciler.stop();
     await Promise.all(workers.map((w) => w.queues.close()));
+  });
+
+  it('puts a running job whose worker is gone back on the queue after the stall timeout, its attempts kept; out of attempts it fails, refunded and told', async () => {
+    const { reconciler, metrics, queues } = workerReconciler('host-c:3', { stallTimeoutMs: 500, maxAttempts: 3 });
+    const queue = h.queues.forModel(DEMO_MODEL);
+    const user = h.discord.user('lu');
+    // Claimed by workers that died with their queue entries (no heartbeat, nothing on BullMQ).
+    const stalled = (await h.newJob({ user, params: TINY, enqueue: false })).job;
+    await claimJob(h.pg.db, stalled.id, 'gone-host:1');
+    const spent = (await h.newJob({ user, params: TINY, enqueue: false })).job;
+    for (let i = 0; i < 3; i++) await claimJob(h.pg.db, spent.id, 'gone-host:1');
+
+    await reconciler.tick();
+    expect((await getJob(h.pg.db, stalled.id))!.status).toBe('running'); // not gone long enough yet
+    await sleep(600);
+    await reconciler.tick();
+    expect(await getJob(h.pg.db, stalled.id)).toMatchObject({ status: 'queued', attempts: 1, workerId: null });
+    expect(await queue.getJobState(stalled.id)).toBe('prioritized');
+    const failed = (await getJob(h.pg.db, spent.id))!;
+    expect([failed.status, failed.attempts, failed.deliveredAt !== null]).toEqual(['failed', 3, true]);
+    expect(h.discord.messages.get(failed.messageId!)!.content).toContain(`failed: ${escapeMarkdown('its worker stopped responding 3 times')}`);
+    expect(h.discord.messages.get(failed.messageId!)!.content).toContain('Your quota was refunded.');
+    expect(await h.ledgerKinds(spent.id)).toEqual(['charge', 'refund']);
+    expect([metrics.reconcileActions.get({ action: 'stall_requeued' }), metrics.reconcileActions.get({ action: 'stall_failed' })]).toEqual([1, 1]);
+    await reconciler.stop();
+    await queues.close();
   });
 });
