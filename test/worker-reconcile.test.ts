@@ -100,7 +100,7 @@ describe('reconciler: Redis flushed with three jobs queued (private Redis)', REC
   });
 });
 
-describe('reconciler: a worker killed while Discord holds its final edit', RECONCILE, () => {
+describe('reconciler: results whose delivery died with its worker or was refused', RECONCILE, () => {
   let h: WorkerHarness;
 
   beforeAll(async () => {
@@ -139,6 +139,36 @@ describe('reconciler: a worker killed while Discord holds its final edit', RECON
     expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  });
+
+  it('tries a refused final message three times, then the reconciler delivers it once Discord takes it', async () => {
+    const worker = h.spawnWorker({ env: { RECONCILE_INTERVAL_MS: '1000' } });
+    await worker.ready;
+    // Discord refuses the result on both routes, three tries' worth (a short outage).
+    let refused = 0;
+    const stop = h.discord.onRequest((r) => {
+      const resultRequest = (r.method === 'PATCH' || r.method === 'POST') && hasResultButtons(r.json?.components);
+      if (!resultRequest || refused >= 6) return undefined;
+      refused++;
+      return { status: 403, json: { message: 'Missing Access', code: 50001 } };
+    });
+    try {
+      const user = h.discord.user('ned');
+      const { job, message } = await h.newJob({ user, params: TINY });
+      await h.waitForJob(job.id, (j) => j.deliveryError !== null, 'failed to deliver', 60_000);
+      const failedAt = Date.now();
+      const done = await h.waitForJob(job.id, (j) => j.deliveredAt !== null, 'delivered', 60_000);
+      console.log(`refused delivery: 3 tries failed, the reconciler delivered ${done.deliveredAt!.getTime() - failedAt} ms later`);
+      expect([refused, done.deliveryError]).toEqual([6, null]);
+      expect(worker.lines.filter((l) => l.includes('delivery failed; trying again') && l.includes(job.id))).toHaveLength(2);
+      expect(logged(worker, 'redelivered', job.id)).toBe(true);
+      expect(h.finalEdits(job)).toHaveLength(1);
+      expect(hasResultButtons(h.discord.messages.get(message.id)!.components)).toBe(true);
+    } finally {
+      stop();
+      worker.child.kill('SIGTERM');
+      await worker.exited;
+    }
   });
 });
 
