@@ -115,7 +115,7 @@ describe('reconciler: results whose delivery died with its worker or was refused
     const env = { RECONCILE_INTERVAL_MS: '1000', STALL_TIMEOUT_MS: '3000' };
     const first = h.spawnWorker({ ...FAST_RECOVERY, env });
     await first.ready;
-    const isFinalEdit = (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('/webhooks/') && hasResultButtons(r.json?.components);
+    const isFinalEdit = (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('/webhooks/') && hasResultButtons(r.json as { components?: unknown } | null);
     const held = h.discord.holdNext(isFinalEdit, 30_000);
     const user = h.discord.user('hob');
     const { job, message } = await h.newJob({ user, params: TINY });
@@ -134,8 +134,8 @@ describe('reconciler: results whose delivery died with its worker or was refused
     // The held edit never took effect (its sender was gone); the replacement's did, once.
     expect(h.finalEdits(job)).toHaveLength(1);
     const shown = h.discord.messages.get(message.id)!;
-    expect(hasResultButtons(shown.components)).toBe(true);
-    expect(shown.edits.filter((e) => hasResultButtons(e.json?.components))).toHaveLength(1);
+    expect(hasResultButtons(shown)).toBe(true);
+    expect(shown.edits.filter((e) => hasResultButtons(e.json as { components?: unknown } | null))).toHaveLength(1);
     expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
@@ -147,7 +147,7 @@ describe('reconciler: results whose delivery died with its worker or was refused
     // Discord refuses the result on both routes, three tries' worth (a short outage).
     let refused = 0;
     const stop = h.discord.onRequest((r) => {
-      const resultRequest = (r.method === 'PATCH' || r.method === 'POST') && hasResultButtons(r.json?.components);
+      const resultRequest = (r.method === 'PATCH' || r.method === 'POST') && hasResultButtons(r.json as { components?: unknown } | null);
       if (!resultRequest || refused >= 6) return undefined;
       refused++;
       return { status: 403, json: { message: 'Missing Access', code: 50001 } };
@@ -163,7 +163,7 @@ describe('reconciler: results whose delivery died with its worker or was refused
       expect(worker.lines.filter((l) => l.includes('delivery failed; trying again') && l.includes(job.id))).toHaveLength(2);
       expect(logged(worker, 'redelivered', job.id)).toBe(true);
       expect(h.finalEdits(job)).toHaveLength(1);
-      expect(hasResultButtons(h.discord.messages.get(message.id)!.components)).toBe(true);
+      expect(hasResultButtons(h.discord.messages.get(message.id))).toBe(true);
     } finally {
       stop();
       worker.child.kill('SIGTERM');
@@ -190,9 +190,10 @@ describe('reconciler: Postgres restarted while jobs are picked up (private clust
     const user = h.discord.user('ivo');
     // What such a pickup left before: the BullMQ job failed for good, its row still queued.
     const leftover = (await h.newJob({ user, params: TINY })).job;
-    const oldWorker = new Worker<GenerationJobData>(queueNameForModel(DEMO_MODEL), async () => {
-      throw new UnrecoverableError('connect ECONNREFUSED (Postgres down)');
-    }, { connection: h.redis, prefix: h.prefix });
+    const oldWorker = new Worker<GenerationJobData>(queueNameForModel(DEMO_MODEL), () => Promise.reject(new UnrecoverableError('connect ECONNREFUSED (Postgres down)')), {
+      connection: h.redis,
+      prefix: h.prefix,
+    });
     await until('the leftover failed on BullMQ', async () => (await h.queues.forModel(DEMO_MODEL).getJobState(leftover.id)) === 'failed', 30_000);
     await oldWorker.close();
 
@@ -255,7 +256,7 @@ describe('reconciler: the last worker of a model stopped for good', RECONCILE, (
     const { job, message } = await h.newJob({ user, params: TINY });
     const createdAt = Date.now();
     const waits = `no worker for model \`${DEMO_MODEL}\` is online; your job waits.`;
-    const waitEdits = () => h.discord.messages.get(message.id)!.edits.filter((e) => String(e.json?.content).includes(waits));
+    const waitEdits = () => h.discord.messages.get(message.id)!.edits.filter((e) => String((e.json as { content?: unknown } | null)?.content).includes(waits));
     await until('the waits message', () => waitEdits().length > 0, 60_000);
     const toldAfter = Date.now() - createdAt;
 
@@ -324,15 +325,15 @@ describe('reconciler in this process (real connections): leadership and stalled 
     expect(await queue.getJobState(lost.id)).toBe('prioritized');
     expect(await queue.getJob(cancelled.id)).toBeUndefined();
 
-    const [leader, follower] = workers[0]!.metrics.reconcileActions.get({ action: 'requeued' }) === 1 ? workers : [workers[1]!, workers[0]!];
+    const [leader, follower] = workers[0].metrics.reconcileActions.get({ action: 'requeued' }) === 1 ? workers : [workers[1], workers[0]];
     const lostLater = (await h.newJob({ user, params: TINY, enqueue: false })).job;
-    await follower!.reconciler.tick();
+    await follower.reconciler.tick();
     expect(await queue.getJob(lostLater.id)).toBeUndefined();
-    await leader!.reconciler.stop();
-    await follower!.reconciler.tick();
+    await leader.reconciler.stop();
+    await follower.reconciler.tick();
     expect(await queue.getJobState(lostLater.id)).toBe('prioritized');
-    expect(follower!.metrics.reconcileActions.get({ action: 'requeued' })).toBe(1);
-    await follower!.reconciler.stop();
+    expect(follower.metrics.reconcileActions.get({ action: 'requeued' })).toBe(1);
+    await follower.reconciler.stop();
     await Promise.all(workers.map((w) => w.queues.close()));
   });
 

@@ -44,10 +44,11 @@ export interface NewJobOptions {
   enqueue?: boolean;
 }
 
-/** Whether message components are a result's: U1 (a grid) or Rerun (one image). */
-export function hasResultButtons(components: unknown): boolean {
-  if (!Array.isArray(components)) return false;
-  return (components as { components: { label?: string }[] }[]).flatMap((row) => row.components).some((b) => b.label === 'U1' || b.label === 'Rerun');
+/** Whether a message (or a request body) has a result's buttons: U1 (a grid) or Rerun (one image). */
+export function hasResultButtons(message: { components?: unknown } | null | undefined): boolean {
+  const rows = message?.components;
+  if (!Array.isArray(rows)) return false;
+  return (rows as { components: { label?: string }[] }[]).flatMap((row) => row.components).some((b) => b.label === 'U1' || b.label === 'Rerun');
 }
 
 export class WorkerHarness {
@@ -205,7 +206,7 @@ export class WorkerHarness {
         r.response?.status === 200 &&
         typeof r.json?.content === 'string' &&
         r.json.content.includes(job.id) &&
-        hasResultButtons(r.json.components),
+        hasResultButtons(r.json as { components?: unknown }),
     );
   }
 
