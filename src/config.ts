@@ -95,6 +95,14 @@ export const envSchema = z.object({
 
   WORKER_CONCURRENCY: int(1, 1, 16),
   JOB_ATTEMPTS: int(3, 1, 20),
+  /** How often the workers' reconciler (one leader at a time) compares Postgres with the queues. */
+  RECONCILE_INTERVAL_MS: int(30_000, 1000, 3_600_000),
+  /** A running job nobody runs (its worker's heartbeat is gone) this long goes back to the queue. */
+  STALL_TIMEOUT_MS: int(60_000, 1000, 86_400_000),
+  /** A queued job whose model no live worker serves this long: its message says it waits. */
+  NO_WORKER_TIMEOUT_MS: int(600_000, 1000, 7 * 86_400_000),
+  /** ... and this long: it is cancelled and refunded. Not below NO_WORKER_TIMEOUT_MS. */
+  MAX_WAIT_MS: int(3_600_000, 1000, 30 * 86_400_000),
   PREVIEW_INTERVAL_MS: int(1500, 200, 60_000),
   SHUTDOWN_GRACE_MS: int(30_000, 1000, 600_000),
   HEALTH_PORT: int(9464, 0, 65535),
@@ -151,6 +159,9 @@ export function loadConfig<R extends Requirement = never>(env: NodeJS.ProcessEnv
         if (parsed.data[key] === undefined) problems.add(`${key} is required but not set`);
       }
     }
+  }
+  if (parsed.success && parsed.data.MAX_WAIT_MS < parsed.data.NO_WORKER_TIMEOUT_MS) {
+    problems.add(`MAX_WAIT_MS=${parsed.data.MAX_WAIT_MS}: expected at least NO_WORKER_TIMEOUT_MS (${parsed.data.NO_WORKER_TIMEOUT_MS})`);
   }
   if (problems.size > 0 || !parsed.success) throw new ConfigError([...problems]);
   const config = parsed.data;

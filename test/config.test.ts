@@ -96,6 +96,11 @@ describe('loadConfig', () => {
     expect(config.DEFAULT_QUOTA).toBe(7);
   });
 
+  it('refuses a MAX_WAIT_MS below NO_WORKER_TIMEOUT_MS', () => {
+    expect(loadConfig({}).MAX_WAIT_MS).toBe(3_600_000);
+    expect(configError({ NO_WORKER_TIMEOUT_MS: '60000', MAX_WAIT_MS: '30000' }).problems).toEqual(['MAX_WAIT_MS=30000: expected at least NO_WORKER_TIMEOUT_MS (60000)']);
+  });
+
   it('takes SHARD_COUNT as auto or a number of shards', () => {
     expect(loadConfig({}).SHARD_COUNT).toBe('auto');
     expect(loadConfig({ SHARD_COUNT: '4' }).SHARD_COUNT).toBe(4);

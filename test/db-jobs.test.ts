@@ -220,12 +220,13 @@ describe('job lifecycle', () => {
     await setMessageId(pg.db, job.id, '500000000000000001');
     await setDeliveryError(pg.db, job.id, 'HTTP 503 from Discord');
     expect(await getJob(pg.db, job.id)).toMatchObject({ messageId: '500000000000000001', deliveryError: 'HTTP 503 from Discord', deliveredAt: null });
-    await markDelivered(pg.db, job.id, '500000000000000002');
+    expect(await markDelivered(pg.db, job.id, '500000000000000002')).toBe(true);
     const delivered = await getJob(pg.db, job.id);
     expect(delivered).toMatchObject({ messageId: '500000000000000002', deliveryError: null });
     const firstDelivery = delivered?.deliveredAt?.getTime();
     expect(firstDelivery).toBeTypeOf('number');
-    await markDelivered(pg.db, job.id);
+    expect(await markDelivered(pg.db, job.id, '500000000000000003')).toBe(false);
+    expect((await getJob(pg.db, job.id))?.messageId).toBe('500000000000000002');
     expect((await getJob(pg.db, job.id))?.deliveredAt?.getTime()).toBe(firstDelivery);
   });
 

@@ -212,6 +212,29 @@ describe('final delivery', () => {
     expect(patchesOf(target.interactionToken)).toHaveLength(1); // no second try on a gone message
   });
 
+  it('gives up at once on a rate limit longer than its wait budget, the one a progress edit left included', async () => {
+    const { job, target } = await interaction();
+    const limited = { status: 429, json: { message: 'You are being rate limited.', retry_after: 60, global: false }, headers: { 'retry-after': '60' } };
+    const stop = discord.onRequest((req) => (req.method === 'PATCH' || req.method === 'POST' ? limited : undefined));
+    const message = new JobMessage(messages, target, { maxRateLimitWaitMs: 2000 });
+    await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('rate limited');
+    const startedAt = Date.now();
+    await expect(message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job))).rejects.toThrow(/interaction edit: rate limited.*; channel message: rate limited/);
+    // Neither Discord's 60 s nor anything near it was waited.
+    expect(Date.now() - startedAt).toBeLessThan(1500);
+    stop();
+  });
+
+  it('aborts a final edit Discord does not answer once its deadline passes', async () => {
+    const { job, target } = await interaction();
+    const held = discord.holdNext((r) => r.method === 'PATCH' && r.path.includes(target.interactionToken), 5000);
+    const startedAt = Date.now();
+    const delivery = new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job), startedAt + 500);
+    await held;
+    await expect(delivery).rejects.toThrow(/could not deliver the result: interaction edit: .*abort.*; channel message: /i);
+    expect(Date.now() - startedAt).toBeLessThan(2000);
+  });
+
   it('reports every failed route when nothing works', async () => {
     const { job, target } = await interaction();
     const stop = discord.onRequest(() => ({ status: 403, json: { message: 'Missing Access', code: 50001 } }));

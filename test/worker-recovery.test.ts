@@ -9,7 +9,6 @@ import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationWorker } from '../src/worker/runner.js';
-import type { RecordedRequest } from './discord/server.js';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
 import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from './support/worker-harness.js';
 
@@ -20,24 +19,6 @@ const FAST_RECOVERY = { lockDurationMs: 2000, stalledIntervalMs: 500 };
  * What they prove is that nothing is lost, not how fast.
  */
 const RECOVERY = { timeout: 180_000 };
-
-function finalEdits(h: WorkerHarness, job: Job): RecordedRequest[] {
-  return h.discord.requests.filter(
-    (r) =>
-      (r.path.includes(`/${job.interactionToken}/messages/`) || r.path === `/channels/${job.channelId}/messages`) &&
-      r.response?.status === 200 &&
-      typeof r.json?.content === 'string' &&
-      r.json.content.includes(job.id) &&
-      Array.isArray(r.json.components) &&
-      r.json.components.length > 0 &&
-      r.json.components.flatMap((row: { components: { label: string }[] }) => row.components).some((b: { label: string }) => b.label === 'U1' || b.label === 'Rerun'),
-  );
-}
-
-async function ledgerKinds(h: WorkerHarness, jobId: string): Promise<string[]> {
-  const rows = await h.pg.sql<{ kind: string }[]>`select kind from quota_ledger where job_id = ${jobId} order by id`;
-  return rows.map((r) => r.kind);
-}
 
 describe('worker recovery (shared Redis)', RECOVERY, () => {
   let h: WorkerHarness;
@@ -66,9 +47,9 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
     expect(done.status).toBe('succeeded');
     expect(done.attempts).toBe(2);
     expect(done.workerId).toBe(`${done.workerId!.split(':')[0]}:${second.child.pid}`);
-    expect(finalEdits(h, job)).toHaveLength(1);
+    expect(h.finalEdits(job)).toHaveLength(1);
     expect((await listImages(h.pg.db, job.id)).map((i) => i.index)).toEqual([0, 1]);
-    expect(await ledgerKinds(h, job.id)).toEqual(['charge']);
+    expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   });
@@ -88,7 +69,7 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
     expect(done.status).toBe('failed');
     expect(done.attempts).toBe(3);
     expect(done.error).toContain('stopped too many times');
-    expect(await ledgerKinds(h, job.id)).toEqual(['charge', 'refund']);
+    expect(await h.ledgerKinds(job.id)).toEqual(['charge', 'refund']);
     const shown = h.discord.messages.get(job.messageId!)!;
     expect(shown.content).toContain('failed: the job stopped too many times');
     expect(shown.components).toEqual([]);
@@ -115,8 +96,8 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
     const done = await h.waitForDelivery(job.id, 180_000);
     expect(done.status).toBe('succeeded');
     expect(done.workerId).toMatch(new RegExp(`:${next.child.pid}$`));
-    expect(finalEdits(h, job)).toHaveLength(1);
-    expect(await ledgerKinds(h, job.id)).toEqual(['charge']);
+    expect(h.finalEdits(job)).toHaveLength(1);
+    expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
     next.child.kill('SIGTERM');
     await next.exited;
   });
@@ -153,7 +134,7 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
 
     const done = await Promise.all(jobs.map(({ job }) => h.waitForDelivery(job.id, 240_000)));
     expect(done.map((j) => j.status)).toEqual(jobs.map(() => 'succeeded'));
-    for (const { job } of jobs) expect(finalEdits(h, job)).toHaveLength(1);
+    for (const { job } of jobs) expect(h.finalEdits(job)).toHaveLength(1);
     expect(new Set(done.map((j) => j.workerId)).size).toBe(2);
 
     const finishOrder = [...done].sort((a, b) => a.finishedAt!.getTime() - b.finishedAt!.getTime()).map((j) => j.id);

@@ -13,7 +13,9 @@ let worker: WorkerProcess;
 
 beforeAll(async () => {
   h = await WorkerHarness.start('worker');
-  worker = h.spawnWorker();
+  // The reconciler only at start: a later run could remove the cancelled job's queue entry
+  // before the worker skips it, which is what one test here checks.
+  worker = h.spawnWorker({ env: { RECONCILE_INTERVAL_MS: '3600000' } });
   await worker.ready;
 }, 120_000);
 

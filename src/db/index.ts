@@ -19,13 +19,19 @@
 //   completeJob(db, jobId, NewImage[], { modelHash?, timings? }?): Promise<{ didComplete, status }>
 //   failJob(db, jobId, error): Promise<{ didFail, refund: RefundResult | null }>
 //   cancelJob(db, jobId, byUserId): Promise<{ previousStatus: JobStatus | null, cancelled }>
-//   markDelivered(db, jobId, messageId?), setDeliveryError(db, jobId, error), setMessageId(db, jobId, messageId): Promise<void>
+//   markDelivered(db, jobId, messageId?): Promise<boolean>   true the first time only (delivered_at is set once)
+//   setDeliveryError(db, jobId, error), setMessageId(db, jobId, messageId): Promise<void>
 //   getJob(db, jobId): Promise<Job | null>
 //   listImages(db, jobId): Promise<StoredImage[]>;  getImage(db, jobId, index): Promise<StoredImage | null>   png null once expired
 //   shownImages(db, job): a job's images, or a U1-U4 job's selected image of its parent;  restoreImage(db, jobId, index, png): Promise<boolean>   same SHA-256 only
 //   listUserJobs(db, userId, limit): Promise<Job[]>  (newest first);  countActiveJobs(db, userId): Promise<number>
 //   queuePosition(db, job): Promise<number>   queued jobs of the same model created before it
 //   rebuildRequest(db, jobId, { index?, seed? }?): Promise<JobParams | null>;  jobParams(job): JobParams
+//
+// Reconciler (src/worker/reconciler.ts)
+//   listJobsWithStatus(db, 'queued' | 'running'): Promise<Job[]>   oldest first, at most RECONCILE_BATCH
+//   listUndelivered(db, { minAgeMs, maxAgeMs }): succeeded jobs with no delivered_at, finished in that window
+//   jobStatuses(db, jobIds): Promise<Map<id, JobStatus>>;  requeueJob(db, jobId, workerId): running -> queued, attempts kept
 //
 // Replays (animated WebP of a job's denoising, one per job)
 //   storeReplay(db, jobId, { webp, frames, width, height }): Promise<boolean>   idempotent: the first one stays; true when this call stored it
@@ -100,6 +106,7 @@ export {
   type CreateJobResult,
   type CompleteResult,
 } from './jobs.js';
+export { listJobsWithStatus, listUndelivered, jobStatuses, requeueJob, RECONCILE_BATCH } from './reconcile.js';
 export { storeReplay, getReplay, type StoredReplay, type NewReplay } from './replays.js';
 export { storeInputImage, getInputImage, type InputImage } from './inputs.js';
 export { expireStoredData, claimPeriodicRun, type RetentionReport } from './retention.js';

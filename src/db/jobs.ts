@@ -1,7 +1,7 @@
 // Jobs and their images. Every lifecycle function is keyed by job id and idempotent, so the
 // worker may run it again after a crash or a redelivered BullMQ job (at-least-once).
 import { createHash } from 'node:crypto';
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { imageSeed, newJobId, type JobKind, type JobParams } from '../contract/index.js';
 import type { Db } from './client.js';
 import { refundJob, reserveQuota, type QuotaContext, type RefundResult } from './quota.js';
@@ -257,16 +257,17 @@ export async function cancelJob(
   });
 }
 
-/** Records that the result reached Discord (first time only) and clears a delivery error. */
-export async function markDelivered(db: Db, jobId: string, messageId?: string): Promise<void> {
-  await db
+/**
+ * Records that the final message reached Discord, once: true for the first delivery; a later
+ * one (which replaced the same message) changes nothing and returns false.
+ */
+export async function markDelivered(db: Db, jobId: string, messageId?: string): Promise<boolean> {
+  const marked = await db
     .update(jobs)
-    .set({
-      deliveredAt: sql`coalesce(${jobs.deliveredAt}, now())`,
-      deliveryError: null,
-      ...(messageId === undefined ? {} : { messageId }),
-    })
-    .where(eq(jobs.id, jobId));
+    .set({ deliveredAt: sql`now()`, deliveryError: null, ...(messageId === undefined ? {} : { messageId }) })
+    .where(and(eq(jobs.id, jobId), isNull(jobs.deliveredAt)))
+    .returning({ id: jobs.id });
+  return marked.length > 0;
 }
 
 export async function setDeliveryError(db: Db, jobId: string, error: string): Promise<void> {

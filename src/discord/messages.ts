@@ -202,10 +202,23 @@ export function renderFailed(job: MessageJob, reason: string, refund: RefundView
   };
 }
 
-export function renderCancelled(job: MessageJob, refund: RefundView): MessagePayload {
+/** @param reason why the bot cancelled it (no worker came); none when a person did. */
+export function renderCancelled(job: MessageJob, refund: RefundView, reason?: string): MessagePayload {
+  const why = reason === undefined ? '.' : `: ${escapeMarkdown(reason)}`;
   return {
-    content: limit(`${header(job)}\nJob \`${job.id}\` cancelled.${refundLine(refund)}`),
+    content: limit(`${header(job)}\nJob \`${job.id}\` cancelled${why}${refundLine(refund)}`),
     components: [],
+    files: [],
+    // A cancellation nobody asked for is news to the owner.
+    allowedMentions: reason === undefined ? NO_MENTIONS : mentionOwner(job),
+  };
+}
+
+/** A queued job whose model no live worker serves: it keeps its place (and its Cancel button). */
+export function renderWaitingForWorker(job: MessageJob): MessagePayload {
+  return {
+    content: limit(`${header(job)}\nJob \`${job.id}\`: no worker for model \`${job.model}\` is online; your job waits.`),
+    components: [cancelRow(job)],
     files: [],
     allowedMentions: NO_MENTIONS,
   };

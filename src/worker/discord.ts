@@ -1,6 +1,6 @@
 // The worker's Discord REST calls (@discordjs/rest, API v10): editing a job's message
 // through the interaction webhook while its token lives, posting to the channel with the
-// bot token after that. Rate limits never block inside the library: a 429 comes back to
+// bot token after that. A signal aborts a call (the library's own retries included). Rate limits never block inside the library: a 429 comes back to
 // us as RateLimitedError, so progress can skip a frame and the final edit can wait.
 import { DiscordAPIError, REST, RateLimitError } from '@discordjs/rest';
 import { Routes, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
@@ -90,12 +90,13 @@ export class DiscordMessages {
    * (the original response or a follow-up, as jobs of one prompt's choices have), or the
    * original response when null.
    */
-  async editInteractionMessage(interactionToken: string, messageId: string | null, payload: MessagePayload): Promise<{ messageId: string }> {
+  async editInteractionMessage(interactionToken: string, messageId: string | null, payload: MessagePayload, signal?: AbortSignal): Promise<{ messageId: string }> {
     const message = (await translateErrors(() =>
       this.rest.patch(Routes.webhookMessage(this.applicationId, interactionToken, messageId ?? '@original'), {
         body: body(payload),
         files: payload.files,
         auth: false,
+        signal,
       }),
       this.onRateLimited,
     )) as { id: string };
@@ -103,21 +104,21 @@ export class DiscordMessages {
   }
 
   /** Edits a channel message with the bot token (the bot's own messages only). */
-  async editInChannel(channelId: string, messageId: string, payload: MessagePayload): Promise<void> {
+  async editInChannel(channelId: string, messageId: string, payload: MessagePayload, signal?: AbortSignal): Promise<void> {
     await translateErrors(
-      () => this.rest.patch(Routes.channelMessage(channelId, messageId), { body: body(payload), files: payload.files }),
+      () => this.rest.patch(Routes.channelMessage(channelId, messageId), { body: body(payload), files: payload.files, signal }),
       this.onRateLimited,
     );
   }
 
   /** Posts a new channel message with the bot token, as a reply to `replyTo` when given. */
-  async postToChannel(channelId: string, payload: MessagePayload, replyTo: string | null): Promise<{ messageId: string }> {
+  async postToChannel(channelId: string, payload: MessagePayload, replyTo: string | null, signal?: AbortSignal): Promise<{ messageId: string }> {
     const json: RESTPostAPIChannelMessageJSONBody = {
       ...body(payload),
       ...(replyTo === null ? {} : { message_reference: { message_id: replyTo, fail_if_not_exists: false } }),
     };
     const message = (await translateErrors(() =>
-      this.rest.post(Routes.channelMessages(channelId), { body: json, files: payload.files }),
+      this.rest.post(Routes.channelMessages(channelId), { body: json, files: payload.files, signal }),
       this.onRateLimited,
     )) as { id: string };
     return { messageId: message.id };

@@ -30,7 +30,11 @@ export interface JobMessageOptions {
   clock?: () => number;
   /** Stop using the interaction token this long before it expires. @defaultValue 60000 */
   tokenMarginMs?: number;
-  /** Longest total wait for rate limits on a final message. @defaultValue 120000 */
+  /**
+   * Longest total wait for rate limits on one route of a final message, the wait a progress
+   * edit left behind included: a delivery must fit in the shutdown grace, and one that would
+   * wait longer fails (DeliveryFailedError) and is retried later. @defaultValue 10000
+   */
   maxRateLimitWaitMs?: number;
   /** @defaultValue setTimeout-based */
   sleep?: (ms: number) => Promise<void>;
@@ -55,7 +59,7 @@ export class JobMessage {
   ) {
     this.clock = options.clock ?? Date.now;
     this.tokenMarginMs = options.tokenMarginMs ?? 60_000;
-    this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 120_000;
+    this.maxRateLimitWaitMs = options.maxRateLimitWaitMs ?? 10_000;
     this.sleep = options.sleep ?? defaultSleep;
   }
 
@@ -88,15 +92,32 @@ export class JobMessage {
   }
 
   /**
-   * The final message: edit the original if possible, else post to the channel and turn
-   * the original (still showing progress and a Cancel button) into `superseded`.
+   * A note on a job that is not final (it waits for a worker): the original message edited
+   * through the interaction token while it lives, else with the bot token. One call, no waits.
    */
-  async deliver(payload: MessagePayload, superseded: MessagePayload): Promise<{ route: DeliveryRoute; messageId: string }> {
+  async editNotice(payload: MessagePayload): Promise<void> {
+    const token = this.liveToken();
+    if (token !== null) {
+      await this.discord.editInteractionMessage(token, this.target.messageId, payload);
+      return;
+    }
+    if (this.target.messageId === null) throw new MessageGoneError();
+    await this.discord.editInChannel(this.target.channelId, this.target.messageId, payload);
+  }
+
+  /**
+   * The final message: edit the original if possible, else post to the channel and turn
+   * the original (still showing progress and a Cancel button) into `superseded`. Nothing goes
+   * past `deadline` (epoch ms): no rate-limit wait (nor one longer than maxRateLimitWaitMs),
+   * and no request, which is aborted then.
+   */
+  async deliver(payload: MessagePayload, superseded: MessagePayload, deadline = Infinity): Promise<{ route: DeliveryRoute; messageId: string }> {
     const reasons: string[] = [];
+    const signal = Number.isFinite(deadline) ? AbortSignal.timeout(Math.max(1, deadline - this.clock())) : undefined;
     const token = this.liveToken();
     if (token !== null) {
       try {
-        const { messageId } = await this.withRateLimitRetries(() => this.discord.editInteractionMessage(token, this.target.messageId, payload));
+        const { messageId } = await this.withRateLimitRetries(() => this.discord.editInteractionMessage(token, this.target.messageId, payload, signal), deadline);
         return { route: 'interaction', messageId };
       } catch (err) {
         this.note(err);
@@ -105,10 +126,10 @@ export class JobMessage {
     }
     const replyTo = this.messageGone ? null : this.target.messageId;
     try {
-      const { messageId } = await this.withRateLimitRetries(() => this.discord.postToChannel(this.target.channelId, payload, replyTo));
+      const { messageId } = await this.withRateLimitRetries(() => this.discord.postToChannel(this.target.channelId, payload, replyTo, signal), deadline);
       if (replyTo !== null) {
         // Best effort: the result is delivered already; an old message left as it was is harmless.
-        await this.discord.editInChannel(this.target.channelId, replyTo, superseded).catch(() => undefined);
+        await this.discord.editInChannel(this.target.channelId, replyTo, superseded, signal).catch(() => undefined);
       }
       return { route: 'channel', messageId };
     } catch (err) {
@@ -123,20 +144,25 @@ export class JobMessage {
     if (err instanceof RateLimitedError) this.rateLimitedUntil = Math.max(this.rateLimitedUntil, this.clock() + err.retryAfterMs);
   }
 
-  private async withRateLimitRetries<T>(call: () => Promise<T>): Promise<T> {
-    let waited = 0;
+  /** Calls until it is not rate limited, waiting as Discord asks, but never past the wait budget. */
+  private async withRateLimitRetries<T>(call: () => Promise<T>, deadline: number): Promise<T> {
+    const waitUntil = Math.min(deadline, this.clock() + this.maxRateLimitWaitMs);
     let backoff = 250;
     const pending = this.rateLimitedUntil - this.clock();
-    if (pending > 0) await this.sleep(pending);
+    if (pending > 0) {
+      if (this.clock() + pending > waitUntil) throw new RateLimitedError(pending);
+      await this.sleep(pending);
+    }
     for (;;) {
       try {
         return await call();
       } catch (err) {
         this.note(err);
-        if (!(err instanceof RateLimitedError) || waited >= this.maxRateLimitWaitMs) throw err;
-        const wait = Math.min(Math.max(err.retryAfterMs, backoff), this.maxRateLimitWaitMs - waited);
+        if (!(err instanceof RateLimitedError)) throw err;
+        const wait = Math.max(err.retryAfterMs, backoff);
+        // Trying before Discord's retry_after only earns another 429: give up now instead.
+        if (this.clock() + wait > waitUntil) throw err;
         backoff = Math.min(30_000, backoff * 2);
-        waited += wait;
         await this.sleep(wait);
       }
     }

@@ -79,6 +79,13 @@ async function main(): Promise<void> {
     maxUploadBytes: config.DISCORD_MAX_UPLOAD_BYTES,
     tokenMarginMs: 60_000,
     retentionDays: config.RETENTION_DAYS,
+    jobAttempts: config.JOB_ATTEMPTS,
+    reconcile: {
+      intervalMs: config.RECONCILE_INTERVAL_MS,
+      stallTimeoutMs: config.STALL_TIMEOUT_MS,
+      noWorkerTimeoutMs: config.NO_WORKER_TIMEOUT_MS,
+      maxWaitMs: config.MAX_WAIT_MS,
+    },
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs,
     stalledIntervalMs,

@@ -157,6 +157,10 @@ export function createWorkerMetrics(registry = new MetricsRegistry()) {
     discordRateLimits: registry.counter('imagine_discord_rate_limits_total', 'HTTP 429 answers from Discord.'),
     residentMemory: registry.gauge('process_resident_memory_bytes', 'Resident memory of the worker process (the pipeline thread included).'),
     deliveries: registry.counter('imagine_deliveries_total', 'Final messages, by route (interaction, channel, failed).'),
+    reconcileActions: registry.counter(
+      'imagine_reconcile_actions_total',
+      'Repairs by the reconciler, by action (requeued, removed, stall_requeued, stall_failed, redelivered, redelivery_failed, told_waiting, no_worker_cancelled).',
+    ),
     retentionFreed: registry.counter('imagine_retention_freed_total', 'What the daily retention run freed, by kind (images, image_bytes, replays, replay_bytes, tokens).'),
   };
 }

@@ -1,17 +1,18 @@
 // One generation job, from BullMQ pickup to the delivered result. BullMQ delivers at
 // least once, so every step is keyed by the job id and safe to repeat: Postgres decides
-// who completes (completeJob's didComplete), and a Redis NX key decides who delivers.
-import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
+// who completes (completeJob's didComplete), a short Redis lease decides who delivers, and
+// delivered_at (set once) says whether anyone did; the reconciler delivers what was not.
+import { DelayedError, UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { editNote, formatParameters, generationRequest, resultFile, type GenerationRequest } from '../contract/index.js';
-import { claimJob, completeJob, failJob, getJob, getReplay, jobParams, jobRefund, markDelivered, setDeliveryError, shownImages, storeReplay, type Db, type Job } from '../db/index.js';
+import { cancelJob, claimJob, completeJob, failJob, getJob, getReplay, jobParams, jobRefund, markDelivered, setDeliveryError, shownImages, storeReplay, type Db, type Job } from '../db/index.js';
 import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
 import { isRetryable, isUserVisible } from '../errors.js';
 import { encodePreview, encodeReplay } from '../images/encode.js';
 import { encodePng, type RgbImage } from '../images/png.js';
 import type { Logger } from '../log.js';
 import { GenerationAbortedError, type GenerateCallOptions, type GenerationOutput } from '../pipeline/index.js';
-import { modelForQueueName, type GenerationJobData } from '../queue/index.js';
+import { Lease, modelForQueueName, type GenerationJobData } from '../queue/index.js';
 import type { AbortReason, RunningJobs } from './cancels.js';
 import type { DiscordMessages } from './discord.js';
 import { DeliveryFailedError, JobMessage } from './job-message.js';
@@ -47,7 +48,15 @@ export interface ProcessorDeps {
   tokenMarginMs: number;
   /** Called when a job is picked up (heartbeat's lastJobAt). */
   onJobStart: () => void;
+  /**
+   * Longest time a final message may take, its requests, rate-limit waits and retry pauses,
+   * all tries together: it must fit in the shutdown grace (SHUTDOWN_GRACE_MS). @defaultValue 20000
+   */
+  deliveryBudgetMs?: number;
 }
+
+/** What one deliverFinal call did. */
+export type DeliveryOutcome = 'delivered' | 'already_delivered' | 'busy' | 'failed';
 
 export type JobOutcome = 'succeeded' | 'failed' | 'cancelled' | 'skipped';
 
@@ -61,8 +70,18 @@ interface RunContext {
   logger: Logger;
 }
 
-/** How long a worker owns the right to deliver a result; longer than any delivery retry. */
-const DELIVERY_KEY_TTL_MS = 10 * 60_000;
+/**
+ * The delivery lease: renewed while a worker delivers, so a crashed worker's claim frees
+ * itself this soon and the reconciler delivers the result.
+ */
+export const DELIVERY_LEASE_MS = 30_000;
+/** Tries of a final message, with a pause between them (a short Discord outage). */
+const DELIVERY_TRIES = 3;
+const DELIVERY_RETRY_PAUSE_MS = [1000, 3000];
+/** A job picked up while Postgres does not answer waits this long on the queue, its attempt unspent. */
+const PICKUP_RETRY_DELAY_MS = 5000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface ProgressSnapshot {
   step: number;
@@ -83,9 +102,11 @@ function failureReason(err: unknown): string {
 
 export class GenerationProcessor {
   private readonly images: StoredImages;
+  private readonly deliveryBudgetMs: number;
 
   constructor(private readonly deps: ProcessorDeps) {
     this.images = new StoredImages({ db: deps.db, generators: deps.generators, logger: deps.logger });
+    this.deliveryBudgetMs = deps.deliveryBudgetMs ?? 20_000;
   }
 
   /** BullMQ's processor function. */
@@ -103,7 +124,7 @@ export class GenerationProcessor {
         await queueJob.moveToWait(token);
         throw new WaitingError();
       }
-      const job = await claimJob(this.deps.db, jobId, this.deps.workerId);
+      const job = await this.claim(queueJob, token, logger);
       if (job === null) {
         await this.deliverIfUndelivered(jobId, logger);
         metrics.jobs.inc({ outcome: 'skipped' });
@@ -121,9 +142,25 @@ export class GenerationProcessor {
     }
   }
 
+  /**
+   * claimJob, or, when Postgres does not answer, the job handed back to the queue for a few
+   * seconds without spending an attempt: BullMQ's own retries would run out within seconds and
+   * fail it for good, leaving its row queued (the reconciler heals such a leftover too).
+   */
+  private async claim(queueJob: QueueJob<GenerationJobData>, token: string | undefined, logger: Logger): Promise<Job | null> {
+    try {
+      return await claimJob(this.deps.db, queueJob.data.jobId, this.deps.workerId);
+    } catch (err) {
+      if (token === undefined) throw err;
+      logger.warn({ err, retryInMs: PICKUP_RETRY_DELAY_MS }, 'could not claim the job (database unavailable?): back on the queue');
+      await queueJob.moveToDelayed(this.deps.clock() + PICKUP_RETRY_DELAY_MS, token);
+      throw new DelayedError();
+    }
+  }
+
   private async run(job: Job, queueJob: QueueJob<GenerationJobData>, token: string | undefined, signal: AbortSignal, logger: Logger): Promise<JobOutcome> {
     const { db, clock, metrics } = this.deps;
-    const message = new JobMessage(this.deps.discord, job, { clock, tokenMarginMs: this.deps.tokenMarginMs });
+    const message = this.messageOf(job);
     const generator = this.deps.generators.get(job.model);
     if (generator === undefined) {
       // Queues are per model, so this is a deployment mistake, not the user's.
@@ -327,26 +364,47 @@ export class GenerationProcessor {
   }
 
   /**
-   * Sends a final message once per job across all workers: the first to set the delivery
-   * key sends it; the outcome (or the error) goes into the job row.
+   * Sends a final message once per job across all workers. The holder of the job's delivery
+   * lease sends it (renewing the lease while it does), unless delivered_at says it reached
+   * Discord already; a failed try is tried again after a pause, everything within the delivery
+   * budget. The outcome (or the error) goes into the job row; a result that could not be
+   * delivered is delivered later by the reconciler.
    */
-  private async deliverFinal(job: Job, message: JobMessage, payload: MessagePayload, logger: Logger): Promise<void> {
-    const key = `${this.deps.prefix}:delivery:${job.id}`;
-    const claimed = await this.deps.redis.set(key, this.deps.workerId, 'PX', DELIVERY_KEY_TTL_MS, 'NX');
-    if (claimed === null) {
-      logger.info('another worker delivers this job');
-      return;
+  private async deliverFinal(job: Job, message: JobMessage, payload: MessagePayload, logger: Logger): Promise<DeliveryOutcome> {
+    const { db, clock, metrics } = this.deps;
+    const lease = new Lease({ redis: this.deps.redis, key: `${this.deps.prefix}:delivery:${job.id}`, ttlMs: DELIVERY_LEASE_MS, owner: this.deps.workerId });
+    if (!(await lease.acquire())) {
+      logger.info('another worker is delivering this job');
+      return 'busy';
     }
+    const stopRenewing = lease.keepAlive();
     try {
-      const { route, messageId } = await message.deliver(payload, renderSuperseded(job));
-      this.deps.metrics.deliveries.inc({ route });
-      await markDelivered(this.deps.db, job.id, route === 'channel' ? messageId : undefined);
-      logger.info({ route }, 'delivered');
-    } catch (err) {
-      if (!(err instanceof DeliveryFailedError)) throw err;
-      this.deps.metrics.deliveries.inc({ route: 'failed' });
-      logger.error({ err }, 'delivery failed');
-      await setDeliveryError(this.deps.db, job.id, err.message);
+      // A delivery that finished while this one waited: the message shows the result already.
+      if ((await getJob(db, job.id))?.deliveredAt != null) return 'already_delivered';
+      const deadline = clock() + this.deliveryBudgetMs;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const { route, messageId } = await message.deliver(payload, renderSuperseded(job), deadline);
+          metrics.deliveries.inc({ route });
+          const first = await markDelivered(db, job.id, route === 'channel' ? messageId : undefined);
+          logger.info({ route, attempt }, first ? 'delivered' : 'delivered again over the same message');
+          return 'delivered';
+        } catch (err) {
+          if (!(err instanceof DeliveryFailedError)) throw err;
+          metrics.deliveries.inc({ route: 'failed' });
+          const pause = DELIVERY_RETRY_PAUSE_MS[attempt - 1] ?? 0;
+          if (attempt >= DELIVERY_TRIES || clock() + pause >= deadline) {
+            logger.error({ err, attempt }, 'delivery failed; the reconciler tries again later');
+            await setDeliveryError(db, job.id, err.message);
+            return 'failed';
+          }
+          logger.warn({ err, attempt, retryInMs: pause }, 'delivery failed; trying again');
+          await sleep(pause);
+        }
+      }
+    } finally {
+      stopRenewing();
+      await lease.release().catch(() => undefined);
     }
   }
 
@@ -355,21 +413,57 @@ export class GenerationProcessor {
    * its workers kept dying). Fail and refund the row, and tell the user, once.
    */
   async failAbandoned(jobId: string, cause: string): Promise<void> {
+    await this.failAndTell(jobId, `the job stopped too many times (${cause}); it may be too large for the workers`);
+  }
+
+  /** Fails and refunds a queued or running job, and tells the user, once. False when it was final already. */
+  async failAndTell(jobId: string, reason: string): Promise<boolean> {
     const logger = this.deps.logger.child({ jobId });
-    const reason = `the job stopped too many times (${cause}); it may be too large for the workers`;
     const { didFail } = await failJob(this.deps.db, jobId, reason);
-    if (!didFail) return;
-    logger.error({ cause }, 'job abandoned by BullMQ: failed and refunded');
+    if (!didFail) return false;
+    logger.error({ reason }, 'job failed and refunded');
     this.deps.metrics.jobs.inc({ outcome: 'failed' });
     const job = await getJob(this.deps.db, jobId);
-    if (job === null) return;
-    const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
-    await this.deliverFinal(job, message, renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);
+    if (job !== null) await this.deliverFinal(job, this.messageOf(job), renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);
+    return true;
+  }
+
+  /** Cancels and refunds a queued or running job for `reason`, and tells the user, once. False when it was final already. */
+  async cancelAndTell(jobId: string, reason: string): Promise<boolean> {
+    const logger = this.deps.logger.child({ jobId });
+    const { cancelled } = await cancelJob(this.deps.db, jobId, 'reconciler');
+    if (!cancelled) return false;
+    logger.warn({ reason }, 'job cancelled and refunded');
+    this.deps.metrics.jobs.inc({ outcome: 'cancelled' });
+    const job = await getJob(this.deps.db, jobId);
+    if (job !== null) await this.deliverFinal(job, this.messageOf(job), renderCancelled(job, await jobRefund(this.deps.db, job.id), reason), logger);
+    return true;
+  }
+
+  /** Edits a job's message with a note that is not final (one try, no lease). */
+  async notify(job: Job, payload: MessagePayload): Promise<void> {
+    await this.messageOf(job).editNotice(payload);
+  }
+
+  /**
+   * The result of a succeeded job whose result never reached Discord (its worker died in
+   * between, or Discord was down), delivered from Postgres now. 'already_delivered' for any
+   * other job.
+   */
+  async deliverUndelivered(job: Job): Promise<DeliveryOutcome> {
+    if (job.status !== 'succeeded' || job.deliveredAt !== null) return 'already_delivered';
+    const logger = this.deps.logger.child({ jobId: job.id });
+    return this.deliverFinal(job, this.messageOf(job), await this.resultPayload(job), logger);
+  }
+
+  private messageOf(job: Job): JobMessage {
+    return new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
   }
 
   /**
    * A job that cannot be claimed is final already. If it succeeded but its result never
-   * reached Discord (the worker died in between), deliver it from Postgres now.
+   * reached Discord (the worker died in between), deliver it from Postgres now; one whose
+   * delivery failed is left to the reconciler's paced retries.
    */
   private async deliverIfUndelivered(jobId: string, logger: Logger): Promise<void> {
     const job = await getJob(this.deps.db, jobId);
@@ -377,8 +471,7 @@ export class GenerationProcessor {
       logger.warn('job row not found; skipped');
       return;
     }
-    if (job.status !== 'succeeded' || job.deliveredAt !== null || job.deliveryError !== null) return;
-    const message = new JobMessage(this.deps.discord, job, { clock: this.deps.clock, tokenMarginMs: this.deps.tokenMarginMs });
-    await this.deliverFinal(job, message, await this.resultPayload(job), logger);
+    if (job.deliveryError !== null) return;
+    await this.deliverUndelivered(job);
   }
 }

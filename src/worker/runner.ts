@@ -1,6 +1,7 @@
 // The worker process's moving parts around the processor: one BullMQ Worker per model,
-// the heartbeat, the cancel subscription, queue-depth polling for metrics and health, and
-// a graceful shutdown that finishes the current job or hands it back.
+// the heartbeat, the cancel subscription, queue-depth polling for metrics and health, the
+// reconciler (one leader among the workers), and a graceful shutdown that finishes the
+// current job or hands it back.
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
@@ -11,6 +12,7 @@ import type { HealthReport } from './health.js';
 import type { WorkerMetrics } from './metrics.js';
 import { RetentionRunner } from './retention.js';
 import { GenerationProcessor, type ImageGenerator, type JobOutcome, type ProcessorDeps } from './processor.js';
+import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 
 export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart'> {
   /** What the heartbeat advertises, one entry per generator. */
@@ -25,6 +27,10 @@ export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' |
   pollIntervalMs?: number;
   /** RETENTION_DAYS for the daily retention run (one worker does it). @defaultValue 30 */
   retentionDays?: number;
+  /** JOB_ATTEMPTS: attempts of a job the reconciler enqueues again, and of a stalled job before it fails. @defaultValue 3 */
+  jobAttempts?: number;
+  /** RECONCILE_INTERVAL_MS, STALL_TIMEOUT_MS, NO_WORKER_TIMEOUT_MS, MAX_WAIT_MS. @defaultValue the Reconciler's */
+  reconcile?: Pick<ReconcilerOptions, 'intervalMs' | 'stallTimeoutMs' | 'noWorkerTimeoutMs' | 'maxWaitMs'>;
 }
 
 export class GenerationWorker {
@@ -34,6 +40,7 @@ export class GenerationWorker {
   private readonly queues: GenerationQueues;
   private readonly heartbeat: Heartbeat;
   private readonly retention: RetentionRunner;
+  private reconciler: Reconciler | null = null;
   private readonly pollIntervalMs: number;
   private unsubscribe: (() => Promise<void>) | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -43,7 +50,12 @@ export class GenerationWorker {
   private constructor(private readonly options: GenerationWorkerOptions) {
     const { redis, prefix, workerId, logger, clock } = options;
     this.pollIntervalMs = options.pollIntervalMs ?? 5000;
-    this.queues = new GenerationQueues({ connection: redis, prefix, onError: (err, model) => logger.warn({ err, model }, 'queue connection error') });
+    this.queues = new GenerationQueues({
+      connection: redis,
+      prefix,
+      attempts: options.jobAttempts ?? 3,
+      onError: (err, model) => logger.warn({ err, model }, 'queue connection error'),
+    });
     this.heartbeat = new Heartbeat({
       redis,
       prefix,
@@ -95,6 +107,22 @@ export class GenerationWorker {
       this.workers.set(model, worker);
     }
     await this.heartbeat.start();
+    const { db, workerId, metrics, clock } = this.options;
+    this.reconciler = new Reconciler({
+      db,
+      redis,
+      prefix,
+      workerId,
+      queues: this.queues,
+      settler: processor,
+      models: [...generators.keys()],
+      metrics,
+      logger,
+      clock,
+      ...this.options.reconcile,
+      maxAttempts: this.options.jobAttempts ?? 3,
+    });
+    this.reconciler.start();
     await this.poll();
     this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
     this.retention.start();
@@ -168,9 +196,12 @@ export class GenerationWorker {
   private async shutdown(graceMs: number): Promise<void> {
     const { logger } = this.options;
     if (this.pollTimer !== null) clearInterval(this.pollTimer);
+    // First stop taking jobs, so that a job handed back below is not taken again by this worker.
+    const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
     await this.heartbeat.stop().catch((err: unknown) => logger.warn({ err }, 'could not remove the heartbeat key'));
     await this.retention.stop();
-    const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
+    // A reconcile run in progress finishes meanwhile; the leader lease is released after it.
+    const reconcilerStopped = this.reconciler?.stop();
     let graceTimer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => {
       graceTimer = setTimeout(() => resolve('timeout'), graceMs);
@@ -181,6 +212,7 @@ export class GenerationWorker {
       await closed;
     }
     clearTimeout(graceTimer);
+    await reconcilerStopped;
     await this.unsubscribe?.();
     await this.queues.close();
   }

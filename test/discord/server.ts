@@ -89,6 +89,7 @@ export class FakeDiscord {
 
   private readonly server: Server;
   private readonly rules: RequestRule[] = [];
+  private readonly holds: { predicate: (r: RecordedRequest) => boolean; ms: number; onHeld: (r: RecordedRequest) => void }[] = [];
   private readonly requestWaiters = new Set<(r: RecordedRequest) => void>();
   private readonly users = new Map<string, FakeUser>();
   private readonly dmChannels = new Map<string, string>();
@@ -178,6 +179,16 @@ export class FakeDiscord {
       const i = this.rules.indexOf(rule);
       if (i >= 0) this.rules.splice(i, 1);
     };
+  }
+
+  /**
+   * Holds the next request matching `predicate` for `ms` before handling it, as a Discord
+   * that is slow to answer would. Resolves with the request when it arrives (the hold begins).
+   * A client that hangs up during the hold gets no answer and the request has no effect
+   * (its `response` stays unset).
+   */
+  holdNext(predicate: (r: RecordedRequest) => boolean, ms: number): Promise<RecordedRequest> {
+    return new Promise((resolve) => this.holds.push({ predicate, ms, onHeld: resolve }));
   }
 
   /** Resolves with the first request (already received or later) matching the predicate, once answered. */
@@ -370,6 +381,15 @@ export class FakeDiscord {
         receivedAt,
       };
       this.requests.push(recorded);
+      const hold = this.holds.find((h) => h.predicate(recorded!));
+      if (hold !== undefined) {
+        this.holds.splice(this.holds.indexOf(hold), 1);
+        let clientGone = false;
+        res.once('close', () => (clientGone = true));
+        hold.onHeld(recorded);
+        await new Promise((r) => setTimeout(r, hold.ms));
+        if (clientGone) return;
+      }
       reply = this.answer(recorded, url.pathname);
     } catch (error) {
       reply = error instanceof DiscordApiError ? json(error.toJson(), error.status) : json({ code: 0, message: `500: ${(error as Error).message}` }, 500);

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { JobParams } from '../../src/contract/index.js';
 import { countActiveJobs, createJobWithReservation, getJob, setMessageId, type Job } from '../../src/db/index.js';
 import { GenerationQueues, enqueueGeneration } from '../../src/queue/index.js';
-import { startFakeDiscord, type FakeDiscord, type FakeUser, type StoredMessage } from '../discord/server.js';
+import { startFakeDiscord, type FakeDiscord, type FakeUser, type RecordedRequest, type StoredMessage } from '../discord/server.js';
 import { createTestDatabase, type TestDatabase } from './pg.js';
 import { SHARED_REDIS_URL, dropPrefix, freshPrefix } from './redis.js';
 
@@ -40,6 +40,15 @@ export interface NewJobOptions {
   params?: Partial<JobParams>;
   kind?: 'imagine' | 'variation' | 'reroll' | 'rerun';
   parent?: { jobId: string; index: number };
+  /** Put it on the queue too (as the bot does). Default true. */
+  enqueue?: boolean;
+}
+
+/** Whether a message (or a request body) has a result's buttons: U1 (a grid) or Rerun (one image). */
+export function hasResultButtons(message: { components?: unknown } | null | undefined): boolean {
+  const rows = message?.components;
+  if (!Array.isArray(rows)) return false;
+  return (rows as { components: { label?: string }[] }[]).flatMap((row) => row.components).some((b) => b.label === 'U1' || b.label === 'Rerun');
 }
 
 export class WorkerHarness {
@@ -54,7 +63,8 @@ export class WorkerHarness {
     private readonly client: Client,
   ) {}
 
-  static async start(label: string, options: { redisUrl?: string } = {}): Promise<WorkerHarness> {
+  /** @param options redisUrl: a private Redis (default the shared one); pgAdminUrl: a private Postgres cluster's (default the shared server). */
+  static async start(label: string, options: { redisUrl?: string; pgAdminUrl?: string } = {}): Promise<WorkerHarness> {
     const discord = await startFakeDiscord();
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
     client.on(Events.InteractionCreate, async (interaction) => {
@@ -62,7 +72,7 @@ export class WorkerHarness {
     });
     await client.login(discord.botToken);
     await discord.waitForReady();
-    const pg = await createTestDatabase(label.replace(/[^a-z0-9_]/g, '_'));
+    const pg = await createTestDatabase(label.replace(/[^a-z0-9_]/g, '_'), { adminUrl: options.pgAdminUrl });
     const redisUrl = options.redisUrl ?? SHARED_REDIS_URL;
     const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
     redis.on('error', () => {});
@@ -113,7 +123,7 @@ export class WorkerHarness {
     const userActiveJobs = await countActiveJobs(this.pg.db, options.user.id);
     /** Epoch ms with sub-ms precision, as the local Discord server records requests. */
     const enqueuedAt = performance.timeOrigin + performance.now();
-    await enqueueGeneration(this.queues, { jobId: created.job.id, model: params.model, userActiveJobs });
+    if (options.enqueue ?? true) await enqueueGeneration(this.queues, { jobId: created.job.id, model: params.model, userActiveJobs });
     return { job: { ...created.job, messageId: message.id }, message, enqueuedAt };
   }
 
@@ -186,6 +196,24 @@ export class WorkerHarness {
     const worker: WorkerProcess = { child, lines, ready, exited, waitForLine };
     this.workers.push(worker);
     return worker;
+  }
+
+  /** The job's final result messages Discord accepted: edits or channel posts with the result's buttons. */
+  finalEdits(job: Job): RecordedRequest[] {
+    return this.discord.requests.filter(
+      (r) =>
+        (r.path.includes(`/${job.interactionToken}/messages/`) || r.path === `/channels/${job.channelId}/messages`) &&
+        r.response?.status === 200 &&
+        typeof r.json?.content === 'string' &&
+        r.json.content.includes(job.id) &&
+        hasResultButtons(r.json as { components?: unknown }),
+    );
+  }
+
+  /** The kinds of the job's quota ledger entries, in order ('charge', 'refund'). */
+  async ledgerKinds(jobId: string): Promise<string[]> {
+    const rows = await this.pg.sql<{ kind: string }[]>`select kind from quota_ledger where job_id = ${jobId} order by id`;
+    return rows.map((r) => r.kind);
   }
 
   /** Polls Postgres until `done(job)` holds. */
