@@ -48,3 +48,10 @@ export function u32At(a: Uint32Array, index: number): number {
   if (value === undefined) throw new IndexOutOfRangeError(index, a.length);
   return value;
 }
+
+/** `a[index]` of a Uint8Array; throws IndexOutOfRangeError when out of range. Fast in hot loops. */
+export function u8At(a: Uint8Array, index: number): number {
+  const value = a[index];
+  if (value === undefined) throw new IndexOutOfRangeError(index, a.length);
+  return value;
+}

@@ -5,6 +5,7 @@
 // here (`typed`): the job contract validates them when the job is created.
 import type { CommandInteractionOption } from 'discord.js';
 import { z } from 'zod';
+import { at } from '../checked.js';
 import { textProblem } from '../contract/index.js';
 import { UserError } from './errors.js';
 
@@ -77,7 +78,7 @@ export function snowflakeId(name: string, what: 'a user' | 'a channel' = 'a user
 export function parseOptions<S extends z.ZodType>(schema: S, values: Record<string, unknown>): z.infer<S> {
   const parsed = schema.safeParse(values);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
+  const issue = at(parsed.error.issues, 0);
   if (issue.code === 'unrecognized_keys') {
     throw new UserError(`Unknown option${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.map((k) => `\`${k.slice(0, 32)}\``).join(', ')}.`);
   }
