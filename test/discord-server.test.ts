@@ -3,6 +3,7 @@
 import { REST } from '@discordjs/rest';
 import { Client, Events, GatewayIntentBits, MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { startFakeDiscord, type FakeDiscord } from './discord/server.js';
 
 let discord: FakeDiscord;
@@ -112,8 +113,8 @@ describe('interactions', () => {
       const callback = await handle.response();
       expect(callback.json).toMatchObject({ type: 4, data: { content: 'hihi' } });
       expect(callback.receivedAt - handle.sentAt).toBeLessThan(3000);
-      expect(seen[0].user.id).toBe(user.id);
-      expect(seen[0].guildId).toBe(discord.guild.id);
+      expect(at(seen, 0).user.id).toBe(user.id);
+      expect(at(seen, 0).guildId).toBe(discord.guild.id);
       const original = handle.original()!;
       expect(original).toMatchObject({ content: 'hihi', channelId: discord.channelId, interactionToken: handle.token });
 
@@ -137,8 +138,8 @@ describe('interactions', () => {
       // DMs: no member, a user and a DM channel.
       const dm = await discord.sendCommand({ name: 'echo', options: { text: 'dm' }, user, guildId: null });
       await dm.response();
-      expect(seen[2].guildId).toBeNull();
-      expect(seen[2].user.id).toBe(user.id);
+      expect(at(seen, 2).guildId).toBeNull();
+      expect(at(seen, 2).user.id).toBe(user.id);
     } finally {
       await client.destroy();
     }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { at, u8At } from '../src/checked.js';
 import { modelsPull } from '../src/cli/models-pull.js';
 import { HubClient } from '../src/hub/client.js';
 import {
@@ -120,7 +121,7 @@ class FakeHub {
       return void json(res, page, headers);
     }
     if (resolve) {
-      const path = decodeURIComponent(resolve[3]);
+      const path = decodeURIComponent(at(resolve, 3));
       const data = files.get(path);
       if (!data) return void res.writeHead(404, { 'x-error-message': 'Entry not found' }).end();
       if (isLfs(path, data)) {
@@ -151,7 +152,8 @@ class FakeHub {
     if (this.truncate.has(path)) data = original.subarray(0, original.length >> 1);
     if (this.corrupt.has(path)) {
       data = Buffer.from(original);
-      data[data.length >> 1] ^= 0xff;
+      const middle = data.length >> 1;
+      data[middle] = u8At(data, middle) ^ 0xff;
     }
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
