@@ -29,7 +29,7 @@ export function readTr39Data(): Record<string, string> {
 
 /** The Latin letters (lowercase) a source letter reads as, or null when it is not kept. */
 export function latinReading(source: string, prototype: string): string | null {
-  if ([...source].length !== 1 || !/^\p{L}$/u.test(source) || /^[\x00-\x7f]$/.test(source)) return null;
+  if ([...source].length !== 1 || !/^\p{L}$/u.test(source) || /^\p{ASCII}$/u.test(source)) return null;
   if (source.normalize('NFKD') !== source) return null;
   const plain = prototype.normalize('NFKD').replace(/\p{M}/gu, '');
   if (!/^[A-Za-z]+$/.test(plain)) return null;

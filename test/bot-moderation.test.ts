@@ -2,7 +2,6 @@
 // invisible characters, look-alike letters, separators or stretched letters.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { at } from '../src/checked.js';
 import { confusablesModule, readTr39Data, TABLE_FILE } from '../scripts/generate-confusables.js';
 import { compileBannedWords, findBannedWord, normalizeBannedWord } from '../src/bot/moderation.js';
 import { parseRatio, sizeForAspect, sizeForRatio } from '../src/bot/sizes.js';

@@ -94,12 +94,13 @@ describe('interactions', () => {
     ]);
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
     const seen: ChatInputCommandInteraction[] = [];
-    client.on(Events.InteractionCreate, async (interaction) => {
+    const replies: Promise<unknown>[] = [];
+    client.on(Events.InteractionCreate, (interaction) => {
       if (!interaction.isChatInputCommand()) return;
       seen.push(interaction);
       const text = interaction.options.getString('text', true);
       const times = interaction.options.getInteger('times') ?? 1;
-      await interaction.reply({ content: text.repeat(times), flags: text === 'secret' ? MessageFlags.Ephemeral : undefined });
+      replies.push(interaction.reply({ content: text.repeat(times), flags: text === 'secret' ? MessageFlags.Ephemeral : undefined }));
     });
     const ready = new Promise((resolve) => client.once(Events.ClientReady, resolve));
     await client.login(discord.botToken);
@@ -140,6 +141,7 @@ describe('interactions', () => {
       await dm.response();
       expect(at(seen, 2).guildId).toBeNull();
       expect(at(seen, 2).user.id).toBe(user.id);
+      await Promise.all(replies);
     } finally {
       await client.destroy();
     }
@@ -172,10 +174,11 @@ describe('interactions', () => {
   it('dispatches button clicks on stored messages and refuses clicks on buttons that do not exist', async () => {
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
     const clicks: string[] = [];
-    client.on(Events.InteractionCreate, async (interaction) => {
+    const updates: Promise<unknown>[] = [];
+    client.on(Events.InteractionCreate, (interaction) => {
       if (!interaction.isButton()) return;
       clicks.push(`${interaction.customId} by ${interaction.user.id} on ${interaction.message.id}`);
-      await interaction.update({ content: 'clicked', components: [] });
+      updates.push(interaction.update({ content: 'clicked', components: [] }));
     });
     await client.login(discord.botToken);
     await discord.waitForReady();
@@ -191,6 +194,7 @@ describe('interactions', () => {
       expect((await click.response()).json.type).toBe(7);
       expect(clicks).toEqual([`img:u:abcdef:0 by ${user.id} on ${message.id}`]);
       expect(discord.messages.get(message.id)).toMatchObject({ content: 'clicked', components: [] });
+      await Promise.all(updates);
     } finally {
       await client.destroy();
     }
@@ -198,8 +202,9 @@ describe('interactions', () => {
 
   it('survives a reconnect request: the client resumes its session and keeps receiving interactions', async () => {
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
-    client.on(Events.InteractionCreate, async (interaction) => {
-      if (interaction.isChatInputCommand()) await interaction.reply({ content: 'still here' });
+    const replies: Promise<unknown>[] = [];
+    client.on(Events.InteractionCreate, (interaction) => {
+      if (interaction.isChatInputCommand()) replies.push(interaction.reply({ content: 'still here' }));
     });
     await client.login(discord.botToken);
     await discord.waitForReady();
@@ -213,6 +218,7 @@ describe('interactions', () => {
       await handle.response();
       expect(handle.original()!.content).toBe('still here');
       expect(discord.gateway.received.filter((p) => p.op === 2)).toHaveLength(1);
+      await Promise.all(replies);
     } finally {
       await client.destroy();
     }

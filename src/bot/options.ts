@@ -3,6 +3,7 @@
 // can send anything: values are read raw from the payload and checked here, each with a
 // message that says what the option accepts. Options that are job fields are only typed
 // here (`typed`): the job contract validates them when the job is created.
+import { ApplicationCommandOptionType } from 'discord-api-types/v10';
 import type { CommandInteractionOption } from 'discord.js';
 import { z } from 'zod';
 import { at } from '../checked.js';
@@ -21,7 +22,7 @@ export function optionValues(data: readonly CommandInteractionOption[]): Record<
 
 /** The invoked subcommand's name, or null. */
 export function subcommandName(data: readonly CommandInteractionOption[]): string | null {
-  const sub = data.find((o) => o.type === 1);
+  const sub = data.find((o) => o.type === ApplicationCommandOptionType.Subcommand);
   return sub ? sub.name : null;
 }
 

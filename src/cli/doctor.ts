@@ -132,9 +132,9 @@ async function checkRedis(config: Config, timeoutMs: number, report: Report): Pr
     else report('redis-memory', 'FAIL', `maxmemory-policy is ${policy}: BullMQ needs noeviction, or Redis may delete queued jobs (redis-server --maxmemory-policy noeviction)`);
 
     const persistence = parseInfo(await redis.info('persistence'));
-    const saves = await redis.config('GET', 'save').then((r) => String((r as string[])[1] ?? '').trim(), () => undefined);
+    const saves = await redis.config('GET', 'save').then((r) => String(r[1] ?? '').trim(), () => undefined);
     if (persistence.get('aof_enabled') === '1') {
-      const fsync = await redis.config('GET', 'appendfsync').then((r) => String((r as string[])[1]), () => 'unknown');
+      const fsync = await redis.config('GET', 'appendfsync').then((r) => String(r[1]), () => 'unknown');
       report('redis-persist', 'ok', `AOF on (appendfsync ${fsync})`);
     } else if (saves) {
       report('redis-persist', 'ok', `RDB snapshots (save ${saves}); AOF would lose less on a crash (--appendonly yes)`);

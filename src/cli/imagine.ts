@@ -81,7 +81,8 @@ function parse(argv: string[]) {
       },
     });
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
+    const [firstLine = ''] = (err as Error).message.split('\n');
+    throw new UsageError(firstLine);
   }
   const { values, positionals } = parsed;
   if (values.help) {

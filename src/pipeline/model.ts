@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { SAMPLERS, type ModelInfo, type SamplerName } from '../contract/index.js';
+import { SAMPLERS, type ModelInfo } from '../contract/index.js';
 import type { Logger } from '../log.js';
 import { ModelLoadError } from './errors.js';
 import { floatsToHalf } from './float16.js';
@@ -107,7 +107,7 @@ export function correctSchedulerConfig(config: SchedulerConfig): { config: Sched
   const fixed: SchedulerConfig = { ...config };
   const warnings: string[] = [];
   if (fixed.steps_offset !== undefined && fixed.steps_offset !== 1) {
-    warnings.push(`scheduler_config.json has steps_offset ${String(fixed.steps_offset)}; using 1 as diffusers does`);
+    warnings.push(`scheduler_config.json has steps_offset ${JSON.stringify(fixed.steps_offset)}; using 1 as diffusers does`);
     fixed.steps_offset = 1;
   }
   if (fixed.clip_sample === true) {
@@ -195,7 +195,8 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
   const rawScheduler = readJson(join(dir, 'scheduler/scheduler_config.json'));
   const corrected = correctSchedulerConfig(rawScheduler);
   warnings.push(...corrected.warnings);
-  const defaultSampler = samplerForClassName(String(rawScheduler._class_name ?? ''), rawScheduler);
+  const className = rawScheduler._class_name;
+  const defaultSampler = samplerForClassName(typeof className === 'string' ? className : '', rawScheduler);
 
   const vaeConfig = { ...readOptionalJson(join(dir, 'vae_encoder/config.json')), ...readOptionalJson(join(dir, 'vae_decoder/config.json')) };
   const unetConfig = readOptionalJson(join(dir, 'unet/config.json'));

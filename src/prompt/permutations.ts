@@ -102,6 +102,6 @@ function trimTemplate(parts: Template): Template {
   const trimmed = [...parts];
   if (typeof trimmed[0] === 'string') trimmed[0] = trimmed[0].trimStart();
   const last = trimmed.length - 1;
-  if (typeof trimmed[last] === 'string') trimmed[last] = (trimmed[last] as string).trimEnd();
+  if (typeof trimmed[last] === 'string') trimmed[last] = trimmed[last].trimEnd();
   return trimmed.filter((part) => part !== '');
 }

@@ -71,7 +71,7 @@ function expectKept(image: RgbImage, soft: Float32Array, expected: RgbImage, dx 
       if (soft[y * image.width + x] !== 0) continue;
       compared++;
       const [a, b] = [pixel(image, x, y), pixel(expected, x - dx, y - dy)];
-      if (a.join() !== b.join() && wrong.length < 5) wrong.push(`(${x},${y}) ${a} != ${b}`);
+      if (a.join() !== b.join() && wrong.length < 5) wrong.push(`(${x},${y}) ${a.join()} != ${b.join()}`);
     }
   }
   expect(wrong).toEqual([]);

@@ -25,7 +25,7 @@ function request(overrides: Partial<GenerationRequest> = {}): GenerationRequest 
   };
 }
 
-async function withModel<T>(name: string, fn: (m: LoadedModel) => Promise<T>): Promise<T> {
+async function withModel<T>(name: string, fn: (m: LoadedModel) => T | Promise<T>): Promise<T> {
   const model = await loadModel(`${DIR}/${name}`, { provider: 'cpu' });
   try {
     return await fn(model);
@@ -92,8 +92,8 @@ describe('model export variants', () => {
   });
 
   it('takes the pad token from the tokenizer files (SD 2.x pads with "!" = 0, SD 1.x with <|endoftext|>)', async () => {
-    const sd2 = await withModel('tokenizer-sd2-pad', async (m) => m.tokenizer.encode('a red circle').inputIds);
-    const sd1 = await withModel('timestep-float32-1', async (m) => m.tokenizer.encode('a red circle').inputIds);
+    const sd2 = await withModel('tokenizer-sd2-pad', (m) => m.tokenizer.encode('a red circle').inputIds);
+    const sd1 = await withModel('timestep-float32-1', (m) => m.tokenizer.encode('a red circle').inputIds);
     expect(sd2[76]).toBe(0);
     expect(sd1[76]).toBe(523);
   });
@@ -128,7 +128,7 @@ describe('model export variants', () => {
   });
 
   it('reads sizes and scaling from the configs', async () => {
-    await withModel('timestep-float32-1', async (model) => {
+    await withModel('timestep-float32-1', (model) => {
       expect(model.info).toMatchObject({ nativeWidth: 64, nativeHeight: 64, vaeScaleFactor: 8, latentChannels: 4, scalingFactor: 0.18215 });
     });
   });

@@ -132,7 +132,7 @@ export async function createSession(file: string, options: CreateSessionOptions)
       stats.runs += 1;
       const out: Record<string, PlainTensor> = {};
       for (const [name, value] of Object.entries(result)) {
-        const tensor = value as Tensor;
+        const tensor = value;
         out[name] = { type: tensor.type as TensorType, data: tensor.data as PlainTensor['data'], dims: [...tensor.dims] };
       }
       return out;

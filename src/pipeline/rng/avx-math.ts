@@ -51,7 +51,7 @@ const bitsView = new Float32Array(1);
 const bitsWords = new Uint32Array(bitsView.buffer);
 
 const SMALLEST_NORMAL = f32(1.17549435e-38);
-const SQRT_HALF = f32(0.707106781186547524);
+const SQRT_HALF = f32(Math.SQRT1_2);
 const LOG_P = Float64Array.from(
   [
     7.0376836292e-2, -1.151461031e-1, 1.167699874e-1, -1.2420140846e-1, 1.4249322787e-1, -1.6668057665e-1,
@@ -88,7 +88,7 @@ export function avxLogf(value: number): number {
 const FOUR_OVER_PI = f32(1.27323954473516);
 const MINUS_DP1 = f32(-0.78515625);
 const MINUS_DP2 = f32(-2.4187564849853515625e-4);
-const MINUS_DP3 = f32(-3.77489497744594108e-8);
+const MINUS_DP3 = f32(-3.774894977445941e-8); // avx_mathfun.h's -3.77489497744594108e-8, as a float64
 const SIN_P = [f32(-1.9515295891e-4), f32(8.3321608736e-3), f32(-1.6666654611e-1)] as const;
 const COS_P = [f32(2.443315711809948e-5), f32(-1.388731625493765e-3), f32(4.166664568298827e-2)] as const;
 

@@ -45,13 +45,13 @@ export class ConfigReader {
   int(key: string, min: number): number {
     const v = this.config[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, `a whole number >= ${min}`);
-    return v as number;
+    return v;
   }
 
   bool(key: string): boolean {
     const v = this.config[key];
     if (typeof v !== 'boolean') this.fail(key, 'true or false');
-    return v as boolean;
+    return v;
   }
 
   string<T extends string>(key: string, allowed: readonly T[]): T {
@@ -66,7 +66,7 @@ export class ConfigReader {
     const v = this.config[key];
     if (v === undefined || v === null) return null;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) this.fail(key, 'a list of numbers or null');
-    return v as number[];
+    return v;
   }
 
   /** Rejects an option value we do not implement, naming what is supported. */

@@ -8,7 +8,7 @@ export const END_OF_WORD = '</w>';
 
 /** GPT-2's reversible byte -> character table: printable Latin-1 bytes map to themselves, the rest to U+0100 onwards. */
 function byteCharacters(): string[] {
-  const table: string[] = new Array(256);
+  const table = new Array<string>(256);
   const isPrintable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
   let next = 256;
   for (let b = 0; b < 256; b++) table[b] = String.fromCodePoint(isPrintable(b) ? b : next++);
