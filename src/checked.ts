@@ -55,3 +55,17 @@ export function u8At(a: Uint8Array, index: number): number {
   if (value === undefined) throw new IndexOutOfRangeError(index, a.length);
   return value;
 }
+
+/** `a[index]` of a Uint16Array; throws IndexOutOfRangeError when out of range. Fast in hot loops. */
+export function u16At(a: Uint16Array, index: number): number {
+  const value = a[index];
+  if (value === undefined) throw new IndexOutOfRangeError(index, a.length);
+  return value;
+}
+
+/** `items.pop()` where the code knows `items` is not empty; throws IndexOutOfRangeError when it is. */
+export function popLast<T extends NonNullable<unknown> | null>(items: T[]): T {
+  const item = items.pop();
+  if (item === undefined) throw new IndexOutOfRangeError(-1, 0);
+  return item;
+}

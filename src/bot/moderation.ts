@@ -188,7 +188,8 @@ export function findBannedWord(texts: readonly string[], bannedWords: readonly s
   let list = compiledLists.get(key);
   if (list === undefined) {
     list = compileBannedWords(bannedWords);
-    if (compiledLists.size >= MAX_COMPILED_LISTS) compiledLists.delete(compiledLists.keys().next().value!);
+    const oldest = compiledLists.keys().next();
+    if (compiledLists.size >= MAX_COMPILED_LISTS && !oldest.done) compiledLists.delete(oldest.value);
   } else {
     compiledLists.delete(key);
   }

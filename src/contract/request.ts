@@ -210,5 +210,6 @@ export function validateGenerationRequest(req: GenerationRequest, model: ModelIn
       if (edit !== null) problems.push(edit);
     }
   }
-  if (problems.length > 0) throw new InvalidRequestError(problems[0]!);
+  const [problem] = problems;
+  if (problem !== undefined) throw new InvalidRequestError(problem);
 }

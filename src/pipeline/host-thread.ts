@@ -26,7 +26,8 @@ export type FromThread =
   | { type: 'result'; id: number; result: Awaited<ReturnType<typeof generate>> }
   | { type: 'error'; id: number | null; error: { name: string; message: string } };
 
-const port = parentPort!;
+if (parentPort === null) throw new Error('host-thread.ts runs only as a worker thread (PipelineHost starts it)');
+const port = parentPort;
 const data = workerData as ThreadData;
 const abort = new Int32Array(data.abortFlag);
 
