@@ -16,7 +16,7 @@ import type { Preferences } from '../db/index.js';
 import { expandPermutations, parseInlineParameters, parsePromptAttention, promptSchedules, PromptError, type InlineParameterName } from '../prompt/index.js';
 import type { BotContext } from './context.js';
 import { UserError } from './errors.js';
-import { ASPECTS, isAspect, parseRatio, sizeForAspect, sizeForRatio, type Aspect } from './sizes.js';
+import { isAspect, parseRatio, sizeForAspect, sizeForRatio, type Aspect } from './sizes.js';
 
 /** What /imagine's own options gave (undefined: not given). */
 export interface ExplicitOptions {
