@@ -2,6 +2,7 @@
 // invisible characters, look-alike letters, separators or stretched letters.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { confusablesModule, readTr39Data, TABLE_FILE } from '../scripts/generate-confusables.js';
 import { compileBannedWords, findBannedWord, normalizeBannedWord } from '../src/bot/moderation.js';
 import { parseRatio, sizeForAspect, sizeForRatio } from '../src/bot/sizes.js';
@@ -161,7 +162,7 @@ describe('findBannedWord', () => {
         expect(list.find([text])).toBeNull();
         return performance.now() - start;
       }).sort((a, b) => a - b);
-      return times[3]!;
+      return at(times, 3);
     };
     const short = medianMs(prompt.repeat(2));
     const long = medianMs(prompt.repeat(8));

@@ -1,6 +1,7 @@
 // Every export variant the loader must adapt to, as small real ONNX files run through
 // real ONNX Runtime sessions (test/fixtures/onnx-variants, made by make_variants.py).
 import { describe, expect, it } from 'vitest';
+import { at } from '../../src/checked.js';
 import { ModelLoadError } from '../../src/pipeline/errors.js';
 import { generate } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
@@ -37,13 +38,13 @@ async function withModel<T>(name: string, fn: (m: LoadedModel) => T | Promise<T>
 async function runs(model: LoadedModel): Promise<void> {
   const a = await generate(model, request());
   expect(a.images).toHaveLength(2);
-  expect(a.images[0]!.rgb).toHaveLength(64 * 64 * 3);
+  expect(at(a.images, 0).rgb).toHaveLength(64 * 64 * 3);
   const b = await generate(model, request());
-  expect(Buffer.from(a.images[1]!.rgb).equals(Buffer.from(b.images[1]!.rgb))).toBe(true);
+  expect(Buffer.from(at(a.images, 1).rgb).equals(Buffer.from(at(b.images, 1).rgb))).toBe(true);
   // Guidance <= 1 skips the unconditional pass (as Turbo models need).
   expect((await generate(model, request({ guidance: 1, count: 1 }))).images).toHaveLength(1);
   if (model.vaeEncoder) {
-    const init = encodePng(a.images[0]!);
+    const init = encodePng(at(a.images, 0));
     const v = await generate(model, request({ init: { image: init, strength: 0.6 }, steps: 5 }));
     expect(v.timings.steps).toBe(3);
   }
