@@ -60,7 +60,11 @@ const labelOf = (message: StoredMessage, label: string): string => {
   if (!button) throw new Error(`no ${label} button`);
   return button.custom_id;
 };
-const jobIdOf = (message: StoredMessage) => /Job `([a-z0-9]+)`/.exec(message.content)![1]!;
+const jobIdOf = (message: StoredMessage) => {
+  const [, id] = /Job `([a-z0-9]+)`/.exec(message.content) ?? [];
+  if (id === undefined) throw new Error(`no job id in ${JSON.stringify(message.content)}`);
+  return id;
+};
 
 async function click(message: StoredMessage, label: string, user: FakeUser): Promise<Job> {
   const reply = await visibleReply(await h.discord.clickButton({ message, customId: labelOf(message, label), user }));

@@ -40,7 +40,11 @@ const imagine = async (user: FakeUser, options: Record<string, unknown>) => {
   return { handle, reply: await visibleReply(handle) };
 };
 
-const jobIdOf = (message: StoredMessage) => /Job `([a-z0-9]+)`/.exec(message.content)![1]!;
+const jobIdOf = (message: StoredMessage) => {
+  const [, id] = /Job `([a-z0-9]+)`/.exec(message.content) ?? [];
+  if (id === undefined) throw new Error(`no job id in ${JSON.stringify(message.content)}`);
+  return id;
+};
 
 describe('Midjourney inline parameters', () => {
   it('takes --ar, --seed and --no out of the prompt: a landscape job with seed 42 and negative prompt green', async () => {

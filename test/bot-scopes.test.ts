@@ -124,7 +124,11 @@ describe('server admins act inside their server only', () => {
     const user = h.discord.user('queuer');
     const here = (await visibleReply(await send('imagine', user, guildA, { prompt: 'to moderate', count: 1 })));
     const there = (await visibleReply(await send('imagine', user, guildB, { prompt: 'not yours', count: 1 })));
-    const idOf = (m: StoredMessage) => /Job `([a-z0-9]+)`/.exec(m.content)![1]!;
+    const idOf = (m: StoredMessage) => {
+      const [, id] = /Job `([a-z0-9]+)`/.exec(m.content) ?? [];
+      if (id === undefined) throw new Error(`no job id in ${JSON.stringify(m.content)}`);
+      return id;
+    };
     expect((await click(there, buildCustomId({ action: 'cancel', jobId: idOf(there) }), mod)).content).toBe(`These buttons belong to <@${user.id}>.`);
     const cancelled = await h.discord.clickButton({ message: here, customId: buildCustomId({ action: 'cancel', jobId: idOf(here) }), user: mod });
     expect((await cancelled.response()).json.type).toBe(7);

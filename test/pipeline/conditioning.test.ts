@@ -11,6 +11,7 @@ import { asFloat32 } from '../../src/pipeline/float16.js';
 import { encodePng } from '../../src/images/png.js';
 import { generate } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
+import { outputNamed } from '../../src/pipeline/onnx/output.js';
 import { DEMO_MODEL_DIR } from '../support/demo-model.js';
 
 let demo: LoadedModel;
@@ -51,7 +52,7 @@ async function plainStates(model: LoadedModel, text: string): Promise<Float32Arr
   const { inputIds } = model.tokenizer.encode(text);
   const io = model.textIo.inputIds;
   const out = await model.textEncoder.run({ [io.name]: { type: io.type, data: inputIds, dims: [1, inputIds.length] } }, [model.textIo.output]);
-  return asFloat32(out[model.textIo.output]!).slice();
+  return asFloat32(outputNamed(out, model.textIo.output, 'text encoder')).slice();
 }
 
 describe('plain prompts', () => {
@@ -118,20 +119,21 @@ describe('chunks', () => {
 
   it('moves the tokens after a comma of the last 20 to the next chunk, as A1111 does', () => {
     const t = demo.tokenizer;
-    const [first, second] = chunkText(t, `${words(60)}, ${words(30, 'blue')}`, Infinity).chunks;
+    const moved = chunkText(t, `${words(60)}, ${words(30, 'blue')}`, Infinity).chunks;
+    const [first, second] = [at(moved, 0), at(moved, 1)];
     // 60 reds and the comma stay; the blues go to the next chunk whole.
-    expect(first!.ids[61]).toBe(t.tokenize(',').ids[0]);
-    expect(first!.ids[62]).toBe(t.eosTokenId);
-    expect(Array.from(second!.ids.slice(1, 31))).toEqual(new Array(30).fill(t.tokenize('blue').ids[0]));
+    expect(first.ids[61]).toBe(t.tokenize(',').ids[0]);
+    expect(first.ids[62]).toBe(t.eosTokenId);
+    expect(Array.from(second.ids.slice(1, 31))).toEqual(new Array(30).fill(t.tokenize('blue').ids[0]));
     // A comma further back than 20 tokens does not move the boundary.
-    const [far] = chunkText(t, `${words(50)}, ${words(40, 'blue')}`, Infinity).chunks;
-    expect(far!.ids[76]).toBe(t.eosTokenId);
-    expect(far!.ids[75]).toBe(t.tokenize('blue').ids[0]);
+    const far = at(chunkText(t, `${words(50)}, ${words(40, 'blue')}`, Infinity).chunks, 0);
+    expect(far.ids[76]).toBe(t.eosTokenId);
+    expect(far.ids[75]).toBe(t.tokenize('blue').ids[0]);
   });
 
   it('weights follow their tokens into the chunks', () => {
-    const [chunk] = chunkText(demo.tokenizer, 'a (red:1.5) circle', Infinity).chunks;
-    expect(Array.from(chunk!.weights.slice(0, 5))).toEqual([1, 1, 1.5, 1, 1]);
+    const chunk = at(chunkText(demo.tokenizer, 'a (red:1.5) circle', Infinity).chunks, 0);
+    expect(Array.from(chunk.weights.slice(0, 5))).toEqual([1, 1, 1.5, 1, 1]);
   });
 
   it('a UNet fixed at 77 positions gets the first chunk, the dropped words, and a warning for BREAK', async () => {
