@@ -3,6 +3,7 @@
 // Run: npx tsx scripts/readme-images.ts
 import { mkdirSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
+import { at } from '../src/checked.js';
 import { makeGrid } from '../src/images/grid.js';
 import { encodePng, type RgbImage } from '../src/images/png.js';
 import { PipelineHost } from '../src/pipeline/index.js';
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
       const { data } = await raw(frame).resize(TILE, TILE, { kernel: 'nearest' }).raw().toBuffer({ resolveWithObject: true });
       tiles.push({ width: TILE, height: TILE, rgb: new Uint8Array(data) });
     }
-    tiles.push(single.images[0]!);
+    tiles.push(at(single.images, 0));
     const strip = new Uint8Array(tiles.length * TILE * TILE * 3);
     const width = tiles.length * TILE;
     tiles.forEach((tile, i) => {

@@ -4,6 +4,7 @@
 // modal, the picture's checks, restarts, forged and foreign clicks.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { REGION_CELLS } from '../src/contract/index.js';
 import { buildCustomId, parseCustomId, type ButtonAction } from '../src/discord/custom-ids.js';
 import { renderResult } from '../src/discord/messages.js';
@@ -29,7 +30,7 @@ async function visibleReply(handle: InteractionHandle): Promise<StoredMessage> {
     const original = handle.original();
     if (callback.json.type === 4 && original !== undefined) return original;
     const followUps = handle.followUps();
-    if (followUps.length > 0) return followUps[followUps.length - 1]!;
+    if (followUps.length > 0) return at(followUps, followUps.length - 1);
     if (original !== undefined && original.content !== '') return original;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -59,7 +60,11 @@ const labelOf = (message: StoredMessage, label: string): string => {
   if (!button) throw new Error(`no ${label} button`);
   return button.custom_id;
 };
-const jobIdOf = (message: StoredMessage) => /Job `([a-z0-9]+)`/.exec(message.content)![1]!;
+const jobIdOf = (message: StoredMessage) => {
+  const [, id] = /Job `([a-z0-9]+)`/.exec(message.content) ?? [];
+  if (id === undefined) throw new Error(`no job id in ${JSON.stringify(message.content)}`);
+  return id;
+};
 
 async function click(message: StoredMessage, label: string, user: FakeUser): Promise<Job> {
   const reply = await visibleReply(await h.discord.clickButton({ message, customId: labelOf(message, label), user }));

@@ -3,6 +3,7 @@
 // or a valid job, never in an internal error, a missed deadline or an unhandled rejection.
 // No worker runs: a heartbeat advertises the demo model, and the quota caps the jobs.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { getJob, getQuota } from '../src/db/index.js';
 import type { FakeUser, RawOption, StoredMessage } from './discord/server.js';
 import { DEMO_MODEL, startHarness, type Harness } from './discord/harness.js';
@@ -39,7 +40,7 @@ function generator(seed: number): () => number {
 }
 
 const random = generator(SEED);
-const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
+const pick = <T extends NonNullable<unknown> | null>(items: readonly T[]): T => at(items, Math.floor(random() * items.length));
 const chance = (p: number) => random() < p;
 
 const PIECES = ['a', 'cat', ' ', '  ', 'é', 'e\u0301', 'ß', 'İ', '日本', '🦊', '👩‍🚀', '\u200b', '\u202e', '\u0000', '\n', '\t', '<@123456789012345678>', '@everyone', '`', '**', '||', 'forbidden', 'FORBÍDDEN', '\\', '"', "'", '%s', '${x}', 'ﷺ', '\ud800'];
@@ -125,7 +126,8 @@ async function send(user: FakeUser, name: string, options: RawOption[]): Promise
     await h.discord.messages.waitFor((m) => m.interactionToken === handle.token && !m.deleted && (m.flags & 128) === 0);
   }
   const followUps = handle.followUps();
-  const message = followUps.length > 0 ? followUps[followUps.length - 1] : handle.original()!;
+  const message = followUps.at(-1) ?? handle.original();
+  if (message === undefined) throw new Error('the command got no answer message');
   return { message, acknowledgedMs: callback.receivedAt - handle.sentAt };
 }
 

@@ -3,6 +3,7 @@
 // process logs (and survives) any unhandled rejection, and this test fails on any log line
 // at warn or above. Timings go to bench/interactions.bench.ts.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { getQuota, ledgerTotals } from '../src/db/index.js';
 import { sendImagineBurst } from './discord/burst.js';
 import { startHarness, type Harness } from './discord/harness.js';
@@ -37,11 +38,12 @@ it('acknowledges 100 interactions from 20 users within 3 s each and charges quot
     expect(mine.filter((o) => o.accepted)).toHaveLength(QUOTA / COUNT);
     const refused = mine.filter((o) => !o.accepted);
     expect(refused).toHaveLength(1);
-    expect(refused[0].message.content).toMatch(/You have no quota left/);
+    expect(at(refused, 0).message.content).toMatch(/You have no quota left/);
     const quota = await getQuota(h.pg.db, user.id, { defaultLimit: QUOTA });
     expect(quota.used).toBe(QUOTA);
     expect(await ledgerTotals(h.pg.db, user.id)).toEqual({ used: QUOTA, bonus: 0 });
   }
   const queued = await h.context.queues.forModel('shapes-demo').getJobCounts('prioritized', 'waiting');
-  expect(queued.prioritized + queued.waiting).toBe(80);
+  const { prioritized = 0, waiting = 0 } = queued;
+  expect(prioritized + waiting).toBe(80);
 }, 60_000);

@@ -3,6 +3,7 @@
 // parameters, {a, b} choices, A1111 syntax checked before anything is charged, /prefer
 // defaults and suffix, and remix (a modal with the prompt before the button's job).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { renderResult } from '../src/discord/messages.js';
 import { completeJob, createJobWithReservation, getJob, getQuota, listUserJobs, type Job } from '../src/db/index.js';
@@ -27,7 +28,7 @@ async function visibleReply(handle: InteractionHandle): Promise<StoredMessage> {
     const followUps = handle.followUps();
     const original = handle.original();
     if (callback.json.type === 4 && original !== undefined) return original;
-    if (followUps.length > 0 && (original === undefined || original.content === '')) return followUps[followUps.length - 1]!;
+    if (followUps.length > 0 && (original === undefined || original.content === '')) return at(followUps, followUps.length - 1);
     if (original !== undefined && original.content !== '') return original;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -39,7 +40,11 @@ const imagine = async (user: FakeUser, options: Record<string, unknown>) => {
   return { handle, reply: await visibleReply(handle) };
 };
 
-const jobIdOf = (message: StoredMessage) => /Job `([a-z0-9]+)`/.exec(message.content)![1]!;
+const jobIdOf = (message: StoredMessage) => {
+  const [, id] = /Job `([a-z0-9]+)`/.exec(message.content) ?? [];
+  if (id === undefined) throw new Error(`no job id in ${JSON.stringify(message.content)}`);
+  return id;
+};
 
 describe('Midjourney inline parameters', () => {
   it('takes --ar, --seed and --no out of the prompt: a landscape job with seed 42 and negative prompt green', async () => {
@@ -89,7 +94,7 @@ describe('{a, b} choices', () => {
     await expect.poll(() => handle.followUps().length).toBe(2);
     const messages = handle.followUps();
     await expect.poll(async () => (await listUserJobs(h.pg.db, user.id, 10)).map((j) => j.messageId).sort()).toEqual(messages.map((m) => m.id).sort());
-    for (const m of messages) expect(m.components[0]!.components[0]).toMatchObject({ label: 'Cancel' });
+    for (const m of messages) expect(at(m.components, 0).components[0]).toMatchObject({ label: 'Cancel' });
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(2);
     await expect
       .poll(async () => {

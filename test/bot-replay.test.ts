@@ -2,6 +2,7 @@
 // WebP as a public reply; others are refused; a job without a replay says so.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { renderResult } from '../src/discord/messages.js';
 import { completeJob, createJobWithReservation, getJob, storeReplay, type Job } from '../src/db/index.js';
@@ -56,8 +57,8 @@ describe('Replay button', () => {
     expect(reply.flags & EPHEMERAL).toBe(0);
     expect(reply.content).toContain(job.id);
     expect(reply.attachments.map((a) => a.filename)).toEqual([`replay-${job.id}.webp`]);
-    expect(reply.attachments[0]!.data.equals(replay.webp)).toBe(true);
-    expect((await sharp(reply.attachments[0]!.data).metadata()).pages).toBe(3);
+    expect(at(reply.attachments, 0).data.equals(replay.webp)).toBe(true);
+    expect((await sharp(at(reply.attachments, 0).data).metadata()).pages).toBe(3);
   });
 
   it('refuses anyone but the owner, and says so when no replay was recorded', async () => {

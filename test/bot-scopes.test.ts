@@ -3,6 +3,7 @@
 // two levels, and the rules of a place (bans, allowed channels, banned words) on every path
 // that posts: /imagine, /show, /rerun, U, V, reroll and Replay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { renderResult } from '../src/discord/messages.js';
 import { completeJob, createJobWithReservation, getJob, setGuildSettings, setLimit, storeReplay, type Job } from '../src/db/index.js';
@@ -36,7 +37,7 @@ afterAll(async () => {
 
 /** A finished one-image job of `user`, made in `guild` (null: a DM), with its result message and a replay. */
 async function finishedJob(user: FakeUser, guild: FakeGuild | null, prompt = 'a red square'): Promise<{ job: Job; message: StoredMessage }> {
-  const channelId = guild === null ? `4${user.id.slice(1)}` : guild.channels[0]!.id;
+  const channelId = guild === null ? `4${user.id.slice(1)}` : at(guild.channels, 0).id;
   const created = await createJobWithReservation(
     h.pg.db,
     sampleJobInput(user.id, { guildId: guild?.id ?? null, channelId, cost: 0, params: sampleParams({ prompt, count: 1, width: 64, height: 64 }) }),
@@ -67,7 +68,7 @@ async function send(name: string, user: FakeUser, guild: FakeGuild | null, optio
     member: guild === null ? undefined : memberIn(guild.id, user),
     subcommand: extra.subcommand,
     guildId: guild === null ? null : guild.id,
-    channelId: guild === null ? undefined : guild.channels[extra.channel ?? 0]!.id,
+    channelId: guild === null ? undefined : at(guild.channels, extra.channel ?? 0).id,
   });
 }
 
@@ -79,7 +80,7 @@ async function visibleReply(handle: InteractionHandle, clicked?: StoredMessage):
   const callback = await handle.response();
   for (let waited = 0; waited < 10_000; waited += 20) {
     const followUps = handle.followUps();
-    if (followUps.length > 0) return followUps[followUps.length - 1]!;
+    if (followUps.length > 0) return at(followUps, followUps.length - 1);
     const original = handle.original();
     const isAnswer = original !== undefined && original.id !== clicked?.id && original.content !== '';
     if (isAnswer || (callback.json.type !== 5 && callback.json.type !== 6 && original !== undefined && clicked === undefined)) return original;
@@ -123,7 +124,11 @@ describe('server admins act inside their server only', () => {
     const user = h.discord.user('queuer');
     const here = (await visibleReply(await send('imagine', user, guildA, { prompt: 'to moderate', count: 1 })));
     const there = (await visibleReply(await send('imagine', user, guildB, { prompt: 'not yours', count: 1 })));
-    const idOf = (m: StoredMessage) => /Job `([a-z0-9]+)`/.exec(m.content)![1]!;
+    const idOf = (m: StoredMessage) => {
+      const [, id] = /Job `([a-z0-9]+)`/.exec(m.content) ?? [];
+      if (id === undefined) throw new Error(`no job id in ${JSON.stringify(m.content)}`);
+      return id;
+    };
     expect((await click(there, buildCustomId({ action: 'cancel', jobId: idOf(there) }), mod)).content).toBe(`These buttons belong to <@${user.id}>.`);
     const cancelled = await h.discord.clickButton({ message: here, customId: buildCustomId({ action: 'cancel', jobId: idOf(here) }), user: mod });
     expect((await cancelled.response()).json.type).toBe(7);
@@ -173,10 +178,10 @@ describe('the rules of a place apply to every path that posts', () => {
   it('allowed channels hold for /show and the buttons too', async () => {
     const user = h.discord.user('channel-hopper');
     const { job, message } = await finishedJob(user, guildA);
-    await visibleReply(await send('settings', owner, guildA, { channel: guildA.channels[1]!.id }, { subcommand: 'channel-allow' }));
+    await visibleReply(await send('settings', owner, guildA, { channel: at(guildA.channels, 1).id }, { subcommand: 'channel-allow' }));
     try {
-      expect(await ephemeralText(await send('show', user, guildA, { job: job.id }))).toBe(`I am not enabled in this channel. Try <#${guildA.channels[1]!.id}>.`);
-      expect((await click(message, buildCustomId({ action: 'replay', jobId: job.id }), user)).content).toBe(`I am not enabled in this channel. Try <#${guildA.channels[1]!.id}>.`);
+      expect(await ephemeralText(await send('show', user, guildA, { job: job.id }))).toBe(`I am not enabled in this channel. Try <#${at(guildA.channels, 1).id}>.`);
+      expect((await click(message, buildCustomId({ action: 'replay', jobId: job.id }), user)).content).toBe(`I am not enabled in this channel. Try <#${at(guildA.channels, 1).id}>.`);
       expect((await visibleReply(await send('show', user, guildA, { job: job.id }, { channel: 1 }))).attachments).toHaveLength(1);
     } finally {
       await visibleReply(await send('settings', owner, guildA, {}, { subcommand: 'channels-clear' }));

@@ -3,6 +3,7 @@
 // default quota taking effect on the next /imagine, /settings show, the audit log, and
 // concurrent edits. Each test uses its own guild, so their settings do not mix.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { MAX_BANNED_WORD_LENGTH, MAX_BANNED_WORDS } from '../src/bot/commands/settings.js';
 import { findBannedWord, normalizeBannedWord } from '../src/bot/moderation.js';
 import { getGuildSettings, listAudit, setGuildSettings } from '../src/db/index.js';
@@ -33,11 +34,11 @@ let guildsUsed = 0;
 /** A guild no other test touches. */
 function freshGuild(): FakeGuild {
   if (guildsUsed === GUILDS - 1) throw new Error('not enough guilds for the tests; raise GUILDS');
-  return h.discord.guilds[guildsUsed++];
+  return at(h.discord.guilds, guildsUsed++);
 }
 
 /** The last guild: where refused changes are sent (they must leave it untouched). */
-const refusalGuild = (): FakeGuild => h.discord.guilds[GUILDS - 1];
+const refusalGuild = (): FakeGuild => at(h.discord.guilds, GUILDS - 1);
 
 interface Where {
   guild: FakeGuild | null;
@@ -52,7 +53,7 @@ async function send(name: string, user: FakeUser, where: Where, options: Record<
     options,
     subcommand,
     guildId: where.guild === null ? null : where.guild.id,
-    channelId: where.guild === null ? undefined : where.guild.channels[where.channel ?? 0].id,
+    channelId: where.guild === null ? undefined : at(where.guild.channels, where.channel ?? 0).id,
   });
   await handle.response();
   return handle;
@@ -81,8 +82,8 @@ describe('admin checks', () => {
     const attempts: [string, Record<string, unknown>][] = [
       ['show', {}],
       ['default-quota', { limit: 1000 }],
-      ['channel-allow', { channel: guild.channels[1].id }],
-      ['channel-remove', { channel: guild.channels[1].id }],
+      ['channel-allow', { channel: at(guild.channels, 1).id }],
+      ['channel-remove', { channel: at(guild.channels, 1).id }],
       ['channels-clear', {}],
       ['banned-word-add', { word: 'cat' }],
       ['banned-word-remove', { word: 'cat' }],
@@ -221,7 +222,7 @@ describe('banned words', () => {
 describe('allowed channels and default quota', () => {
   it('allowed channels restrict /imagine at once; removing the last one or clearing allows every channel again', async () => {
     const guild = freshGuild();
-    const [general, art, memes] = guild.channels;
+    const [general, art, memes] = [at(guild.channels, 0), at(guild.channels, 1), at(guild.channels, 2)];
     const user = h.discord.user('settings-wanderer');
 
     const allowed = await settings(admin, { guild }, 'channel-allow', { channel: art.id });
@@ -309,7 +310,7 @@ describe('/settings show and the audit log', () => {
 
     const startedAt = Date.now();
     await settings(admin, { guild }, 'default-quota', { limit: 7 });
-    await settings(admin, { guild }, 'channel-allow', { channel: guild.channels[2].id });
+    await settings(admin, { guild }, 'channel-allow', { channel: at(guild.channels, 2).id });
     await settings(admin, { guild }, 'banned-word-add', { word: 'Snake_Case' });
     await settings(admin, { guild }, 'banned-word-add', { word: 'owl' });
     await settings(admin, { guild }, 'banned-word-add', { word: 'owl' });
@@ -319,7 +320,7 @@ describe('/settings show and the audit log', () => {
     const shown = await settings(admin, { guild }, 'show');
     expect(shown.content).toBe(
       `**Settings of this server**\nDefault quota: 7 images per day here (the bot's default is 50, and applies too)\n` +
-        `Per-user limits (1): <@${limited.id}>: 3\nBanned here (1): <@${banned.id}> (spam\\_bot)\n/imagine allowed in: <#${guild.channels[2].id}>\nBanned words (2): "snake\\_case", "owl"\n` +
+        `Per-user limits (1): <@${limited.id}>: 3\nBanned here (1): <@${banned.id}> (spam\\_bot)\n/imagine allowed in: <#${at(guild.channels, 2).id}>\nBanned words (2): "snake\\_case", "owl"\n` +
         "Also banned in every server by the bot's configuration: 1 word.",
     );
     expect(shown.attachments).toEqual([]);
@@ -327,7 +328,7 @@ describe('/settings show and the audit log', () => {
     const rows = (await settingsAudit(guild)).reverse();
     expect(rows.map((r) => [r.actorId, r.details])).toEqual([
       [admin.id, { defaultQuota: 7 }],
-      [admin.id, { allowedChannelIds: [guild.channels[2].id] }],
+      [admin.id, { allowedChannelIds: [at(guild.channels, 2).id] }],
       [admin.id, { bannedWords: ['snake_case'] }],
       [admin.id, { bannedWords: ['snake_case', 'owl'] }],
     ]);
@@ -341,7 +342,8 @@ describe('/settings show and the audit log', () => {
     const shown = await settings(admin, { guild }, 'show');
     expect(shown.content).toContain(`Banned words (${MAX_BANNED_WORDS}): in the attached file`);
     expect(shown.attachments).toHaveLength(1);
-    expect(shown.attachments[0].filename).toBe('banned-words.txt');
-    expect(shown.attachments[0].data.toString()).toBe(`${words.join('\n')}\n`);
+    const [attachment] = shown.attachments;
+    expect(attachment?.filename).toBe('banned-words.txt');
+    expect(attachment?.data.toString()).toBe(`${words.join('\n')}\n`);
   });
 });

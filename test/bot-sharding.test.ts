@@ -2,6 +2,7 @@
 // Discord server routes like Discord: a guild's GUILD_CREATE and interactions go only to
 // shard (guild_id >> 22) % shard_count, DMs to shard 0.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { shardOfGuild } from './discord/gateway.js';
 import { startHarness, type Harness } from './discord/harness.js';
 import { snowflake } from './discord/server.js';
@@ -70,7 +71,7 @@ describe('SHARD_COUNT=auto', () => {
 
   it('runs the shard count Discord recommends in GET /gateway/bot', async () => {
     expect(h.discord.gateway.sessions.map((s) => s.shard).sort()).toEqual([[0, 2], [1, 2]]);
-    const handle = await h.discord.sendCommand({ name: 'quota', user: h.discord.user('auto'), guildId: h.discord.guilds[1].id });
+    const handle = await h.discord.sendCommand({ name: 'quota', user: h.discord.user('auto'), guildId: at(h.discord.guilds, 1).id });
     await handle.response();
     expect(handle.original()!.content).toContain('Limit: 50 images per day');
   });

@@ -1,17 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { ConfigError, envSchema, loadConfig } from '../src/config.js';
 
 const COMPOSE_ONLY_MARKER = '# === Docker Compose only';
-const [exampleText, composeOnlyText] = readFileSync(new URL('../.env.example', import.meta.url), 'utf8').split(COMPOSE_ONLY_MARKER);
+const exampleParts = readFileSync(new URL('../.env.example', import.meta.url), 'utf8').split(COMPOSE_ONLY_MARKER);
+const [exampleText, composeOnlyText] = [at(exampleParts, 0), at(exampleParts, 1)];
 const composeText = readFileSync(new URL('../docker-compose.yml', import.meta.url), 'utf8');
 
 /** `NAME=value` lines (comments and blank lines skipped). */
 function entries(text: string): Map<string, string> {
   const found = new Map<string, string>();
   for (const line of text.split('\n')) {
-    const match = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (match) found.set(match[1], match[2]);
+    const [, name, value] = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line) ?? [];
+    if (name !== undefined && value !== undefined) found.set(name, value);
   }
   return found;
 }

@@ -3,7 +3,7 @@
 // database's CHECKs (a real insert into Postgres) and the pipeline (PipelineHost on the
 // demo model, which refuses before it runs anything). Every field's boundary values go
 // through all four.
-import type { APIApplicationCommandOption } from 'discord-api-types/v10';
+import { ApplicationCommandOptionType, type APIApplicationCommandOption } from 'discord-api-types/v10';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imagine } from '../src/bot/commands/imagine.js';
 import {
@@ -55,7 +55,7 @@ function discordAccepts(optionName: string, value: unknown): boolean {
   if (option === undefined) throw new Error(`/imagine has no option ${optionName}`);
   if (typeof value === 'string') return value.length >= Number(option.min_length ?? 0) && [...value].length <= Number(option.max_length ?? 6000);
   if (typeof value !== 'number') return false;
-  if (option.type === 4 && !Number.isInteger(value)) return false;
+  if (option.type === ApplicationCommandOptionType.Integer && !Number.isInteger(value)) return false;
   return value >= Number(option.min_value ?? -Infinity) && value <= Number(option.max_value ?? Infinity);
 }
 

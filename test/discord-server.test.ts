@@ -3,6 +3,7 @@
 import { REST } from '@discordjs/rest';
 import { Client, Events, GatewayIntentBits, MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { startFakeDiscord, type FakeDiscord } from './discord/server.js';
 
 let discord: FakeDiscord;
@@ -93,12 +94,13 @@ describe('interactions', () => {
     ]);
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
     const seen: ChatInputCommandInteraction[] = [];
-    client.on(Events.InteractionCreate, async (interaction) => {
+    const replies: Promise<unknown>[] = [];
+    client.on(Events.InteractionCreate, (interaction) => {
       if (!interaction.isChatInputCommand()) return;
       seen.push(interaction);
       const text = interaction.options.getString('text', true);
       const times = interaction.options.getInteger('times') ?? 1;
-      await interaction.reply({ content: text.repeat(times), flags: text === 'secret' ? MessageFlags.Ephemeral : undefined });
+      replies.push(interaction.reply({ content: text.repeat(times), flags: text === 'secret' ? MessageFlags.Ephemeral : undefined }));
     });
     const ready = new Promise((resolve) => client.once(Events.ClientReady, resolve));
     await client.login(discord.botToken);
@@ -112,8 +114,8 @@ describe('interactions', () => {
       const callback = await handle.response();
       expect(callback.json).toMatchObject({ type: 4, data: { content: 'hihi' } });
       expect(callback.receivedAt - handle.sentAt).toBeLessThan(3000);
-      expect(seen[0].user.id).toBe(user.id);
-      expect(seen[0].guildId).toBe(discord.guild.id);
+      expect(at(seen, 0).user.id).toBe(user.id);
+      expect(at(seen, 0).guildId).toBe(discord.guild.id);
       const original = handle.original()!;
       expect(original).toMatchObject({ content: 'hihi', channelId: discord.channelId, interactionToken: handle.token });
 
@@ -137,8 +139,9 @@ describe('interactions', () => {
       // DMs: no member, a user and a DM channel.
       const dm = await discord.sendCommand({ name: 'echo', options: { text: 'dm' }, user, guildId: null });
       await dm.response();
-      expect(seen[2].guildId).toBeNull();
-      expect(seen[2].user.id).toBe(user.id);
+      expect(at(seen, 2).guildId).toBeNull();
+      expect(at(seen, 2).user.id).toBe(user.id);
+      await Promise.all(replies);
     } finally {
       await client.destroy();
     }
@@ -171,10 +174,11 @@ describe('interactions', () => {
   it('dispatches button clicks on stored messages and refuses clicks on buttons that do not exist', async () => {
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
     const clicks: string[] = [];
-    client.on(Events.InteractionCreate, async (interaction) => {
+    const updates: Promise<unknown>[] = [];
+    client.on(Events.InteractionCreate, (interaction) => {
       if (!interaction.isButton()) return;
       clicks.push(`${interaction.customId} by ${interaction.user.id} on ${interaction.message.id}`);
-      await interaction.update({ content: 'clicked', components: [] });
+      updates.push(interaction.update({ content: 'clicked', components: [] }));
     });
     await client.login(discord.botToken);
     await discord.waitForReady();
@@ -190,6 +194,7 @@ describe('interactions', () => {
       expect((await click.response()).json.type).toBe(7);
       expect(clicks).toEqual([`img:u:abcdef:0 by ${user.id} on ${message.id}`]);
       expect(discord.messages.get(message.id)).toMatchObject({ content: 'clicked', components: [] });
+      await Promise.all(updates);
     } finally {
       await client.destroy();
     }
@@ -197,8 +202,9 @@ describe('interactions', () => {
 
   it('survives a reconnect request: the client resumes its session and keeps receiving interactions', async () => {
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
-    client.on(Events.InteractionCreate, async (interaction) => {
-      if (interaction.isChatInputCommand()) await interaction.reply({ content: 'still here' });
+    const replies: Promise<unknown>[] = [];
+    client.on(Events.InteractionCreate, (interaction) => {
+      if (interaction.isChatInputCommand()) replies.push(interaction.reply({ content: 'still here' }));
     });
     await client.login(discord.botToken);
     await discord.waitForReady();
@@ -212,6 +218,7 @@ describe('interactions', () => {
       await handle.response();
       expect(handle.original()!.content).toBe('still here');
       expect(discord.gateway.received.filter((p) => p.op === 2)).toHaveLength(1);
+      await Promise.all(replies);
     } finally {
       await client.destroy();
     }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { type CheckResult, formatResult, runDoctor } from '../src/cli/doctor.js';
 import { DEMO_MODEL } from './discord/harness.js';
 import { createTestDatabase, type TestDatabase } from './support/pg.js';
@@ -140,8 +141,8 @@ describe('npm run doctor', () => {
     const { results } = await doctor({ REDIS_URL: 'http://nope', DEFAULT_QUOTA: '-3' });
     expect(results).toHaveLength(1);
     expect(results[0]).toMatchObject({ name: 'config', status: 'FAIL' });
-    expect(results[0].detail).toContain('REDIS_URL="http://nope": expected a URL starting with redis:// or rediss://');
-    expect(results[0].detail).toContain('DEFAULT_QUOTA="-3": expected a whole number between 0 and 1000000');
+    expect(at(results, 0).detail).toContain('REDIS_URL="http://nope": expected a URL starting with redis:// or rediss://');
+    expect(at(results, 0).detail).toContain('DEFAULT_QUOTA="-3": expected a whole number between 0 and 1000000');
   });
 
   it('exits 1 from the command line when a check fails', () => {

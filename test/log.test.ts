@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { createLogger, maskSecrets, silentLogger, type Logger } from '../src/log.js';
 
 // Crafted secrets of the shapes Discord uses (fake values, built at run time).
@@ -42,9 +43,9 @@ describe('createLogger', () => {
     const out = capture();
     out.logger.info({ jobId: 'job-1', step: 3 }, 'step done');
     expect(out.raw).toHaveLength(1);
-    expect(out.raw[0].endsWith('\n')).toBe(true);
-    expect(out.lines[0]).toMatchObject({ level: 30, msg: 'step done', jobId: 'job-1', step: 3 });
-    expect(typeof out.lines[0].time).toBe('number');
+    expect(at(out.raw, 0).endsWith('\n')).toBe(true);
+    expect(at(out.lines, 0)).toMatchObject({ level: 30, msg: 'step done', jobId: 'job-1', step: 3 });
+    expect(typeof at(out.lines, 0).time).toBe('number');
   });
 
   it('respects the level', () => {
@@ -57,7 +58,7 @@ describe('createLogger', () => {
   it('redacts secret fields by name, at the top level and one level down', () => {
     const out = capture();
     out.logger.info({ token: 'abc', interaction: { token: 'def', id: '1' }, headers: { authorization: 'Bot xyz' }, config: { DISCORD_TOKEN: 'ghi', HF_TOKEN: 'jkl' } }, 'fields');
-    const line = out.lines[0];
+    const line = at(out.lines, 0);
     expect(line.token).toBe('[redacted]');
     expect(line.interaction).toEqual({ token: '[redacted]', id: '1' });
     expect(line.headers).toEqual({ authorization: '[redacted]' });
@@ -72,8 +73,8 @@ describe('createLogger', () => {
     const text = out.raw.join('');
     expect(text).not.toContain(BOT_TOKEN);
     expect(text).not.toContain(INTERACTION_TOKEN);
-    expect(out.lines[0].msg).toBe('login with [redacted]');
-    expect(out.lines[1].msg).toBe(`request to https://discord.com/api/v10/webhooks/${APP_ID}/[redacted]/messages/@original failed`);
+    expect(at(out.lines, 0).msg).toBe('login with [redacted]');
+    expect(at(out.lines, 1).msg).toBe(`request to https://discord.com/api/v10/webhooks/${APP_ID}/[redacted]/messages/@original failed`);
   });
 
   it('masks tokens hidden in library error messages and stacks', () => {
@@ -83,9 +84,9 @@ describe('createLogger', () => {
     out.logger.error(error);
     const text = out.raw.join('');
     expect(text).not.toContain(INTERACTION_TOKEN);
-    expect(out.lines[0]).toMatchObject({ jobId: 'job-2', msg: 'delivery failed' });
-    expect((out.lines[0].err as { message: string }).message).toBe(`Unknown Webhook: PATCH https://discord.com/api/v10/webhooks/${APP_ID}/[redacted]/messages/@original`);
-    expect((out.lines[1].err as { message: string; stack: string }).stack).toContain('[redacted]');
+    expect(at(out.lines, 0)).toMatchObject({ jobId: 'job-2', msg: 'delivery failed' });
+    expect((at(out.lines, 0).err as { message: string }).message).toBe(`Unknown Webhook: PATCH https://discord.com/api/v10/webhooks/${APP_ID}/[redacted]/messages/@original`);
+    expect((at(out.lines, 1).err as { message: string; stack: string }).stack).toContain('[redacted]');
   });
 
   it('masks the configured literal secrets wherever they appear, child bindings included', () => {
@@ -95,10 +96,10 @@ describe('createLogger', () => {
     const text = out.raw.join('');
     expect(text).not.toContain(HF_TOKEN);
     expect(text).not.toContain(INTERACTION_TOKEN);
-    expect(out.lines[1]).toMatchObject({ jobId: 'job-3', token: '[redacted]', note: 'x[redacted]y', msg: 'child line' });
+    expect(at(out.lines, 1)).toMatchObject({ jobId: 'job-3', token: '[redacted]', note: 'x[redacted]y', msg: 'child line' });
     // Secrets shorter than 8 characters are not masked as literals (they would mangle ordinary words).
     out.logger.info('a short message');
-    expect(out.lines[2].msg).toBe('a short message');
+    expect(at(out.lines, 2).msg).toBe('a short message');
   });
 });
 
@@ -118,7 +119,7 @@ describe('error text', () => {
     logger.warn({ err: new Error('x'.repeat(10_000)) }, 'long');
     expect(raw[0]).toContain('params: [omitted]');
     expect(raw[0]).toContain('disk full');
-    expect(raw[0]!.length).toBeLessThan(6000);
+    expect(at(raw, 0).length).toBeLessThan(6000);
     expect(raw[1]).toMatch(/\.\.\. \[8000 more characters\]/);
   });
 });

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { at, u8At } from '../src/checked.js';
 import { modelsPull } from '../src/cli/models-pull.js';
 import { HubClient } from '../src/hub/client.js';
 import {
@@ -120,7 +121,7 @@ class FakeHub {
       return void json(res, page, headers);
     }
     if (resolve) {
-      const path = decodeURIComponent(resolve[3]);
+      const path = decodeURIComponent(at(resolve, 3));
       const data = files.get(path);
       if (!data) return void res.writeHead(404, { 'x-error-message': 'Entry not found' }).end();
       if (isLfs(path, data)) {
@@ -151,7 +152,8 @@ class FakeHub {
     if (this.truncate.has(path)) data = original.subarray(0, original.length >> 1);
     if (this.corrupt.has(path)) {
       data = Buffer.from(original);
-      data[data.length >> 1] ^= 0xff;
+      const middle = data.length >> 1;
+      data[middle] = u8At(data, middle) ^ 0xff;
     }
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
@@ -477,9 +479,9 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
     const sizes = new Map(PULLED_FILES.map((path) => [path, source().get(`onnx/${path}`)!.length]));
     const all = [...sizes.values()].reduce((a, b) => a + b, 0);
     const asked: string[] = [];
-    const nearlyFull = async (dir: string) => {
+    const nearlyFull = (dir: string) => {
       asked.push(dir);
-      return all + FREE_SPACE_MARGIN_BYTES - 1;
+      return Promise.resolve(all + FREE_SPACE_MARGIN_BYTES - 1);
     };
     const refused = pull({ freeSpace: nearlyFull });
     await expect(refused).rejects.toThrow(InsufficientSpaceError);
@@ -500,12 +502,12 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
     }
     expect(missing).toBeGreaterThan(0);
     expect(missing).toBeLessThan(sizes.get('unet/model.onnx_data')!);
-    const error = await pull({ freeSpace: async () => 0 }).catch((e: unknown) => e);
+    const error = await pull({ freeSpace: () => Promise.resolve(0) }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InsufficientSpaceError);
     expect(error).toMatchObject({ neededBytes: missing + FREE_SPACE_MARGIN_BYTES, availableBytes: 0 });
     // With enough space it completes, and a complete folder needs none.
-    await pull({ freeSpace: async () => missing + FREE_SPACE_MARGIN_BYTES });
-    await expect(pull({ freeSpace: async () => 0 })).resolves.toMatchObject({ commit: COMMIT });
+    await pull({ freeSpace: () => Promise.resolve(missing + FREE_SPACE_MARGIN_BYTES) });
+    await expect(pull({ freeSpace: () => Promise.resolve(0) })).resolves.toMatchObject({ commit: COMMIT });
   });
 
   it('measures the free space with statfs (a file list declaring petabytes is refused)', async () => {
@@ -562,6 +564,7 @@ describe('progress output', () => {
     progress.fileDone('unet/model.onnx', 'downloaded');
     const text = out.text();
     expect(text).toContain('\r\x1b[K[############............]  50% 1.00 MB/2.00 MB 1.00 MB/s unet/model.onnx');
+    // eslint-disable-next-line no-control-regex -- the progress line's ANSI escape is what is counted
     expect(text.match(/\r\x1b\[K\[/g)).toHaveLength(2);
     expect(text.endsWith('\r\x1b[Kdownloaded unet/model.onnx (2.00 MB)\n')).toBe(true);
   });

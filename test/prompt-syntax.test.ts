@@ -2,6 +2,7 @@
 // expected values are AUTOMATIC1111's own results (modules/prompt_parser.py at commit
 // 0674fabd, lark), for inputs beyond the shared vectors (which check-vectors runs).
 import { describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { isBreak, parsePromptAttention, PromptSyntaxError, promptSchedules } from '../src/prompt/index.js';
 
 describe('parsePromptAttention', () => {
@@ -26,7 +27,7 @@ describe('parsePromptAttention', () => {
   });
 
   it('weights are A1111 float64 products, compared exactly', () => {
-    const weight = parsePromptAttention('(mixed [nest (deeper:1.5)] out:0.8)')[2]![1];
+    const weight = at(parsePromptAttention('(mixed [nest (deeper:1.5)] out:0.8)'), 2)[1];
     // 1.5, then 1/1.1, then 0.8, as A1111 multiplies; 1.5 * 0.8 / 1.1 would be 1.090909090909091.
     expect(weight).toBe(1.0909090909090908);
   });

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { at, f32At, f64At } from '../src/checked.js';
 import { createGenerator } from '../src/pipeline/rng/index.js';
 import { InvalidSchedulerConfigError, SchedulerUsageError } from '../src/pipeline/schedulers/errors.js';
 import { SAMPLERS } from '../src/contract/index.js';
@@ -86,7 +87,8 @@ describe('shared scheduler and img2img vectors', () => {
   it('fails a file whose numbers are off', () => {
     const json = readJson(`${VECTORS}schedulers/euler_sd15_n4.json`);
     const steps = json.steps as { prev_sample: number[] }[];
-    steps[2].prev_sample[5] += 0.01;
+    const changed = at(steps, 2).prev_sample;
+    changed[5] = at(changed, 5) + 0.01;
     const result = checkSchedulerVectorFile(json);
     expect(result.passed).toBe(false);
     expect(result.detail).toContain('step 2 prev_sample[5]');
@@ -94,7 +96,7 @@ describe('shared scheduler and img2img vectors', () => {
 
   it('fails a file whose recorded noise the sampler would not draw', () => {
     const json = readJson(`${VECTORS}schedulers/euler_sd15_n4.json`);
-    (json.steps as { noise: number[] | null }[])[1].noise = new Array<number>(SHAPE_SIZE).fill(0);
+    at(json.steps as { noise: number[] | null }[], 1).noise = new Array<number>(SHAPE_SIZE).fill(0);
     const result = checkSchedulerVectorFile(json);
     expect(result.passed).toBe(false);
     expect(result.detail).toContain('step 1: drew no noise, the reference did');
@@ -209,24 +211,24 @@ describe('v_prediction', () => {
       const results = (['epsilon', 'v_prediction'] as const).map((prediction) => {
         const scheduler = createScheduler(sampler, { ...SD15, prediction_type: prediction });
         scheduler.setTimesteps(10);
-        const t = scheduler.timesteps[0];
+        const t = f64At(scheduler.timesteps, 0);
         // x_t = alpha x0 + sigma eps, in the scheduler's own scaling
-        const sigma = scheduler.sigmas === null ? null : scheduler.sigmas[0];
-        const alpha = sigma === null ? Math.sqrt(table[t]) : 1 / Math.sqrt(sigma * sigma + 1);
+        const sigma = scheduler.sigmas === null ? null : f64At(scheduler.sigmas, 0);
+        const alpha = sigma === null ? Math.sqrt(at(table, t)) : 1 / Math.sqrt(sigma * sigma + 1);
         const sigmaT = Math.sqrt(1 - alpha * alpha);
         const eulerScaled = sampler === 'euler' || sampler === 'euler_a';
-        const sample = x0.map((x, k) => (alpha * x + sigmaT * eps[k]) / (eulerScaled ? alpha : 1));
-        const output = prediction === 'epsilon' ? eps : eps.map((e, k) => alpha * e - sigmaT * x0[k]);
+        const sample = x0.map((x, k) => (alpha * x + sigmaT * f32At(eps, k)) / (eulerScaled ? alpha : 1));
+        const output = prediction === 'epsilon' ? eps : eps.map((e, k) => alpha * e - sigmaT * f32At(x0, k));
         const step = scheduler.step(output, t, sample, createGenerator('torch', 9), new Float32Array(SHAPE_SIZE));
         return { prev: step.prevSample, x0: step.predOriginal };
       });
-      const [epsilon, v] = results;
-      for (let k = 0; k < SHAPE_SIZE; k++) expect(v.prev[k]).toBeCloseTo(epsilon.prev[k], 4);
+      const [epsilon, v] = [at(results, 0), at(results, 1)];
+      for (let k = 0; k < SHAPE_SIZE; k++) expect(v.prev[k]).toBeCloseTo(f32At(epsilon.prev, k), 4);
       if (sampler !== 'lcm') {
         // LCM reports its denoised sample (c_skip / c_out mix), not x0
         for (let k = 0; k < SHAPE_SIZE; k++) {
-          expect(v.x0?.[k]).toBeCloseTo(x0[k], 4);
-          expect(epsilon.x0?.[k]).toBeCloseTo(x0[k], 4);
+          expect(v.x0?.[k]).toBeCloseTo(f32At(x0, k), 4);
+          expect(epsilon.x0?.[k]).toBeCloseTo(f32At(x0, k), 4);
         }
       }
     });
@@ -252,7 +254,7 @@ describe('every sampler from real model configs', () => {
         expect(plan.numInferenceSteps).toBe(sampler === 'lcm' ? 4 : 2);
         const rng = createGenerator('torch', 11);
         const original = rng.randn(SHAPE_SIZE);
-        const noisy = scheduler.addNoise(original, rng.randn(SHAPE_SIZE), plan.timesteps[0], new Float32Array(SHAPE_SIZE));
+        const noisy = scheduler.addNoise(original, rng.randn(SHAPE_SIZE), f64At(plan.timesteps, 0), new Float32Array(SHAPE_SIZE));
         const img2img = runFrom(scheduler, noisy, plan.timesteps);
         expect(img2img.at(-1)?.every(Number.isFinite)).toBe(true);
       });

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { ModelLoadError } from '../src/pipeline/errors.js';
 import { ClipTokenizer } from '../src/pipeline/tokenizer/index.js';
 import { CLIP_BPE_DIR, REPO_VECTORS_DIR } from '../src/vectors/index.js';
@@ -63,7 +64,7 @@ describe('encode', () => {
     expect(encoded.inputIds[76]).toBe(EOS);
     expect(encoded.truncatedWords.length).toBeGreaterThan(0);
     expect(encoded.truncatedWords.at(-1)).toBe('w79');
-    const firstDropped = words.indexOf(encoded.truncatedWords[0]);
+    const firstDropped = words.indexOf(at(encoded.truncatedWords, 0));
     expect(encoded.truncatedWords).toEqual(words.slice(firstDropped));
 
     const cats = tokenizer.encode(`${'cat '.repeat(74)}cat dog, FOX`);

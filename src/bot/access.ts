@@ -60,11 +60,11 @@ export function enforceCommandAccess(ctx: BotContext, interaction: Interaction, 
       return;
     case 'botOwner':
       if (isBotOwner(ctx.config, interaction.user.id)) return;
-      refuse(ctx, interaction, audited, `Only the bot's owners can use ${name}. Server admins manage their own server with /settings.`);
+      return refuse(ctx, interaction, audited, `Only the bot's owners can use ${name}. Server admins manage their own server with /settings.`);
     case 'serverAdmin':
       if (interaction.guildId === null) throw new UserError(`${name} is about one server: use it in that server.`);
       if (isServerAdmin(ctx.config, interaction)) return;
-      refuse(ctx, interaction, audited, `Only this server's admins can use ${name}.`);
+      return refuse(ctx, interaction, audited, `Only this server's admins can use ${name}.`);
   }
 }
 

@@ -28,6 +28,7 @@
 // word ("c+" and "c++x" do not match "c++"); only letters of scripts written with spaces
 // may be stretched ("殺殺す" contains "殺す").
 // Not covered: digits and symbols used as letters ("nud3", "n*de").
+import { at } from '../checked.js';
 import { LOOK_ALIKES } from './confusables.js';
 
 /** Dropped before anything else: combining marks (once NFKD has split accents off) and invisible characters. */
@@ -116,7 +117,7 @@ function runsPattern(text: string, join: string): string {
     if (last !== undefined && last.char === char) last.count++;
     else runs.push({ char, count: 1 });
   }
-  const first = runs[0].char;
+  const first = at(runs, 0).char;
   const start = IS_STRETCHABLE.test(first) ? `(?<!${escapeRegExp(first)}${join})` : '';
   return start + runs.map((run) => runPattern(run.char, run.count, join)).join(join);
 }
@@ -187,7 +188,8 @@ export function findBannedWord(texts: readonly string[], bannedWords: readonly s
   let list = compiledLists.get(key);
   if (list === undefined) {
     list = compileBannedWords(bannedWords);
-    if (compiledLists.size >= MAX_COMPILED_LISTS) compiledLists.delete(compiledLists.keys().next().value!);
+    const oldest = compiledLists.keys().next();
+    if (compiledLists.size >= MAX_COMPILED_LISTS && !oldest.done) compiledLists.delete(oldest.value);
   } else {
     compiledLists.delete(key);
   }

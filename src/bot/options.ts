@@ -3,8 +3,10 @@
 // can send anything: values are read raw from the payload and checked here, each with a
 // message that says what the option accepts. Options that are job fields are only typed
 // here (`typed`): the job contract validates them when the job is created.
+import { ApplicationCommandOptionType } from 'discord-api-types/v10';
 import type { CommandInteractionOption } from 'discord.js';
 import { z } from 'zod';
+import { at } from '../checked.js';
 import { textProblem } from '../contract/index.js';
 import { UserError } from './errors.js';
 
@@ -20,7 +22,7 @@ export function optionValues(data: readonly CommandInteractionOption[]): Record<
 
 /** The invoked subcommand's name, or null. */
 export function subcommandName(data: readonly CommandInteractionOption[]): string | null {
-  const sub = data.find((o) => o.type === 1);
+  const sub = data.find((o) => o.type === ApplicationCommandOptionType.Subcommand);
   return sub ? sub.name : null;
 }
 
@@ -77,7 +79,7 @@ export function snowflakeId(name: string, what: 'a user' | 'a channel' = 'a user
 export function parseOptions<S extends z.ZodType>(schema: S, values: Record<string, unknown>): z.infer<S> {
   const parsed = schema.safeParse(values);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
+  const issue = at(parsed.error.issues, 0);
   if (issue.code === 'unrecognized_keys') {
     throw new UserError(`Unknown option${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.map((k) => `\`${k.slice(0, 32)}\``).join(', ')}.`);
   }

@@ -16,7 +16,7 @@ import type { Preferences } from '../db/index.js';
 import { expandPermutations, parseInlineParameters, parsePromptAttention, promptSchedules, PromptError, type InlineParameterName } from '../prompt/index.js';
 import type { BotContext } from './context.js';
 import { UserError } from './errors.js';
-import { ASPECTS, parseRatio, sizeForRatio, type Aspect } from './sizes.js';
+import { isAspect, parseRatio, sizeForAspect, sizeForRatio, type Aspect } from './sizes.js';
 
 /** What /imagine's own options gave (undefined: not given). */
 export interface ExplicitOptions {
@@ -156,7 +156,7 @@ async function requestFrom(
     size = sizeForRatio(pictureRatio, model, ctx.config.MAX_PIXELS);
   } else {
     const preferred = preferences?.aspect ?? null;
-    size = sizeForRatio(parseRatio(preferred !== null && (ASPECTS as readonly string[]).includes(preferred) ? preferred : '1:1')!, model, ctx.config.MAX_PIXELS);
+    size = sizeForAspect(preferred !== null && isAspect(preferred) ? preferred : '1:1', model, ctx.config.MAX_PIXELS);
   }
 
   // A remixed prompt carries its negative as `--no` (remix.ts), so only the text says it.

@@ -16,7 +16,7 @@ export function replyOptions(payload: MessagePayload): PayloadOptions {
     content: payload.content,
     components: payload.components,
     files: payload.files.map((f) => ({ attachment: f.data, name: f.name })),
-    allowedMentions: payload.allowedMentions as MessageMentionOptions,
+    allowedMentions: payload.allowedMentions,
   };
 }
 

@@ -48,5 +48,12 @@ export function sizeForRatio(ratio: number, model: Pick<ModelInfo, 'nativeWidth'
 
 /** sizeForRatio of one of the `aspect` option's choices. */
 export function sizeForAspect(aspect: Aspect, model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple' | 'fixedSize'>, maxPixels: number): { width: number; height: number } {
-  return sizeForRatio(parseRatio(aspect)!, model, maxPixels);
+  const ratio = parseRatio(aspect);
+  if (ratio === null) throw new RangeError(`internal error: the aspect choice ${aspect} does not parse`);
+  return sizeForRatio(ratio, model, maxPixels);
+}
+
+/** Whether `text` is one of the `aspect` option's choices. */
+export function isAspect(text: string): text is Aspect {
+  return (ASPECTS as readonly string[]).includes(text);
 }

@@ -42,7 +42,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 /** First line of an error's message, with its cause (fetch puts the real reason there). */
 function message(error: unknown): string {
-  const text = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  const [text = ''] = (error instanceof Error ? error.message : String(error)).split('\n');
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause.message : undefined;
   return cause ? `${text} (${cause})` : text;
 }
@@ -91,6 +91,7 @@ async function checkPostgres(config: Config, timeoutMs: number, report: Report):
   try {
     database = createDb(config.DATABASE_URL, { max: 1 });
     const [row] = await withTimeout(database.sql<{ version: string }[]>`select current_setting('server_version') as version`, timeoutMs, 'Postgres');
+    if (row === undefined) throw new Error('the server_version query returned no row');
     report('postgres', 'ok', `PostgreSQL ${row.version} at ${where(config.DATABASE_URL)}`);
   } catch (error) {
     report('postgres', 'FAIL', `cannot use ${where(config.DATABASE_URL)}: ${message(error)}`);
@@ -131,9 +132,9 @@ async function checkRedis(config: Config, timeoutMs: number, report: Report): Pr
     else report('redis-memory', 'FAIL', `maxmemory-policy is ${policy}: BullMQ needs noeviction, or Redis may delete queued jobs (redis-server --maxmemory-policy noeviction)`);
 
     const persistence = parseInfo(await redis.info('persistence'));
-    const saves = await redis.config('GET', 'save').then((r) => String((r as string[])[1] ?? '').trim(), () => undefined);
+    const saves = await redis.config('GET', 'save').then((r) => String(r[1] ?? '').trim(), () => undefined);
     if (persistence.get('aof_enabled') === '1') {
-      const fsync = await redis.config('GET', 'appendfsync').then((r) => String((r as string[])[1]), () => 'unknown');
+      const fsync = await redis.config('GET', 'appendfsync').then((r) => String(r[1]), () => 'unknown');
       report('redis-persist', 'ok', `AOF on (appendfsync ${fsync})`);
     } else if (saves) {
       report('redis-persist', 'ok', `RDB snapshots (save ${saves}); AOF would lose less on a crash (--appendonly yes)`);

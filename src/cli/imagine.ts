@@ -81,15 +81,16 @@ function parse(argv: string[]) {
       },
     });
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]!);
+    const [firstLine = ''] = (err as Error).message.split('\n');
+    throw new UsageError(firstLine);
   }
   const { values, positionals } = parsed;
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     process.exit(0);
   }
-  if (positionals.length !== 1) throw new UsageError('give exactly one prompt (quote it)');
-  const prompt = positionals[0]!;
+  const [prompt, ...more] = positionals;
+  if (prompt === undefined || more.length > 0) throw new UsageError('give exactly one prompt (quote it)');
   if (prompt.trim() === '') throw new UsageError('the prompt is empty');
   const sampler = values.sampler;
   if (sampler !== undefined && !isSamplerName(sampler)) throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got '${sampler}'`);
@@ -217,8 +218,9 @@ async function main(): Promise<void> {
     mkdirSync(dirname(out), { recursive: true });
     const written: string[] = [];
     const params = (seed: number) => formatParameters(request, seed, model);
-    if (result.images.length === 1) {
-      writeFileSync(out, encodePng(result.images[0]!, params(result.images[0]!.seed)));
+    const [only] = result.images;
+    if (only !== undefined && result.images.length === 1) {
+      writeFileSync(out, encodePng(only, params(only.seed)));
       written.push(args.out);
     } else {
       writeFileSync(out, encodePng(makeGrid(result.images), params(request.seed)));

@@ -56,8 +56,9 @@ function parse(argv: string[]) {
   }
   const { values, positionals } = parsed;
   if (values.help) return undefined;
-  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'missing the hub repository id' : `one repository at a time, got ${positionals.join(' ')}`);
-  const repo = positionals[0];
+  const [repo, ...more] = positionals;
+  if (repo === undefined) throw new UsageError('missing the hub repository id');
+  if (more.length > 0) throw new UsageError(`one repository at a time, got ${positionals.join(' ')}`);
   const name = values.name ?? repo.split('/').pop() ?? repo;
   if (!/^[a-zA-Z0-9._-]+$/.test(name) || name.startsWith('.')) throw new UsageError(`--name must be a folder name (letters, digits, . _ -), got '${name}'`);
   return { repo, name, revision: values.revision, subfolder: values.subfolder };

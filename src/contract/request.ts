@@ -85,6 +85,7 @@ export function isModelName(name: string): boolean {
 
 // Control characters (other than tab and newline) and unpaired surrogates: Postgres
 // refuses NUL in text, and none of them belongs in a prompt.
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -209,5 +210,6 @@ export function validateGenerationRequest(req: GenerationRequest, model: ModelIn
       if (edit !== null) problems.push(edit);
     }
   }
-  if (problems.length > 0) throw new InvalidRequestError(problems[0]!);
+  const [problem] = problems;
+  if (problem !== undefined) throw new InvalidRequestError(problem);
 }

@@ -2,6 +2,7 @@
 // shown (first delivery, delivery after the interaction token expired, /show): one image
 // is its stored PNG as it is, with its `parameters` chunk; several are one 2x2 grid. The
 // file stays under the upload limit by re-encoding, never by dropping it.
+import { at } from '../checked.js';
 import type { MessageFile } from '../discord/messages.js';
 import { makeGrid } from '../images/grid.js';
 import { encodePng, type RgbImage } from '../images/png.js';
@@ -36,11 +37,12 @@ async function underLimit(image: RgbImage, maxBytes: number, baseName: string): 
  * re-encoded as JPEG at falling quality, then downscaled, until it fits.
  */
 export async function resultFile(images: readonly StoredPng[], maxBytes: number, baseName: string): Promise<MessageFile> {
-  if (images.length === 0) throw new RangeError('a result file needs at least one image');
-  if (images.length === 1 && images[0]!.png.length <= maxBytes) return { name: `${baseName}.png`, data: Buffer.from(images[0]!.png) };
+  const [first] = images;
+  if (first === undefined) throw new RangeError('a result file needs at least one image');
+  if (images.length === 1 && first.png.length <= maxBytes) return { name: `${baseName}.png`, data: Buffer.from(first.png) };
   const { decodePng } = await encoders();
   const decoded = await Promise.all(images.map((image) => decodePng(image.png)));
-  const file = decoded.length === 1 ? decoded[0]! : makeGrid(decoded);
+  const file = decoded.length === 1 ? at(decoded, 0) : makeGrid(decoded);
   const png = decoded.length === 1 ? null : encodePng(file);
   if (png !== null && png.length <= maxBytes) return { name: `${baseName}.png`, data: png };
   return underLimit(file, maxBytes, baseName);

@@ -250,7 +250,8 @@ export class HubClient {
     let done = offset;
     let tooLong = false;
     try {
-      for await (const chunk of response.body) {
+      const body: AsyncIterable<Uint8Array> = response.body;
+      for await (const chunk of body) {
         if (done + chunk.byteLength > file.size) {
           tooLong = true;
           break;

@@ -30,9 +30,8 @@ const SKIPPED_COMPONENTS = new Set(['safety_checker']);
  */
 export function isPipelineFile(path: string): boolean {
   if (path === 'model_index.json' || path === 'latent_preview.json') return true;
-  const parts = path.split('/');
-  if (parts.length !== 2 || SKIPPED_COMPONENTS.has(parts[0])) return false;
-  const [folder, name] = parts;
+  const [folder, name, ...deeper] = path.split('/');
+  if (folder === undefined || name === undefined || deeper.length > 0 || SKIPPED_COMPONENTS.has(folder)) return false;
   if (folder === 'scheduler' || folder === 'tokenizer') return true;
   return ['config.json', 'model.onnx', 'model.onnx_data', 'weights.pb'].includes(name);
 }

@@ -51,8 +51,9 @@ export interface EncodedReplay {
  */
 export async function encodeReplay(frames: RgbImage[], options: ReplayOptions = {}): Promise<EncodedReplay> {
   const maxBytes = options.maxBytes ?? REPLAY_MAX_BYTES;
-  if (frames.length === 0) throw new RangeError('encodeReplay needs at least one frame');
-  const size = scaledSize(frames[0]!, options.side ?? PREVIEW_SIDE);
+  const [first] = frames;
+  if (first === undefined) throw new RangeError('encodeReplay needs at least one frame');
+  const size = scaledSize(first, options.side ?? PREVIEW_SIDE);
   let pages = await Promise.all(frames.map((frame) => raw(frame).resize({ ...size, kernel: 'nearest' }).raw().toBuffer()));
   for (;;) {
     const delay = pages.map((_, i) => (i === pages.length - 1 ? REPLAY_LAST_FRAME_MS : REPLAY_FRAME_MS));

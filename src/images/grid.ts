@@ -5,9 +5,10 @@ import type { RgbImage } from './png.js';
 const GUTTER_RGB = [49, 51, 56] as const;
 
 export function makeGrid(images: RgbImage[], gutter = 4): RgbImage {
-  if (images.length === 0) throw new RangeError('makeGrid needs at least one image');
-  if (images.length === 1) return images[0]!;
-  const { width, height } = images[0]!;
+  const [first] = images;
+  if (first === undefined) throw new RangeError('makeGrid needs at least one image');
+  if (images.length === 1) return first;
+  const { width, height } = first;
   if (images.some((i) => i.width !== width || i.height !== height)) throw new RangeError('grid images must share one size');
   const cols = 2;
   const rows = images.length > 2 ? 2 : 1;

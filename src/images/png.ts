@@ -3,6 +3,7 @@
 // byte-identical file" hold. Generation parameters go in a `parameters` text chunk,
 // the AUTOMATIC1111 convention that other tools read.
 import { deflateSync } from 'node:zlib';
+import { u32At, u8At } from '../checked.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -18,7 +19,7 @@ const CRC_TABLE = (() => {
 
 function crc32(parts: Buffer[]): number {
   let c = 0xffffffff;
-  for (const buf of parts) for (let i = 0; i < buf.length; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  for (const buf of parts) for (let i = 0; i < buf.length; i++) c = u32At(CRC_TABLE, (c ^ u8At(buf, i)) & 0xff) ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -56,7 +57,7 @@ export function encodePng(image: RgbImage, parameters?: string): Buffer {
     raw[row] = 1; // Sub filter
     const src = y * stride;
     for (let x = 0; x < stride; x++) {
-      raw[row + 1 + x] = (rgb[src + x]! - (x >= 3 ? rgb[src + x - 3]! : 0)) & 0xff;
+      raw[row + 1 + x] = (u8At(rgb, src + x) - (x >= 3 ? u8At(rgb, src + x - 3) : 0)) & 0xff;
     }
   }
   const ihdr = Buffer.alloc(13);

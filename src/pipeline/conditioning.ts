@@ -15,11 +15,13 @@
 // A UNet whose encoder_hidden_states has a fixed length takes as many chunks as fit
 // (one for 77): the rest is dropped, with a warning when BREAK was what made more chunks.
 // A plain prompt of at most 75 tokens gives exactly the old single-encode conditioning.
+import { at, f32At } from '../checked.js';
 import type { GenerationRequest } from '../contract/index.js';
 import { isBreak, parsePromptAttention, PromptError, promptSchedules, type PromptScheduleEntry } from '../prompt/index.js';
-import { InvalidRequestError } from './errors.js';
+import { InvalidRequestError, PipelineError } from './errors.js';
 import { asFloat32, floatsToHalf } from './float16.js';
 import type { LoadedModel } from './model.js';
+import { outputNamed } from './onnx/output.js';
 import type { ClipTokenizer } from './tokenizer/index.js';
 
 /** Content tokens per chunk; with BOS and EOS a chunk fills the text encoder's 77 positions. */
@@ -51,7 +53,7 @@ export interface ChunkedText {
  */
 export function chunkText(tokenizer: ClipTokenizer, text: string, maxChunks: number): ChunkedText {
   const comma = tokenizer.tokenize(',').ids;
-  const commaId = comma.length === 1 ? comma[0]! : -1;
+  const commaId = comma.length === 1 ? at(comma, 0) : -1;
   const backtrack = maxChunks > 1 ? COMMA_BACKTRACK : 0;
   // Every word of every piece, and for each chunk position the index of its token's word there.
   const words: string[] = [];
@@ -87,7 +89,7 @@ export function chunkText(tokenizer: ClipTokenizer, text: string, maxChunks: num
       if (chunk.ids.length === CHUNK_TOKENS) nextChunk();
       chunk.ids.push(token);
       chunk.weights.push(piece[1]);
-      chunk.wordIndex.push(firstWord + tokens.wordOfToken[k]!);
+      chunk.wordIndex.push(firstWord + at(tokens.wordOfToken, k));
     });
   }
   if (chunk.ids.length > 0 || chunks.length === 0) nextChunk();
@@ -95,7 +97,7 @@ export function chunkText(tokenizer: ClipTokenizer, text: string, maxChunks: num
   const dropped = chunks.slice(maxChunks).flatMap((c) => c.wordIndex);
   return {
     chunks: chunks.slice(0, maxChunks).map((c) => layOut(tokenizer, c.ids, c.weights)),
-    truncatedWords: dropped.filter((w, i) => w !== dropped[i - 1]).map((w) => words[w]!),
+    truncatedWords: dropped.filter((w, i) => w !== dropped[i - 1]).map((w) => at(words, w)),
     breakDropped: hasBreak && chunks.length > maxChunks,
   };
 }
@@ -118,7 +120,7 @@ export async function encodeChunks(model: LoadedModel, chunks: TokenChunk[]): Pr
   for (const chunk of chunks) {
     const data = io.type === 'int64' ? BigInt64Array.from(chunk.ids, (v) => BigInt(v)) : chunk.ids;
     const out = await model.textEncoder.run({ [io.name]: { type: io.type, data, dims: [1, CHUNK_POSITIONS] } }, [model.textIo.output]);
-    parts.push(applyEmphasis(asFloat32(out[model.textIo.output]!), chunk.weights));
+    parts.push(applyEmphasis(asFloat32(outputNamed(out, model.textIo.output, 'text encoder')), chunk.weights));
   }
   const hidden = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   parts.reduce((offset, p) => (hidden.set(p, offset), offset + p.length), 0);
@@ -130,12 +132,12 @@ export function applyEmphasis(states: Float32Array, weights: Float32Array): Floa
   if (weights.every((w) => w === 1)) return states;
   const hiddenSize = states.length / weights.length;
   const scaled = new Float32Array(states.length);
-  for (let k = 0; k < states.length; k++) scaled[k] = fr(states[k]! * weights[Math.floor(k / hiddenSize)]!);
+  for (let k = 0; k < states.length; k++) scaled[k] = fr(f32At(states, k) * f32At(weights, Math.floor(k / hiddenSize)));
   const newMean = fr(mean(scaled));
   // An all-zero weighting has mean 0: A1111 would divide by it and return NaN; leave it unscaled.
   if (newMean === 0) return scaled;
   const factor = fr(fr(mean(states)) / newMean);
-  for (let k = 0; k < scaled.length; k++) scaled[k] = fr(scaled[k]! * factor);
+  for (let k = 0; k < scaled.length; k++) scaled[k] = fr(f32At(scaled, k) * factor);
   return scaled;
 }
 
@@ -220,8 +222,8 @@ export async function encodeConditioning(
     truncatedWords,
     warnings,
     hiddenAt(call: number): UnetHiddenStates {
-      const c = cond[Math.min(call, cond.length - 1)]!;
-      const u = uncond ? uncond[Math.min(call, uncond.length - 1)]! : null;
+      const c = at(cond, Math.min(call, cond.length - 1));
+      const u = uncond ? at(uncond, Math.min(call, uncond.length - 1)) : null;
       const key = `${c.index} ${u?.index ?? -1}`;
       let states = built.get(key);
       if (states === undefined) {
@@ -244,15 +246,18 @@ export async function encodeConditioning(
 
 /** The text of each denoising call 0..steps: A1111's first entry whose end step is >= the call (the last entry ends at `steps`). */
 function spreadOverCalls(entries: PromptScheduleEntry[], texts: EncodedText[]): EncodedText[] {
-  const steps = entries.at(-1)![0];
-  return Array.from({ length: steps + 1 }, (_, call) => texts[entries.findIndex(([end]) => call <= end)]!);
+  const [steps] = at(entries, entries.length - 1);
+  return Array.from({ length: steps + 1 }, (_, call) => at(texts, entries.findIndex(([end]) => call <= end)));
 }
 
 function padWithEmpty(text: EncodedText, chunks: number, empty: EncodedText | null, hiddenSize: number): Float32Array {
   if (text.chunks === chunks) return text.hidden;
   const padded = new Float32Array(chunks * CHUNK_POSITIONS * hiddenSize);
   padded.set(text.hidden);
-  for (let k = text.chunks; k < chunks; k++) padded.set(empty!.hidden, k * CHUNK_POSITIONS * hiddenSize);
+  if (empty === null) {
+    throw new PipelineError(`internal error: ${text.chunks} chunks to pad to ${chunks} without the empty text`, { userVisible: false, retryable: false });
+  }
+  for (let k = text.chunks; k < chunks; k++) padded.set(empty.hidden, k * CHUNK_POSITIONS * hiddenSize);
   return padded;
 }
 

@@ -13,6 +13,7 @@ import type { Metadata } from 'sharp';
 import { editDenoises, editLabel, editSize, EditSizeError, REGION_CELLS, type Edit, type GenerationRequest, type ModelInfo, type PipelineEdit } from '../contract/index.js';
 import type { RgbImage } from '../images/png.js';
 import { loadSharp } from '../images/sharp.js';
+import { f32At, u8At } from '../checked.js';
 import { InvalidRequestError } from './errors.js';
 import type { LoadedModel } from './model.js';
 import { createGenerator } from './rng/index.js';
@@ -113,7 +114,7 @@ export async function startCanvas(model: LoadedModel, req: GenerationRequest, ma
     const image = await decodeCovering(req.init.image, 'start image', width, height);
     const grey = await decodeCovering(edit.mask, 'mask image', width, height);
     const repaint = new Uint8Array(width * height);
-    for (let p = 0; p < repaint.length; p++) repaint[p] = grey.rgb[p * 3]! + grey.rgb[p * 3 + 1]! + grey.rgb[p * 3 + 2]! >= 3 * 128 ? 1 : 0;
+    for (let p = 0; p < repaint.length; p++) repaint[p] = u8At(grey.rgb, p * 3) + u8At(grey.rgb, p * 3 + 1) + u8At(grey.rgb, p * 3 + 2) >= 3 * 128 ? 1 : 0;
     if (!repaint.includes(1)) throw new InvalidRequestError('The mask is all black: nothing to repaint (white marks what to repaint).');
     return { ...image, mask: featheredMask(repaint, width, height) };
   }
@@ -172,7 +173,8 @@ export function featheredMask(repaint: Uint8Array, width: number, height: number
   for (let p = 0; p < dist.length; p++) dist[p] = repaint[p] ? 0 : Infinity;
   const diagonal = Math.SQRT2;
   const relax = (p: number, q: number, d: number) => {
-    if (dist[q]! + d < dist[p]!) dist[p] = dist[q]! + d;
+    const viaQ = f32At(dist, q) + d;
+    if (viaQ < f32At(dist, p)) dist[p] = viaQ;
   };
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
@@ -198,7 +200,7 @@ export function featheredMask(repaint: Uint8Array, width: number, height: number
   }
   const soft = new Float32Array(width * height);
   for (let p = 0; p < soft.length; p++) {
-    const t = dist[p]! / feather;
+    const t = f32At(dist, p) / feather;
     soft[p] = t >= 1 ? 0 : 1 - t * t * (3 - 2 * t);
   }
   return { repaint, soft };
@@ -222,7 +224,7 @@ function outpaintCanvas(kept: RgbImage, width: number, height: number, at: { x: 
       const inside = x >= at.x && x < at.x + kept.width && y >= at.y && y < at.y + kept.height;
       repaint[p] = inside ? 0 : 1;
       const src = (clampY(y) * kept.width + clampX(x)) * 3;
-      for (let c = 0; c < 3; c++) extended[p * 3 + c] = kept.rgb[src + c]!;
+      for (let c = 0; c < 3; c++) extended[p * 3 + c] = u8At(kept.rgb, src + c);
     }
   }
   const blurred = boxBlur3(extended, width, height, Math.max(2, Math.round(Math.min(width, height) / 8)));
@@ -230,7 +232,7 @@ function outpaintCanvas(kept: RgbImage, width: number, height: number, at: { x: 
   for (let p = 0; p < width * height; p++) {
     for (let c = 0; c < 3; c++) {
       const i = p * 3 + c;
-      const v = repaint[p] ? blurred[i]! + PREFILL_NOISE * noise[i]! : extended[i]!;
+      const v = repaint[p] ? f32At(blurred, i) + PREFILL_NOISE * f32At(noise, i) : f32At(extended, i);
       rgb[i] = Math.min(255, Math.max(0, Math.round(v)));
     }
   }
@@ -245,7 +247,7 @@ function boxBlur3(src: Float32Array, width: number, height: number, radius: numb
     const span = 2 * radius + 1;
     for (let line = 0; line < lines; line++) {
       for (let c = 0; c < 3; c++) {
-        const at = (k: number) => from[index(line, Math.min(n - 1, Math.max(0, k))) * 3 + c]!;
+        const at = (k: number) => f32At(from, index(line, Math.min(n - 1, Math.max(0, k))) * 3 + c);
         let sum = 0;
         for (let k = -radius; k <= radius; k++) sum += at(k);
         for (let k = 0; k < n; k++) {
@@ -273,7 +275,7 @@ export function latentMask(mask: EditMask, width: number, height: number, factor
   for (let ly = 0; ly < h; ly++) {
     for (let lx = 0; lx < w; lx++) {
       let sum = 0;
-      for (let y = ly * factor; y < (ly + 1) * factor; y++) for (let x = lx * factor; x < (lx + 1) * factor; x++) sum += mask.soft[y * width + x]!;
+      for (let y = ly * factor; y < (ly + 1) * factor; y++) for (let x = lx * factor; x < (lx + 1) * factor; x++) sum += f32At(mask.soft, y * width + x);
       out[ly * w + lx] = sum / (factor * factor) >= 0.5 ? 1 : 0;
     }
   }
@@ -281,14 +283,14 @@ export function latentMask(mask: EditMask, width: number, height: number, factor
 }
 
 /** Copies the canvas into a generated image where the feathered mask is below 1 (exactly where it is 0). */
-export function compositeKept(image: Uint8Array, canvas: StartCanvas): void {
-  const soft = canvas.mask!.soft;
+export function compositeKept(image: Uint8Array, canvas: Uint8Array, mask: EditMask): void {
+  const soft = mask.soft;
   for (let p = 0; p < soft.length; p++) {
-    const m = soft[p]!;
+    const m = f32At(soft, p);
     if (m >= 1) continue;
     for (let c = 0; c < 3; c++) {
       const i = p * 3 + c;
-      image[i] = Math.round(m * image[i]! + (1 - m) * canvas.rgb[i]!);
+      image[i] = Math.round(m * u8At(image, i) + (1 - m) * u8At(canvas, i));
     }
   }
 }

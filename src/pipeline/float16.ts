@@ -1,5 +1,6 @@
 // IEEE 754 half precision <-> float32, for fp16 model inputs and outputs
 // (Node 20 has no Float16Array). Round-to-nearest-even, with subnormals, inf and NaN.
+import { f32At, u16At, u32At } from '../checked.js';
 import { ModelFaultError } from './errors.js';
 import type { PlainTensor } from './onnx/index.js';
 
@@ -8,7 +9,7 @@ const u32 = new Uint32Array(f32.buffer);
 
 export function toHalfBits(value: number): number {
   f32[0] = value;
-  const x = u32[0]!;
+  const x = u32At(u32, 0);
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -39,12 +40,12 @@ export function fromHalfBits(h: number): number {
 }
 
 export function floatsToHalf(src: Float32Array, out: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  for (let i = 0; i < src.length; i++) out[i] = toHalfBits(src[i]!);
+  for (let i = 0; i < src.length; i++) out[i] = toHalfBits(f32At(src, i));
   return out;
 }
 
 export function halfToFloats(src: Uint16Array, out: Float32Array = new Float32Array(src.length)): Float32Array {
-  for (let i = 0; i < src.length; i++) out[i] = fromHalfBits(src[i]!);
+  for (let i = 0; i < src.length; i++) out[i] = fromHalfBits(u16At(src, i));
   return out;
 }
 

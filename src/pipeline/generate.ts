@@ -1,6 +1,7 @@
 // The denoising loop: text-to-image, image-to-image and edits (inpainting, outpainting,
 // creative upscales) with classifier-free guidance, seeded noise per image, previews and
 // cancellation between steps. Buffers are allocated once per generation, never per step.
+import { at, f32At, u8At } from '../checked.js';
 import { imageSeed, type GenerationRequest } from '../contract/index.js';
 import { makeGrid } from '../images/grid.js';
 import type { RgbImage } from '../images/png.js';
@@ -10,6 +11,7 @@ import { GenerationAbortedError, InvalidRequestError, ModelFaultError } from './
 import { asFloat32, toHalfBits, floatsToHalf } from './float16.js';
 import type { LoadedModel } from './model.js';
 import type { PlainTensor, TensorInfo } from './onnx/index.js';
+import { outputNamed } from './onnx/output.js';
 import { imageTensorToRgb, latentsToRgb } from './preview.js';
 import { createGenerator } from './rng/index.js';
 import { createScheduler } from './schedulers/registry.js';
@@ -104,7 +106,7 @@ export async function generate(model: LoadedModel, req: GenerationRequest, optio
   const images: GeneratedImage[] = [];
   for (let index = 0; index < req.count; index++) {
     const rgb = imageTensorToRgb(pixels, index, req.height, req.width);
-    if (run.start?.mask) compositeKept(rgb, run.start);
+    if (run.start?.mask) compositeKept(rgb, run.start.rgb, run.start.mask);
     images.push({ index, seed: imageSeed(req.seed, index), width: req.width, height: req.height, rgb });
   }
   return { images, timings: timings(run.steps), truncatedWords: run.truncatedWords, warnings: run.warnings };
@@ -146,20 +148,22 @@ export async function denoise(model: LoadedModel, req: GenerationRequest, option
   let latents = new Float32Array(n);
   let latentsNext = new Float32Array(n);
   let timesteps: Float64Array;
-  const start = req.init ? await startCanvas(model, req, options.maxPixels ?? DEFAULT_MAX_PIXELS) : null;
+  const { init } = req;
+  const start = init ? await startCanvas(model, req, options.maxPixels ?? DEFAULT_MAX_PIXELS) : null;
   let blend: KeptAreaBlend | null = null;
 
-  if (start) {
+  if (init && start) {
     const encoded = await encodeImage(model, rgbToPixels(start.rgb, null), req.width, req.height);
-    const plan = asRequestError(req.sampler, () => scheduler.img2imgTimesteps(req.steps, req.init!.strength));
+    const plan = asRequestError(req.sampler, () => scheduler.img2imgTimesteps(req.steps, init.strength));
     timesteps = plan.timesteps;
-    if (timesteps.length === 0) throw new InvalidRequestError('strength is too low to run any step; raise it or the steps');
+    const firstTimestep = timesteps[0];
+    if (firstTimestep === undefined) throw new InvalidRequestError('strength is too low to run any step; raise it or the steps');
     const initialNoise = new Float32Array(n);
     const single = new Float32Array(perImage);
     generators.forEach((g, i) => {
       const eps = g.randn(perImage);
       initialNoise.set(eps, i * perImage);
-      scheduler.addNoise(encoded, eps, timesteps[0]!, single);
+      scheduler.addNoise(encoded, eps, firstTimestep, single);
       latents.set(single, i * perImage);
     });
     if (start.mask && !info.inpainting) {
@@ -171,7 +175,7 @@ export async function denoise(model: LoadedModel, req: GenerationRequest, option
     const sigma = scheduler.initNoiseSigma;
     generators.forEach((g, i) => {
       const eps = g.randn(perImage);
-      for (let k = 0; k < perImage; k++) latents[i * perImage + k] = fr(eps[k]! * sigma);
+      for (let k = 0; k < perImage; k++) latents[i * perImage + k] = fr(f32At(eps, k) * sigma);
     });
   }
 
@@ -185,16 +189,15 @@ export async function denoise(model: LoadedModel, req: GenerationRequest, option
   const total = timesteps.length;
   const previewRgb = Array.from({ length: count }, () => new Uint8Array(h * w * 3));
 
-  for (let step = 0; step < total; step++) {
+  for (const [step, t] of timesteps.entries()) {
     if (options.isAborted?.()) throw new GenerationAbortedError();
-    const t = timesteps[step]!;
     scheduler.scaleModelInput(latents, t, unet.sample.subarray(0, n));
     if (guided) unet.sample.copyWithin(n, 0, n);
     const out = await unet.run(t, text.hiddenAt(step));
     if (guided) {
       for (let k = 0; k < n; k++) {
-        const u = out[k]!;
-        noisePred[k] = fr(u + fr(g32 * fr(out[n + k]! - u)));
+        const u = f32At(out, k);
+        noisePred[k] = fr(u + fr(g32 * fr(f32At(out, n + k) - u)));
       }
     } else {
       noisePred.set(out.subarray(0, n));
@@ -202,7 +205,7 @@ export async function denoise(model: LoadedModel, req: GenerationRequest, option
     const result = scheduler.step(noisePred, t, latents, noise, latentsNext);
     if (result.prevSample !== latentsNext) latentsNext.set(result.prevSample);
     [latents, latentsNext] = [latentsNext, latents];
-    if (blend) blendKeptArea(scheduler, blend, latents, step + 1 < total ? timesteps[step + 1]! : null, count, h * w);
+    if (blend) blendKeptArea(scheduler, blend, latents, timesteps[step + 1] ?? null, count, h * w);
 
     const progress: StepProgress = { step: step + 1, totalSteps: total };
     if (options.onStep && (options.wantPreview?.(step + 1, total) ?? true)) {
@@ -230,9 +233,9 @@ function blendKeptArea(scheduler: Scheduler, blend: KeptAreaBlend, latents: Floa
     const known = nextT === null ? blend.encoded : scheduler.addNoise(blend.encoded, blend.initialNoise.subarray(i * perImage, (i + 1) * perImage), nextT, blend.known);
     const base = i * perImage;
     for (let k = 0; k < perImage; k++) {
-      const m = blend.mask[k % plane]!;
-      if (m === 0) latents[base + k] = known[k]!;
-      else if (m !== 1) latents[base + k] = fr(fr(m * latents[base + k]!) + fr(fr(1 - m) * known[k]!));
+      const m = f32At(blend.mask, k % plane);
+      if (m === 0) latents[base + k] = f32At(known, k);
+      else if (m !== 1) latents[base + k] = fr(fr(m * f32At(latents, base + k)) + fr(fr(1 - m) * f32At(known, k)));
     }
   }
 }
@@ -326,7 +329,7 @@ function prepareUnet(model: LoadedModel, batch: number, latentDims: [number, num
           [io.hidden.name]: { type: io.hidden.type, data: hv, dims: [chunk, hidden.seqLen, hidden.hiddenSize] },
         };
         const result = await model.unet.run(feeds, [io.output]);
-        asFloat32(result[io.output]!, output.subarray(start * per, (start + chunk) * per));
+        asFloat32(outputNamed(result, io.output, 'UNet'), output.subarray(start * per, (start + chunk) * per));
       }
       return output;
     },
@@ -337,11 +340,13 @@ async function previewOf(model: LoadedModel, x0: Float32Array, count: number, h:
   const C = model.info.latentChannels;
   let tiles: RgbImage[];
   if (model.taesdDecoder) {
-    const input = model.taesdDecoder.inputs[0]!;
+    const input = at(model.taesdDecoder.inputs, 0);
     const out = await model.taesdDecoder.run({ [input.name]: floatTensor(input.type, x0, [count, C, h, w]) });
-    const t = Object.values(out)[0]!;
+    const [t] = Object.values(out);
+    if (t === undefined) throw new ModelFaultError('the TAESD decoder returned no output');
+    const [, , H, W] = t.dims;
+    if (H === undefined || W === undefined) throw new ModelFaultError(`the TAESD decoder returned [${t.dims.join(', ')}], not an image batch`);
     const data = asFloat32(t);
-    const [H, W] = [t.dims[2]!, t.dims[3]!];
     tiles = Array.from({ length: count }, (_, i) => ({ width: W, height: H, rgb: imageTensorToRgb(data, i, H, W, '0..1') }));
   } else {
     tiles = buffers.map((buf, i) => ({ width: w, height: h, rgb: latentsToRgb(x0, i, C, h, w, model.previewFactors, buf) }));
@@ -357,7 +362,7 @@ function rgbToPixels(rgb: Uint8Array, zeroed: Uint8Array | null): Float32Array {
   const pixels = new Float32Array(3 * plane);
   for (let p = 0; p < plane; p++) {
     if (zeroed?.[p]) continue;
-    for (let c = 0; c < 3; c++) pixels[c * plane + p] = fr(fr(2 * fr(rgb[p * 3 + c]! / 255)) - 1);
+    for (let c = 0; c < 3; c++) pixels[c * plane + p] = fr(fr(2 * fr(u8At(rgb, p * 3 + c) / 255)) - 1);
   }
   return pixels;
 }
@@ -367,14 +372,13 @@ async function encodeImage(model: LoadedModel, pixels: Float32Array, width: numb
   if (!model.vaeEncoder || !model.vaeEncoderIo) throw new InvalidRequestError(`model ${model.info.name} cannot start from an image`);
   const io = model.vaeEncoderIo;
   const out = await model.vaeEncoder.run({ [io.input.name]: floatTensor(io.input.type, pixels, [1, 3, height, width]) }, [io.output]);
-  const t = out[io.output]!;
-  const data = asFloat32(t);
+  const data = asFloat32(outputNamed(out, io.output, 'VAE encoder'));
   const C = model.info.latentChannels;
   const per = C * (height / model.info.vaeScaleFactor) * (width / model.info.vaeScaleFactor);
   // latent_parameters is mean ‖ log-variance: take the mean (the distribution's mode), which keeps seeds reproducible.
   const latents = new Float32Array(per);
   const scale = fr(model.info.scalingFactor);
-  for (let k = 0; k < per; k++) latents[k] = fr(data[k]! * scale);
+  for (let k = 0; k < per; k++) latents[k] = fr(f32At(data, k) * scale);
   return latents;
 }
 
@@ -385,7 +389,7 @@ export async function decodeLatents(model: LoadedModel, latents: Float32Array, c
   const [height, width] = [latentDims[1] * model.info.vaeScaleFactor, latentDims[2] * model.info.vaeScaleFactor];
   const inv = fr(1 / model.info.scalingFactor);
   const scaled = new Float32Array(latents.length);
-  for (let k = 0; k < latents.length; k++) scaled[k] = fr(latents[k]! * inv);
+  for (let k = 0; k < latents.length; k++) scaled[k] = fr(f32At(latents, k) * inv);
   const pixels = new Float32Array(count * 3 * height * width);
   // fp16 decoders give wrong results with batches (diffusers decodes one at a time); so do fixed-batch exports.
   const chunk = fixedBatch(io.input) ?? (io.input.type === 'float16' ? 1 : count);
@@ -393,7 +397,7 @@ export async function decodeLatents(model: LoadedModel, latents: Float32Array, c
     const size = Math.min(chunk, count - start);
     const view = scaled.subarray(start * per, (start + size) * per);
     const out = await model.vaeDecoder.run({ [io.input.name]: floatTensor(io.input.type, view, [size, ...latentDims]) }, [io.output]);
-    const t = out[io.output]!;
+    const t = outputNamed(out, io.output, 'VAE decoder');
     if (t.dims[2] !== height || t.dims[3] !== width) {
       throw new ModelFaultError(`the VAE decoder produced ${t.dims[3]}x${t.dims[2]} for a ${width}x${height} request`);
     }

@@ -26,7 +26,8 @@ export type FromThread =
   | { type: 'result'; id: number; result: Awaited<ReturnType<typeof generate>> }
   | { type: 'error'; id: number | null; error: { name: string; message: string } };
 
-const port = parentPort!;
+if (parentPort === null) throw new Error('host-thread.ts runs only as a worker thread (PipelineHost starts it)');
+const port = parentPort;
 const data = workerData as ThreadData;
 const abort = new Int32Array(data.abortFlag);
 
@@ -48,12 +49,23 @@ try {
   process.exit(1);
 }
 
-port.on('message', async (message: ToThread) => {
+port.on('message', (message: ToThread) => {
   if (message.type === 'close') {
-    await model.release();
-    port.close();
+    // The host waits for the thread to exit; a failed release is told the way a failed load is.
+    model.release().then(
+      () => port.close(),
+      (err: unknown) => {
+        post({ type: 'error', id: null, error: describe(err) });
+        process.exit(1);
+      },
+    );
     return;
   }
+  void generateAndPost(message);
+});
+
+/** Runs one request and posts its result or its error; never rejects. */
+async function generateAndPost(message: Extract<ToThread, { type: 'generate' }>): Promise<void> {
   const { id, request, previewIntervalMs, maxPixels } = message;
   let lastPreview = -Infinity;
   try {
@@ -77,4 +89,4 @@ port.on('message', async (message: ToThread) => {
   } catch (err) {
     post({ type: 'error', id, error: describe(err) });
   }
-});
+}

@@ -95,25 +95,28 @@ export class PipelineHost {
       upscalerDir: options.upscalerDir,
     };
     const worker = new Worker(entry.url, { workerData: { ...data, entry: entry.entry } });
-    const listeners: { message?: (m: FromThread) => void; error?: (e: Error) => void; exit?: (code: number) => void } = {};
+    // Set by the promise's executor, which runs at once; removed again once the thread is ready.
+    let onMessage: (m: FromThread) => void = () => {};
+    let onError: (e: Error) => void = () => {};
+    let onExit: (code: number) => void = () => {};
     const ready = await new Promise<Extract<FromThread, { type: 'ready' }>>((resolve, reject) => {
-      listeners.message = (m) => {
+      onMessage = (m) => {
         if (m.type === 'ready') resolve(m);
         else if (m.type === 'error') reject(rebuildError(m.error));
       };
-      listeners.error = (err) => reject(new ModelLoadError(`pipeline thread failed to start: ${err.message}`));
-      listeners.exit = (code) => reject(new ModelLoadError(`pipeline thread exited during start (code ${code})`));
-      worker.on('message', listeners.message);
-      worker.on('error', listeners.error);
-      worker.on('exit', listeners.exit);
+      onError = (err) => reject(new ModelLoadError(`pipeline thread failed to start: ${err.message}`));
+      onExit = (code) => reject(new ModelLoadError(`pipeline thread exited during start (code ${code})`));
+      worker.on('message', onMessage);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
     }).catch(async (err: unknown) => {
       await worker.terminate();
       throw err;
     });
     // Only our own listeners: removeAllListeners would also drop Node's internal ones.
-    worker.off('message', listeners.message!);
-    worker.off('error', listeners.error!);
-    worker.off('exit', listeners.exit!);
+    worker.off('message', onMessage);
+    worker.off('error', onError);
+    worker.off('exit', onExit);
     const host = new PipelineHost(worker, new Int32Array(abortBuffer), ready.info, ready.provider, {
       maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS,
       previewIntervalMs: options.previewIntervalMs ?? 0,
@@ -148,8 +151,8 @@ export class PipelineHost {
   }
 
   private onMessage(m: FromThread): void {
-    if (m.type === 'ready') return;
-    const entry = m.id === null ? undefined : this.pending.get(m.id);
+    if (m.type === 'ready' || m.id === null) return;
+    const entry = this.pending.get(m.id);
     if (!entry) return;
     if (m.type === 'progress') {
       try {
@@ -159,7 +162,7 @@ export class PipelineHost {
       }
       return;
     }
-    this.pending.delete(m.id!);
+    this.pending.delete(m.id);
     if (m.type === 'result') entry.resolve(m.result);
     else entry.reject(rebuildError(m.error));
   }

@@ -4,11 +4,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { SAMPLERS, type ModelInfo, type SamplerName } from '../contract/index.js';
+import { SAMPLERS, type ModelInfo } from '../contract/index.js';
 import type { Logger } from '../log.js';
 import { ModelLoadError } from './errors.js';
 import { floatsToHalf } from './float16.js';
 import { readGraph, type OnnxGraph } from './onnx/graph.js';
+import { outputNamed } from './onnx/output.js';
 import { createSession, type OnnxSession, type RunStats, type TensorInfo } from './onnx/index.js';
 import { type PreviewFactors, SD15_PREVIEW_FACTORS } from './preview.js';
 import type { SchedulerConfig } from './schedulers/types.js';
@@ -107,7 +108,7 @@ export function correctSchedulerConfig(config: SchedulerConfig): { config: Sched
   const fixed: SchedulerConfig = { ...config };
   const warnings: string[] = [];
   if (fixed.steps_offset !== undefined && fixed.steps_offset !== 1) {
-    warnings.push(`scheduler_config.json has steps_offset ${String(fixed.steps_offset)}; using 1 as diffusers does`);
+    warnings.push(`scheduler_config.json has steps_offset ${JSON.stringify(fixed.steps_offset)}; using 1 as diffusers does`);
     fixed.steps_offset = 1;
   }
   if (fixed.clip_sample === true) {
@@ -127,12 +128,20 @@ async function hashFiles(dir: string, files: string[]): Promise<string> {
   return outer.digest('hex');
 }
 
+/** The output named `name`, else the graph's first output. */
+function outputRole(session: OnnxSession, name: string): TensorInfo {
+  const output = session.outputs.find((o) => o.name === name) ?? session.outputs[0];
+  if (output === undefined) throw new ModelLoadError(`${session.file}: the graph has no outputs`);
+  return output;
+}
+
 /** Finds the tensor playing a role: by name first, else by rank. */
 function pick(infos: readonly TensorInfo[], names: string[], rank: number[] | null, what: string, file: string): TensorInfo {
   const byName = infos.find((t) => names.includes(t.name));
   if (byName) return byName;
   const byRank = rank ? infos.filter((t) => rank.includes(t.shape.length)) : [];
-  if (byRank.length === 1) return byRank[0]!;
+  const [only, ...others] = byRank;
+  if (only !== undefined && others.length === 0) return only;
   throw new ModelLoadError(`${file}: cannot find the ${what} (expected one of ${names.join(', ')}; has ${infos.map((t) => t.name).join(', ')})`);
 }
 
@@ -173,7 +182,7 @@ function convInputChannels(graph: OnnxGraph, input: string): number | undefined 
 async function upscalerScale(dir: string, session: OnnxSession, input: TensorInfo, output: string): Promise<number> {
   const config = readOptionalJson(join(dir, 'config.json'));
   let scale = num(config.scale);
-  const out = session.outputs.find((o) => o.name === output)!;
+  const out = outputRole(session, output);
   const [inH, outH] = [input.shape[2], out.shape[2]];
   if (scale === undefined && typeof inH === 'number' && typeof outH === 'number' && inH > 0) scale = outH / inH;
   if (scale === undefined) {
@@ -181,7 +190,8 @@ async function upscalerScale(dir: string, session: OnnxSession, input: TensorInf
     const probe = new Float32Array(3 * side * side).fill(0.5);
     const data = input.type === 'float16' ? floatsToHalf(probe) : probe;
     const result = await session.run({ [input.name]: { type: input.type, data, dims: [1, 3, side, side] } }, [output]);
-    scale = result[output]!.dims[2]! / side;
+    // a 4-D output's height over the probe's (NaN for any other rank, refused below)
+    scale = (outputNamed(result, output, 'upscaler').dims[2] ?? NaN) / side;
   }
   if (!Number.isInteger(scale) || scale < 2) throw new ModelLoadError(`${dir}: the upscaler's scale must be a whole number of at least 2, not ${scale}`);
   return scale;
@@ -195,7 +205,8 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
   const rawScheduler = readJson(join(dir, 'scheduler/scheduler_config.json'));
   const corrected = correctSchedulerConfig(rawScheduler);
   warnings.push(...corrected.warnings);
-  const defaultSampler = samplerForClassName(String(rawScheduler._class_name ?? ''), rawScheduler);
+  const className = rawScheduler._class_name;
+  const defaultSampler = samplerForClassName(typeof className === 'string' ? className : '', rawScheduler);
 
   const vaeConfig = { ...readOptionalJson(join(dir, 'vae_encoder/config.json')), ...readOptionalJson(join(dir, 'vae_decoder/config.json')) };
   const unetConfig = readOptionalJson(join(dir, 'unet/config.json'));
@@ -239,14 +250,14 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
     if (upscalerFolder !== null) {
       const session = await openFile(join(upscalerFolder, 'model.onnx'), 'upscaler');
       const input = pick(session.inputs, ['image', 'input'], [4], 'image input', session.file);
-      const output = (session.outputs.find((o) => o.name === 'upscaled') ?? session.outputs[0]!).name;
+      const output = outputRole(session, 'upscaled').name;
       if (input.type !== 'float32' && input.type !== 'float16') throw new ModelLoadError(`${session.file}: the image input must be float32 or float16, not ${input.type}`);
       upscaler = { session, input, output, scale: await upscalerScale(upscalerFolder, session, input, output) };
     }
 
     const textIo = {
       inputIds: pick(textEncoder.inputs, ['input_ids'], [2], 'input_ids input', textEncoder.file),
-      output: (textEncoder.outputs.find((o) => o.name === 'last_hidden_state') ?? textEncoder.outputs[0]!).name,
+      output: outputRole(textEncoder, 'last_hidden_state').name,
     };
     if (textIo.inputIds.type !== 'int32' && textIo.inputIds.type !== 'int64') {
       throw new ModelLoadError(`${textEncoder.file}: input_ids must be int32 or int64, not ${textIo.inputIds.type}`);
@@ -255,11 +266,11 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
       sample: pick(unet.inputs, ['sample'], [4], 'sample input', unet.file),
       timestep: pick(unet.inputs, ['timestep', 'timesteps', 't'], [0, 1], 'timestep input', unet.file),
       hidden: pick(unet.inputs, ['encoder_hidden_states'], [3], 'encoder_hidden_states input', unet.file),
-      output: (unet.outputs.find((o) => o.name === 'out_sample') ?? unet.outputs[0]!).name,
+      output: outputRole(unet, 'out_sample').name,
     };
     const vaeDecoderIo = {
       input: pick(vaeDecoder.inputs, ['latent_sample'], [4], 'latent_sample input', vaeDecoder.file),
-      output: (vaeDecoder.outputs.find((o) => o.name === 'sample') ?? vaeDecoder.outputs[0]!).name,
+      output: outputRole(vaeDecoder, 'sample').name,
     };
     const declaredChannels = (t: TensorInfo) => (typeof t.shape[1] === 'number' && t.shape[1] > 0 ? t.shape[1] : undefined);
     const latentChannels = num(vaeConfig.latent_channels) ?? declaredChannels(vaeDecoderIo.input) ?? num(unetConfig.out_channels) ?? 4;
@@ -275,7 +286,7 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
     let vaeEncoderIo: LoadedModel['vaeEncoderIo'] = null;
     if (vaeEncoder) {
       const params = vaeEncoder.outputs.find((o) => o.name === 'latent_parameters');
-      const out = params ?? vaeEncoder.outputs.find((o) => o.name === 'latent_sample') ?? vaeEncoder.outputs[0]!;
+      const out = params ?? outputRole(vaeEncoder, 'latent_sample');
       vaeEncoderIo = {
         input: pick(vaeEncoder.inputs, ['sample'], [4], 'sample input', vaeEncoder.file),
         output: out.name,

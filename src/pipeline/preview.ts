@@ -1,6 +1,7 @@
 // Cheap previews: a 4x3 linear map (plus bias) from diffusion-space latents to RGB in
 // [-1, 1], as ComfyUI's latent2rgb and A1111's "Approx cheap" do. One multiply-add per
 // channel and pixel: microseconds at 16x16 latents.
+import { at, f32At, f64At } from '../checked.js';
 
 export interface PreviewFactors {
   /** One row per latent channel, each [r, g, b]. */
@@ -35,16 +36,18 @@ export function latentsToRgb(
   const plane = height * width;
   const base = batchIndex * channels * plane;
   const used = Math.min(channels, preview.factors.length);
+  // [r, g, b] factors of each used channel, flat: read once, not once per pixel
+  const factors = Float64Array.from(preview.factors.slice(0, used).flatMap((f) => [at(f, 0), at(f, 1), at(f, 2)]));
+  const [biasR = 0, biasG = 0, biasB = 0] = preview.bias;
   for (let p = 0; p < plane; p++) {
-    let r = preview.bias[0] ?? 0;
-    let g = preview.bias[1] ?? 0;
-    let b = preview.bias[2] ?? 0;
+    let r = biasR;
+    let g = biasG;
+    let b = biasB;
     for (let c = 0; c < used; c++) {
-      const v = latents[base + c * plane + p]!;
-      const f = preview.factors[c]!;
-      r += v * f[0]!;
-      g += v * f[1]!;
-      b += v * f[2]!;
+      const v = f32At(latents, base + c * plane + p);
+      r += v * f64At(factors, 3 * c);
+      g += v * f64At(factors, 3 * c + 1);
+      b += v * f64At(factors, 3 * c + 2);
     }
     out[p * 3] = toByte(r);
     out[p * 3 + 1] = toByte(g);
@@ -77,7 +80,7 @@ export function imageTensorToRgb(
   for (let c = 0; c < 3; c++) {
     const off = base + c * plane;
     for (let p = 0; p < plane; p++) {
-      const x = data[off + p]!;
+      const x = f32At(data, off + p);
       const v = range === '-1..1' ? fr(fr(x / 2) + 0.5) : x;
       out[p * 3 + c] = roundHalfEven(fr((v <= 0 ? 0 : v >= 1 ? 1 : v) * 255));
     }

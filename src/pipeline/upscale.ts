@@ -3,6 +3,7 @@
 // Large images go through the model in tiles: each tile is read with a margin of context
 // that is cropped away, and neighbouring tiles overlap with weights that ramp linearly
 // across the overlap and sum to 1, so no seam shows.
+import { at, f32At, u8At } from '../checked.js';
 import type { RgbImage } from '../images/png.js';
 import { loadSharp } from '../images/sharp.js';
 import { ModelFaultError } from './errors.js';
@@ -84,12 +85,13 @@ export async function superResolve(upscaler: LoadedUpscaler, image: RgbImage, la
       for (let y = 0; y < rh; y++) {
         for (let x = 0; x < rw; x++) {
           const src = ((ry0 + y) * width + rx0 + x) * 3;
-          for (let c = 0; c < 3; c++) view[c * plane + y * rw + x] = rgb[src + c]! / 255;
+          for (let c = 0; c < 3; c++) view[c * plane + y * rw + x] = u8At(rgb, src + c) / 255;
         }
       }
       const data = half ? floatsToHalf(view, half.subarray(0, view.length)) : view;
       const result = await upscaler.session.run({ [upscaler.input.name]: { type: upscaler.input.type, data, dims: [1, 3, rh, rw] } }, [upscaler.output]);
-      const tensor = result[upscaler.output]!;
+      const tensor = result[upscaler.output];
+      if (tensor === undefined) throw new ModelFaultError(`the upscaler returned no "${upscaler.output}" output`);
       const [, channels, oh, ow] = tensor.dims;
       if (channels !== 3 || oh !== rh * s || ow !== rw * s) {
         throw new ModelFaultError(`the upscaler made [${tensor.dims.join(', ')}] from a ${rw}x${rh} image; expected [1, 3, ${rh * s}, ${rw * s}]`);
@@ -99,10 +101,10 @@ export async function superResolve(upscaler: LoadedUpscaler, image: RgbImage, la
       // Accumulate the tile's own part (its margin cropped away), weighted across overlaps.
       const [bx, ex] = [x0 * s, (x0 + tileW) * s];
       const [by, ey] = [y0 * s, (y0 + tileH) * s];
-      const prevX = i > 0 ? (xs[i - 1]! + tileW) * s : null;
-      const nextX = i < xs.length - 1 ? xs[i + 1]! * s : null;
-      const prevY = j > 0 ? (ys[j - 1]! + tileH) * s : null;
-      const nextY = j < ys.length - 1 ? ys[j + 1]! * s : null;
+      const prevX = i > 0 ? (at(xs, i - 1) + tileW) * s : null;
+      const nextX = i < xs.length - 1 ? at(xs, i + 1) * s : null;
+      const prevY = j > 0 ? (at(ys, j - 1) + tileH) * s : null;
+      const nextY = j < ys.length - 1 ? at(ys, j + 1) * s : null;
       for (let y = by; y < ey; y++) {
         const wy = rampWeight(y, by, ey, prevY, nextY);
         const ty = y - ry0 * s;
@@ -110,8 +112,11 @@ export async function superResolve(upscaler: LoadedUpscaler, image: RgbImage, la
           const w = wy * rampWeight(x, bx, ex, prevX, nextX);
           const src = ty * ow + (x - rx0 * s);
           const dst = y * outW + x;
-          weights[dst] += w;
-          for (let c = 0; c < 3; c++) sum[c * outW * outH + dst] += w * out[c * outPlane + src]!;
+          weights[dst] = f32At(weights, dst) + w;
+          for (let c = 0; c < 3; c++) {
+            const k = c * outW * outH + dst;
+            sum[k] = f32At(sum, k) + w * f32At(out, c * outPlane + src);
+          }
         }
       }
     }
@@ -121,7 +126,7 @@ export async function superResolve(upscaler: LoadedUpscaler, image: RgbImage, la
   const outPlane = outW * outH;
   for (let p = 0; p < outPlane; p++) {
     for (let c = 0; c < 3; c++) {
-      const v = sum[c * outPlane + p]! / weights[p]!;
+      const v = f32At(sum, c * outPlane + p) / f32At(weights, p);
       result[p * 3 + c] = Math.round((v <= 0 ? 0 : v >= 1 ? 1 : v) * 255);
     }
   }

@@ -4,6 +4,7 @@
 // Unclosed brackets apply to the end of the prompt (all `(` first, then all `[`),
 // unmatched closing ones are text. Weights are float64 products in A1111's order, so
 // they compare exactly with its output.
+import { at, popLast } from '../checked.js';
 import { PromptSyntaxError } from './errors.js';
 import { PY_SPACE, PY_WORD, pythonFloat } from './python-text.js';
 
@@ -30,7 +31,7 @@ export function parsePromptAttention(text: string): WeightedText[] {
   const roundBrackets: number[] = [];
   const squareBrackets: number[] = [];
   const multiplyFrom = (start: number, multiplier: number) => {
-    for (let p = start; p < result.length; p++) result[p]![1] *= multiplier;
+    for (const piece of result.slice(start)) piece[1] *= multiplier;
   };
 
   for (const match of text.matchAll(ATTENTION_TOKEN)) {
@@ -47,11 +48,11 @@ export function parsePromptAttention(text: string): WeightedText[] {
       if (Number.isNaN(value)) {
         throw new PromptSyntaxError(`the weight "${weight}" in "${token}" is not a number; write weights like (red:1.3)`);
       }
-      multiplyFrom(roundBrackets.pop()!, value);
+      multiplyFrom(popLast(roundBrackets), value);
     } else if (token === ')' && roundBrackets.length > 0) {
-      multiplyFrom(roundBrackets.pop()!, ROUND_MULTIPLIER);
+      multiplyFrom(popLast(roundBrackets), ROUND_MULTIPLIER);
     } else if (token === ']' && squareBrackets.length > 0) {
-      multiplyFrom(squareBrackets.pop()!, SQUARE_MULTIPLIER);
+      multiplyFrom(popLast(squareBrackets), SQUARE_MULTIPLIER);
     } else {
       token.split(BREAK_SEPARATOR).forEach((part, i) => {
         if (i > 0) result.push([...BREAK]);
@@ -65,8 +66,9 @@ export function parsePromptAttention(text: string): WeightedText[] {
 
   // Merge neighbours of equal weight (A1111 merges a BREAK too when its weight happens to match).
   for (let i = 0; i + 1 < result.length; ) {
-    if (result[i]![1] === result[i + 1]![1]) {
-      result[i]![0] += result[i + 1]![0];
+    const [here, next] = [at(result, i), at(result, i + 1)];
+    if (here[1] === next[1]) {
+      here[0] += next[0];
       result.splice(i + 1, 1);
     } else {
       i++;

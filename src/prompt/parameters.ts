@@ -8,6 +8,7 @@
 // goes). An em dash works as `--`, since phones turn `--` into `—`. A flag starts at the
 // start of the prompt or after whitespace, and its name starts with a letter: `red--blue`
 // and `-- ` are text.
+import { at } from '../checked.js';
 import { InlineParameterError } from './errors.js';
 
 export type InlineParameterName = 'ar' | 'no' | 'seed' | 'steps' | 'cfg' | 'sampler' | 'count' | 'model' | 'strength';
@@ -91,7 +92,7 @@ function splitAtFlags(text: string): { prompt: string; flags: { flag: string; va
     if (match) {
       if (prompt === null) prompt = current;
       else flags.push({ flag: currentFlag, value: current.trim() });
-      currentFlag = match[1]!;
+      currentFlag = at(match, 1);
       current = '';
       i = FLAG.lastIndex;
       continue;

@@ -6,6 +6,7 @@
 // other backslashes stay for the emphasis syntax). A `{` without its `}`, or a `}`
 // without its `{`, is literal text. Apply permutations before the inline parameters, so
 // `--ar {1:1, 16:9}` works as in Midjourney.
+import { at, popLast } from '../checked.js';
 import { TooManyPermutationsError } from './errors.js';
 
 /** Literal text and groups; each group option is itself a template. */
@@ -56,12 +57,12 @@ function parseTemplate(prompt: string): Template {
       text = '';
     };
     while (pos < end) {
-      const c = prompt[pos]!;
+      const c = prompt.charAt(pos);
+      const close = c === '{' ? matching.get(pos) : undefined;
       if (c === '\\' && (prompt[pos + 1] === '{' || prompt[pos + 1] === '}')) {
         text += prompt[pos + 1];
         pos += 2;
-      } else if (c === '{' && matching.has(pos)) {
-        const close = matching.get(pos)!;
+      } else if (close !== undefined) {
         pos++;
         const group = parse(close, true);
         pos = close + 1;
@@ -81,7 +82,7 @@ function parseTemplate(prompt: string): Template {
     result.push(options ? trimTemplate(parts) : parts);
     return result;
   };
-  return parse(prompt.length, false)[0]!;
+  return at(parse(prompt.length, false), 0);
 }
 
 /** `{` index -> matching `}` index, for the braces that match (escaped ones never do). */
@@ -92,7 +93,7 @@ function matchBraces(prompt: string): Map<number, number> {
     const c = prompt[i];
     if (c === '\\' && (prompt[i + 1] === '{' || prompt[i + 1] === '}')) i++;
     else if (c === '{') open.push(i);
-    else if (c === '}' && open.length > 0) matching.set(open.pop()!, i);
+    else if (c === '}' && open.length > 0) matching.set(popLast(open), i);
   }
   return matching;
 }
@@ -102,6 +103,6 @@ function trimTemplate(parts: Template): Template {
   const trimmed = [...parts];
   if (typeof trimmed[0] === 'string') trimmed[0] = trimmed[0].trimStart();
   const last = trimmed.length - 1;
-  if (typeof trimmed[last] === 'string') trimmed[last] = (trimmed[last] as string).trimEnd();
+  if (typeof trimmed[last] === 'string') trimmed[last] = trimmed[last].trimEnd();
   return trimmed.filter((part) => part !== '');
 }

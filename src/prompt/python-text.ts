@@ -16,7 +16,10 @@ const DECIMAL_DIGIT = /\p{Nd}/u;
 export function pythonFloat(text: string): number {
   if (!/^[+-]?(?:\p{Nd}+\.?\p{Nd}*|\.\p{Nd}+)$/u.test(text)) return NaN;
   let ascii = '';
-  for (const ch of text) ascii += DECIMAL_DIGIT.test(ch) ? String(digitValue(ch.codePointAt(0)!)) : ch;
+  for (const ch of text) {
+    const code = ch.codePointAt(0);
+    ascii += code !== undefined && DECIMAL_DIGIT.test(ch) ? String(digitValue(code)) : ch;
+  }
   return Number(ascii);
 }
 

@@ -12,6 +12,7 @@
 // number too large to be a number (`[a:b:1e999]`) is a PromptSyntaxError.
 // A prompt the grammar cannot parse at all (a `|` outside brackets, a backslash at the
 // end) is one entry: the prompt unchanged for every step, as in A1111.
+import { at } from '../checked.js';
 import { PromptSyntaxError } from './errors.js';
 import { PY_SPACE } from './python-text.js';
 
@@ -94,7 +95,7 @@ function render(items: Item[], step: number, steps: number): string {
     } else {
       // A1111 shows only the first item of the chosen alternative (its text up to the first bracket, or that bracket).
       const n = item.options.length;
-      const option = item.options[(((step - 1) % n) + n) % n]!;
+      const option = at(item.options, (((step - 1) % n) + n) % n);
       if (option.length > 0) text += render(option.slice(0, 1), step, steps);
     }
   }
@@ -112,7 +113,7 @@ class ScheduleParser {
     const items: Item[] = [];
     let text = '';
     for (let i = 0; i < this.text.length; ) {
-      const c = this.text[i]!;
+      const c = this.text.charAt(i);
       const construct = c === '(' || c === '[' ? this.construct(i) : null;
       if (construct) {
         if (text) items.push({ kind: 'text', text });
@@ -148,7 +149,7 @@ class ScheduleParser {
       if (i > textStart) items.push({ kind: 'text', text: this.text.slice(textStart, i) });
     };
     while (i < this.text.length) {
-      const c = this.text[i]!;
+      const c = this.text.charAt(i);
       if (STOPS.has(c)) break;
       if (c === '(' || c === '[') {
         const construct = this.construct(i);

@@ -3,6 +3,7 @@
 // (texts, and weights as float64), and `schedules[steps]` must equal promptSchedules for
 // every step count given. Where A1111 raised (`reference_raises`), ours must not crash:
 // a result, or a PromptSyntaxError for the user, passes.
+import { at } from '../checked.js';
 import { parsePromptAttention, PromptSyntaxError, promptSchedules } from '../prompt/index.js';
 import type { VectorCheckResult } from './index.js';
 
@@ -36,13 +37,14 @@ export function checkPromptSyntaxVectorFile(json: Record<string, unknown>): Vect
     }
     got.forEach((pair, k) => {
       const text = 1 - numeric;
-      const error = Math.abs((pair[numeric] as number) - (want[k]![numeric] as number));
+      const expected = at(want, k);
+      const error = Math.abs((pair[numeric] as number) - (expected[numeric] as number));
       maxAbsError = Math.max(maxAbsError, Number.isNaN(error) ? Infinity : error);
-      if (pair[text] !== want[k]![text]) {
-        failures.push(`${label}[${k}]: text ${JSON.stringify(pair[text])}, expected ${JSON.stringify(want[k]![text])}`);
+      if (pair[text] !== expected[text]) {
+        failures.push(`${label}[${k}]: text ${JSON.stringify(pair[text])}, expected ${JSON.stringify(expected[text])}`);
         maxAbsError = Infinity;
       } else if (!(error === 0)) {
-        failures.push(`${label}[${k}]: ${String(pair[numeric])}, expected ${String(want[k]![numeric])}`);
+        failures.push(`${label}[${k}]: ${String(pair[numeric])}, expected ${String(expected[numeric])}`);
       }
     });
   };

@@ -5,6 +5,7 @@
 // deterministic stand-in f(x, t) = 0.3 x + 0.1 cos(t / 100), fed with our own model
 // inputs, and step noise replays the recorded draws. Every timestep, sigma, model input
 // and sample must satisfy |ours - theirs| <= 1e-4 + 1e-4 |theirs| (the README's tolerance).
+import { at, f32At, f64At } from '../checked.js';
 import { createScheduler, samplerForClassName } from '../pipeline/schedulers/registry.js';
 import type { NoiseSource, Scheduler, SchedulerConfig, StepOptions } from '../pipeline/schedulers/types.js';
 import type { VectorCheckResult } from './index.js';
@@ -24,7 +25,7 @@ interface StepRecord {
 export function fakeModel(x: Float32Array, t: number, out: Float32Array): Float32Array {
   const c = Math.fround(0.1 * Math.cos(t / 100));
   const scale = Math.fround(0.3);
-  for (let k = 0; k < x.length; k++) out[k] = Math.fround(scale * x[k]) + c;
+  for (let k = 0; k < x.length; k++) out[k] = Math.fround(scale * f32At(x, k)) + c;
   return out;
 }
 
@@ -41,16 +42,17 @@ class Comparison {
       this.failures.push(`${label}: ${got === null ? 'none' : got.length} values, expected ${want.length}`);
       return;
     }
+    const gotValues = Array.from(got);
     let firstBad = -1;
-    for (let k = 0; k < want.length; k++) {
-      const error = Math.abs(got[k] - want[k]);
-      const used = error / (ABS_TOLERANCE + REL_TOLERANCE * Math.abs(want[k]));
+    for (const [k, w] of want.entries()) {
+      const error = Math.abs(at(gotValues, k) - w);
+      const used = error / (ABS_TOLERANCE + REL_TOLERANCE * Math.abs(w));
       if (!(error <= this.maxAbsError)) this.maxAbsError = error;
       if (!(used <= this.maxToleranceUsed)) this.maxToleranceUsed = used;
       if (!(used <= 1) && firstBad < 0) firstBad = k;
     }
     this.compared += want.length;
-    if (firstBad >= 0) this.failures.push(`${label}[${firstBad}]: got ${got[firstBad]}, expected ${want[firstBad]}`);
+    if (firstBad >= 0) this.failures.push(`${label}[${firstBad}]: got ${gotValues[firstBad]}, expected ${want[firstBad]}`);
   }
 
   exact(label: string, got: unknown, want: unknown): void {
@@ -90,7 +92,7 @@ class RecordedNoise implements NoiseSource {
   }
 
   randn(n: number): Float32Array {
-    const recorded = this.steps[this.step].noise;
+    const recorded = at(this.steps, this.step).noise;
     if (this.drawn || recorded === null || recorded.length !== n) {
       this.cmp.fail(`step ${this.step}: drew noise(${n}) where the reference drew ${recorded === null ? 'none' : recorded.length}`);
       return new Float32Array(n);
@@ -100,7 +102,7 @@ class RecordedNoise implements NoiseSource {
   }
 
   end(): void {
-    if (!this.drawn && this.steps[this.step].noise !== null) this.cmp.fail(`step ${this.step}: drew no noise, the reference did`);
+    if (!this.drawn && at(this.steps, this.step).noise !== null) this.cmp.fail(`step ${this.step}: drew no noise, the reference did`);
   }
 }
 
@@ -130,16 +132,16 @@ function runTrajectory(
   let next = new Float32Array(n);
   const modelInput = new Float32Array(n);
   const modelOutput = new Float32Array(n);
-  for (let i = 0; i < steps.length; i++) {
-    const t = timesteps[i];
-    cmp.values(`step ${i} t`, [t], [steps[i].t]);
+  for (const [i, step] of steps.entries()) {
+    const t = f64At(timesteps, i);
+    cmp.values(`step ${i} t`, [t], [step.t]);
     scheduler.scaleModelInput(sample, t, modelInput);
-    cmp.values(`step ${i} model_input`, modelInput, steps[i].model_input);
+    cmp.values(`step ${i} model_input`, modelInput, step.model_input);
     fakeModel(modelInput, t, modelOutput);
     noise.begin(i);
     scheduler.step(modelOutput, t, sample, noise, next, opts);
     noise.end();
-    cmp.values(`step ${i} prev_sample`, next, steps[i].prev_sample);
+    cmp.values(`step ${i} prev_sample`, next, step.prev_sample);
     [sample, next] = [next, sample];
   }
   cmp.values('final_sample', sample, json.final_sample as number[]);
@@ -167,6 +169,10 @@ function checkImg2Img(cmp: Comparison, scheduler: Scheduler, json: Record<string
   cmp.exact('num_inference_steps_effective', plan.numInferenceSteps, json.num_inference_steps_effective);
   cmp.exact('begin_index', scheduler.beginIndex, json.begin_index);
   const latentTimestep = plan.timesteps[0];
+  if (latentTimestep === undefined) {
+    cmp.fail('img2img left no timesteps to run');
+    return;
+  }
   const latent = json.latent_timestep as number[];
   cmp.values('latent_timestep', latent.map(() => latentTimestep), latent);
   const original = Float32Array.from(json.original as number[]);

@@ -34,8 +34,9 @@ export function checkTokenizerVectorFile(json: Record<string, unknown>, files: C
   for (const c of cases) {
     const encoded = tokenizer.encode(c.prompt);
     let differing = 0;
-    for (let k = 0; k < c.input_ids.length; k++) {
-      const error = Math.abs(encoded.inputIds[k] - c.input_ids[k]);
+    for (const [k, want] of c.input_ids.entries()) {
+      const got = encoded.inputIds[k];
+      const error = got === undefined ? Infinity : Math.abs(got - want);
       if (!(error === 0)) differing++;
       maxAbsError = Math.max(maxAbsError, Number.isNaN(error) ? Infinity : error);
     }

@@ -103,9 +103,9 @@ describe('imagine CLI', () => {
     [['x', '--init', 'package.json', '--upscale', 'subtle'], /the start image is not a readable PNG, JPEG or WebP file/],
     [['x', '--init', DEMO_SAMPLES], /--init needs --strength \(or an edit\)/],
   ])('refuses %j with one line on stderr and a non-zero exit', async (args, message) => {
-    const r = await imagine(args as string[]);
+    const r = await imagine(args);
     expect(r.code).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(message as RegExp);
+    expect(r.stderr).toMatch(message);
   });
 });

@@ -3,6 +3,7 @@
 // export variant (a UNet taking 77 x n positions).
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at, f32At } from '../../src/checked.js';
 import type { GenerationRequest } from '../../src/contract/index.js';
 import { chunkText, CHUNK_POSITIONS, encodeConditioning } from '../../src/pipeline/conditioning.js';
 import { InvalidRequestError } from '../../src/pipeline/errors.js';
@@ -10,6 +11,7 @@ import { asFloat32 } from '../../src/pipeline/float16.js';
 import { encodePng } from '../../src/images/png.js';
 import { generate } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
+import { outputNamed } from '../../src/pipeline/onnx/output.js';
 import { DEMO_MODEL_DIR } from '../support/demo-model.js';
 
 let demo: LoadedModel;
@@ -50,7 +52,7 @@ async function plainStates(model: LoadedModel, text: string): Promise<Float32Arr
   const { inputIds } = model.tokenizer.encode(text);
   const io = model.textIo.inputIds;
   const out = await model.textEncoder.run({ [io.name]: { type: io.type, data: inputIds, dims: [1, inputIds.length] } }, [model.textIo.output]);
-  return asFloat32(out[model.textIo.output]!).slice();
+  return asFloat32(outputNamed(out, model.textIo.output, 'text encoder')).slice();
 }
 
 describe('plain prompts', () => {
@@ -81,14 +83,14 @@ describe('emphasis', () => {
     const weights = new Array<number>(CHUNK_POSITIONS).fill(1);
     weights[2] = 1.3;
     weights[6] = 1 / 1.1;
-    const scaled = Array.from(z, (v, k) => v * Math.fround(weights[Math.floor(k / hidden)]!));
+    const scaled = Array.from(z, (v, k) => v * Math.fround(at(weights, Math.floor(k / hidden))));
     const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
     const factor = mean(z) / mean(scaled);
     let worst = 0;
-    for (let k = 0; k < z.length; k++) worst = Math.max(worst, Math.abs(got[k]! - scaled[k]! * factor) / Math.max(1, Math.abs(scaled[k]! * factor)));
+    for (let k = 0; k < z.length; k++) worst = Math.max(worst, Math.abs(f32At(got, k) - at(scaled, k) * factor) / Math.max(1, Math.abs(at(scaled, k) * factor)));
     expect(worst).toBeLessThan(2e-6);
     // And the emphasis is there: the weighted token moved, by more than rounding.
-    const red = (k: number) => got[2 * hidden + k]! - z[2 * hidden + k]!;
+    const red = (k: number) => f32At(got, 2 * hidden + k) - f32At(z, 2 * hidden + k);
     expect(Math.max(...Array.from({ length: hidden }, (_, k) => Math.abs(red(k))))).toBeGreaterThan(1e-2);
   });
 
@@ -112,25 +114,26 @@ describe('chunks', () => {
     expect(chunkText(t, '', Infinity).chunks).toHaveLength(1);
     const long = chunkText(t, words(160), Infinity).chunks;
     expect(long).toHaveLength(3);
-    expect(Array.from(long[2]!.ids.slice(0, 12))).toEqual([t.bosTokenId, ...new Array(10).fill(long[0]!.ids[1]), t.eosTokenId]);
+    expect(Array.from(at(long, 2).ids.slice(0, 12))).toEqual([t.bosTokenId, ...new Array(10).fill(at(long, 0).ids[1]), t.eosTokenId]);
   });
 
   it('moves the tokens after a comma of the last 20 to the next chunk, as A1111 does', () => {
     const t = demo.tokenizer;
-    const [first, second] = chunkText(t, `${words(60)}, ${words(30, 'blue')}`, Infinity).chunks;
+    const moved = chunkText(t, `${words(60)}, ${words(30, 'blue')}`, Infinity).chunks;
+    const [first, second] = [at(moved, 0), at(moved, 1)];
     // 60 reds and the comma stay; the blues go to the next chunk whole.
-    expect(first!.ids[61]).toBe(t.tokenize(',').ids[0]);
-    expect(first!.ids[62]).toBe(t.eosTokenId);
-    expect(Array.from(second!.ids.slice(1, 31))).toEqual(new Array(30).fill(t.tokenize('blue').ids[0]));
+    expect(first.ids[61]).toBe(t.tokenize(',').ids[0]);
+    expect(first.ids[62]).toBe(t.eosTokenId);
+    expect(Array.from(second.ids.slice(1, 31))).toEqual(new Array(30).fill(t.tokenize('blue').ids[0]));
     // A comma further back than 20 tokens does not move the boundary.
-    const [far] = chunkText(t, `${words(50)}, ${words(40, 'blue')}`, Infinity).chunks;
-    expect(far!.ids[76]).toBe(t.eosTokenId);
-    expect(far!.ids[75]).toBe(t.tokenize('blue').ids[0]);
+    const far = at(chunkText(t, `${words(50)}, ${words(40, 'blue')}`, Infinity).chunks, 0);
+    expect(far.ids[76]).toBe(t.eosTokenId);
+    expect(far.ids[75]).toBe(t.tokenize('blue').ids[0]);
   });
 
   it('weights follow their tokens into the chunks', () => {
-    const [chunk] = chunkText(demo.tokenizer, 'a (red:1.5) circle', Infinity).chunks;
-    expect(Array.from(chunk!.weights.slice(0, 5))).toEqual([1, 1, 1.5, 1, 1]);
+    const chunk = at(chunkText(demo.tokenizer, 'a (red:1.5) circle', Infinity).chunks, 0);
+    expect(Array.from(chunk.weights.slice(0, 5))).toEqual([1, 1, 1.5, 1, 1]);
   });
 
   it('a UNet fixed at 77 positions gets the first chunk, the dropped words, and a warning for BREAK', async () => {
@@ -196,7 +199,7 @@ describe('prompt editing and alternation', () => {
     const prompt = '[red:blue:0.5] (circle:1.2) on a [black|white] background';
     const pndm = await generate(demo, request({ prompt, sampler: 'pndm', steps: 4 }));
     expect(pndm.timings.steps).toBeGreaterThan(4);
-    const init = await generate(demo, request({ prompt, init: { image: encodePng(pndm.images[0]!), strength: 0.5 } }));
+    const init = await generate(demo, request({ prompt, init: { image: encodePng(at(pndm.images, 0)), strength: 0.5 } }));
     expect(init.timings.steps).toBe(3);
     const fp16 = await loadModel('test/fixtures/onnx-variants/fp16', { provider: 'cpu' });
     try {

@@ -4,6 +4,7 @@
 // (test/fixtures/onnx-variants).
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at, f32At, u8At } from '../../src/checked.js';
 import { editSize, formatParameters, InvalidRequestError, validateGenerationRequest, type GenerationRequest, type PipelineEdit } from '../../src/contract/index.js';
 import { encodePng, type RgbImage } from '../../src/images/png.js';
 import { featheredMask, featherWidth, latentMask, regionMask } from '../../src/pipeline/edits.js';
@@ -49,9 +50,9 @@ beforeAll(async () => {
   host = await PipelineHost.start({ modelDir: DEMO_MODEL_DIR, provider: 'cpu' });
   demo = await loadModel(DEMO_MODEL_DIR, { provider: 'cpu' });
   optimum = await loadModel(OPTIMUM, { provider: 'cpu' });
-  demoSource = (await host.generate(base())).images[0]!;
+  demoSource = at((await host.generate(base())).images, 0);
   demoPng = encodePng(demoSource);
-  optimumPng = encodePng((await generate(optimum, base({ width: 64, height: 64 }))).images[0]!);
+  optimumPng = encodePng(at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0));
 });
 afterAll(async () => {
   await host?.close();
@@ -60,7 +61,7 @@ afterAll(async () => {
 });
 
 const pixel = (image: RgbImage, x: number, y: number) => Array.from(image.rgb.subarray((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
-const meanAbsDiff = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / a.length;
+const meanAbsDiff = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - u8At(b, i)), 0) / a.length;
 
 /** Every pixel of `image` where `soft` is 0 equals `expected` at (x - dx, y - dy); returns how many were compared. */
 function expectKept(image: RgbImage, soft: Float32Array, expected: RgbImage, dx = 0, dy = 0): number {
@@ -71,7 +72,7 @@ function expectKept(image: RgbImage, soft: Float32Array, expected: RgbImage, dx 
       if (soft[y * image.width + x] !== 0) continue;
       compared++;
       const [a, b] = [pixel(image, x, y), pixel(expected, x - dx, y - dy)];
-      if (a.join() !== b.join() && wrong.length < 5) wrong.push(`(${x},${y}) ${a} != ${b}`);
+      if (a.join() !== b.join() && wrong.length < 5) wrong.push(`(${x},${y}) ${a.join()} != ${b.join()}`);
     }
   }
   expect(wrong).toEqual([]);
@@ -82,7 +83,7 @@ describe('inpainting (any model: the kept area is re-noised and blended at every
   it('a region edit repaints the cells and keeps every pixel outside the feathered mask', async () => {
     const edit: PipelineEdit = { kind: 'region', cells: ['center', 'bottom'] };
     const out = await host.generate(editRequest(demo.info, demoSource, demoPng, edit, { prompt: 'a yellow square on a blue background', seed: 11 }));
-    const image = out.images[0]!;
+    const image = at(out.images, 0);
     const mask = featheredMask(regionMask(['center', 'bottom'], 128, 128), 128, 128);
     expect(expectKept(image, mask.soft, demoSource)).toBeGreaterThan(128 * 128 * 0.4);
     const inside = (image.rgb.filter((_, i) => mask.repaint[Math.floor(i / 3)] === 1) as Uint8Array);
@@ -116,7 +117,7 @@ describe('inpainting (any model: the kept area is re-noised and blended at every
     const maskPng = encodePng({ width: 128, height: 128, rgb: repaint });
     const out = await host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: maskPng }, { prompt: 'a green circle on a blue background' }));
     const binary = new Uint8Array(128 * 128).map((_, p) => (repaint[p * 3] ? 1 : 0));
-    expectKept(out.images[0]!, featheredMask(binary, 128, 128).soft, demoSource);
+    expectKept(at(out.images, 0), featheredMask(binary, 128, 128).soft, demoSource);
     const black = encodePng({ width: 128, height: 128, rgb: new Uint8Array(128 * 128 * 3) });
     await expect(host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: black }))).rejects.toThrow(/mask is all black/);
     await expect(host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: new Uint8Array([1, 2, 3]) }))).rejects.toThrow(
@@ -129,9 +130,9 @@ describe('inpainting (any model: the kept area is re-noised and blended at every
     expect(feather).toBe(6);
     const mask = featheredMask(regionMask(['left'], 96, 96), 96, 96);
     // The left third is x < 32: 1 there, falling over x = 32..37, 0 from x = 38 on.
-    const row = Array.from({ length: 12 }, (_, i) => mask.soft[48 * 96 + 30 + i]!);
+    const row = Array.from({ length: 12 }, (_, i) => f32At(mask.soft, 48 * 96 + 30 + i));
     expect(row.slice(0, 2)).toEqual([1, 1]);
-    for (let i = 1; i < 1 + feather; i++) expect(row[i + 1]!).toBeLessThan(row[i]!);
+    for (let i = 1; i < 1 + feather; i++) expect(at(row, i + 1)).toBeLessThan(at(row, i));
     expect(row.slice(2 + feather - 1)).toEqual([0, 0, 0, 0, 0]);
   });
 });
@@ -140,36 +141,36 @@ describe('outpainting (inpainting on a padded canvas)', () => {
   it('zoom out keeps the original, shrunk, at the centre of a canvas of the same size', async () => {
     for (const factor of [2, 1.5] as const) {
       const out = await host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'zoom', factor }, { seed: 5 }));
-      const image = out.images[0]!;
+      const image = at(out.images, 0);
       const inner = Math.round(128 / factor);
-      const at = Math.floor((128 - inner) / 2);
-      const repaint = new Uint8Array(128 * 128).map((_, p) => (p % 128 >= at && p % 128 < at + inner && p / 128 >= at && Math.floor(p / 128) < at + inner ? 0 : 1));
-      const compared = expectKept(image, featheredMask(repaint, 128, 128).soft, await resizeLanczos(demoSource, inner, inner), at, at);
+      const corner = Math.floor((128 - inner) / 2);
+      const repaint = new Uint8Array(128 * 128).map((_, p) => (p % 128 >= corner && p % 128 < corner + inner && p / 128 >= corner && Math.floor(p / 128) < corner + inner ? 0 : 1));
+      const compared = expectKept(image, featheredMask(repaint, 128, 128).soft, await resizeLanczos(demoSource, inner, inner), corner, corner);
       expect(compared).toBeGreaterThan((inner - 16) ** 2);
     }
   });
 
   it('pan grows the canvas by half on that side and keeps the original pixels', async () => {
-    const source = (await generate(optimum, base({ width: 64, height: 64 }))).images[0]!;
+    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
     const right = await generate(optimum, editRequest(optimum.info, source, optimumPng, { kind: 'pan', direction: 'right' }));
-    expect([right.images[0]!.width, right.images[0]!.height]).toEqual([96, 64]);
+    expect([at(right.images, 0).width, at(right.images, 0).height]).toEqual([96, 64]);
     const rightMask = new Uint8Array(96 * 64).map((_, p) => (p % 96 < 64 ? 0 : 1));
     // The feather reaches `feather - 1` columns into the original: the rest of it is exact.
     const feather = featherWidth(96, 64);
-    expect(expectKept(right.images[0]!, featheredMask(rightMask, 96, 64).soft, source)).toBe((64 - feather + 1) * 64);
+    expect(expectKept(at(right.images, 0), featheredMask(rightMask, 96, 64).soft, source)).toBe((64 - feather + 1) * 64);
     const up = await generate(optimum, editRequest(optimum.info, source, optimumPng, { kind: 'pan', direction: 'up' }));
     const upMask = new Uint8Array(64 * 96).map((_, p) => (p >= 32 * 64 ? 0 : 1));
-    expect(expectKept(up.images[0]!, featheredMask(upMask, 64, 96).soft, source, 0, 32)).toBe(64 * (64 - feather + 1));
+    expect(expectKept(at(up.images, 0), featheredMask(upMask, 64, 96).soft, source, 0, 32)).toBe(64 * (64 - feather + 1));
   });
 
   it('a pan that editSize scaled down to fit maxPixels scales the original with it', async () => {
-    const source = (await generate(optimum, base({ width: 64, height: 64 }))).images[0]!;
+    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
     const edit: PipelineEdit = { kind: 'pan', direction: 'right' };
     const size = editSize(edit, source, optimum.info, 4096);
     expect(size).toEqual({ width: 64, height: 32, scaledDown: true });
     const out = await generate(optimum, base({ ...size, init: { image: optimumPng, strength: 1 }, edit }), { maxPixels: 4096 });
     const mask = new Uint8Array(64 * 32).map((_, p) => (p % 64 < 32 ? 0 : 1));
-    expectKept(out.images[0]!, featheredMask(mask, 64, 32).soft, await resizeLanczos(source, 32, 32));
+    expectKept(at(out.images, 0), featheredMask(mask, 64, 32).soft, await resizeLanczos(source, 32, 32));
   });
 });
 
@@ -182,12 +183,12 @@ describe('upscaling', () => {
       expect(own.info.upscaler).toMatchObject({ scale: 2, file: expect.stringMatching(/upscaler-2x\/upscaler\/model\.onnx$/) });
       expect(configured.info.upscaler).toMatchObject({ scale: 4, file: expect.stringMatching(/upscaler-4x-no-config\/model\.onnx$/) });
       expect(plain.info.upscaler).toBeNull();
-      const source = (await generate(plain, base({ width: 64, height: 64 }))).images[0]!;
+      const source = at((await generate(plain, base({ width: 64, height: 64 }))).images, 0);
       const png = encodePng(source);
       const subtle = async (m: LoadedModel) => {
         const out = await generate(m, editRequest(m.info, source, png, { kind: 'upscale', mode: 'subtle' }));
         expect(out.timings.steps).toBe(0);
-        return out.images[0]!;
+        return at(out.images, 0);
       };
       const [a, b, c] = [await subtle(own), await subtle(configured), await subtle(plain)];
       expect([a.width, a.height, b.width, b.height, c.width, c.height]).toEqual([128, 128, 128, 128, 128, 128]);
@@ -207,14 +208,14 @@ describe('upscaling', () => {
     const request = editRequest(demo.info, demoSource, demoPng, { kind: 'upscale', mode: 'subtle' });
     expect([request.width, request.height]).toEqual([256, 256]);
     const out = await host.generate(request);
-    expect([out.images[0]!.width, out.images[0]!.height, out.images[0]!.rgb.length]).toEqual([256, 256, 256 * 256 * 3]);
+    expect([at(out.images, 0).width, at(out.images, 0).height, at(out.images, 0).rgb.length]).toEqual([256, 256, 256 * 256 * 3]);
   });
 
   it('subtle on a model with fixed sizes: the request needs to fit maxPixels only, not the UNet', async () => {
     const fixed = await loadModel(`${VARIANTS}/upscaler-2x`, { provider: 'cpu' });
     try {
       expect(fixed.info.fixedSize).toEqual({ width: 64, height: 64 });
-      const source = (await generate(fixed, base({ width: 64, height: 64 }))).images[0]!;
+      const source = at((await generate(fixed, base({ width: 64, height: 64 }))).images, 0);
       const request = editRequest(fixed.info, source, encodePng(source), { kind: 'upscale', mode: 'subtle' });
       expect(() => validateGenerationRequest(request, fixed.info, 1024 * 1024)).not.toThrow();
       expect(() => validateGenerationRequest(request, fixed.info, 100 * 100)).toThrow('`width` x `height` must be at most 10000 pixels, not 128x128.');
@@ -225,14 +226,14 @@ describe('upscaling', () => {
   });
 
   it('creative: 2x, then image-to-image at the doubled size with strength 0.35', async () => {
-    const source = (await generate(optimum, base({ width: 64, height: 64 }))).images[0]!;
+    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
     const edit: PipelineEdit = { kind: 'upscale', mode: 'creative' };
     const request = editRequest(optimum.info, source, optimumPng, edit, { init: { image: optimumPng, strength: 0.35 } });
     const out = await generate(optimum, request);
-    expect([out.images[0]!.width, out.images[0]!.height]).toEqual([128, 128]);
+    expect([at(out.images, 0).width, at(out.images, 0).height]).toEqual([128, 128]);
     expect(out.timings.steps).toBe(2); // int(8 x 0.35) steps, as diffusers' img2img
     const lanczos = await resizeLanczos(source, 128, 128);
-    expect(meanAbsDiff(out.images[0]!.rgb, lanczos.rgb)).toBeGreaterThan(0.5);
+    expect(meanAbsDiff(at(out.images, 0).rgb, lanczos.rgb)).toBeGreaterThan(0.5);
   });
 
   describe('super-resolution in tiles: seams are invisible (tiled vs whole within 1/255)', () => {
@@ -260,7 +261,7 @@ async function expectSeamless(upscaler: LoadedUpscaler, image: RgbImage): Promis
   const whole = await superResolve(upscaler, image, { tile: 1024, overlap: 0, margin: 0 });
   const tiled = await superResolve(upscaler, image, { tile: 48, overlap: 8, margin: 8 });
   const bare = await superResolve(upscaler, image, { tile: 48, overlap: 0, margin: 0 });
-  const maxDiff = (a: RgbImage, b: RgbImage) => a.rgb.reduce((m, v, i) => Math.max(m, Math.abs(v - b.rgb[i]!)), 0);
+  const maxDiff = (a: RgbImage, b: RgbImage) => a.rgb.reduce((m, v, i) => Math.max(m, Math.abs(v - u8At(b.rgb, i))), 0);
   console.log(`SR x${upscaler.scale} ${image.width}x${image.height}: tiled vs whole max ${maxDiff(tiled, whole)}/255, mean ${meanAbsDiff(tiled.rgb, whole.rgb).toFixed(4)}; bare tiles max ${maxDiff(bare, whole)}/255`);
   expect(maxDiff(tiled, whole)).toBeLessThanOrEqual(1);
   expect(maxDiff(bare, whole)).toBeGreaterThan(1);
@@ -272,16 +273,16 @@ describe('a dedicated inpainting export (UNet of 2 x 4 + 1 channels)', () => {
     try {
       expect(m.info).toMatchObject({ inpainting: true, latentChannels: 4, sizeMultiple: 8, fixedSize: null });
       const txt = await generate(m, base({ width: 64, height: 64, steps: 4 }));
-      const source = txt.images[0]!;
+      const source = at(txt.images, 0);
       const png = encodePng(source);
       const region = editRequest(m.info, source, png, { kind: 'region', cells: ['right'] }, { steps: 4, seed: 8 });
       const a = await generate(m, region);
-      expectKept(a.images[0]!, featheredMask(regionMask(['right'], 64, 64), 64, 64).soft, source);
+      expectKept(at(a.images, 0), featheredMask(regionMask(['right'], 64, 64), 64, 64).soft, source);
       const b = await generate(m, region);
-      expect(Buffer.from(a.images[0]!.rgb).equals(Buffer.from(b.images[0]!.rgb))).toBe(true);
+      expect(Buffer.from(at(a.images, 0).rgb).equals(Buffer.from(at(b.images, 0).rgb))).toBe(true);
       const pan = await generate(m, editRequest(m.info, source, png, { kind: 'pan', direction: 'left' }, { steps: 4 }));
-      expect([pan.images[0]!.width, pan.images[0]!.height]).toEqual([96, 64]);
-      expect(meanAbsDiff(a.images[0]!.rgb, source.rgb)).toBeGreaterThan(0);
+      expect([at(pan.images, 0).width, at(pan.images, 0).height]).toEqual([96, 64]);
+      expect(meanAbsDiff(at(a.images, 0).rgb, source.rgb)).toBeGreaterThan(0);
     } finally {
       await m.release();
     }
@@ -297,7 +298,7 @@ describe('sizes and refusals', () => {
       expect(() => validateGenerationRequest(base({ width: 96, height: 64 }), fixed.info, 1024 * 1024)).toThrow(
         'Model `timestep-float32-1` only makes 64x64 images (its ONNX export has fixed spatial sizes), not 96x64.',
       );
-      const source = (await generate(fixed, base({ width: 64, height: 64 }))).images[0]!;
+      const source = at((await generate(fixed, base({ width: 64, height: 64 }))).images, 0);
       await expect(generate(fixed, base({ width: 96, height: 64, init: { image: encodePng(source), strength: 1 }, edit: { kind: 'pan', direction: 'left' } }))).rejects.toThrow(
         'Model `timestep-float32-1` only makes 64x64 images, so it cannot pan left.',
       );
@@ -336,13 +337,13 @@ describe('reruns', () => {
     for (const edit of edits) {
       const request = editRequest(demo.info, demoSource, demoPng, edit, { count: edit.kind === 'upscale' ? 1 : 2, seed: 21 });
       const [a, b] = [await host.generate(request), await host.generate(request)];
-      for (let i = 0; i < request.count; i++) expect(png(request, a.images[i]!).equals(png(request, b.images[i]!)), `${edit.kind}`).toBe(true);
+      for (let i = 0; i < request.count; i++) expect(png(request, at(a.images, i)).equals(png(request, at(b.images, i))), `${edit.kind}`).toBe(true);
     }
-    const source = (await generate(optimum, base({ width: 64, height: 64 }))).images[0]!;
+    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
     for (const edit of [{ kind: 'pan', direction: 'down' }, { kind: 'upscale', mode: 'creative' }] as PipelineEdit[]) {
       const request = editRequest(optimum.info, source, optimumPng, edit, { init: { image: optimumPng, strength: edit.kind === 'upscale' ? 0.35 : 1 } });
       const [a, b] = [await generate(optimum, request), await generate(optimum, request)];
-      expect(Buffer.from(a.images[0]!.rgb).equals(Buffer.from(b.images[0]!.rgb)), edit.kind).toBe(true);
+      expect(Buffer.from(at(a.images, 0).rgb).equals(Buffer.from(at(b.images, 0).rgb)), edit.kind).toBe(true);
     }
   });
 });

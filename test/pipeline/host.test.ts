@@ -1,5 +1,6 @@
 // The pipeline as the worker uses it, on the real demo model through ONNX Runtime.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at, u8At } from '../../src/checked.js';
 import { formatParameters, InvalidRequestError, type GenerationRequest } from '../../src/contract/index.js';
 import { encodePng } from '../../src/images/png.js';
 import { GenerationAbortedError, PipelineHost } from '../../src/pipeline/index.js';
@@ -43,18 +44,18 @@ describe('PipelineHost on the demo model', () => {
     const req = request({ count: 3 });
     const a = await host.generate(req);
     const b = await host.generate(req);
-    const png = (r: typeof a, i: number) => encodePng(r.images[i]!, formatParameters(req, r.images[i]!.seed, host.model));
+    const png = (r: typeof a, i: number) => encodePng(at(r.images, i), formatParameters(req, at(r.images, i).seed, host.model));
     expect(a.images.map((i) => i.seed)).toEqual([1234, 1235, 1236]);
     for (let i = 0; i < 3; i++) expect(png(a, i).equals(png(b, i))).toBe(true);
     const alone = await host.generate(request({ seed: 1236, count: 1 }));
-    expect(Buffer.from(alone.images[0]!.rgb).equals(Buffer.from(a.images[2]!.rgb))).toBe(true);
-    expect(Buffer.from(a.images[0]!.rgb).equals(Buffer.from(a.images[1]!.rgb))).toBe(false);
+    expect(Buffer.from(at(alone.images, 0).rgb).equals(Buffer.from(at(a.images, 2).rgb))).toBe(true);
+    expect(Buffer.from(at(a.images, 0).rgb).equals(Buffer.from(at(a.images, 1).rgb))).toBe(false);
   });
 
   it('runs every sampler and both noise generators', async () => {
     for (const sampler of ['euler', 'euler_a', 'ddim', 'dpmpp_2m', 'dpmpp_2m_karras', 'lcm', 'pndm', 'ddpm', 'unipc'] as const) {
       const out = await host.generate(request({ sampler, steps: 4, rng: sampler === 'euler_a' ? 'torch' : 'numpy' }));
-      expect(out.images[0]!.rgb.length).toBe(128 * 128 * 3);
+      expect(at(out.images, 0).rgb.length).toBe(128 * 128 * 3);
       expect(out.timings.steps).toBeGreaterThanOrEqual(4);
     }
   });
@@ -110,12 +111,12 @@ describe('PipelineHost on the demo model', () => {
 
   it('makes variations from an image (img2img through the VAE encoder)', async () => {
     const base = await host.generate(request({ steps: 10 }));
-    const png = encodePng(base.images[0]!);
+    const png = encodePng(at(base.images, 0));
     const subtle = await host.generate(request({ seed: 99, steps: 10, init: { image: png, strength: 0.35 } }));
     const strong = await host.generate(request({ seed: 99, steps: 10, init: { image: png, strength: 0.9 } }));
-    const diff = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - b[i]!), 0) / a.length;
-    const d1 = diff(subtle.images[0]!.rgb, base.images[0]!.rgb);
-    const d2 = diff(strong.images[0]!.rgb, base.images[0]!.rgb);
+    const diff = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - u8At(b, i)), 0) / a.length;
+    const d1 = diff(at(subtle.images, 0).rgb, at(base.images, 0).rgb);
+    const d2 = diff(at(strong.images, 0).rgb, at(base.images, 0).rgb);
     expect(subtle.timings.steps).toBeLessThan(strong.timings.steps);
     expect(d1).toBeLessThan(d2 + 1);
   });

@@ -1,6 +1,7 @@
 // Every export variant the loader must adapt to, as small real ONNX files run through
 // real ONNX Runtime sessions (test/fixtures/onnx-variants, made by make_variants.py).
 import { describe, expect, it } from 'vitest';
+import { at } from '../../src/checked.js';
 import { ModelLoadError } from '../../src/pipeline/errors.js';
 import { generate } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
@@ -25,7 +26,7 @@ function request(overrides: Partial<GenerationRequest> = {}): GenerationRequest 
   };
 }
 
-async function withModel<T>(name: string, fn: (m: LoadedModel) => Promise<T>): Promise<T> {
+async function withModel<T>(name: string, fn: (m: LoadedModel) => T | Promise<T>): Promise<T> {
   const model = await loadModel(`${DIR}/${name}`, { provider: 'cpu' });
   try {
     return await fn(model);
@@ -37,13 +38,13 @@ async function withModel<T>(name: string, fn: (m: LoadedModel) => Promise<T>): P
 async function runs(model: LoadedModel): Promise<void> {
   const a = await generate(model, request());
   expect(a.images).toHaveLength(2);
-  expect(a.images[0]!.rgb).toHaveLength(64 * 64 * 3);
+  expect(at(a.images, 0).rgb).toHaveLength(64 * 64 * 3);
   const b = await generate(model, request());
-  expect(Buffer.from(a.images[1]!.rgb).equals(Buffer.from(b.images[1]!.rgb))).toBe(true);
+  expect(Buffer.from(at(a.images, 1).rgb).equals(Buffer.from(at(b.images, 1).rgb))).toBe(true);
   // Guidance <= 1 skips the unconditional pass (as Turbo models need).
   expect((await generate(model, request({ guidance: 1, count: 1 }))).images).toHaveLength(1);
   if (model.vaeEncoder) {
-    const init = encodePng(a.images[0]!);
+    const init = encodePng(at(a.images, 0));
     const v = await generate(model, request({ init: { image: init, strength: 0.6 }, steps: 5 }));
     expect(v.timings.steps).toBe(3);
   }
@@ -92,8 +93,8 @@ describe('model export variants', () => {
   });
 
   it('takes the pad token from the tokenizer files (SD 2.x pads with "!" = 0, SD 1.x with <|endoftext|>)', async () => {
-    const sd2 = await withModel('tokenizer-sd2-pad', async (m) => m.tokenizer.encode('a red circle').inputIds);
-    const sd1 = await withModel('timestep-float32-1', async (m) => m.tokenizer.encode('a red circle').inputIds);
+    const sd2 = await withModel('tokenizer-sd2-pad', (m) => m.tokenizer.encode('a red circle').inputIds);
+    const sd1 = await withModel('timestep-float32-1', (m) => m.tokenizer.encode('a red circle').inputIds);
     expect(sd2[76]).toBe(0);
     expect(sd1[76]).toBe(523);
   });
@@ -128,7 +129,7 @@ describe('model export variants', () => {
   });
 
   it('reads sizes and scaling from the configs', async () => {
-    await withModel('timestep-float32-1', async (model) => {
+    await withModel('timestep-float32-1', (model) => {
       expect(model.info).toMatchObject({ nativeWidth: 64, nativeHeight: 64, vaeScaleFactor: 8, latentChannels: 4, scalingFactor: 0.18215 });
     });
   });

@@ -4,6 +4,7 @@ import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { at } from '../../src/checked.js';
 import { ModelLoadError } from '../../src/pipeline/errors.js';
 import { readGraph } from '../../src/pipeline/onnx/graph.js';
 
@@ -16,7 +17,7 @@ describe('ONNX graph reader', () => {
     expect(graph.nodes.length).toBe(2260);
     expect(stride2(file)).toBe(2);
     const convIn = graph.nodes.find((n) => n.opType === 'Conv' && n.inputs[0] === 'sample')!;
-    expect(graph.initializers.get(convIn.inputs[1]!)).toEqual([32, 4, 3, 3]);
+    expect(graph.initializers.get(at(convIn.inputs, 1))).toEqual([32, 4, 3, 3]);
     expect(stride2('test/fixtures/sd15-tiny/sd15-tiny-optimum/unet/model.onnx')).toBe(2);
     expect(stride2('models/shapes-demo/unet/model.onnx')).toBe(2);
   });

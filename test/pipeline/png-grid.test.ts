@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { at } from '../../src/checked.js';
 import { fromHalfBits, toHalfBits } from '../../src/pipeline/float16.js';
 import { makeGrid } from '../../src/images/grid.js';
 import { encodePng, readPngParameters } from '../../src/images/png.js';
@@ -38,12 +39,12 @@ describe('makeGrid', () => {
     const images = [0, 1, 2, 3].map((s) => gradient(10, 6, s));
     const grid = makeGrid(images, 4);
     expect([grid.width, grid.height]).toEqual([24, 16]);
-    const at = (x: number, y: number) => Array.from(grid.rgb.subarray((y * grid.width + x) * 3, (y * grid.width + x) * 3 + 3));
-    const src = (i: number, x: number, y: number) => Array.from(images[i]!.rgb.subarray((y * 10 + x) * 3, (y * 10 + x) * 3 + 3));
-    expect(at(0, 0)).toEqual(src(0, 0, 0));
-    expect(at(14, 0)).toEqual(src(1, 0, 0));
-    expect(at(3, 10)).toEqual(src(2, 3, 0));
-    expect(at(23, 15)).toEqual(src(3, 9, 5));
+    const pixel = (x: number, y: number) => Array.from(grid.rgb.subarray((y * grid.width + x) * 3, (y * grid.width + x) * 3 + 3));
+    const src = (i: number, x: number, y: number) => Array.from(at(images, i).rgb.subarray((y * 10 + x) * 3, (y * 10 + x) * 3 + 3));
+    expect(pixel(0, 0)).toEqual(src(0, 0, 0));
+    expect(pixel(14, 0)).toEqual(src(1, 0, 0));
+    expect(pixel(3, 10)).toEqual(src(2, 3, 0));
+    expect(pixel(23, 15)).toEqual(src(3, 9, 5));
   });
 
   it('keeps a single image as it is', () => {

@@ -6,6 +6,7 @@
 // is far tighter than that.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at, f32At } from '../../src/checked.js';
 import { validateGenerationRequest, type GenerationRequest } from '../../src/contract/index.js';
 import { decodeLatents, denoise } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
@@ -60,12 +61,12 @@ async function ours(model: LoadedModel, req: GenerationRequest): Promise<Float32
   const plane = req.width * req.height;
   const out = new Float32Array(plane * 3);
   for (let p = 0; p < plane; p++) {
-    for (let c = 0; c < 3; c++) out[p * 3 + c] = Math.min(1, Math.max(0, Math.fround(Math.fround(pixels[c * plane + p]! / 2) + 0.5)));
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = Math.min(1, Math.max(0, Math.fround(Math.fround(f32At(pixels, c * plane + p) / 2) + 0.5)));
   }
   return out;
 }
 
-const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - f32At(b, i))), 0);
 
 describe('reference images of diffusers and optimum', () => {
   it('reads the size multiple from each export: unet/config.json (optimum), the UNet graph (legacy script)', () => {
@@ -74,10 +75,10 @@ describe('reference images of diffusers and optimum', () => {
     }
     expect(models.get('sd15-tiny-optimum')!.info).toMatchObject({ nativeWidth: 64, nativeHeight: 64 });
     const legacy = models.get('sd15-tiny-legacy')!.info;
-    const at = (width: number, height: number) => () => validateGenerationRequest({ ...request(CASES[0]!), width, height }, legacy, 1024 * 1024);
-    expect(at(96, 64)).not.toThrow();
-    expect(at(64, 160)).not.toThrow();
-    expect(at(80, 64)).toThrow('`width` must be a multiple of 32 for model `sd15-tiny-legacy`, not 80.');
+    const sized = (width: number, height: number) => () => validateGenerationRequest({ ...request(at(CASES, 0)), width, height }, legacy, 1024 * 1024);
+    expect(sized(96, 64)).not.toThrow();
+    expect(sized(64, 160)).not.toThrow();
+    expect(sized(80, 64)).toThrow('`width` must be a multiple of 32 for model `sd15-tiny-legacy`, not 80.');
   });
 
   it.each(CASES.map((c) => [`${c.model} ${c.kind} ${c.scheduler} ${c.width}x${c.height} "${c.prompt}" seed ${c.seed}`, c] as const))('%s', async (_, c) => {

@@ -7,6 +7,7 @@
 // (a UNet under 2 GB) cost no memory, and external data files (`weights.pb`,
 // `model.onnx_data`) are never opened.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { u8At } from '../../checked.js';
 import { ModelLoadError } from '../errors.js';
 
 export interface GraphNode {
@@ -61,7 +62,7 @@ class FileCursor {
       this.start = pos;
       this.end = pos + readSync(this.fd, this.buffer, 0, WINDOW, pos);
     }
-    return this.buffer[pos - this.start]!;
+    return u8At(this.buffer, pos - this.start);
   }
 
   varint(): number {

@@ -131,8 +131,7 @@ export async function createSession(file: string, options: CreateSessionOptions)
       stats.runMs += performance.now() - started;
       stats.runs += 1;
       const out: Record<string, PlainTensor> = {};
-      for (const [name, value] of Object.entries(result)) {
-        const tensor = value as Tensor;
+      for (const [name, tensor] of Object.entries(result)) {
         out[name] = { type: tensor.type as TensorType, data: tensor.data as PlainTensor['data'], dims: [...tensor.dims] };
       }
       return out;

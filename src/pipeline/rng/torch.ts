@@ -15,6 +15,7 @@
 // float32 values are bit-identical to torch on x86-64 CPUs with AVX2 (the shared vectors,
 // and diffusers on Linux/Windows). torch on other CPUs (ARM, no AVX2) uses libm's logf/cosf
 // for n >= 16 instead, which differs from these values in the last bits.
+import { f32At, f64At } from '../../checked.js';
 import type { NoiseSource } from '../schedulers/types.js';
 import { avxLogf, avxSincosf } from './avx-math.js';
 import { Mt19937 } from './mt19937.js';
@@ -94,18 +95,18 @@ export class TorchCpuGenerator implements NoiseSource {
   private boxMullerFloat32(data: Float32Array, start: number): void {
     const sincos = this.sincos;
     for (let j = start; j < start + HALF; j++) {
-      const radius = f32(Math.sqrt(f32(-2 * avxLogf(f32(1 - data[j])))));
-      avxSincosf(f32(TWO_PI_F32 * data[j + HALF]), sincos);
-      data[j] = radius * sincos[1];
-      data[j + HALF] = radius * sincos[0];
+      const radius = f32(Math.sqrt(f32(-2 * avxLogf(f32(1 - f32At(data, j))))));
+      avxSincosf(f32(TWO_PI_F32 * f32At(data, j + HALF)), sincos);
+      data[j] = radius * f64At(sincos, 1);
+      data[j + HALF] = radius * f64At(sincos, 0);
     }
   }
 }
 
 function boxMullerFloat64(data: Float64Array, start: number): void {
   for (let j = start; j < start + HALF; j++) {
-    const radius = Math.sqrt(-2 * Math.log(1 - data[j]));
-    const theta = 2 * Math.PI * data[j + HALF];
+    const radius = Math.sqrt(-2 * Math.log(1 - f64At(data, j)));
+    const theta = 2 * Math.PI * f64At(data, j + HALF);
     data[j] = radius * Math.cos(theta);
     data[j + HALF] = radius * Math.sin(theta);
   }

@@ -1,6 +1,7 @@
 // What every scheduler class shares: the resolved config and its alphas_cumprod table,
 // the timestep / step-index / begin-index bookkeeping of diffusers' SchedulerMixin,
 // and the img2img timestep selection of diffusers' img2img pipelines.
+import { f32At, f64At } from '../../checked.js';
 import {
   ConfigReader,
   TIMESTEP_SPACINGS,
@@ -142,16 +143,16 @@ export abstract class SchedulerBase implements Scheduler {
 
   /** alphas_cumprod "before" timestep 0, where the last DDIM / PNDM / LCM step lands: 1 with set_alpha_to_one. */
   protected finalAlphaCumprod(): number {
-    return this.cfg.bool('set_alpha_to_one') ? 1 : this.alphasCumprod[0];
+    return this.cfg.bool('set_alpha_to_one') ? 1 : f64At(this.alphasCumprod, 0);
   }
 
   /** `sqrt(ac[t]) * x + sqrt(1 - ac[t]) * noise`: add_noise of the DDPM family (DDPM, DDIM, PNDM, LCM). */
   protected addNoiseByAlphas(original: Float32Array, noise: Float32Array, timestep: number, out: Float32Array): Float32Array {
     checkSameLength({ original, noise, out });
-    const a = this.alphasCumprod[this.tableIndex(timestep)];
+    const a = f64At(this.alphasCumprod, this.tableIndex(timestep));
     const sqrtAlpha = f32(Math.sqrt(a));
     const sqrtOneMinusAlpha = f32(Math.sqrt(f32(1 - a)));
-    for (let k = 0; k < out.length; k++) out[k] = sqrtAlpha * original[k] + sqrtOneMinusAlpha * noise[k];
+    for (let k = 0; k < out.length; k++) out[k] = sqrtAlpha * f32At(original, k) + sqrtOneMinusAlpha * f32At(noise, k);
     return out;
   }
 }
@@ -194,18 +195,18 @@ export abstract class EulerFamilyBase extends SigmaSchedulerBase {
   }
 
   override scaleModelInput(sample: Float32Array, timestep: number, out?: Float32Array): Float32Array {
-    const sigma = this.requireSigmas()[this.currentStepIndex(timestep)];
+    const sigma = f64At(this.requireSigmas(), this.currentStepIndex(timestep));
     const target = out ?? (this.scaled = sized(this.scaled, sample.length));
     checkSameLength({ sample, out: target });
     const scale = f32(Math.sqrt(f32(f32(sigma * sigma) + 1)));
-    for (let k = 0; k < sample.length; k++) target[k] = sample[k] / scale;
+    for (let k = 0; k < sample.length; k++) target[k] = f32At(sample, k) / scale;
     return target;
   }
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number, out: Float32Array): Float32Array {
     checkSameLength({ original, noise, out });
-    const sigma = this.requireSigmas()[this.noiseIndex(timestep)];
-    for (let k = 0; k < out.length; k++) out[k] = original[k] + f32(noise[k] * sigma);
+    const sigma = f64At(this.requireSigmas(), this.noiseIndex(timestep));
+    for (let k = 0; k < out.length; k++) out[k] = f32At(original, k) + f32(f32At(noise, k) * sigma);
     return out;
   }
 }
@@ -223,10 +224,10 @@ export abstract class MultistepBase extends SigmaSchedulerBase {
 
   addNoise(original: Float32Array, noise: Float32Array, timestep: number, out: Float32Array): Float32Array {
     checkSameLength({ original, noise, out });
-    const sigma = this.requireSigmas()[this.noiseIndex(timestep)];
+    const sigma = f64At(this.requireSigmas(), this.noiseIndex(timestep));
     const alphaT = f32(1 / f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
     const sigmaT = f32(sigma * alphaT);
-    for (let k = 0; k < out.length; k++) out[k] = f32(alphaT * original[k]) + f32(sigmaT * noise[k]);
+    for (let k = 0; k < out.length; k++) out[k] = f32(alphaT * f32At(original, k)) + f32(sigmaT * f32At(noise, k));
     return out;
   }
 }

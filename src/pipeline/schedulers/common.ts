@@ -4,6 +4,7 @@
 // linspace, arange, interp). Tables hold float32 values in Float64Arrays: diffusers
 // keeps them in float32 tensors, and using the same constants keeps us within the
 // vectors' tolerance while the arithmetic itself runs in float64.
+import { at, f64At } from '../../checked.js';
 import { InvalidSchedulerConfigError, SchedulerUsageError } from './errors.js';
 import type { SchedulerConfig } from './types.js';
 
@@ -12,7 +13,11 @@ export const f32 = Math.fround;
 // ---------------------------------------------------------------------------
 // Config values
 
-const NON_FINITE: Record<string, number> = { Infinity: Infinity, '-Infinity': -Infinity, NaN: NaN };
+const NON_FINITE = new Map<unknown, number>([
+  ['Infinity', Infinity],
+  ['-Infinity', -Infinity],
+  ['NaN', NaN],
+]);
 
 /** Typed access to a resolved config; every wrong value gets an exact one-line message. */
 export class ConfigReader {
@@ -29,8 +34,7 @@ export class ConfigReader {
   number(key: string): number {
     const v = this.config[key];
     if (typeof v === 'number') return v;
-    if (typeof v === 'string' && v in NON_FINITE) return NON_FINITE[v];
-    return this.fail(key, 'a number');
+    return NON_FINITE.get(v) ?? this.fail(key, 'a number');
   }
 
   optionalNumber(key: string): number | null {
@@ -41,13 +45,13 @@ export class ConfigReader {
   int(key: string, min: number): number {
     const v = this.config[key];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min) this.fail(key, `a whole number >= ${min}`);
-    return v as number;
+    return v;
   }
 
   bool(key: string): boolean {
     const v = this.config[key];
     if (typeof v !== 'boolean') this.fail(key, 'true or false');
-    return v as boolean;
+    return v;
   }
 
   string<T extends string>(key: string, allowed: readonly T[]): T {
@@ -62,7 +66,7 @@ export class ConfigReader {
     const v = this.config[key];
     if (v === undefined || v === null) return null;
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'number')) this.fail(key, 'a list of numbers or null');
-    return v as number[];
+    return v;
   }
 
   /** Rejects an option value we do not implement, naming what is supported. */
@@ -106,12 +110,13 @@ export function arange(start: number, stop: number, step: number): Float64Array 
 }
 
 /** `np.interp(x, arange(len(fp)), fp)`. */
-export function interpAtIndex(x: number, fp: ArrayLike<number>): number {
+export function interpAtIndex(x: number, fp: Float64Array): number {
   const last = fp.length - 1;
-  if (x <= 0) return fp[0];
-  if (x >= last) return fp[last];
+  if (x <= 0) return f64At(fp, 0);
+  if (x >= last) return f64At(fp, last);
   const j = Math.floor(x);
-  return (fp[j + 1] - fp[j]) * (x - j) + fp[j];
+  const low = f64At(fp, j);
+  return (f64At(fp, j + 1) - low) * (x - j) + low;
 }
 
 /** A reversed copy (numpy's `[::-1]`). */
@@ -148,7 +153,7 @@ function cumprodOfAlphas(betas: Float64Array): Float64Array {
   const out = new Float64Array(betas.length);
   let acc = 1;
   for (let i = 0; i < betas.length; i++) {
-    acc *= f32(1 - betas[i]);
+    acc *= f32(1 - f64At(betas, i));
     out[i] = f32(acc);
   }
   return out;
@@ -157,14 +162,14 @@ function cumprodOfAlphas(betas: Float64Array): Float64Array {
 /** `rescale_zero_terminal_snr` (arXiv 2305.08891, Algorithm 1) in float32 steps. */
 function rescaleZeroTerminalSnr(betas: Float64Array): Float64Array {
   const sqrtAc = cumprodOfAlphas(betas).map((a) => f32(Math.sqrt(a)));
-  const first = sqrtAc[0];
-  const last = sqrtAc[sqrtAc.length - 1];
+  const first = f64At(sqrtAc, 0);
+  const last = f64At(sqrtAc, sqrtAc.length - 1);
   const scale = f32(first / f32(first - last));
   const alphaBar = sqrtAc.map((a) => {
     const v = f32(f32(a - last) * scale);
     return f32(v * v);
   });
-  return alphaBar.map((ab, i) => f32(1 - (i === 0 ? ab : f32(ab / alphaBar[i - 1]))));
+  return alphaBar.map((ab, i) => f32(1 - (i === 0 ? ab : f32(ab / f64At(alphaBar, i - 1)))));
 }
 
 /** How a class treats `rescale_betas_zero_snr`: PNDM has no such option, the sigma-based classes clamp. */
@@ -232,15 +237,15 @@ export function sigmaToT(sigma: number, logSigmas: Float64Array): number {
   let best = -1;
   let lowIdx = 0;
   for (let i = 0; i < logSigmas.length; i++) {
-    if (logSigma - logSigmas[i] >= 0) count++;
+    if (logSigma - f64At(logSigmas, i) >= 0) count++;
     if (count > best) {
       best = count;
       lowIdx = i;
     }
   }
   lowIdx = Math.min(lowIdx, logSigmas.length - 2);
-  const low = logSigmas[lowIdx];
-  const high = logSigmas[lowIdx + 1];
+  const low = f64At(logSigmas, lowIdx);
+  const high = f64At(logSigmas, lowIdx + 1);
   const w = Math.min(1, Math.max(0, (low - logSigma) / (low - high)));
   return (1 - w) * lowIdx + w * (lowIdx + 1);
 }
@@ -274,7 +279,7 @@ export function sized(buf: Float32Array | null, n: number): Float32Array {
 /** Throws unless all tensors have the same length; returns it. */
 export function checkSameLength(what: Record<string, Float32Array>): number {
   const entries = Object.entries(what);
-  const n = entries[0][1].length;
+  const n = at(entries, 0)[1].length;
   for (const [name, a] of entries) {
     if (a.length !== n) {
       throw new SchedulerUsageError(`tensor "${name}" has ${a.length} values, expected ${n}`);
@@ -360,11 +365,11 @@ export function multistepSchedule(a: MultistepScheduleOptions): { timesteps: Flo
   if (a.custom !== null) {
     const logSigmas = logOf(a.table);
     if (a.custom === 'lu') {
-      const [logMax, logMin] = [logSigmas[logSigmas.length - 1], logSigmas[0]];
+      const [logMax, logMin] = [f64At(logSigmas, logSigmas.length - 1), f64At(logSigmas, 0)];
       sigmas = linspace(0, 1, n).map((ramp) => Math.exp(logMax + ramp * (logMin - logMax)));
     } else {
-      const sigmaMin = a.sigmaMin ?? a.table[0];
-      const sigmaMax = a.sigmaMax ?? a.table[a.table.length - 1];
+      const sigmaMin = a.sigmaMin ?? f64At(a.table, 0);
+      const sigmaMax = a.sigmaMax ?? f64At(a.table, a.table.length - 1);
       sigmas = (a.custom === 'karras' ? karrasSigmas : exponentialSigmas)(sigmaMin, sigmaMax, n);
     }
     timesteps = sigmas.map((s) => {
@@ -375,28 +380,35 @@ export function multistepSchedule(a: MultistepScheduleOptions): { timesteps: Flo
     sigmas = timesteps.map((t) => interpAtIndex(t, a.table));
   }
   const last =
-    a.finalSigma === 'zero' ? 0 : a.custom !== null && a.customFinalIsLast ? sigmas[sigmas.length - 1] : a.table[0];
+    a.finalSigma === 'zero'
+      ? 0
+      : a.custom !== null && a.customFinalIsLast
+        ? f64At(sigmas, sigmas.length - 1)
+        : f64At(a.table, 0);
   return { timesteps, sigmas: Float64Array.from([...sigmas, last], f32) };
 }
 
 /** Solves the small dense system `m x = b` (Gaussian elimination with partial pivoting). */
 export function solveLinear(m: number[][], b: number[]): number[] {
   const n = b.length;
-  const a = m.map((row, i) => [...row.slice(0, n), b[i]]);
+  const rows = m.map((row, i) => [...row.slice(0, n), at(b, i)]);
   for (let col = 0; col < n; col++) {
     let pivot = col;
-    for (let r = col + 1; r < n; r++) if (Math.abs(a[r][col]) > Math.abs(a[pivot][col])) pivot = r;
-    [a[col], a[pivot]] = [a[pivot], a[col]];
-    for (let r = col + 1; r < n; r++) {
-      const f = a[r][col] / a[col][col];
-      for (let c = col; c <= n; c++) a[r][c] -= f * a[col][c];
+    for (let r = col + 1; r < n; r++) if (Math.abs(at(at(rows, r), col)) > Math.abs(at(at(rows, pivot), col))) pivot = r;
+    const pivotRow = at(rows, pivot);
+    rows[pivot] = at(rows, col);
+    rows[col] = pivotRow;
+    for (const row of rows.slice(col + 1, n)) {
+      const f = at(row, col) / at(pivotRow, col);
+      for (let c = col; c <= n; c++) row[c] = at(row, c) - f * at(pivotRow, c);
     }
   }
   const x = new Array<number>(n).fill(0);
   for (let r = n - 1; r >= 0; r--) {
-    let acc = a[r][n];
-    for (let c = r + 1; c < n; c++) acc -= a[r][c] * x[c];
-    x[r] = acc / a[r][r];
+    const row = at(rows, r);
+    let acc = at(row, n);
+    for (let c = r + 1; c < n; c++) acc -= at(row, c) * at(x, c);
+    x[r] = acc / at(row, r);
   }
   return x;
 }

@@ -1,4 +1,5 @@
 // DDIM (Song et al. 2020) as diffusers' DDIMScheduler, with eta for the stochastic variant.
+import { f32At, f64At } from '../../checked.js';
 import { SchedulerBase } from './base.js';
 import {
   type ConfigReader,
@@ -95,8 +96,8 @@ export class DdimScheduler extends SchedulerBase {
     if (!(eta >= 0)) throw new SchedulerUsageError(`DDIM eta must be 0 or more, got ${eta}`);
     const t = this.tableIndex(timestep);
     const prevT = t - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
-    const alphaProd = this.alphasCumprod[t];
-    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.alphaCumprodAtEnd;
+    const alphaProd = f64At(this.alphasCumprod, t);
+    const alphaProdPrev = prevT >= 0 ? f64At(this.alphasCumprod, prevT) : this.alphaCumprodAtEnd;
     const betaProd = 1 - alphaProd;
     const variance = ((1 - alphaProdPrev) / betaProd) * (1 - alphaProd / alphaProdPrev);
     const std = eta * Math.sqrt(variance);
@@ -104,8 +105,8 @@ export class DdimScheduler extends SchedulerBase {
     const z = eta > 0 ? noise.randn(n) : null;
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
-      const s = sample[k];
-      const m = modelOutput[k];
+      const s = f32At(sample, k);
+      const m = f32At(modelOutput, k);
       const pred = alphaPredictOriginal(this.prediction, m, s, alphaProd, this.clipRange);
       // the noise direction uses the unclipped epsilon, as diffusers does by default
       const eps =
@@ -115,7 +116,7 @@ export class DdimScheduler extends SchedulerBase {
             ? Math.sqrt(alphaProd) * m + Math.sqrt(betaProd) * s
             : (s - Math.sqrt(alphaProd) * m) / Math.sqrt(betaProd);
       x0[k] = pred;
-      out[k] = Math.sqrt(alphaProdPrev) * pred + directionScale * eps + (z === null ? 0 : std * z[k]);
+      out[k] = Math.sqrt(alphaProdPrev) * pred + directionScale * eps + (z === null ? 0 : std * f32At(z, k));
     }
     return { prevSample: out, predOriginal: x0 };
   }

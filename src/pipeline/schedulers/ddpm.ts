@@ -1,5 +1,6 @@
 // DDPM ancestral sampling (Ho et al. 2020) as diffusers' DDPMScheduler, over a spaced
 // subset of the training timesteps. Draws noise on every step with t > 0.
+import { f32At, f64At } from '../../checked.js';
 import { SchedulerBase } from './base.js';
 import { checkSameLength, integerTimesteps, sized, type PredictionType } from './common.js';
 import { alphaPredictOriginal, readPredictionOptions } from './ddim.js';
@@ -51,8 +52,8 @@ export class DdpmScheduler extends SchedulerBase {
     this.requireTimesteps();
     const t = this.tableIndex(timestep);
     const prevT = t - Math.floor(this.numTrainTimesteps / this.numInferenceSteps);
-    const alphaProd = this.alphasCumprod[t];
-    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : 1;
+    const alphaProd = f64At(this.alphasCumprod, t);
+    const alphaProdPrev = prevT >= 0 ? f64At(this.alphasCumprod, prevT) : 1;
     const betaProd = 1 - alphaProd;
     const betaProdPrev = 1 - alphaProdPrev;
     const currentAlpha = alphaProd / alphaProdPrev;
@@ -66,10 +67,10 @@ export class DdpmScheduler extends SchedulerBase {
     const z = t > 0 ? noise.randn(n) : null;
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
-      const s = sample[k];
-      const pred = alphaPredictOriginal(this.prediction, modelOutput[k], s, alphaProd, this.clipRange);
+      const s = f32At(sample, k);
+      const pred = alphaPredictOriginal(this.prediction, f32At(modelOutput, k), s, alphaProd, this.clipRange);
       x0[k] = pred;
-      out[k] = originalCoeff * pred + sampleCoeff * s + (z === null ? 0 : std * z[k]);
+      out[k] = originalCoeff * pred + sampleCoeff * s + (z === null ? 0 : std * f32At(z, k));
     }
     return { prevSample: out, predOriginal: x0 };
   }

@@ -3,6 +3,7 @@
 // Each step is a linear combination of the sample, the last `order` data predictions
 // (x0) and, for the SDE variant, fresh noise; the coefficients come from the half
 // log-SNR lambda of the two sigmas.
+import { at, f32At, f64At } from '../../checked.js';
 import { MultistepBase } from './base.js';
 import {
   PREDICTION_TYPES,
@@ -163,24 +164,26 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
           : 3;
 
     // rotate the history; the oldest buffer receives this step's x0
-    if (this.history.length !== this.solverOrder || this.history[0].length !== n) {
+    if (this.history.length !== this.solverOrder || this.history[0]?.length !== n) {
       this.history = Array.from({ length: this.solverOrder }, () => new Float32Array(n));
     }
     const x0 = this.history.shift() as Float32Array;
     this.history.push(x0);
-    const { alpha: alphaS0, sigma: sigmaS0 } = alphaSigmaOf(sigmas[i]);
+    const { alpha: alphaS0, sigma: sigmaS0 } = alphaSigmaOf(f64At(sigmas, i));
     for (let k = 0; k < n; k++) {
-      x0[k] = vpPredictOriginal(this.prediction, modelOutput[k], sample[k], alphaS0, sigmaS0);
+      x0[k] = vpPredictOriginal(this.prediction, f32At(modelOutput, k), f32At(sample, k), alphaS0, sigmaS0);
     }
 
     const c = this.coefficients(i, order);
     const z = this.sde ? noise.randn(n) : null;
-    const [m0, m1, m2] = [x0, this.history[this.solverOrder - 2], this.history[this.solverOrder - 3]];
+    // x0 of this step (m0) and, as the order needs them, of the one (m1) and two (m2) before
+    const m1 = order >= 2 ? at(this.history, this.solverOrder - 2) : null;
+    const m2 = order === 3 ? at(this.history, this.solverOrder - 3) : null;
     for (let k = 0; k < n; k++) {
-      let v = c.sample * sample[k] + c.m0 * m0[k];
-      if (order >= 2) v += c.m1 * m1[k];
-      if (order === 3) v += c.m2 * m2[k];
-      if (z !== null) v += c.noise * z[k];
+      let v = c.sample * f32At(sample, k) + c.m0 * f32At(x0, k);
+      if (m1 !== null) v += c.m1 * f32At(m1, k);
+      if (m2 !== null) v += c.m2 * f32At(m2, k);
+      if (z !== null) v += c.noise * f32At(z, k);
       out[k] = v;
     }
     if (this.lowerOrderNums < this.solverOrder) this.lowerOrderNums++;
@@ -191,17 +194,17 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
   /** The update as `sample * a + m0 * b + m1 * c + m2 * d + noise * e` (m0 = this step's x0). */
   private coefficients(i: number, order: number): { sample: number; m0: number; m1: number; m2: number; noise: number } {
     const sigmas = this.sigmas as Float64Array;
-    const { alpha: alphaT, sigma: sigmaT } = alphaSigmaOf(sigmas[i + 1]);
-    const { sigma: sigmaS0 } = alphaSigmaOf(sigmas[i]);
-    const lambdaT = lambdaOf(sigmas[i + 1]);
-    const lambdaS0 = lambdaOf(sigmas[i]);
+    const { alpha: alphaT, sigma: sigmaT } = alphaSigmaOf(f64At(sigmas, i + 1));
+    const { sigma: sigmaS0 } = alphaSigmaOf(f64At(sigmas, i));
+    const lambdaT = lambdaOf(f64At(sigmas, i + 1));
+    const lambdaS0 = lambdaOf(f64At(sigmas, i));
     const h = lambdaT - lambdaS0;
     const expMinusH = Math.exp(-h);
     if (this.sde) {
       const oneMinusE2h = 1 - Math.exp(-2 * h);
       const base = { sample: (sigmaT / sigmaS0) * expMinusH, m0: alphaT * oneMinusE2h, m1: 0, m2: 0, noise: sigmaT * Math.sqrt(oneMinusE2h) };
       if (order === 1) return base;
-      const r0 = (lambdaS0 - lambdaOf(sigmas[i - 1])) / h;
+      const r0 = (lambdaS0 - lambdaOf(f64At(sigmas, i - 1))) / h;
       // D1 = (m0 - m1) / r0
       const d1 = this.heun ? alphaT * (oneMinusE2h / (-2 * h) + 1) : 0.5 * alphaT * oneMinusE2h;
       return { ...base, m0: base.m0 + d1 / r0, m1: -d1 / r0 };
@@ -209,13 +212,13 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
     const phi = alphaT * (expMinusH - 1);
     const base = { sample: sigmaT / sigmaS0, m0: -phi, m1: 0, m2: 0, noise: 0 };
     if (order === 1) return base;
-    const lambdaS1 = lambdaOf(sigmas[i - 1]);
+    const lambdaS1 = lambdaOf(f64At(sigmas, i - 1));
     const r0 = (lambdaS0 - lambdaS1) / h;
     if (order === 2) {
       const d1 = this.heun ? alphaT * ((expMinusH - 1) / h + 1) : -0.5 * phi;
       return { ...base, m0: base.m0 + d1 / r0, m1: -d1 / r0 };
     }
-    const r1 = (lambdaS1 - lambdaOf(sigmas[i - 2])) / h;
+    const r1 = (lambdaS1 - lambdaOf(f64At(sigmas, i - 2))) / h;
     // D1 = u + q (u - v), D2 = (u - v) / (r0 + r1) with u = (m0 - m1) / r0, v = (m1 - m2) / r1
     const cD1 = alphaT * ((expMinusH - 1) / h + 1);
     const cD2 = -alphaT * ((expMinusH - 1 + h) / (h * h) - 0.5);

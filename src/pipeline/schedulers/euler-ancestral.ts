@@ -1,6 +1,7 @@
 // Euler ancestral (k-diffusion's sample_euler_ancestral, eta 1) as diffusers'
 // EulerAncestralDiscreteScheduler: an Euler step down to sigma_down, then fresh noise
 // of size sigma_up. It draws noise on every step, the last included (scaled by 0 there).
+import { f32At, f64At } from '../../checked.js';
 import { EulerFamilyBase } from './base.js';
 import { checkSameLength, eulerTimesteps, f32, interpAtIndex, sized, trainingSigmas } from './common.js';
 import { EulerArithmetic } from './euler.js';
@@ -42,8 +43,9 @@ export class EulerAncestralScheduler extends EulerFamilyBase {
     const i = this.currentStepIndex(timestep);
     const sigmas = this.requireSigmas();
     // float32 scalar math in torch's order (see EulerArithmetic)
-    const sigmaFrom = sigmas[i];
-    const toSquared = f32(sigmas[i + 1] * sigmas[i + 1]);
+    const sigmaFrom = f64At(sigmas, i);
+    const sigmaTo = f64At(sigmas, i + 1);
+    const toSquared = f32(sigmaTo * sigmaTo);
     const fromSquared = f32(sigmaFrom * sigmaFrom);
     const sigmaUp = f32(Math.sqrt(f32(f32(toSquared * f32(fromSquared - toSquared)) / fromSquared)));
     const sigmaDown = f32(Math.sqrt(f32(toSquared - f32(sigmaUp * sigmaUp))));
@@ -52,10 +54,10 @@ export class EulerAncestralScheduler extends EulerFamilyBase {
     const z = noise.randn(n);
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
-      const s = sample[k];
-      const pred = math.predictOriginal(modelOutput[k], s);
+      const s = f32At(sample, k);
+      const pred = math.predictOriginal(f32At(modelOutput, k), s);
       x0[k] = pred;
-      out[k] = math.eulerStep(s, pred, dt) + f32(z[k] * sigmaUp);
+      out[k] = math.eulerStep(s, pred, dt) + f32(f32At(z, k) * sigmaUp);
     }
     this.stepIndex = i + 1;
     return { prevSample: out, predOriginal: x0 };

@@ -1,4 +1,5 @@
 // Euler (Karras et al. 2022, Algorithm 2 without churn) as diffusers' EulerDiscreteScheduler.
+import { f32At, f64At } from '../../checked.js';
 import { EulerFamilyBase } from './base.js';
 import {
   PREDICTION_TYPES,
@@ -99,13 +100,13 @@ export class EulerScheduler extends EulerFamilyBase {
     let sigmas: Float64Array = timesteps.map((t) => interpAtIndex(t, table));
     if (this.customSigmas !== null) {
       // Euler spans the range of the spaced timesteps (not the full training range), unless sigma_min/max are set
-      const sigmaMin = this.sigmaMin ?? sigmas[sigmas.length - 1];
-      const sigmaMax = this.sigmaMax ?? sigmas[0];
+      const sigmaMin = this.sigmaMin ?? f64At(sigmas, sigmas.length - 1);
+      const sigmaMax = this.sigmaMax ?? f64At(sigmas, 0);
       sigmas = this.customSigmas(sigmaMin, sigmaMax, n);
       const logSigmas = logOf(table);
       timesteps = sigmas.map((s) => f32(sigmaToT(s, logSigmas)));
     }
-    const last = this.finalSigma === 'sigma_min' ? table[0] : 0;
+    const last = this.finalSigma === 'sigma_min' ? f64At(table, 0) : 0;
     this.sigmas = Float64Array.from([...sigmas, last], f32);
     if (this.continuousTimesteps) {
       // EDM-style conditioning: the UNet sees c_noise = log(sigma) / 4
@@ -118,12 +119,13 @@ export class EulerScheduler extends EulerFamilyBase {
     const n = checkSameLength({ modelOutput, sample, out });
     const i = this.currentStepIndex(timestep);
     const sigmas = this.requireSigmas();
-    const math = new EulerArithmetic(this.prediction, sigmas[i]);
-    const dt = f32(sigmas[i + 1] - sigmas[i]);
+    const sigma = f64At(sigmas, i);
+    const math = new EulerArithmetic(this.prediction, sigma);
+    const dt = f32(f64At(sigmas, i + 1) - sigma);
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
-      const s = sample[k];
-      const pred = math.predictOriginal(modelOutput[k], s);
+      const s = f32At(sample, k);
+      const pred = math.predictOriginal(f32At(modelOutput, k), s);
       x0[k] = pred;
       out[k] = math.eulerStep(s, pred, dt);
     }

@@ -1,6 +1,7 @@
 // Latent Consistency Model multistep sampling (Luo et al. 2023) as diffusers' LCMScheduler:
 // each step predicts the clean sample through the consistency boundary condition, then
 // re-noises it to the next timestep (no noise after the last step).
+import { f32At, f64At } from '../../checked.js';
 import { SchedulerBase, checkStrength } from './base.js';
 import { checkSameLength, linspace, sized, type PredictionType } from './common.js';
 import { alphaPredictOriginal, readPredictionOptions } from './ddim.js';
@@ -75,7 +76,7 @@ export class LcmScheduler extends SchedulerBase {
     }
     // the distilled schedule k*j - 1 (j = count..1), sampled at evenly spaced indices
     const origin = Float64Array.from({ length: count }, (_, i) => (count - i) * k - 1);
-    return linspace(0, count, n, false).map((x) => origin[Math.floor(x)]);
+    return linspace(0, count, n, false).map((x) => f64At(origin, Math.floor(x)));
   }
 
   override img2imgTimesteps(numInferenceSteps: number, strength: number): Img2ImgTimesteps {
@@ -88,19 +89,19 @@ export class LcmScheduler extends SchedulerBase {
     const n = checkSameLength({ modelOutput, sample, out });
     const i = this.currentStepIndex(timestep);
     const t = this.tableIndex(timestep);
-    const prevT = i + 1 < this.timesteps.length ? this.timesteps[i + 1] : t;
-    const alphaProd = this.alphasCumprod[t];
-    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.alphaCumprodAtEnd;
+    const prevT = i + 1 < this.timesteps.length ? f64At(this.timesteps, i + 1) : t;
+    const alphaProd = f64At(this.alphasCumprod, t);
+    const alphaProdPrev = prevT >= 0 ? f64At(this.alphasCumprod, prevT) : this.alphaCumprodAtEnd;
     const scaled = t * this.timestepScaling;
     const cSkip = SIGMA_DATA ** 2 / (scaled * scaled + SIGMA_DATA ** 2);
     const cOut = scaled / Math.sqrt(scaled * scaled + SIGMA_DATA ** 2);
     const z = i !== this.numInferenceSteps - 1 ? noise.randn(n) : null;
     const denoised = (this.denoised = sized(this.denoised, n));
     for (let k = 0; k < n; k++) {
-      const s = sample[k];
-      const d = cOut * alphaPredictOriginal(this.prediction, modelOutput[k], s, alphaProd, this.clipRange) + cSkip * s;
+      const s = f32At(sample, k);
+      const d = cOut * alphaPredictOriginal(this.prediction, f32At(modelOutput, k), s, alphaProd, this.clipRange) + cSkip * s;
       denoised[k] = d;
-      out[k] = z === null ? d : Math.sqrt(alphaProdPrev) * d + Math.sqrt(1 - alphaProdPrev) * z[k];
+      out[k] = z === null ? d : Math.sqrt(alphaProdPrev) * d + Math.sqrt(1 - alphaProdPrev) * f32At(z, k);
     }
     this.stepIndex = i + 1;
     return { prevSample: out, predOriginal: denoised };

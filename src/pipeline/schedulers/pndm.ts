@@ -4,6 +4,7 @@
 // is a Heun-like warm-up that re-steps from the first sample with the average of the
 // first two outputs. Without it, the first three steps are Runge-Kutta steps (four model
 // calls each, at the step's start, middle and end) before PLMS takes over.
+import { at, f32At, f64At } from '../../checked.js';
 import { SchedulerBase } from './base.js';
 import { arange, checkSameLength, linspace, roundHalfEven, sized } from './common.js';
 import { SchedulerUsageError } from './errors.js';
@@ -115,7 +116,7 @@ export class PndmScheduler extends SchedulerBase {
     const stage = this.counter % 4;
     const half = Math.floor(Math.floor(this.numTrainTimesteps / this.numInferenceSteps) / 2);
     const prevT = timestep - (this.counter % 2 === 1 ? 0 : half);
-    const t = this.prkTimesteps[this.counter - stage];
+    const t = f64At(this.prkTimesteps, this.counter - stage);
     const sum = (this.rkSum = sized(this.rkSum, n));
     if (stage === 0) {
       sum.fill(0);
@@ -124,9 +125,9 @@ export class PndmScheduler extends SchedulerBase {
     }
     const weight = stage === 0 || stage === 3 ? 1 / 6 : 1 / 3;
     // stages 0-2 step with their own output; the last with the weighted sum
-    const eps = (k: number) => (stage === 3 ? sum[k] + weight * modelOutput[k] : modelOutput[k]);
+    const eps = (k: number) => (stage === 3 ? f32At(sum, k) + weight * f32At(modelOutput, k) : f32At(modelOutput, k));
     this.prevSample(this.curSample as Float32Array, this.tableIndex(t), prevT, eps, out);
-    if (stage < 3) for (let k = 0; k < n; k++) sum[k] += weight * modelOutput[k];
+    if (stage < 3) for (let k = 0; k < n; k++) sum[k] = f32At(sum, k) + weight * f32At(modelOutput, k);
     return { prevSample: out, predOriginal: this.predOriginal as Float32Array };
   }
 
@@ -146,16 +147,24 @@ export class PndmScheduler extends SchedulerBase {
     const warmupFirst = count === 1 && this.counter === 0;
     const warmupSecond = count === 1 && this.counter === 1;
     if (warmupFirst) this.keepCurrentSample(sample);
-    const [e1, e2, e3, e4] = [e[count - 1], e[count - 2], e[count - 3], e[count - 4]];
-    const eps = warmupFirst
-      ? (k: number) => modelOutput[k]
-      : warmupSecond
-        ? (k: number) => (modelOutput[k] + e1[k]) / 2
-        : count === 2
-          ? (k: number) => (3 * e1[k] - e2[k]) / 2
-          : count === 3
-            ? (k: number) => (23 * e1[k] - 16 * e2[k] + 5 * e3[k]) / 12
-            : (k: number) => (55 * e1[k] - 59 * e2[k] + 37 * e3[k] - 9 * e4[k]) / 24;
+    /** The model output `stepsBack` steps ago (1: the newest). */
+    const back = (stepsBack: number) => at(e, count - stepsBack);
+    let eps: (k: number) => number;
+    if (warmupFirst) {
+      eps = (k) => f32At(modelOutput, k);
+    } else if (warmupSecond) {
+      const e1 = back(1);
+      eps = (k) => (f32At(modelOutput, k) + f32At(e1, k)) / 2;
+    } else if (count === 2) {
+      const [e1, e2] = [back(1), back(2)];
+      eps = (k) => (3 * f32At(e1, k) - f32At(e2, k)) / 2;
+    } else if (count === 3) {
+      const [e1, e2, e3] = [back(1), back(2), back(3)];
+      eps = (k) => (23 * f32At(e1, k) - 16 * f32At(e2, k) + 5 * f32At(e3, k)) / 12;
+    } else {
+      const [e1, e2, e3, e4] = [back(1), back(2), back(3), back(4)];
+      eps = (k) => (55 * f32At(e1, k) - 59 * f32At(e2, k) + 37 * f32At(e3, k) - 9 * f32At(e4, k)) / 24;
+    }
     this.prevSample(warmupSecond ? (this.curSample as Float32Array) : sample, t, prevT, eps, out);
     return { prevSample: out, predOriginal: this.predOriginal as Float32Array };
   }
@@ -163,14 +172,14 @@ export class PndmScheduler extends SchedulerBase {
   /** diffusers' `_get_prev_sample` (formula 9 of the PNDM paper) from `from` at t to prevT; also records x0. */
   private prevSample(from: Float32Array, t: number, prevT: number, modelOutput: (k: number) => number, out: Float32Array): void {
     const n = from.length;
-    const alphaProd = this.alphasCumprod[t];
-    const alphaProdPrev = prevT >= 0 ? this.alphasCumprod[prevT] : this.alphaCumprodAtEnd;
+    const alphaProd = f64At(this.alphasCumprod, t);
+    const alphaProdPrev = prevT >= 0 ? f64At(this.alphasCumprod, prevT) : this.alphaCumprodAtEnd;
     const betaProd = 1 - alphaProd;
     const sampleCoeff = Math.sqrt(alphaProdPrev / alphaProd);
     const denom = alphaProd * Math.sqrt(1 - alphaProdPrev) + Math.sqrt(alphaProd * betaProd * alphaProdPrev);
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
-      const s = from[k];
+      const s = f32At(from, k);
       const m = modelOutput(k);
       const eps = this.prediction === 'v_prediction' ? Math.sqrt(alphaProd) * m + Math.sqrt(betaProd) * s : m;
       x0[k] = (s - Math.sqrt(betaProd) * eps) / Math.sqrt(alphaProd);

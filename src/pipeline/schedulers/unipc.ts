@@ -2,6 +2,7 @@
 // (UniP) followed, at the next call, by a corrector (UniC) that refines the previous
 // prediction with the new model output. Defaults: B(h) = expm1(h) ("bh2"), data
 // prediction, order 2, and an order-1 final step.
+import { at, f32At, f64At } from '../../checked.js';
 import { MultistepBase } from './base.js';
 import {
   PREDICTION_TYPES,
@@ -126,16 +127,17 @@ export class UniPcScheduler extends MultistepBase {
     const n = checkSameLength({ modelOutput, sample, out });
     const i = this.currentStepIndex(timestep);
     const sigmas = this.requireSigmas();
-    if (this.history.length !== this.solverOrder || this.history[0].length !== n) {
+    if (this.history.length !== this.solverOrder || this.history[0]?.length !== n) {
       this.history = Array.from({ length: this.solverOrder }, () => new Float32Array(n));
     }
-    const { alpha, sigma } = alphaSigmaOf(sigmas[i]);
+    const { alpha, sigma } = alphaSigmaOf(f64At(sigmas, i));
     const converted = (this.converted = sized(this.converted, n));
     const x0 = (this.predOriginal = sized(this.predOriginal, n));
     for (let k = 0; k < n; k++) {
-      const pred = vpPredictOriginal(this.prediction, modelOutput[k], sample[k], alpha, sigma);
+      const s = f32At(sample, k);
+      const pred = vpPredictOriginal(this.prediction, f32At(modelOutput, k), s, alpha, sigma);
       x0[k] = pred;
-      converted[k] = this.predictX0 ? pred : (sample[k] - alpha * pred) / sigma;
+      converted[k] = this.predictX0 ? pred : (s - alpha * pred) / sigma;
     }
 
     // corrector: refine the sample the previous predictor produced, using this step's output
@@ -174,16 +176,16 @@ export class UniPcScheduler extends MultistepBase {
     corrector: boolean,
   ): void {
     const sigmas = this.sigmas as Float64Array;
-    const { alpha: alphaT, sigma: sigmaT } = alphaSigmaOf(sigmas[s0 + 1]);
-    const { alpha: alphaS0, sigma: sigmaS0 } = alphaSigmaOf(sigmas[s0]);
-    const lambdaS0 = lambdaOf(sigmas[s0]);
-    const h = lambdaOf(sigmas[s0 + 1]) - lambdaS0;
+    const { alpha: alphaT, sigma: sigmaT } = alphaSigmaOf(f64At(sigmas, s0 + 1));
+    const { alpha: alphaS0, sigma: sigmaS0 } = alphaSigmaOf(f64At(sigmas, s0));
+    const lambdaS0 = lambdaOf(f64At(sigmas, s0));
+    const h = lambdaOf(f64At(sigmas, s0 + 1)) - lambdaS0;
     const hist = this.history;
-    const m0 = hist[hist.length - 1];
+    const m0 = at(hist, hist.length - 1);
 
     // rk = (lambda(s0 - k) - lambda(s0)) / h for the k = 1..order-1 earlier outputs
     const rks: number[] = [];
-    for (let k = 1; k < order; k++) rks.push((lambdaOf(sigmas[s0 - k]) - lambdaS0) / h);
+    for (let k = 1; k < order; k++) rks.push((lambdaOf(f64At(sigmas, s0 - k)) - lambdaS0) / h);
     rks.push(1);
     const hh = this.predictX0 ? -h : h;
     const hPhi1 = Math.expm1(hh);
@@ -203,7 +205,7 @@ export class UniPcScheduler extends MultistepBase {
     let rhoT = 0;
     if (corrector) {
       rhos = order === 1 ? [0.5] : solveLinear(R, b);
-      rhoT = rhos[rhos.length - 1];
+      rhoT = at(rhos, rhos.length - 1);
       rhos = rhos.slice(0, -1);
     } else {
       rhos = order === 2 ? [0.5] : order > 2 ? solveLinear(R.slice(0, -1), b.slice(0, -1)) : [];
@@ -212,17 +214,17 @@ export class UniPcScheduler extends MultistepBase {
     const outer = this.predictX0 ? alphaT : sigmaT;
     const coeffM0 = -outer * hPhi1;
     const coeffRes = -outer * bH;
-    const earlier = rks.slice(0, -1).map((rk, k) => ({ m: hist[hist.length - 2 - k], w: rhos[k] / rk }));
+    const earlier = rks.slice(0, -1).map((rk, k) => ({ m: at(hist, hist.length - 2 - k), w: at(rhos, k) / rk }));
     // without correction terms the B(h) term is left out rather than multiplied by 0:
     // with bh1, B(h) is infinite on a final step to sigma 0 (diffusers gets NaN there)
     const hasResidual = earlier.length > 0 || modelT !== null;
     for (let k = 0; k < out.length; k++) {
-      const mk0 = m0[k];
-      let v = scaleX * x[k] + coeffM0 * mk0;
+      const mk0 = f32At(m0, k);
+      let v = scaleX * f32At(x, k) + coeffM0 * mk0;
       if (hasResidual) {
         let res = 0;
-        for (const e of earlier) res += e.w * (e.m[k] - mk0);
-        if (modelT !== null) res += rhoT * (modelT[k] - mk0);
+        for (const e of earlier) res += e.w * (f32At(e.m, k) - mk0);
+        if (modelT !== null) res += rhoT * (f32At(modelT, k) - mk0);
         v += coeffRes * res;
       }
       out[k] = v;

@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { at } from '../../checked.js';
 import { ModelLoadError } from '../errors.js';
 import { bpeSymbols, parseMerges, type MergeRanks } from './bpe.js';
 
@@ -127,15 +128,15 @@ export class ClipTokenizer {
     const kept = Math.min(ids.length, this.maxLength - 2);
     const inputIds = new Int32Array(this.maxLength).fill(this.padTokenId);
     inputIds[0] = this.bosTokenId;
-    for (let i = 0; i < kept; i++) inputIds[i + 1] = ids[i];
+    inputIds.set(ids.slice(0, kept), 1);
     inputIds[kept + 1] = this.eosTokenId;
 
     const truncatedWords: string[] = [];
     let lastWord = -1;
-    for (let i = kept; i < ids.length; i++) {
-      if (wordOfToken[i] !== lastWord) {
-        lastWord = wordOfToken[i];
-        truncatedWords.push(words[lastWord]);
+    for (const word of wordOfToken.slice(kept)) {
+      if (word !== lastWord) {
+        lastWord = word;
+        truncatedWords.push(at(words, word));
       }
     }
     return { inputIds, numTokens: kept + 2, truncatedWords };
@@ -151,16 +152,15 @@ export class ClipTokenizer {
     const wordOfToken: number[] = [];
     const words: string[] = [];
     // Split keeps the special tokens at the odd indices.
-    const segments = prompt.split(SPECIAL_TOKEN);
-    for (let s = 0; s < segments.length; s++) {
+    for (const [s, segment] of prompt.split(SPECIAL_TOKEN).entries()) {
       if (s % 2 === 1) {
-        words.push(segments[s]);
-        ids.push(segments[s] === START_OF_TEXT ? this.bosTokenId : this.eosTokenId);
+        words.push(segment);
+        ids.push(segment === START_OF_TEXT ? this.bosTokenId : this.eosTokenId);
         wordOfToken.push(words.length - 1);
         continue;
       }
       // Pieces never span whitespace, so each raw word can be normalized and split on its own.
-      for (const word of segments[s].split(WHITESPACE)) {
+      for (const word of segment.split(WHITESPACE)) {
         if (word === '') continue;
         words.push(word);
         for (const piece of normalize(word).match(PIECE) ?? []) {
