@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { assertMigrationsCurrent, MIGRATIONS_FOLDER, MigrationsBehindError, runMigrations } from '../src/db/index.js';
 import { createTestDatabase, type TestDatabase } from './support/pg.js';
 
@@ -54,7 +55,7 @@ describe('runMigrations and assertMigrationsCurrent', () => {
     await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
     const journalPath = join(folder, 'meta/_journal.json');
     const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: { idx: number; when: number; tag: string; version: string; breakpoints: boolean }[] };
-    const last = journal.entries[journal.entries.length - 1];
+    const last = at(journal.entries, journal.entries.length - 1);
     journal.entries.push({ ...last, idx: last.idx + 1, when: last.when + 1000, tag: '9999_test_extra' });
     await writeFile(journalPath, JSON.stringify(journal));
     await writeFile(join(folder, '9999_test_extra.sql'), 'CREATE TABLE "test_extra" ("id" integer PRIMARY KEY);');
@@ -128,8 +129,9 @@ describe('concurrent runs', () => {
     const tags = await journalTags(MIGRATIONS_FOLDER);
     const results = await Promise.all([runMigrations(pg.url), runMigrations(pg.url), runMigrations(pg.url)]);
     expect(results.filter((r) => r.length > 0)).toEqual([tags]);
-    const [{ applied }] = await pg.sql<{ applied: number }[]>`select count(*)::int as applied from drizzle.__drizzle_migrations`;
-    expect(applied).toBe(tags.length);
+    const [counted] = await pg.sql<{ applied: number }[]>`select count(*)::int as applied from drizzle.__drizzle_migrations`;
+    if (counted === undefined) throw new Error('count(*) returned no row');
+    expect(counted.applied).toBe(tags.length);
   });
 });
 

@@ -22,6 +22,7 @@ import {
   setServerLimit,
   jobRefund,
 } from '../src/db/index.js';
+import { at } from '../src/checked.js';
 import { createTestDatabase, type TestDatabase } from './support/pg.js';
 import { sampleJobInput, sampleParams, snowflake } from './support/db-fixtures.js';
 
@@ -38,10 +39,16 @@ afterAll(async () => {
   await pg?.drop();
 });
 
-async function quotaRow(userId: string) {
-  const [row] = await pg.sql<{ used: number; bonus: number; period_start: string; resets_at: string }[]>`
-    select used, bonus, period_start, resets_at from quotas where user_id = ${userId}`;
+/** The row of a query that returns one (a count, a row the test made); throws when it returned none. */
+function onlyRow<T>(rows: readonly T[]): T {
+  const [row] = rows;
+  if (row === undefined) throw new Error('the query returned no row');
   return row;
+}
+
+async function quotaRow(userId: string) {
+  return onlyRow(await pg.sql<{ used: number; bonus: number; period_start: string; resets_at: string }[]>`
+    select used, bonus, period_start, resets_at from quotas where user_id = ${userId}`);
 }
 
 describe('reserveQuota', () => {
@@ -56,11 +63,11 @@ describe('reserveQuota', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(10);
     const refused = results.filter((r) => !r.ok);
     expect(refused).toHaveLength(40);
-    expect(refused[0].quota.remaining).toBe(0);
+    expect(at(refused, 0).quota.remaining).toBe(0);
     expect((await quotaRow(user)).used).toBe(15);
     expect(await ledgerTotals(pg.db, user)).toEqual({ used: 15, bonus: 0 });
-    const [{ charges }] = await pg.sql<{ charges: number }[]>`
-      select count(*)::int as charges from quota_ledger where user_id = ${user} and kind = 'charge'`;
+    const { charges } = onlyRow(await pg.sql<{ charges: number }[]>`
+      select count(*)::int as charges from quota_ledger where user_id = ${user} and kind = 'charge'`);
     expect(charges).toBe(11);
   });
 
@@ -72,7 +79,7 @@ describe('reserveQuota', () => {
     );
     expect(results.filter((r) => r.ok)).toHaveLength(10);
     expect(results.filter((r) => !r.ok && r.reason === 'quota')).toHaveLength(40);
-    const [{ jobs }] = await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where user_id = ${user}`;
+    const { jobs } = onlyRow(await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where user_id = ${user}`);
     expect(jobs).toBe(10);
     expect((await quotaRow(user)).used).toBe(10);
     expect(await ledgerTotals(pg.db, user)).toEqual({ used: 10, bonus: 0 });
@@ -88,7 +95,7 @@ describe('reserveQuota', () => {
     const midnight = new Date();
     midnight.setUTCHours(24, 0, 0, 0);
     expect(refused.resetsAt.getTime()).toBe(midnight.getTime());
-    const [{ jobs }] = await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where user_id = ${user}`;
+    const { jobs } = onlyRow(await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where user_id = ${user}`);
     expect(jobs).toBe(1);
     expect((await getQuota(pg.db, user, ctx)).used).toBe(4);
   });
@@ -223,8 +230,8 @@ describe('refunds', () => {
     const [failed, cancelled] = await Promise.all([failJob(pg.db, created.job.id, 'out of memory'), cancelJob(pg.db, created.job.id, user)]);
     expect(Number(failed.didFail) + Number(cancelled.cancelled)).toBe(1);
     expect((await quotaRow(user)).used).toBe(0);
-    const [{ refunds }] = await pg.sql<{ refunds: number }[]>`
-      select count(*)::int as refunds from quota_ledger where job_id = ${created.job.id} and kind = 'refund'`;
+    const { refunds } = onlyRow(await pg.sql<{ refunds: number }[]>`
+      select count(*)::int as refunds from quota_ledger where job_id = ${created.job.id} and kind = 'refund'`);
     expect(refunds).toBe(1);
   });
 
@@ -279,7 +286,7 @@ describe('a backend killed in the middle of a reserve transaction', () => {
       const transaction = pg.db.transaction(async (tx) => {
         const reserved = await reserveQuota(tx, { ...ctx, userId: user, cost: 3, jobId: null, reason: 'doomed' });
         expect(reserved.ok).toBe(true);
-        const [{ pid }] = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+        const { pid } = onlyRow(await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`));
         reportPid(pid);
         await killed;
         await tx.execute(sql`select 1`);
@@ -290,7 +297,7 @@ describe('a backend killed in the middle of a reserve transaction', () => {
       );
 
       const pid = await pidKnown;
-      const [{ terminated }] = await killer<{ terminated: boolean }[]>`select pg_terminate_backend(${pid}) as terminated`;
+      const { terminated } = onlyRow(await killer<{ terminated: boolean }[]>`select pg_terminate_backend(${pid}) as terminated`);
       expect(terminated).toBe(true);
       resume();
       const result = await outcome;
@@ -298,8 +305,8 @@ describe('a backend killed in the middle of a reserve transaction', () => {
 
       const [row] = await killer<{ used: number }[]>`select used from quotas where user_id = ${user}`;
       expect(row?.used ?? 0).toBe(0);
-      const [{ charges }] = await killer<{ charges: number }[]>`
-        select count(*)::int as charges from quota_ledger where user_id = ${user}`;
+      const { charges } = onlyRow(await killer<{ charges: number }[]>`
+        select count(*)::int as charges from quota_ledger where user_id = ${user}`);
       expect(charges).toBe(0);
 
       // Kill every other connection of the pool too, idle ones included.
@@ -327,7 +334,7 @@ describe('a backend killed in the middle of a reserve transaction', () => {
         const killed = new Promise<void>((resolve) => (resume = resolve));
         const outcome = pg.db
           .transaction(async (tx) => {
-            const [{ pid }] = await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`);
+            const { pid } = onlyRow(await tx.execute<{ pid: number }>(sql`select pg_backend_pid() as pid`));
             reportPid(pid);
             await killed;
             await tx.execute(sql`select 1`);
@@ -341,7 +348,7 @@ describe('a backend killed in the middle of a reserve transaction', () => {
         expect(await outcome).toBeInstanceOf(Error);
         await new Promise((r) => setTimeout(r, 20));
         const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => pg.sql<{ n: number }[]>`select ${i}::int as n`));
-        expect(answers.map(([row]) => row.n)).toEqual([0, 1, 2, 3, 4, 5]);
+        expect(answers.map((rows) => onlyRow(rows).n)).toEqual([0, 1, 2, 3, 4, 5]);
       }
     } finally {
       await killer.end();

@@ -60,9 +60,12 @@ async function lastAppliedWhen(db: Pick<Db, 'execute'>): Promise<number> {
   const table = await db.execute<{ exists: boolean }>(
     sqlTag`select to_regclass('drizzle.__drizzle_migrations') is not null as exists`,
   );
-  if (!table[0].exists) return -1;
-  const rows = await db.execute<{ last: string | null }>(sqlTag`select max(created_at) as last from drizzle.__drizzle_migrations`);
-  return rows[0].last === null ? -1 : Number(rows[0].last);
+  const [found] = table;
+  if (found === undefined) throw new Error('lastAppliedWhen: the to_regclass query returned no row');
+  if (!found.exists) return -1;
+  const [latest] = await db.execute<{ last: string | null }>(sqlTag`select max(created_at) as last from drizzle.__drizzle_migrations`);
+  if (latest === undefined) throw new Error('lastAppliedWhen: the max(created_at) query returned no row');
+  return latest.last === null ? -1 : Number(latest.last);
 }
 
 /**

@@ -84,6 +84,13 @@ interface QuotaSqlRow extends Record<string, unknown> {
   resets_at: string | Date;
 }
 
+/** The row of a query that always returns one (an aggregate, a row made or locked just before); throws otherwise. */
+function onlyRow<T>(rows: readonly T[], query: string): T {
+  const [row] = rows;
+  if (row === undefined) throw new Error(`${query}: the query returned no row`);
+  return row;
+}
+
 function toStatus(row: QuotaSqlRow): QuotaStatus {
   const limit = row.base_limit + row.bonus;
   return {
@@ -116,7 +123,8 @@ async function readQuota(db: Db, userId: string, defaultLimit: number): Promise<
       case when ${due} then 0 else q.used end as used,
       case when ${due} then ${currentResetsAt} else q.resets_at end as resets_at
     from quotas q where q.user_id = ${userId}`);
-  return rows.length === 0 ? null : toStatus(rows[0]);
+  const [row] = rows;
+  return row === undefined ? null : toStatus(row);
 }
 
 /** The user's quota everywhere now; users who never reserved get the default and a fresh period. */
@@ -127,7 +135,7 @@ export async function getQuota(db: Db, userId: string, ctx: { defaultLimit: numb
     select ${userId}::text as user_id, null::int as custom_limit, ${DEFAULT_PERIOD_SECONDS}::int as period_seconds,
       ${defaultLimitSql(ctx.defaultLimit)} as base_limit, 0 as bonus, 0 as used,
       ${periodStartNow(sql`${DEFAULT_PERIOD_SECONDS}::int`)} + ${DEFAULT_PERIOD_SECONDS}::int * interval '1 second' as resets_at`);
-  return toStatus(rows[0]);
+  return toStatus(onlyRow(rows, 'getQuota'));
 }
 
 export interface ReserveInput extends QuotaContext {
@@ -180,9 +188,7 @@ export async function getServerQuota(db: Db, guildId: string, userId: string): P
     from (select 1) as one
     left join guild_quotas g on g.guild_id = ${guildId} and g.user_id = ${userId}
     left join guild_settings s on s.guild_id = ${guildId}`);
-  const row = rows[0];
-  if (row === undefined) throw new Error('getServerQuota: the query returned no row');
-  return toServerStatus(guildId, userId, row);
+  return toServerStatus(guildId, userId, onlyRow(rows, 'getServerQuota'));
 }
 
 /** The users a server's admins gave a limit of their own there, by user id. */
@@ -362,8 +368,9 @@ async function lockCurrentPeriod(tx: Db, userId: string): Promise<{ used: number
   await tx.execute(sql`
     update quotas q set used = 0, bonus = 0, period_start = ${currentPeriodStart}, resets_at = ${currentResetsAt}, updated_at = now()
     where q.user_id = ${userId} and ${due}`);
-  const [row] = await tx.execute<{ used: number; period_start: string }>(sql`
+  const rows = await tx.execute<{ used: number; period_start: string }>(sql`
     select used, period_start from quotas where user_id = ${userId} for update`);
+  const row = onlyRow(rows, 'lockCurrentPeriod');
   return { used: row.used, periodStart: row.period_start };
 }
 
@@ -445,14 +452,15 @@ export async function setDefaultLimit(db: Db, input: AdminAction & { limit: numb
 export async function getDefaultLimit(db: Db, configDefault: number): Promise<number> {
   const rows = await db.execute<{ limit: number }>(sql`
     select (value #>> '{}')::int as limit from settings where key = ${DEFAULT_QUOTA_KEY}`);
-  return rows.length === 0 ? configDefault : rows[0].limit;
+  const [row] = rows;
+  return row === undefined ? configDefault : row.limit;
 }
 
 /** Sum of the ledger for the user's current period: must equal quotas.used and quotas.bonus. */
 export async function ledgerTotals(db: Db, userId: string): Promise<{ used: number; bonus: number }> {
-  const [row] = await db.execute<{ used: number; bonus: number }>(sql`
+  const rows = await db.execute<{ used: number; bonus: number }>(sql`
     select coalesce(sum(l.used_delta), 0)::int as used, coalesce(sum(l.bonus_delta), 0)::int as bonus
     from quota_ledger l join quotas q on q.user_id = l.user_id and l.period_start = q.period_start
     where l.user_id = ${userId}`);
-  return row;
+  return onlyRow(rows, 'ledgerTotals');
 }

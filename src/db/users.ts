@@ -15,6 +15,7 @@ export async function ensureUser(db: Db, userId: string): Promise<UserRow> {
     .values({ id: userId })
     .onConflictDoUpdate({ target: users.id, set: { lastSeenAt: sql`now()` } })
     .returning();
+  if (row === undefined) throw new Error('ensureUser: the upsert returned no row');
   return row;
 }
 
