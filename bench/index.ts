@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { at } from '../src/checked.js';
 
 export interface BenchResult {
   name: string;
@@ -72,9 +73,9 @@ export function findBenches(dir: string, filters: string[]): string[] {
 export async function runBench(dir: string, id: string, machine: MachineInfo, now: () => Date = () => new Date()): Promise<BenchRecord> {
   const started = performance.now();
   const ranAt = now().toISOString();
-  const loadAverage = Math.round(loadavg()[0] * 100) / 100;
+  const loadAverage = Math.round(at(loadavg(), 0) * 100) / 100;
   try {
-    const module = (await import(pathToFileURL(join(dir, `${id}.bench.ts`)).href)) as { run?: unknown };
+    const module = (await import(pathToFileURL(join(dir, `${id}.bench.ts`)).href)) as { run?: () => Promise<unknown> };
     if (typeof module.run !== 'function') throw new TypeError(`bench/${id}.bench.ts exports no run() function`);
     const result = (await module.run()) as BenchResult;
     if (typeof result?.name !== 'string' || !Array.isArray(result.lines) || typeof result.metrics !== 'object') {

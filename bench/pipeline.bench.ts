@@ -8,12 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PipelineHost } from '../src/pipeline/index.js';
 import { latentsToRgb, SD15_PREVIEW_FACTORS } from '../src/pipeline/preview.js';
+import { median } from './stats.js';
 
 const MODEL_DIR = 'models/shapes-demo';
 const RUNS = 5;
 const PROMPT = 'a red circle on a blue background';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * `npm run imagine` (4 images, 20 steps) as a user runs it, RUNS times after a warm-up (which

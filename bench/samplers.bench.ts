@@ -2,16 +2,16 @@
 // classifier-free guidance, so the UNet runs on a batch of 2), and the chart of it at
 // docs/benchmarks-samplers.png.
 import { writeFileSync } from 'node:fs';
+import { at } from '../src/checked.js';
 import { SAMPLERS } from '../src/contract/index.js';
 import { PipelineHost } from '../src/pipeline/index.js';
 import { lineChartSvg, renderPng } from './chart.js';
+import { median } from './stats.js';
 
 const MODEL_DIR = 'models/shapes-demo';
 const STEPS = [5, 10, 20, 30];
 const RUNS = 5;
 const CHART_FILE = 'docs/benchmarks-samplers.png';
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 export async function run(): Promise<{ name: string; lines: string[]; metrics: Record<string, number> }> {
   const host = await PipelineHost.start({ modelDir: MODEL_DIR, provider: 'cpu' });
@@ -47,7 +47,7 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
       title: `Time per image against steps: ${host.model.name}, ${host.provider.toUpperCase()}, guidance on`,
       xLabel: 'steps',
       yLabel: `ms per image (median of ${RUNS})`,
-      series: [...timings].map(([name, row]) => ({ name, points: row.map((ms, i) => [STEPS[i], ms] as [number, number]) })),
+      series: [...timings].map(([name, row]) => ({ name, points: row.map((ms, i) => [at(STEPS, i), ms] as [number, number]) })),
     });
     writeFileSync(CHART_FILE, await renderPng(svg));
 
@@ -59,9 +59,9 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
       `| --- | ${STEPS.map(() => '---:').join(' | ')} | ---: |`,
     ];
     for (const [sampler, row] of timings) {
-      const perStep = (row[row.length - 1] - row[0]) / (STEPS[STEPS.length - 1] - STEPS[0]);
+      const perStep = (at(row, row.length - 1) - at(row, 0)) / (at(STEPS, STEPS.length - 1) - at(STEPS, 0));
       lines.push(`| ${sampler} | ${row.map((ms) => ms.toFixed(0)).join(' | ')} | ${perStep.toFixed(1)} |`);
-      STEPS.forEach((s, i) => (metrics[`${sampler}.steps${s}.ms`] = Math.round(row[i] * 10) / 10));
+      STEPS.forEach((s, i) => (metrics[`${sampler}.steps${s}.ms`] = Math.round(at(row, i) * 10) / 10));
       metrics[`${sampler}.per_step.ms`] = Math.round(perStep * 100) / 100;
     }
     lines.push('', '![Time per image against steps, one line per sampler](benchmarks-samplers.png)');
