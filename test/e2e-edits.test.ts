@@ -9,12 +9,13 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { at, u8At } from '../src/checked.js';
 import { getJob, getQuota, listImages, listUserJobs, type Job } from '../src/db/index.js';
 import { readPngParameters, type RgbImage } from '../src/images/png.js';
 import { decodePng } from '../src/images/encode.js';
 import { liveModels } from '../src/queue/index.js';
 import { startHarness, type Harness, type ScriptProcess } from './discord/harness.js';
-import { buttonCustomId, buttonLabels, jobIdOf, startDemoWorker, waitForFinalMessage } from './support/e2e.js';
+import { buttonCustomId, jobIdOf, startDemoWorker, waitForFinalMessage } from './support/e2e.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
 import { MODELS_DIR } from './support/worker-harness.js';
 
@@ -48,7 +49,7 @@ function meanDiff(a: RgbImage, rect: { x: number; y: number; width: number; heig
   let sum = 0;
   for (let y = 0; y < rect.height; y++) {
     for (let x = 0; x < rect.width; x++) {
-      for (let c = 0; c < 3; c++) sum += Math.abs(a.rgb[((rect.y + y) * a.width + rect.x + x) * 3 + c]! - b.rgb[(y * b.width + x) * 3 + c]!);
+      for (let c = 0; c < 3; c++) sum += Math.abs(u8At(a.rgb, ((rect.y + y) * a.width + rect.x + x) * 3 + c) - u8At(b.rgb, (y * b.width + x) * 3 + c));
     }
   }
   return sum / (rect.width * rect.height * 3);
@@ -68,13 +69,13 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
     h = await startHarness({ label: 'e2eedits', advertiseModel: false, config: { MAX_JOBS_PER_USER: 10 } });
     user = h.discord.user('e2e-editor');
     worker = await startDemoWorker(h);
-    dynamic = (await liveModels(h.redis, h.prefix))[0]!.fixedSize === null;
+    dynamic = at(await liveModels(h.redis, h.prefix), 0).fixedSize === null;
     // A U result: the single image every edit starts from.
     const grid = await resultOf(await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 4242, guidance: 5 } }));
     const click = await h.discord.clickButton({ message: grid.message, customId: buttonCustomId(grid.message, 'U1'), user });
     await click.response();
     single = click.original()!;
-    source = grid.images[0]!;
+    source = at(grid.images, 0);
   }, 120_000);
 
   afterAll(async () => {
@@ -118,15 +119,16 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
     const { job, images } = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (subtle)'), user }));
     expect(job).toMatchObject({ kind: 'upscale', count: 1, cost: 1, width: 2 * source.width, height: 2 * source.height });
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(before + 1);
-    const back = await resized(images[0]!, source.width, source.height);
+    const back = await resized(at(images, 0), source.width, source.height);
     expect(meanDiff(back, { x: 0, y: 0, width: source.width, height: source.height }, source)).toBeLessThan(6);
   });
 
   it('Upscale (creative) and the pan arrows, on a model that makes any size', async (context) => {
     if (!dynamic) context.skip();
     const creative = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (creative)'), user }));
-    expect([creative.images[0]!.width, creative.images[0]!.height]).toEqual([2 * source.width, 2 * source.height]);
-    const back = await resized(creative.images[0]!, source.width, source.height);
+    const upscaled = at(creative.images, 0);
+    expect([upscaled.width, upscaled.height]).toEqual([2 * source.width, 2 * source.height]);
+    const back = await resized(upscaled, source.width, source.height);
     expect(meanDiff(back, { x: 0, y: 0, width: source.width, height: source.height }, source)).toBeLessThan(20);
 
     const left = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, '⬅️'), user }));
@@ -138,7 +140,8 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
       expect(meanDiff(image, kept, { width: kept.width, height: kept.height, rgb: new Uint8Array(sourceRight) })).toBeLessThan(1);
     }
     const up = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, '⬆️'), user }));
-    expect([up.images[0]!.width, up.images[0]!.height]).toEqual([source.width, 1.5 * source.height]);
+    const panned = at(up.images, 0);
+    expect([panned.width, panned.height]).toEqual([source.width, 1.5 * source.height]);
   });
 
   it('/imagine from the user’s own picture runs image-to-image at its aspect ratio', async () => {
@@ -156,18 +159,18 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
     expect(job).toMatchObject({ strength: 0.5, width: 128, height: 128 });
     expect(job.initInputId).not.toBeNull();
     // Half the denoising keeps the composition: a red centre on a blue border.
-    const centre = images[0]!.rgb.subarray((64 * 128 + 64) * 3, (64 * 128 + 64) * 3 + 3);
-    expect(centre[0]!).toBeGreaterThan(centre[2]!);
+    const centre = at(images, 0).rgb.subarray((64 * 128 + 64) * 3, (64 * 128 + 64) * 3 + 3);
+    expect(u8At(centre, 0)).toBeGreaterThan(u8At(centre, 2));
   });
 
   it('inline parameters: --ar, --seed and --no reach the job and the PNG; the prompt loses its flags', async () => {
     const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background --ar 16:9 --seed 42 --no green', count: 1, steps: STEPS } });
     const message = await finalMessage((await queued(handle)).id);
-    const [image] = await listImages(h.pg.db, jobIdOf(message));
-    const parameters = readPngParameters(image!.png!)!;
+    const image = at(await listImages(h.pg.db, jobIdOf(message)), 0);
+    const parameters = readPngParameters(image.png!)!;
     expect(parameters).toMatch(/^a red circle on a blue background\nNegative prompt: green\n/);
     expect(parameters).toContain('Seed: 42,');
-    if (dynamic) expect(image!.width).toBeGreaterThan(image!.height);
+    if (dynamic) expect(image.width).toBeGreaterThan(image.height);
     expect(message.content).toContain('seed 42');
   });
 
@@ -200,9 +203,10 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
     const { job } = await resultOf(await h.discord.clickButton({ message, customId: buttonCustomId(message, 'Zoom out 1.5x'), user }));
     expect(job.kind).toBe('zoom');
     // The source image's row disappears: the edit cannot start, so it fails and is refunded.
-    await h.pg.sql`delete from images where job_id = ${single.content.match(/Job `([a-z0-9]+)`/)![1]!}`;
+    await h.pg.sql`delete from images where job_id = ${jobIdOf(single)}`;
     const sourceJob = (await getJob(h.pg.db, jobIdOf(single)))!;
-    await h.pg.sql`delete from images where job_id = ${sourceJob.parentJobId!}`;
+    if (sourceJob.parentJobId === null) throw new Error(`the U result ${sourceJob.id} has no parent job`);
+    await h.pg.sql`delete from images where job_id = ${sourceJob.parentJobId}`;
     const before = (await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used;
     const refused = await h.discord.clickButton({ message, customId: buttonCustomId(message, 'Zoom out 2x'), user });
     await refused.response();

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { at } from '../src/checked.js';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { expireStoredData, getJob, getQuota, listImages } from '../src/db/index.js';
 import { readPngParameters } from '../src/images/png.js';
@@ -53,7 +54,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     grid = await finalMessage(queued.id);
     expect(buttonLabels(grid)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
     expect(grid.attachments).toHaveLength(1);
-    expect(grid.attachments[0].width).toBeGreaterThanOrEqual(256);
+    expect(at(grid.attachments, 0).width).toBeGreaterThanOrEqual(256);
     expect(grid.content).toContain('seeds 1234, 1235, 1236, 1237');
     const previews = grid.edits.filter((e) => /step \d+\/\d+/.test(e.json?.content ?? '') && e.files.length > 0);
     expect(previews.length).toBeGreaterThanOrEqual(1);
@@ -66,14 +67,14 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a yellow square on a black background', count: 1, steps: 6, seed: 77 } });
     const single = await finalMessage((await queuedMessage(handle)).id);
     expect(single.attachments).toHaveLength(1);
-    const delivered = single.attachments[0].data;
-    const [stored] = await listImages(h.pg.db, jobIdOf(single));
+    const delivered = at(single.attachments, 0).data;
+    const stored = at(await listImages(h.pg.db, jobIdOf(single)), 0);
     expect(delivered.equals(stored.png!)).toBe(true);
     expect(readPngParameters(delivered)).toMatch(/^a yellow square on a black background\nSteps: 6, Sampler: Euler, CFG scale: 7, Seed: 77, /);
     const show = await h.discord.sendCommand({ name: 'show', user, options: { job: jobIdOf(single) } });
     await show.response();
     await vi.waitFor(() => expect(show.original()?.attachments).toHaveLength(1));
-    expect(show.original()!.attachments[0].data.equals(delivered)).toBe(true);
+    expect(at(show.original()!.attachments, 0).data.equals(delivered)).toBe(true);
   });
 
   it('V2 queues a variation whose parent is the first job, and it completes', async () => {
@@ -90,8 +91,8 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     await click.response();
     const single = click.original()!;
     expect(buttonLabels(single)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun']);
-    const [original] = await listImages(h.pg.db, jobIdOf(grid));
-    expect(single.attachments[0].data.equals(original.png!)).toBe(true);
+    const original = at(await listImages(h.pg.db, jobIdOf(grid)), 0);
+    expect(at(single.attachments, 0).data.equals(original.png!)).toBe(true);
   });
 
   it('🔄 reruns the request with a new seed', async () => {
@@ -105,8 +106,8 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   it('/rerun image 3 gives PNG bytes identical to the original image 3', async () => {
     const handle = await h.discord.sendCommand({ name: 'rerun', user, options: { job: jobIdOf(grid), image: 3 } });
     const result = await finalMessage((await queuedMessage(handle)).id);
-    const [rerun] = await listImages(h.pg.db, jobIdOf(result));
-    const original = (await listImages(h.pg.db, jobIdOf(grid)))[2];
+    const rerun = at(await listImages(h.pg.db, jobIdOf(result)), 0);
+    const original = at(await listImages(h.pg.db, jobIdOf(grid)), 2);
     expect(rerun.seed).toBe(1236);
     expect(rerun.sha256).toBe(original.sha256);
     expect(rerun.png!.equals(original.png!)).toBe(true);
@@ -120,7 +121,11 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   });
 
   it('retention: expired bytes are gone and storage shrinks; /show and U1 regenerate byte-identical PNGs', async () => {
-    const stored = async () => (await h.pg.sql<{ bytes: number }[]>`select coalesce(sum(octet_length(png)), 0)::float8 as bytes from images`)[0]!.bytes;
+    const stored = async () => {
+      const [row] = await h.pg.sql<{ bytes: number }[]>`select coalesce(sum(octet_length(png)), 0)::float8 as bytes from images`;
+      if (row === undefined) throw new Error('sum(octet_length(png)) returned no row');
+      return row.bytes;
+    };
     const before = await listImages(h.pg.db, jobIdOf(grid));
     const bytesBefore = await stored();
     // RETENTION_DAYS=1, two days later: the worker's daily run does exactly this.
@@ -136,12 +141,12 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     expect(buttonLabels(restored)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
     expect(freed.replays).toBeGreaterThanOrEqual(1);
     const after = await listImages(h.pg.db, jobIdOf(grid));
-    expect(after.map((i) => i.png?.equals(before[i.index]!.png!))).toEqual([true, true, true, true]);
+    expect(after.map((i) => i.png?.equals(at(before, i.index).png!))).toEqual([true, true, true, true]);
 
     await expireStoredData(h.pg.db, { retentionDays: 1, now: new Date(Date.now() + 2 * 86_400_000) });
     const u1 = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: buttonCustomId(grid, 'U1'), user });
     const single = await finalMessage((await queuedMessage(u1)).id);
-    expect(single.attachments[0]!.data.equals(before[0]!.png!)).toBe(true);
+    expect(at(single.attachments, 0).data.equals(at(before, 0).png!)).toBe(true);
   });
 
   it('a job that fails on the worker is refunded', async () => {

@@ -3,6 +3,7 @@
 // through the real @discordjs/rest client.
 import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { renderProgress, renderResult, renderSuperseded, type MessageJob } from '../src/discord/messages.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { JobMessage } from '../src/worker/job-message.js';
@@ -14,12 +15,14 @@ let discord: FakeDiscord;
 let client: Client;
 let messages: DiscordMessages;
 let rateLimits = 0;
+/** The bot side's replies to the commands; interaction() awaits them, so a failed reply fails its test. */
+const replies: Promise<unknown>[] = [];
 
 beforeAll(async () => {
   discord = await startFakeDiscord();
   client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
-  client.on(Events.InteractionCreate, async (interaction) => {
-    if (interaction.isChatInputCommand()) await interaction.reply({ content: 'queued' });
+  client.on(Events.InteractionCreate, (interaction) => {
+    if (interaction.isChatInputCommand()) replies.push(interaction.reply({ content: 'queued' }));
   });
   await client.login(discord.botToken);
   await discord.waitForReady();
@@ -35,6 +38,7 @@ async function interaction() {
   const user = discord.user(`u${Math.random().toString(36).slice(2, 8)}`);
   const handle = await discord.sendCommand({ name: 'imagine', options: [], user });
   await handle.response();
+  await Promise.all(replies);
   const original = handle.original()!;
   const job: MessageJob = {
     id: `job${Math.random().toString(36).slice(2, 10)}`,
@@ -101,7 +105,7 @@ describe('progress reporter', () => {
     expect(sent).toEqual([...sent].sort((a, b) => a - b));
     expect(sent.at(-1)).toBe(100);
     const times = patchesOf(target.interactionToken).map((r) => r.receivedAt);
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(190);
+    for (let i = 1; i < times.length; i++) expect(at(times, i) - at(times, i - 1)).toBeGreaterThanOrEqual(190);
   });
 
   it('waits for retry_after after a 429 and counts it', async () => {
@@ -128,7 +132,7 @@ describe('progress reporter', () => {
     const patches = patchesOf(target.interactionToken);
     const limited = patches.findIndex((r) => r.response?.status === 429);
     expect(limited).toBe(1);
-    expect(patches[limited + 1]!.receivedAt - patches[limited]!.receivedAt).toBeGreaterThanOrEqual(490);
+    expect(at(patches, limited + 1).receivedAt - at(patches, limited).receivedAt).toBeGreaterThanOrEqual(490);
     expect(rateLimits - before).toBe(1);
   });
 });
@@ -154,7 +158,7 @@ describe('final delivery', () => {
     expect(result.route).toBe('interaction');
     const patches = patchesOf(target.interactionToken);
     expect(patches.map((r) => r.response?.status)).toEqual([429, 200]);
-    expect(patches[1]!.receivedAt - patches[0]!.receivedAt).toBeGreaterThanOrEqual(290);
+    expect(at(patches, 1).receivedAt - at(patches, 0).receivedAt).toBeGreaterThanOrEqual(290);
     expect(discord.messages.get(original.id)!.components).toHaveLength(4);
   });
 
@@ -171,7 +175,7 @@ describe('final delivery', () => {
     stop();
     const patches = patchesOf(target.interactionToken);
     expect(patches.map((r) => r.response?.status)).toEqual([429, 200]);
-    expect(patches[1]!.receivedAt - patches[0]!.receivedAt).toBeGreaterThanOrEqual(390);
+    expect(at(patches, 1).receivedAt - at(patches, 0).receivedAt).toBeGreaterThanOrEqual(390);
   });
 
   it('posts to the channel, replying and mentioning, once the token is within its safety margin', async () => {

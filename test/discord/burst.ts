@@ -1,5 +1,6 @@
 // A burst of /imagine interactions from several users, spread evenly over a window, as the
 // load test and bench/interactions.bench.ts send it. Returns how each one was answered.
+import { at } from '../../src/checked.js';
 import type { Harness } from './harness.js';
 import type { FakeUser, StoredMessage } from './server.js';
 
@@ -27,14 +28,15 @@ export async function sendImagineBurst(h: Harness, options: BurstOptions): Promi
   const gapMs = options.windowMs / options.interactions;
   const runs = Array.from({ length: options.interactions }, async (_, i): Promise<BurstOutcome> => {
     await new Promise((r) => setTimeout(r, i * gapMs));
-    const user = users[i % users.length];
+    const user = at(users, i % users.length);
     const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: `burst ${i}`, count: options.count, steps: 4 } });
     const callback = await handle.response(10_000);
     if (callback.json.type === 5) {
       await h.discord.messages.waitFor((m) => m.interactionToken === handle.token && !m.deleted && (m.flags & 128) === 0);
     }
     const followUps = handle.followUps();
-    const message = followUps.length > 0 ? followUps[followUps.length - 1] : handle.original()!;
+    const message = followUps.at(-1) ?? handle.original();
+    if (message === undefined) throw new Error(`burst interaction ${i} got no answer message`);
     return {
       user,
       ackMs: callback.receivedAt - handle.sentAt,
@@ -49,5 +51,5 @@ export async function sendImagineBurst(h: Harness, options: BurstOptions): Promi
 /** The p-th percentile (0-100) of the values, nearest rank. */
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)];
+  return at(sorted, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
 }

@@ -131,7 +131,8 @@ export class FakeGateway {
     socket.on('message', (raw) => {
       let payload: Json;
       try {
-        payload = JSON.parse(raw.toString());
+        // ws hands a text frame over as a Buffer, an ArrayBuffer or fragments, by its binaryType.
+        payload = JSON.parse(new TextDecoder().decode(Array.isArray(raw) ? Buffer.concat(raw) : raw));
       } catch {
         socket.close(4002, 'Error while decoding payload.');
         return;

@@ -124,8 +124,8 @@ export interface Context {
   guilds: FakeGuild[];
   users: Map<string, FakeUser>;
   dmChannels: Map<string, string>;
-  /** Registered command definitions (global and guild), for option types. */
-  findCommand(name: string, guildId: string | null): Json | undefined;
+  /** Registered command definitions (global and guild), for option types; undefined for an unknown command. */
+  findCommand(name: string, guildId: string | null): Json;
   /** Keeps an uploaded file for download; returns its id and URL. */
   addUpload(file: UploadInput): { id: string; url: string };
 }
@@ -183,7 +183,8 @@ function buildOptions(values: Record<string, unknown>, definitions: Json[] | und
   return { options, userIds };
 }
 
-function resolvedUsers(ctx: Context, ids: string[], inGuild: boolean): Json | undefined {
+/** The payload's `resolved` users (and members in a guild); undefined when no user option was given. */
+function resolvedUsers(ctx: Context, ids: string[], inGuild: boolean): Json {
   if (ids.length === 0) return undefined;
   const users: Record<string, Json> = {};
   const members: Record<string, Json> = {};
@@ -218,7 +219,7 @@ export function commandPayload(ctx: Context, input: CommandInput, type: number, 
   const place = placeFields(ctx, input.user, input.guildId, input.channelId, input.member);
   const guildId: string | null = place.guild_id ?? null;
   const command = ctx.findCommand(input.name, guildId);
-  let options: RawOption[] = [];
+  let options: RawOption[];
   let userIds: string[] = [];
   if (Array.isArray(input.options)) {
     options = input.options;
@@ -277,8 +278,11 @@ export function modalFields(modal: Json): Map<string, Json> {
   return fields;
 }
 
-/** A MODAL_SUBMIT payload for a modal the bot showed, with the user's values (checked against its fields and limits). */
-export function modalSubmitPayload(ctx: Context, input: ModalSubmitInput, modal: Json, opener: Json, token: string, message: Json | null): Json {
+/**
+ * A MODAL_SUBMIT payload for a modal the bot showed, with the user's values (checked against its fields and limits);
+ * `message` is the message whose component opened the modal, null for one opened by a command.
+ */
+export function modalSubmitPayload(ctx: Context, input: ModalSubmitInput, modal: Json, opener: Json, token: string, message: Json): Json {
   const fields = modalFields(modal);
   const components: Json[] = [];
   for (const [customId, value] of Object.entries(input.values)) {

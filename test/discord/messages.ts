@@ -1,6 +1,7 @@
 // The message store of the local Discord server: channel messages and interaction
 // responses with their edits, validated against Discord's documented limits so that a
 // payload Discord would reject is rejected here too.
+import { at } from '../../src/checked.js';
 import { snowflake } from './snowflake.js';
 import type { FakeUser, Json, StoredAttachment, StoredMessage, UploadedFile } from './types.js';
 
@@ -253,7 +254,7 @@ export class MessageStore {
   }
 
   private mentionsOf(content: string, allowed: Json): string[] {
-    const mentioned = [...content.matchAll(/<@!?(\d{15,21})>/g)].map((m) => m[1]);
+    const mentioned = [...content.matchAll(/<@!?(\d{15,21})>/g)].map((m) => at(m, 1));
     const unique = [...new Set(mentioned)];
     if (allowed === undefined || allowed === null) return unique;
     const parse: unknown[] = Array.isArray(allowed.parse) ? allowed.parse : [];

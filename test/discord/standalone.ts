@@ -54,8 +54,8 @@ try {
     lastStep = step ?? lastStep;
     return isFinal(m) || !/queued/.test(answer);
   }, left());
-  if (!isFinal(final)) throw new Error('/imagine was refused');
-  const attachment = final.attachments[0];
+  const [attachment] = final.attachments;
+  if (!isFinal(final) || attachment === undefined) throw new Error('/imagine was refused');
   const buttons = labels(final).join(' ');
   say(`result: ${attachment.filename} ${attachment.width}x${attachment.height}, buttons ${buttons}`);
   say(`job: ${/Job `([^`]+)`/.exec(final.content)?.[1] ?? 'unknown'}`);

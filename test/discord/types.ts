@@ -85,9 +85,10 @@ export interface StoredMessage {
   flags: number;
   /** Set on interaction responses and follow-ups: the token of the interaction. */
   interactionToken: string | null;
-  /** Set on interaction responses: the interaction id, type, name and user. */
-  interactionMetadata: Json | null;
-  messageReference: Json | null;
+  /** Set on interaction responses: the interaction id, type, name and user; null on other messages. */
+  interactionMetadata: Json;
+  /** The message this one replies to (`message_reference` as sent); null when it is no reply. */
+  messageReference: Json;
   /** User ids the message pings (after applying allowed_mentions). */
   mentions: string[];
   createdAt: number;
