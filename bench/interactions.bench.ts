@@ -3,7 +3,8 @@
 // advertises the demo model). The bot runs as its own process (npm run bot), as deployed. Measures dispatch -> first response at the server; target
 // p99 <= 250 ms (Discord's hard limit is 3 s). Needs Postgres and Redis running locally.
 import { at } from '../src/checked.js';
-import { percentile, sendImagineBurst } from '../test/discord/burst.js';
+import { sendImagineBurst } from '../test/discord/burst.js';
+import { percentile } from './stats.js';
 import { startHarness } from '../test/discord/harness.js';
 
 const INTERACTIONS = 100;

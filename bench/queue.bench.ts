@@ -12,15 +12,12 @@ import { createWorkerMetrics } from '../src/worker/metrics.js';
 import type { ImageGenerator } from '../src/worker/processor.js';
 import { GenerationWorker } from '../src/worker/runner.js';
 import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from '../test/support/worker-harness.js';
+import { percentile } from './stats.js';
 
 const JOBS = 100;
 const TARGET_P50_MS = 20;
 const TARGET_P99_MS = 100;
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 export async function run(): Promise<{ name: string; lines: string[]; metrics: Record<string, number> }> {
   const h = await WorkerHarness.start('benchqueue');
@@ -64,7 +61,7 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
       // newJob does what the bot does; enqueuedAt is taken just before enqueueGeneration.
       const { job, enqueuedAt } = await h.newJob({ user, params: { steps: 1, count: 1, seed } });
       const final = await h.discord.waitForRequest(
-        (r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!) && JSON.stringify(r.json?.components ?? []).includes('Rerun'),
+        (r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!) && JSON.stringify((r.json as { components?: unknown } | undefined)?.components ?? []).includes('Rerun'),
         30_000,
       );
       const call = calls.get(seed)!;

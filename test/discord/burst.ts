@@ -48,8 +48,3 @@ export async function sendImagineBurst(h: Harness, options: BurstOptions): Promi
   return { users, outcomes: await Promise.all(runs) };
 }
 
-/** The p-th percentile (0-100) of the values, nearest rank. */
-export function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return at(sorted, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-}
