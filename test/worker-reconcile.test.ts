@@ -312,7 +312,9 @@ describe('reconciler in this process (real connections): leadership and stalled 
   }
 
   it('repairs once whichever worker leads; the others wait, and one takes over when the leader stops', async () => {
-    const workers = [workerReconciler('host-a:1'), workerReconciler('host-b:2')];
+    const first = workerReconciler('host-a:1');
+    const second = workerReconciler('host-b:2');
+    const workers = [first, second];
     const actions = (action: string) => workers.reduce((n, w) => n + w.metrics.reconcileActions.get({ action }), 0);
     const queue = h.queues.forModel(DEMO_MODEL);
     const user = h.discord.user('kai');
@@ -325,7 +327,7 @@ describe('reconciler in this process (real connections): leadership and stalled 
     expect(await queue.getJobState(lost.id)).toBe('prioritized');
     expect(await queue.getJob(cancelled.id)).toBeUndefined();
 
-    const [leader, follower] = workers[0].metrics.reconcileActions.get({ action: 'requeued' }) === 1 ? workers : [workers[1], workers[0]];
+    const [leader, follower] = first.metrics.reconcileActions.get({ action: 'requeued' }) === 1 ? [first, second] : [second, first];
     const lostLater = (await h.newJob({ user, params: TINY, enqueue: false })).job;
     await follower.reconciler.tick();
     expect(await queue.getJob(lostLater.id)).toBeUndefined();
