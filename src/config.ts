@@ -97,6 +97,7 @@ export const envSchema = z.object({
   JOB_ATTEMPTS: int(3, 1, 20),
   PREVIEW_INTERVAL_MS: int(1500, 200, 60_000),
   SHUTDOWN_GRACE_MS: int(30_000, 1000, 600_000),
+  /** The worker's /healthz and /metrics port; 0 picks a free one (several workers on one machine), logged at start. */
   HEALTH_PORT: int(9464, 0, 65535),
 
   HF_ENDPOINT: url('https://huggingface.co', ['http:', 'https:']),

@@ -63,8 +63,19 @@ async function main(): Promise<void> {
   }
 
   const metrics = createWorkerMetrics();
+  // Listen before taking jobs: a taken port (a second worker on this machine with the same
+  // HEALTH_PORT) stops this process before it claims one. 503 "starting" until consuming.
+  let worker: GenerationWorker | null = null;
+  const health = await startHealthServer({
+    port: config.HEALTH_PORT,
+    health: () => worker?.health() ?? { ok: false, checks: { consuming: { ok: false, detail: 'starting' } } },
+    metrics: async () => {
+      await worker?.sampleQueueDepth();
+      return metrics.registry.render();
+    },
+  });
   const rest = createDiscordRest({ token: config.DISCORD_TOKEN, apiBase: config.DISCORD_API_BASE });
-  const worker = await GenerationWorker.start({
+  worker = await GenerationWorker.start({
     db: database.db,
     redis,
     prefix: config.REDIS_PREFIX,
@@ -83,14 +94,7 @@ async function main(): Promise<void> {
     lockDurationMs,
     stalledIntervalMs,
   });
-  const health = await startHealthServer({
-    port: config.HEALTH_PORT,
-    health: () => worker.health(),
-    metrics: async () => {
-      await worker.sampleQueueDepth();
-      return metrics.registry.render();
-    },
-  });
+  // The actual port (HEALTH_PORT=0 picks one), logged once the worker consumes.
   logger.info({ healthPort: health.port }, 'health and metrics listening');
 
   onShutdownSignal(logger, async (signal) => {
