@@ -388,4 +388,56 @@ describe('response deadline', () => {
       await slow.close();
     }
   });
+
+  it('fails and refunds a job whose first response Discord refuses (10062), and keeps answering', async () => {
+    const lost = await startHarness({ label: 'botlost', responseBudgetMs: 300 });
+    try {
+      const user = lost.discord.user('unlucky');
+      await lost.pg.sql`insert into users (id) values (${user.id})`;
+      const rowsOf = () => lost.pg.sql<{ id: string; status: string; error: string | null }[]>`select id, status, error from jobs where user_id = ${user.id} order by created_at`;
+      lost.discord.failInteractionCallbacks(true);
+      // One prompt, then one that makes two prompts: each time the reservation is held up (its
+      // user row locked, as a busy database would) until the budget runs out, the bot defers,
+      // Discord refuses the deferral, and only then does the job row exist.
+      for (const prompt of ['never shown', 'a {red, blue} circle']) {
+        let release!: () => void;
+        let locked!: () => void;
+        const isLocked = new Promise<void>((resolve) => (locked = resolve));
+        const holder = lost.pg.sql.begin(async (tx) => {
+          await tx`select id from users where id = ${user.id} for update`;
+          locked();
+          await new Promise<void>((resolve) => (release = resolve));
+        });
+        await isLocked;
+        const handle = await lost.discord.sendCommand({ name: 'imagine', user, options: { prompt, count: 2 } });
+        const refusal = await lost.discord.waitForRequest((r) => r.path === `/interactions/${handle.id}/${handle.token}/callback`);
+        expect(refusal.response).toEqual({ status: 404, json: { code: 10062, message: 'Unknown interaction' } });
+        release();
+        await holder;
+        // The job made once the lock went is taken back at once, before the next command.
+        const made = prompt === 'never shown' ? 1 : 2;
+        const deadline = Date.now() + 15_000;
+        while (((await rowsOf()).length < made || (await rowsOf()).some((j) => j.status !== 'failed')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        expect(lost.discord.messages.all().filter((m) => m.interactionToken === handle.token)).toEqual([]);
+      }
+      // Each job made is failed and refunded: none stays charged without a message.
+      const rows = await rowsOf();
+      expect(rows.map((j) => [j.status, j.error])).toEqual([
+        ['failed', 'the first response to Discord failed'],
+        ['failed', 'the first response to Discord failed'],
+      ]);
+      for (const row of rows) {
+        const ledger = await lost.pg.sql<{ kind: string }[]>`select kind from quota_ledger where job_id = ${row.id} order by id`;
+        expect(ledger.map((l) => l.kind)).toEqual(['charge', 'refund']);
+      }
+      expect((await getQuota(lost.pg.db, user.id, { defaultLimit: 50 })).used).toBe(0);
+
+      // The bot is still there, and the user is not held back by jobs in flight.
+      lost.discord.failInteractionCallbacks(false);
+      const next = await lost.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'shown', count: 1 } });
+      await lost.discord.messages.waitFor((m) => m.interactionToken === next.token && /queued/.test(m.content));
+    } finally {
+      await lost.close();
+    }
+  });
 });
