@@ -140,6 +140,41 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
     await cancelJob(h.pg.db, job.id, user.id);
   });
 
+  it('a stale run (its BullMQ lock removed mid-job, two workers) never edits the message after the final result', async () => {
+    const workers = [h.spawnWorker(FAST_RECOVERY), h.spawnWorker(FAST_RECOVERY)];
+    await Promise.all(workers.map((w) => w.ready));
+    const user = h.discord.user('sam');
+    const { job } = await h.newJob({ user, params: { steps: 150, count: 4 } });
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
+    const runner = (await getJob(h.pg.db, job.id))!.workerId!;
+    const stale = workers.find((w) => runner.endsWith(`:${w.child.pid}`))!;
+    const fresh = workers.find((w) => w !== stale)!;
+    // The lock vanishes (a Redis failover, an eviction): BullMQ's stalled check gives the job
+    // to the idle worker while the first one still runs it.
+    const removedAt = Date.now();
+    expect(await h.redis.del(`${h.prefix}:gen-${DEMO_MODEL}:${job.id}:lock`)).toBe(1);
+    await h.waitForJob(job.id, (j) => j.attempts === 2, 'claimed again', 60_000);
+    const reclaimedMs = Date.now() - removedAt;
+
+    const done = await h.waitForDelivery(job.id, 180_000);
+    expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 2, `${runner.split(':')[0]}:${fresh.child.pid}`]);
+    const finals = finalEdits(h, job);
+    expect(finals).toHaveLength(1);
+    // Nothing touched the message after the result: no preview, no second result.
+    await new Promise((r) => setTimeout(r, 1000));
+    const edits = h.discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!));
+    expect(edits.at(-1)).toBe(finals[0]);
+    expect(await ledgerKinds(h, job.id)).toEqual(['charge']);
+    expect(stale.lines.some((l) => l.includes(job.id) && l.includes('"msg":"delivered"'))).toBe(false);
+    // The stale run learnt it from its fence read before a preview, and stopped.
+    const stopped = JSON.parse(await stale.waitForLine((l) => l.includes(job.id) && l.includes('no longer this run'), 5000)) as { time: number; state: string };
+    expect(stopped.state).toBe('superseded');
+    const staleStoppedMs = stopped.time - removedAt;
+    console.log(`lock removed: claimed again after ${reclaimedMs} ms, stale run stopped after ${staleStoppedMs} ms, result delivered once after ${Date.now() - removedAt - 1000} ms`);
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+  });
+
   it('shares twenty jobs from three users between two workers: each done once, the lone job not last', async () => {
     const [ann, ben, cat] = [h.discord.user('ann'), h.discord.user('ben'), h.discord.user('cat')];
     const jobs: { job: Job; owner: string }[] = [];

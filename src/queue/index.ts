@@ -4,4 +4,5 @@ export type { EnqueueRequest, GenerationJobData, GenerationQueuesOptions } from 
 export { Heartbeat, liveModels, liveWorkers, workerKey } from './heartbeat.js';
 export type { HeartbeatOptions, WorkerHeartbeat } from './heartbeat.js';
 export { cancelChannel, publishCancel, subscribeCancels } from './cancel.js';
+export type { PublishCancelOptions } from './cancel.js';
 export { InvalidJobIdError, InvalidModelNameError } from './errors.js';

@@ -1,10 +1,30 @@
 // One generation job, from BullMQ pickup to the delivered result. BullMQ delivers at
 // least once, so every step is keyed by the job id and safe to repeat: Postgres decides
 // who completes (completeJob's didComplete), and a Redis NX key decides who delivers.
+// Every edit is fenced (db runFence): a run changes the job or its message only while the
+// row says running under the attempt it claimed and its worker. Before each preview one
+// read checks it (a cancel whose pub/sub message was lost, a run another took over after a
+// lost BullMQ lock: both stop there); completeJob and failJob check it in their UPDATE.
 import { UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { editNote, formatParameters, generationRequest, resultFile, type GenerationRequest } from '../contract/index.js';
-import { claimJob, completeJob, failJob, getJob, getReplay, jobParams, jobRefund, markDelivered, setDeliveryError, shownImages, storeReplay, type Db, type Job } from '../db/index.js';
+import {
+  claimJob,
+  completeJob,
+  failJob,
+  getJob,
+  getReplay,
+  jobParams,
+  jobRefund,
+  markDelivered,
+  runFence,
+  runState,
+  setDeliveryError,
+  shownImages,
+  storeReplay,
+  type Db,
+  type Job,
+} from '../db/index.js';
 import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
 import { isRetryable, isUserVisible } from '../errors.js';
 import { encodePreview, encodeReplay } from '../images/encode.js';
@@ -178,9 +198,10 @@ export class GenerationProcessor {
     const completion = await completeJob(db, job.id, images, {
       modelHash: generator.model.hash,
       timings: { generationMs: output.timings.totalMs, onnxMs: output.timings.onnxMs, steps: output.timings.steps },
+      fence: runFence(job, this.deps.workerId),
     });
     if (!completion.didComplete) {
-      logger.info({ status: completion.status }, 'job already final; result not delivered again');
+      logger.info({ status: completion.status }, 'job final or taken over by another run; result not delivered');
       return 'skipped';
     }
     const replay = await this.recordReplay(job, replayFrames.frames(), logger);
@@ -198,11 +219,21 @@ export class GenerationProcessor {
   private async settleFailure(err: unknown, run: RunContext): Promise<JobOutcome> {
     const { job, queueJob, token, signal, message, logger } = run;
     if (err instanceof GenerationAbortedError) {
-      if ((signal.reason as AbortReason) === 'shutdown') {
+      const reason = signal.reason as AbortReason;
+      if (reason === 'shutdown') {
         // Hand the job back untouched: another worker (or this one restarted) runs it.
         logger.info('shutting down: job handed back to the queue');
         if (token !== undefined) await queueJob.moveToWait(token);
         throw new WaitingError();
+      }
+      if (reason === 'superseded') {
+        logger.info('another run holds this job now: stopped without touching it');
+        return 'skipped';
+      }
+      // Shown by the run the cancel stopped; a stale run of the same job leaves it to that one.
+      if ((await runState(this.deps.db, job.id, runFence(job, this.deps.workerId))) !== 'cancelled') {
+        logger.info('cancelled while another run held the job: left to that run');
+        return 'skipped';
       }
       logger.info('cancelled while running');
       await this.deliverFinal(job, message, renderCancelled(job, await jobRefund(this.deps.db, job.id)), logger);
@@ -242,9 +273,9 @@ export class GenerationProcessor {
     } catch (err) {
       return this.settleFailure(err, { job, queueJob, token, signal, message, logger });
     }
-    const completion = await completeJob(this.deps.db, job.id, []);
+    const completion = await completeJob(this.deps.db, job.id, [], { fence: runFence(job, this.deps.workerId) });
     if (!completion.didComplete) {
-      logger.info({ status: completion.status }, 'job already final; result not delivered again');
+      logger.info({ status: completion.status }, 'job final or taken over by another run; result not delivered');
       return 'skipped';
     }
     await this.deliverFinal(job, message, payload, logger);
@@ -295,11 +326,20 @@ export class GenerationProcessor {
       if (encoded?.source !== image) encoded = { source: image, webp: await encodePreview(image) };
       return encoded.webp;
     };
+    const fence = runFence(job, this.deps.workerId);
     return new ProgressReporter<ProgressSnapshot>({
       intervalMs: this.deps.previewIntervalMs,
       clock: this.deps.clock,
       onError: (err) => logger.warn({ err }, 'progress edit failed'),
       send: async (snapshot) => {
+        // The fence, read once per preview at most: a run that may no longer edit stops here,
+        // at its next step, as a cancel stops it.
+        const state = await runState(this.deps.db, job.id, fence);
+        if (state !== 'current') {
+          logger.info({ state }, 'no longer this run\'s job: stopping before the next preview');
+          this.deps.running.abort(job.id, state);
+          return;
+        }
         const preview = snapshot.preview === null ? null : { name: 'preview.webp', data: await encode(snapshot.preview) };
         await message.editProgress(renderProgress(job, { step: snapshot.step, totalSteps: snapshot.totalSteps, etaUnixSeconds: snapshot.etaUnixSeconds, preview }));
         this.deps.metrics.previewEdits.inc();
@@ -317,7 +357,7 @@ export class GenerationProcessor {
   private async fail(job: Job, message: JobMessage, err: unknown, logger: Logger, unrecoverable: boolean): Promise<never> {
     logger.error({ err }, 'job failed');
     const reason = failureReason(err);
-    const { didFail } = await failJob(this.deps.db, job.id, reason);
+    const { didFail } = await failJob(this.deps.db, job.id, reason, runFence(job, this.deps.workerId));
     if (didFail) {
       this.deps.metrics.jobs.inc({ outcome: 'failed' });
       await this.deliverFinal(job, message, renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);
