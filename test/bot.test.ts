@@ -6,9 +6,9 @@ import { buildCustomId } from '../src/discord/custom-ids.js';
 import { renderResult } from '../src/discord/messages.js';
 import { completeJob, createJobWithReservation, failJob, getJob, getQuota, listAudit, listImages, type Job } from '../src/db/index.js';
 import { encodePng } from '../src/images/png.js';
-import { queueNameForModel } from '../src/queue/index.js';
+import { Heartbeat, queueNameForModel } from '../src/queue/index.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
-import { startHarness, type Harness } from './discord/harness.js';
+import { DEMO_MODEL, startHarness, type Harness } from './discord/harness.js';
 
 let h: Harness;
 let admin: FakeUser;
@@ -115,7 +115,7 @@ describe('commands', () => {
     ['count 9', { prompt: 'ok', count: 9 }, '`count` must be a whole number from 1 to 4.'],
     ['unknown aspect', { prompt: 'ok', aspect: '2:1' }, '`aspect` must be one of 1:1, 4:3, 3:4, 16:9, 9:16.'],
     ['unknown sampler', { prompt: 'ok', sampler: 'turbo' }, '`sampler` must be one of euler, euler_a, ddim,'],
-    ['unknown model', { prompt: 'ok', model: 'sdxl' }, 'Unknown model `sdxl`. Available: `shapes-demo`.'],
+    ['unknown model', { prompt: 'ok', model: 'sdxl' }, 'No worker is serving the model `sdxl` right now. Available: `shapes-demo`.'],
     ['accented banned word', { prompt: 'a FORBÍDDEN thing' }, 'Your prompt contains a banned word (`forbidden`).'],
     ['banned phrase in negative', { prompt: 'fine', negative: 'un Gros  Mot'.replace('  ', ' ') }, 'Your prompt contains a banned word (`gros mot`).'],
   ])('/imagine refuses a %s ephemerally', async (_label, options, expected) => {
@@ -129,6 +129,25 @@ describe('commands', () => {
   it('does not flag words that only contain a banned word', async () => {
     const { handle } = await command('imagine', h.discord.user('scunthorpe'), { prompt: 'unforbiddenness, forbiddens', count: 1 });
     expect(handle.original()!.content).toMatch(/queued/);
+  });
+
+  it('refuses, ephemerally and charging nothing, a model whose last worker stopped advertising it', async () => {
+    const night = { ...DEMO_MODEL, name: 'night-model' };
+    const heartbeat = new Heartbeat({ redis: h.redis, prefix: h.context.config.REDIS_PREFIX, workerId: 'night:1', models: [night] });
+    await heartbeat.start();
+    const user = h.discord.user('owl');
+    const served = await command('imagine', user, { prompt: 'an owl', model: 'night-model', count: 1 });
+    expect(served.handle.original()!.content).toMatch(/queued/);
+    // Its pipeline thread died: the worker deletes its heartbeat key at once.
+    await heartbeat.stop();
+    const { handle, callback } = await command('imagine', user, { prompt: 'another owl', model: 'night-model', count: 2 });
+    expect(callback.type).toBe(4);
+    const reply = await visibleReply(handle);
+    expect(reply.flags & EPHEMERAL).toBe(EPHEMERAL);
+    expect(reply.content).toBe('No worker is serving the model `night-model` right now. Available: `shapes-demo`.');
+    const jobs = await h.pg.sql<{ prompt: string }[]>`select prompt from jobs where user_id = ${user.id}`;
+    expect(jobs.map((j) => j.prompt)).toEqual(['an owl']);
+    expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(1);
   });
 
   it('refuses values of the wrong type with a clear message', async () => {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelJob, getJob, listImages, type Job } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
+import { liveModels, workerKey } from '../src/queue/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationWorker } from '../src/worker/runner.js';
@@ -245,6 +246,62 @@ describe('worker with a dead pipeline', RECOVERY, () => {
       const healthy = h.spawnWorker();
       const done = await h.waitForDelivery(job.id, 120_000);
       expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 1, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
+      healthy.child.kill('SIGTERM');
+      await healthy.exited;
+    } finally {
+      await worker.close(1000);
+    }
+  });
+
+  it('hands its job back, stops advertising and asks to exit when its pipeline thread dies mid-job; another worker delivers it once', async () => {
+    const host = await PipelineHost.start({ modelDir: join(MODELS_DIR, DEMO_MODEL), provider: 'cpu' });
+    const deaths: { model: string; at: number }[] = [];
+    const worker = await GenerationWorker.start({
+      db: h.pg.db,
+      redis: h.redis,
+      prefix: h.prefix,
+      workerId: 'test:2',
+      generators: new Map([[DEMO_MODEL, host]]),
+      models: [advertisedInfo(host.model)],
+      discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
+      metrics: createWorkerMetrics(),
+      logger: silentLogger(),
+      clock: Date.now,
+      previewIntervalMs: 200,
+      maxUploadBytes: 10 * 1024 * 1024,
+      tokenMarginMs: 60_000,
+      lockDurationMs: FAST_RECOVERY.lockDurationMs,
+      stalledIntervalMs: FAST_RECOVERY.stalledIntervalMs,
+      // What main.ts does here: close the worker and exit 1 for the supervisor to restart it.
+      onPipelineDeath: (model) => deaths.push({ model, at: Date.now() }),
+    });
+    try {
+      expect(await liveModels(h.redis, h.prefix)).toEqual([advertisedInfo(host.model)]);
+      const user = h.discord.user('una');
+      const { job } = await h.newJob({ user, params: { steps: 150, count: 2 } });
+      await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
+      expect((await getJob(h.pg.db, job.id))!.workerId).toBe('test:2');
+      // The thread ends between two steps of the job, as a crash of the thread looks to the
+      // worker: the generation rejects with "pipeline thread exited" and the host is unhealthy.
+      const killedAt = Date.now();
+      await host.close();
+      const deadline = Date.now() + 10_000;
+      while (deaths.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(deaths.map((d) => d.model)).toEqual([DEMO_MODEL]);
+      const noticedMs = deaths[0]!.at - killedAt;
+      // No longer advertised (its only model: the key is gone), the job back on the queue unspent.
+      expect(await h.redis.exists(workerKey(h.prefix, 'test:2'))).toBe(0);
+      expect(await liveModels(h.redis, h.prefix)).toEqual([]);
+      const bullJob = (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!;
+      expect(['waiting', 'prioritized']).toContain(await bullJob.getState());
+      expect(worker.health().checks.pipelines).toEqual({ ok: false, detail: `dead: ${DEMO_MODEL}` });
+
+      const healthy = h.spawnWorker(FAST_RECOVERY);
+      const done = await h.waitForDelivery(job.id, 120_000);
+      expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 2, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
+      expect(finalEdits(h, job)).toHaveLength(1);
+      expect(await ledgerKinds(h, job.id)).toEqual(['charge']);
+      console.log(`pipeline thread killed: death noticed and job handed back after ${noticedMs} ms, delivered by the next worker after ${Date.now() - killedAt} ms`);
       healthy.child.kill('SIGTERM');
       await healthy.exited;
     } finally {

@@ -67,6 +67,8 @@ export interface ProcessorDeps {
   tokenMarginMs: number;
   /** Called when a job is picked up (heartbeat's lastJobAt). */
   onJobStart: () => void;
+  /** Called when a model's pipeline thread is found dead, after the job at hand went back to the queue. */
+  onPipelineDeath: (model: string) => void;
 }
 
 export type JobOutcome = 'succeeded' | 'failed' | 'cancelled' | 'skipped';
@@ -117,11 +119,10 @@ export class GenerationProcessor {
     const logger = this.deps.logger.child({ jobId, attempt: queueJob.attemptsMade + 1 });
     try {
       const model = modelForQueueName(queueJob.queueName);
-      if (model !== null && this.deps.generators.get(model)?.healthy === false && token !== undefined) {
+      if (model !== null && this.deps.generators.get(model)?.healthy === false) {
         // A job taken just before the worker paused for its dead pipeline: give it back
         // unclaimed, without spending an attempt, for a healthy worker.
-        await queueJob.moveToWait(token);
-        throw new WaitingError();
+        return await this.handBackForDeadPipeline(model, queueJob, token, logger);
       }
       const job = await claimJob(this.deps.db, jobId, this.deps.workerId);
       if (job === null) {
@@ -218,6 +219,8 @@ export class GenerationProcessor {
    */
   private async settleFailure(err: unknown, run: RunContext): Promise<JobOutcome> {
     const { job, queueJob, token, signal, message, logger } = run;
+    // The pipeline thread died under this job: not the job's fault, and not one more attempt.
+    if (this.deps.generators.get(job.model)?.healthy === false) return this.handBackForDeadPipeline(job.model, queueJob, token, logger, err);
     if (err instanceof GenerationAbortedError) {
       const reason = signal.reason as AbortReason;
       if (reason === 'shutdown') {
@@ -246,6 +249,18 @@ export class GenerationProcessor {
       throw err;
     }
     return this.fail(job, message, err, logger, !retryable);
+  }
+
+  /**
+   * Gives the job back to the queue untouched (the row stays running under this run's fence,
+   * which the next claim supersedes) and reports the dead pipeline: the worker stops
+   * advertising the model and exits for its supervisor to restart it.
+   */
+  private async handBackForDeadPipeline(model: string, queueJob: QueueJob<GenerationJobData>, token: string | undefined, logger: Logger, err?: unknown): Promise<never> {
+    logger.error({ model, err }, 'pipeline thread dead: job handed back to the queue');
+    if (token !== undefined) await queueJob.moveToWait(token);
+    this.deps.onPipelineDeath(model);
+    throw new WaitingError();
   }
 
   /**
