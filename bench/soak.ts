@@ -1,0 +1,203 @@
+// npm run soak [-- --jobs N]: a long soak of one worker process, not run in CI nor by
+// `npm run bench`. N tiny jobs (1 step, 1 image, 128x128; 20,000 by default) from 10 users go
+// through a real worker (`src/worker/main.ts`) on Postgres, Redis and the local Discord
+// server. Its resident memory (VmRSS, the pipeline thread included) is read after a warm-up
+// and after every 1,000 jobs, each time after a full GC of the worker's main thread and of its
+// pipeline thread (the worker runs with --expose-gc; the GC is asked for over its inspector).
+// Target: less than 1 MiB of growth per 1,000 jobs after the warm-up.
+// Needs Postgres, Redis and models/shapes-demo, like the tests.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { WorkerHarness } from '../test/support/worker-harness.js';
+
+const USERS = 10;
+/** Jobs queued at once: enough to keep the worker busy, few enough to wait for one by one. */
+const BATCH = 100;
+const TARGET_MIB_PER_1000 = 1;
+
+function wholeNumber(name: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw new Error(`--${name}=${JSON.stringify(text)}: expected a whole number >= ${min}`);
+  return value;
+}
+
+/** Resident set size of a process in bytes (Linux). */
+function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (match === null) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+const mib = (bytes: number) => bytes / 1024 / 1024;
+
+interface HeapUsage {
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/**
+ * The worker's inspector: runs `gc()` and reads `process.memoryUsage()` in its main thread
+ * and in each of its worker threads (the pipeline), through the NodeWorker domain.
+ */
+class Inspector {
+  private nextId = 1;
+  private readonly replies = new Map<number, (result: unknown) => void>();
+  private readonly threadReplies = new Map<string, (result: unknown) => void>();
+  private readonly threads = new Set<string>();
+
+  private constructor(private readonly socket: WebSocket) {
+    socket.on('message', (data) => {
+      const message = JSON.parse((data as Buffer).toString('utf8')) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown> };
+      if (message.id !== undefined) {
+        this.replies.get(message.id)?.(message.error === undefined ? message.result : new Error(message.error.message));
+        this.replies.delete(message.id);
+      } else if (message.method === 'NodeWorker.attachedToWorker') {
+        this.threads.add(message.params!.sessionId as string);
+      } else if (message.method === 'NodeWorker.detachedFromWorker') {
+        this.threads.delete(message.params!.sessionId as string);
+      } else if (message.method === 'NodeWorker.receivedMessageFromWorker') {
+        const inner = JSON.parse(message.params!.message as string) as { id?: number; result?: unknown };
+        const key = `${message.params!.sessionId as string}:${inner.id}`;
+        this.threadReplies.get(key)?.(inner.result);
+        this.threadReplies.delete(key);
+      }
+    });
+  }
+
+  static async connect(url: string): Promise<Inspector> {
+    const socket = new WebSocket(url);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    const inspector = new Inspector(socket);
+    await inspector.call('NodeWorker.enable', { waitForDebuggerOnStart: false });
+    return inspector;
+  }
+
+  private call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
+    const id = this.nextId++;
+    const reply = new Promise<unknown>((resolve, reject) => this.replies.set(id, (r) => (r instanceof Error ? reject(r) : resolve(r))));
+    this.socket.send(JSON.stringify({ id, method, params }));
+    return reply;
+  }
+
+  private async callInThread(sessionId: string, method: string, params: Record<string, unknown>): Promise<unknown> {
+    const id = this.nextId++;
+    const reply = new Promise<unknown>((resolve) => this.threadReplies.set(`${sessionId}:${id}`, resolve));
+    await this.call('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method, params }) });
+    return reply;
+  }
+
+  /** Full GC (twice: finalizers free native memory, such as ONNX tensors, on the second) everywhere; the heaps after it. */
+  async collect(): Promise<{ main: HeapUsage; threads: HeapUsage[] }> {
+    const expression = 'gc(); gc(); JSON.stringify(process.memoryUsage())';
+    const read = (result: unknown) => JSON.parse((result as { result: { value: string } }).result.value) as HeapUsage;
+    const threads = await Promise.all([...this.threads].map(async (session) => read(await this.callInThread(session, 'Runtime.evaluate', { expression }))));
+    const main = read(await this.call('Runtime.evaluate', { expression }));
+    return { main, threads };
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
+
+interface Reading {
+  jobs: number;
+  rss: number;
+  mainHeap: number;
+  threadHeap: number;
+  /** V8 heap memory committed by both threads (what of the heaps counts in rss). */
+  heapTotal: number;
+  external: number;
+}
+
+/** Least-squares slope of rss over jobs, in bytes per job. */
+function slope(readings: Reading[]): number {
+  const n = readings.length;
+  const mx = readings.reduce((a, r) => a + r.jobs, 0) / n;
+  const my = readings.reduce((a, r) => a + r.rss, 0) / n;
+  const sxy = readings.reduce((a, r) => a + (r.jobs - mx) * (r.rss - my), 0);
+  const sxx = readings.reduce((a, r) => a + (r.jobs - mx) ** 2, 0);
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { jobs: { type: 'string' }, warmup: { type: 'string' } } });
+  const total = wholeNumber('jobs', values.jobs, 20_000, 1000);
+  const warmup = wholeNumber('warmup', values.warmup, 500, 1);
+  if (warmup >= total) throw new Error(`--warmup (${warmup}) must be below --jobs (${total})`);
+
+  const h = await WorkerHarness.start('soak');
+  let inspector: Inspector | null = null;
+  try {
+    const worker = h.spawnWorker({ nodeArgs: ['--expose-gc', '--inspect=127.0.0.1:0'] });
+    const listening = await worker.waitForLine((l) => l.includes('Debugger listening on ws://'));
+    inspector = await Inspector.connect(/ws:\/\/\S+/.exec(listening)![0]);
+    await worker.waitForLine((l) => l.includes('health and metrics listening'), 120_000);
+    const pid = worker.child.pid!;
+    const users = Array.from({ length: USERS }, (_, i) => h.discord.user(`soak${i}`));
+
+    const readings: Reading[] = [];
+    const read = async (jobs: number) => {
+      const heaps = await inspector!.collect();
+      await new Promise((r) => setTimeout(r, 200));
+      const reading = {
+        jobs,
+        rss: rssBytes(pid),
+        mainHeap: heaps.main.heapUsed,
+        threadHeap: heaps.threads.reduce((a, t) => a + t.heapUsed, 0),
+        heapTotal: heaps.main.heapTotal + heaps.threads.reduce((a, t) => a + t.heapTotal, 0),
+        external: heaps.main.external + heaps.threads.reduce((a, t) => a + t.external, 0),
+      };
+      readings.push(reading);
+      const first = readings[0];
+      const per1000 = jobs === first.jobs ? 0 : ((reading.rss - first.rss) / (jobs - first.jobs)) * 1000;
+      console.log(
+        `${String(jobs).padStart(6)} jobs  rss ${mib(reading.rss).toFixed(1)} MiB  main heap ${mib(reading.mainHeap).toFixed(1)} MiB  pipeline heap ${mib(reading.threadHeap).toFixed(1)} MiB  heaps committed ${mib(reading.heapTotal).toFixed(1)} MiB  external ${mib(reading.external).toFixed(1)} MiB  since warm-up ${mib(reading.rss - first.rss).toFixed(1)} MiB (${mib(per1000).toFixed(2)} MiB per 1,000 jobs)`,
+      );
+    };
+
+    const startedAt = Date.now();
+    let done = 0;
+    let nextReading = warmup;
+    while (done < total) {
+      const batch = [];
+      const size = Math.min(BATCH, nextReading - done);
+      for (let i = 0; i < size; i++) {
+        const n = done + i;
+        batch.push((await h.newJob({ user: users[n % USERS], params: { steps: 1, count: 1, seed: n } })).job);
+      }
+      for (const job of batch) await h.waitForDelivery(job.id, 120_000);
+      done += size;
+      // The local Discord server records every request; the soak does not need them.
+      h.discord.requests.length = 0;
+      if (done === nextReading) {
+        await read(done);
+        nextReading = Math.min(total, (Math.floor(done / 1000) + 1) * 1000);
+      }
+    }
+    const growth = mib(slope(readings) * 1000);
+    // V8 sizes its heaps up for a while after the warm-up: the second half shows whether it levelled off.
+    const secondHalf = readings.slice(Math.floor(readings.length / 2));
+    const lateGrowth = mib(slope(secondHalf) * 1000);
+    console.log(
+      `\n${total} jobs in ${((Date.now() - startedAt) / 1000).toFixed(0)} s. Resident memory after the warm-up (${warmup} jobs): ${mib(readings[0].rss).toFixed(1)} MiB; at the end ${mib(readings.at(-1)!.rss).toFixed(1)} MiB.`,
+    );
+    console.log(`Growth per 1,000 jobs (least squares): ${growth.toFixed(2)} MiB over all ${readings.length} readings, ${lateGrowth.toFixed(2)} MiB over the last ${secondHalf.length} (from ${secondHalf[0].jobs} jobs).`);
+    console.log(`Target below ${TARGET_MIB_PER_1000} MiB per 1,000 jobs: ${growth < TARGET_MIB_PER_1000 ? 'met' : lateGrowth < TARGET_MIB_PER_1000 ? 'met once it levelled off' : 'NOT met'}.`);
+  } finally {
+    inspector?.close();
+    await h.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
