@@ -185,12 +185,14 @@ async function main(): Promise<void> {
     const growth = mib(slope(readings) * 1000);
     // V8 sizes its heaps up for a while after the warm-up: the second half shows whether it levelled off.
     const secondHalf = readings.slice(Math.floor(readings.length / 2));
-    const lateGrowth = mib(slope(secondHalf) * 1000);
+    const lateGrowth = secondHalf.length >= 3 ? mib(slope(secondHalf) * 1000) : null;
     console.log(
       `\n${total} jobs in ${((Date.now() - startedAt) / 1000).toFixed(0)} s. Resident memory after the warm-up (${warmup} jobs): ${mib(readings[0].rss).toFixed(1)} MiB; at the end ${mib(readings.at(-1)!.rss).toFixed(1)} MiB.`,
     );
-    console.log(`Growth per 1,000 jobs (least squares): ${growth.toFixed(2)} MiB over all ${readings.length} readings, ${lateGrowth.toFixed(2)} MiB over the last ${secondHalf.length} (from ${secondHalf[0].jobs} jobs).`);
-    console.log(`Target below ${TARGET_MIB_PER_1000} MiB per 1,000 jobs: ${growth < TARGET_MIB_PER_1000 ? 'met' : lateGrowth < TARGET_MIB_PER_1000 ? 'met once it levelled off' : 'NOT met'}.`);
+    const late = lateGrowth === null ? '' : `, ${lateGrowth.toFixed(2)} MiB over the last ${secondHalf.length} (from ${secondHalf[0].jobs} jobs)`;
+    console.log(`Growth per 1,000 jobs (least squares): ${growth.toFixed(2)} MiB over all ${readings.length} readings${late}.`);
+    const verdict = growth < TARGET_MIB_PER_1000 ? 'met' : lateGrowth !== null && lateGrowth < TARGET_MIB_PER_1000 ? 'met once it levelled off' : 'NOT met';
+    console.log(`Target below ${TARGET_MIB_PER_1000} MiB per 1,000 jobs: ${verdict}.`);
   } finally {
     inspector?.close();
     await h.close();
