@@ -8,13 +8,15 @@
 // Needs Postgres, Redis and models/shapes-demo, like the tests.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
+import { ProcessInspector, inspectorUrl } from '../test/support/inspector.js';
 import { WorkerHarness } from '../test/support/worker-harness.js';
 
 const USERS = 10;
 /** Jobs queued at once: enough to keep the worker busy, few enough to wait for one by one. */
 const BATCH = 100;
 const TARGET_MIB_PER_1000 = 1;
+/** The pipeline thread's script (tsx's module hooks run in a worker thread of their own). */
+const PIPELINE_THREAD = /\/pipeline\/(thread-loader\.mjs|host-thread\.js)$/;
 
 function wholeNumber(name: string, text: string | undefined, fallback: number, min: number): number {
   if (text === undefined) return fallback;
@@ -39,72 +41,12 @@ interface HeapUsage {
   arrayBuffers: number;
 }
 
-/**
- * The worker's inspector: runs `gc()` and reads `process.memoryUsage()` in its main thread
- * and in each of its worker threads (the pipeline), through the NodeWorker domain.
- */
-class Inspector {
-  private nextId = 1;
-  private readonly replies = new Map<number, (result: unknown) => void>();
-  private readonly threadReplies = new Map<string, (result: unknown) => void>();
-  private readonly threads = new Set<string>();
-
-  private constructor(private readonly socket: WebSocket) {
-    socket.on('message', (data) => {
-      const message = JSON.parse((data as Buffer).toString('utf8')) as { id?: number; result?: unknown; error?: { message: string }; method?: string; params?: Record<string, unknown> };
-      if (message.id !== undefined) {
-        this.replies.get(message.id)?.(message.error === undefined ? message.result : new Error(message.error.message));
-        this.replies.delete(message.id);
-      } else if (message.method === 'NodeWorker.attachedToWorker') {
-        this.threads.add(message.params!.sessionId as string);
-      } else if (message.method === 'NodeWorker.detachedFromWorker') {
-        this.threads.delete(message.params!.sessionId as string);
-      } else if (message.method === 'NodeWorker.receivedMessageFromWorker') {
-        const inner = JSON.parse(message.params!.message as string) as { id?: number; result?: unknown };
-        const key = `${message.params!.sessionId as string}:${inner.id}`;
-        this.threadReplies.get(key)?.(inner.result);
-        this.threadReplies.delete(key);
-      }
-    });
-  }
-
-  static async connect(url: string): Promise<Inspector> {
-    const socket = new WebSocket(url);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => resolve());
-      socket.once('error', reject);
-    });
-    const inspector = new Inspector(socket);
-    await inspector.call('NodeWorker.enable', { waitForDebuggerOnStart: false });
-    return inspector;
-  }
-
-  private call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
-    const id = this.nextId++;
-    const reply = new Promise<unknown>((resolve, reject) => this.replies.set(id, (r) => (r instanceof Error ? reject(r) : resolve(r))));
-    this.socket.send(JSON.stringify({ id, method, params }));
-    return reply;
-  }
-
-  private async callInThread(sessionId: string, method: string, params: Record<string, unknown>): Promise<unknown> {
-    const id = this.nextId++;
-    const reply = new Promise<unknown>((resolve) => this.threadReplies.set(`${sessionId}:${id}`, resolve));
-    await this.call('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method, params }) });
-    return reply;
-  }
-
-  /** Full GC (twice: finalizers free native memory, such as ONNX tensors, on the second) everywhere; the heaps after it. */
-  async collect(): Promise<{ main: HeapUsage; threads: HeapUsage[] }> {
-    const expression = 'gc(); gc(); JSON.stringify(process.memoryUsage())';
-    const read = (result: unknown) => JSON.parse((result as { result: { value: string } }).result.value) as HeapUsage;
-    const threads = await Promise.all([...this.threads].map(async (session) => read(await this.callInThread(session, 'Runtime.evaluate', { expression }))));
-    const main = read(await this.call('Runtime.evaluate', { expression }));
-    return { main, threads };
-  }
-
-  close(): void {
-    this.socket.close();
-  }
+/** Full GC everywhere (twice: finalizers free native memory, such as ONNX tensors, on the second); the heaps after it. */
+async function collect(inspector: ProcessInspector): Promise<{ main: HeapUsage; threads: HeapUsage[] }> {
+  const expression = 'gc(); gc(); JSON.stringify(process.memoryUsage())';
+  const threads = (await inspector.evaluateInThreads(expression, PIPELINE_THREAD)).map((value) => JSON.parse(value as string) as HeapUsage);
+  const main = JSON.parse((await inspector.evaluate(expression)) as string) as HeapUsage;
+  return { main, threads };
 }
 
 interface Reading {
@@ -134,18 +76,19 @@ async function main(): Promise<void> {
   if (warmup >= total) throw new Error(`--warmup (${warmup}) must be below --jobs (${total})`);
 
   const h = await WorkerHarness.start('soak');
-  let inspector: Inspector | null = null;
+  let inspector: ProcessInspector | null = null;
   try {
     const worker = h.spawnWorker({ nodeArgs: ['--expose-gc', '--inspect=127.0.0.1:0'] });
     const listening = await worker.waitForLine((l) => l.includes('Debugger listening on ws://'));
-    inspector = await Inspector.connect(/ws:\/\/\S+/.exec(listening)![0]);
+    inspector = await ProcessInspector.connect(inspectorUrl(listening));
     await worker.waitForLine((l) => l.includes('health and metrics listening'), 120_000);
+    await inspector.waitForThreads(1, PIPELINE_THREAD);
     const pid = worker.child.pid!;
     const users = Array.from({ length: USERS }, (_, i) => h.discord.user(`soak${i}`));
 
     const readings: Reading[] = [];
     const read = async (jobs: number) => {
-      const heaps = await inspector!.collect();
+      const heaps = await collect(inspector!);
       await new Promise((r) => setTimeout(r, 200));
       const reading = {
         jobs,

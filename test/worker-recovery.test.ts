@@ -6,15 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelJob, getJob, listImages, type Job } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
-import { liveModels, workerKey } from '../src/queue/index.js';
+import { liveModels, liveWorkers, workerKey } from '../src/queue/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationWorker } from '../src/worker/runner.js';
 import type { RecordedRequest } from './discord/server.js';
+import { ProcessInspector, inspectorUrl } from './support/inspector.js';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
 import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from './support/worker-harness.js';
 
 const FAST_RECOVERY = { lockDurationMs: 2000, stalledIntervalMs: 500 };
+/** The pipeline thread's script (src/pipeline/host.ts starts it; under tsx through thread-loader.mjs). */
+const PIPELINE_THREAD = /\/pipeline\/(thread-loader\.mjs|host-thread\.js)$/;
 /**
  * These tests start worker processes one after another (each loads the model) and wait for
  * locks to expire: on two busy cores that alone can take most of vitest's default minute.
@@ -306,6 +309,37 @@ describe('worker with a dead pipeline', RECOVERY, () => {
       await healthy.exited;
     } finally {
       await worker.close(1000);
+    }
+  });
+  it('a worker process whose pipeline thread dies stops advertising and exits 1; a healthy worker takes the next job', async () => {
+    const dying = h.spawnWorker({ ...FAST_RECOVERY, nodeArgs: ['--inspect=127.0.0.1:0'] });
+    const inspector = await ProcessInspector.connect(inspectorUrl(await dying.waitForLine((l) => l.includes('Debugger listening on ws://'))));
+    try {
+      await dying.ready;
+      await inspector.waitForThreads(1, PIPELINE_THREAD);
+      const advertised = async () => (await liveWorkers(h.redis, h.prefix)).some((w) => w.id.endsWith(`:${dying.child.pid}`));
+      expect(await advertised()).toBe(true);
+      // process.exit inside a worker thread ends that thread alone: the pipeline thread dies
+      // (idle, as after an uncaught error in it), with no hook in the worker's code.
+      const killedAt = Date.now();
+      await inspector.runInThreads('process.exit(1)', PIPELINE_THREAD);
+      // A thread (or process) with a debugger attached waits for it to go before it exits.
+      inspector.close();
+      expect(await dying.exited).toBe(1);
+      const exitedMs = Date.now() - killedAt;
+      expect(await advertised()).toBe(false);
+      expect(dying.lines.some((l) => l.includes('a pipeline thread died: shutting down to be restarted (exit 1)'))).toBe(true);
+
+      const user = h.discord.user('vic');
+      const { job } = await h.newJob({ user, params: { steps: 2, count: 1 } });
+      const healthy = h.spawnWorker();
+      const done = await h.waitForDelivery(job.id, 120_000);
+      expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 1, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
+      console.log(`pipeline thread of a worker process ended: the process exited 1 after ${exitedMs} ms`);
+      healthy.child.kill('SIGTERM');
+      await healthy.exited;
+    } finally {
+      inspector.close();
     }
   });
 });
