@@ -296,7 +296,10 @@ describe('worker with a dead pipeline', RECOVERY, () => {
       expect(await h.redis.exists(workerKey(h.prefix, 'test:2'))).toBe(0);
       expect(await liveModels(h.redis, h.prefix)).toEqual([]);
       const bullJob = (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!;
+      const handedBack = Date.now() + 10_000;
+      while ((await bullJob.getState()) === 'active' && Date.now() < handedBack) await new Promise((r) => setTimeout(r, 20));
       expect(['waiting', 'prioritized']).toContain(await bullJob.getState());
+      expect(bullJob.attemptsMade).toBe(0);
       expect(worker.health().checks.pipelines).toEqual({ ok: false, detail: `dead: ${DEMO_MODEL}` });
 
       const healthy = h.spawnWorker(FAST_RECOVERY);

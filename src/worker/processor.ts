@@ -45,6 +45,8 @@ export interface ImageGenerator {
   readonly model: { name: string; hash: string };
   /** False once the pipeline thread died. */
   readonly healthy: boolean;
+  /** Resolves when the pipeline thread has ended (a crash, or a close). */
+  readonly ended: Promise<void>;
   generate(request: GenerationRequest, options?: GenerateCallOptions): Promise<GenerationOutput>;
 }
 

@@ -17,9 +17,9 @@ export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' |
   models: ModelInfo[];
   /**
    * Called once, when the first pipeline thread dies: by then the worker stopped advertising
-   * that model (its heartbeat key is gone when it was the only one), stopped taking its jobs
-   * and handed back the job it ran. main.ts closes the worker and exits 1 so that the
-   * supervisor (compose's `restart: unless-stopped`) restarts it.
+   * that model (its heartbeat key is gone when it was the only one) and taking its jobs; the
+   * job it ran goes back to the queue unspent (close() waits for that). main.ts closes the
+   * worker and exits 1 so that the supervisor (compose's `restart: unless-stopped`) restarts it.
    * @defaultValue none: the worker stays up without that model, /healthz at 503
    */
   onPipelineDeath?: (model: string) => void;
@@ -111,6 +111,8 @@ export class GenerationWorker {
       this.workers.set(model, worker);
     }
     await this.heartbeat.start();
+    // A thread that ends while no job runs is noticed at once too (the poll would within pollIntervalMs).
+    for (const [model, generator] of generators) void generator.ended.then(() => this.pipelineDied(model));
     await this.poll();
     this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
     this.retention.start();
