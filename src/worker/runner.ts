@@ -47,7 +47,7 @@ export class GenerationWorker {
   private pollTimer: NodeJS.Timeout | null = null;
   private lastRedisOkAt: number | null = null;
   private closing: Promise<void> | null = null;
-  /** Models whose pipeline thread died (seen by a job or by the poll). */
+  /** Models whose pipeline thread died (seen by a job, or by the thread's end). */
   private readonly deadModels = new Set<string>();
 
   private constructor(private readonly options: GenerationWorkerOptions) {
@@ -111,7 +111,7 @@ export class GenerationWorker {
       this.workers.set(model, worker);
     }
     await this.heartbeat.start();
-    // A thread that ends while no job runs is noticed at once too (the poll would within pollIntervalMs).
+    // A thread that ends while no job runs is noticed at once too.
     for (const [model, generator] of generators) void generator.ended.then(() => this.pipelineDied(model));
     await this.poll();
     this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
@@ -122,9 +122,6 @@ export class GenerationWorker {
 
   private async poll(): Promise<void> {
     this.options.metrics.residentMemory.set(process.memoryUsage.rss());
-    for (const [model, generator] of this.options.generators) {
-      if (!generator.healthy) this.pipelineDied(model);
-    }
     try {
       await this.sampleQueueDepth();
     } catch (err) {
@@ -133,7 +130,7 @@ export class GenerationWorker {
   }
 
   /**
-   * A model's pipeline thread is dead (a job saw it, or the poll): every job would fail here.
+   * A model's pipeline thread is dead (a job saw it, or the thread ended): every job would fail here.
    * Stop taking them and stop advertising the model at once (the heartbeat is rewritten
    * without it, or deleted), then tell the owner, once.
    */
