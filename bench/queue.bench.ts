@@ -29,6 +29,7 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
     get healthy() {
       return host.healthy;
     },
+    ended: host.ended,
     async generate(request, options) {
       const enteredAt = performance.timeOrigin + performance.now();
       const output = await host.generate(request, options);

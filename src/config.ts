@@ -105,6 +105,7 @@ export const envSchema = z.object({
   MAX_WAIT_MS: int(3_600_000, 1000, 30 * 86_400_000),
   PREVIEW_INTERVAL_MS: int(1500, 200, 60_000),
   SHUTDOWN_GRACE_MS: int(30_000, 1000, 600_000),
+  /** The worker's /healthz and /metrics port; 0 picks a free one (several workers on one machine), logged at start. */
   HEALTH_PORT: int(9464, 0, 65535),
 
   HF_ENDPOINT: url('https://huggingface.co', ['http:', 'https:']),

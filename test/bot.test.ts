@@ -6,9 +6,9 @@ import { buildCustomId } from '../src/discord/custom-ids.js';
 import { renderResult } from '../src/discord/messages.js';
 import { completeJob, createJobWithReservation, failJob, getJob, getQuota, listAudit, listImages, type Job } from '../src/db/index.js';
 import { encodePng } from '../src/images/png.js';
-import { queueNameForModel } from '../src/queue/index.js';
+import { Heartbeat, queueNameForModel } from '../src/queue/index.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
-import { startHarness, type Harness } from './discord/harness.js';
+import { DEMO_MODEL, startHarness, type Harness } from './discord/harness.js';
 
 let h: Harness;
 let admin: FakeUser;
@@ -115,7 +115,7 @@ describe('commands', () => {
     ['count 9', { prompt: 'ok', count: 9 }, '`count` must be a whole number from 1 to 4.'],
     ['unknown aspect', { prompt: 'ok', aspect: '2:1' }, '`aspect` must be one of 1:1, 4:3, 3:4, 16:9, 9:16.'],
     ['unknown sampler', { prompt: 'ok', sampler: 'turbo' }, '`sampler` must be one of euler, euler_a, ddim,'],
-    ['unknown model', { prompt: 'ok', model: 'sdxl' }, 'Unknown model `sdxl`. Available: `shapes-demo`.'],
+    ['unknown model', { prompt: 'ok', model: 'sdxl' }, 'No worker is serving the model `sdxl` right now. Available: `shapes-demo`.'],
     ['accented banned word', { prompt: 'a FORBÍDDEN thing' }, 'Your prompt contains a banned word (`forbidden`).'],
     ['banned phrase in negative', { prompt: 'fine', negative: 'un Gros  Mot'.replace('  ', ' ') }, 'Your prompt contains a banned word (`gros mot`).'],
   ])('/imagine refuses a %s ephemerally', async (_label, options, expected) => {
@@ -129,6 +129,25 @@ describe('commands', () => {
   it('does not flag words that only contain a banned word', async () => {
     const { handle } = await command('imagine', h.discord.user('scunthorpe'), { prompt: 'unforbiddenness, forbiddens', count: 1 });
     expect(handle.original()!.content).toMatch(/queued/);
+  });
+
+  it('refuses, ephemerally and charging nothing, a model whose last worker stopped advertising it', async () => {
+    const night = { ...DEMO_MODEL, name: 'night-model' };
+    const heartbeat = new Heartbeat({ redis: h.redis, prefix: h.context.config.REDIS_PREFIX, workerId: 'night:1', models: [night] });
+    await heartbeat.start();
+    const user = h.discord.user('owl');
+    const served = await command('imagine', user, { prompt: 'an owl', model: 'night-model', count: 1 });
+    expect(served.handle.original()!.content).toMatch(/queued/);
+    // Its pipeline thread died: the worker deletes its heartbeat key at once.
+    await heartbeat.stop();
+    const { handle, callback } = await command('imagine', user, { prompt: 'another owl', model: 'night-model', count: 2 });
+    expect(callback.type).toBe(4);
+    const reply = await visibleReply(handle);
+    expect(reply.flags & EPHEMERAL).toBe(EPHEMERAL);
+    expect(reply.content).toBe('No worker is serving the model `night-model` right now. Available: `shapes-demo`.');
+    const jobs = await h.pg.sql<{ prompt: string }[]>`select prompt from jobs where user_id = ${user.id}`;
+    expect(jobs.map((j) => j.prompt)).toEqual(['an owl']);
+    expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(1);
   });
 
   it('refuses values of the wrong type with a clear message', async () => {
@@ -386,6 +405,61 @@ describe('response deadline', () => {
       expect(refused.original()!.deleted).toBe(true);
     } finally {
       await slow.close();
+    }
+  });
+
+  it('fails and refunds a job whose first response Discord refuses (10062), and keeps answering', async () => {
+    const lost = await startHarness({ label: 'botlost' });
+    try {
+      const user = lost.discord.user('unlucky');
+      await lost.pg.sql`insert into users (id) values (${user.id})`;
+      const rowsOf = () => lost.pg.sql<{ id: string; status: string; error: string | null }[]>`select id, status, error from jobs where user_id = ${user.id} order by created_at`;
+      lost.discord.failInteractionCallbacks(true);
+      // One prompt, then one that makes two prompts: each time the reservation is held up (its
+      // user row locked, as a busy database would) until the budget runs out, the bot defers,
+      // Discord refuses the deferral, and only then does the job row exist.
+      for (const prompt of ['never shown', 'a {red, blue} circle']) {
+        let release!: () => void;
+        let locked!: () => void;
+        const isLocked = new Promise<void>((resolve) => (locked = resolve));
+        const holder = lost.pg.sql.begin(async (tx) => {
+          await tx`select id from users where id = ${user.id} for update`;
+          locked();
+          await new Promise<void>((resolve) => (release = resolve));
+        });
+        await isLocked;
+        const handle = await lost.discord.sendCommand({ name: 'imagine', user, options: { prompt, count: 2 } });
+        const callback = `/interactions/${handle.id}/${handle.token}/callback`;
+        const refusal = await lost.discord.waitForRequest((r) => r.path === callback);
+        expect(refusal.response).toEqual({ status: 404, json: { code: 10062, message: 'Unknown interaction' } });
+        release();
+        await holder;
+        // The job made once the lock went is taken back, then the bot tries its error reply
+        // (refused too): the handler is done before the next command.
+        const deadline = Date.now() + 15_000;
+        while (lost.discord.requests.filter((r) => r.path === callback && r.response !== undefined).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        const made = prompt === 'never shown' ? 1 : 2;
+        expect((await rowsOf()).map((j) => j.status)).toEqual(Array.from({ length: made }, () => 'failed'));
+        expect(lost.discord.messages.all().filter((m) => m.interactionToken === handle.token)).toEqual([]);
+      }
+      // Each job made is failed and refunded: none stays charged without a message.
+      const rows = await rowsOf();
+      expect(rows.map((j) => [j.status, j.error])).toEqual([
+        ['failed', 'the first response to Discord failed'],
+        ['failed', 'the first response to Discord failed'],
+      ]);
+      for (const row of rows) {
+        const ledger = await lost.pg.sql<{ kind: string }[]>`select kind from quota_ledger where job_id = ${row.id} order by id`;
+        expect(ledger.map((l) => l.kind)).toEqual(['charge', 'refund']);
+      }
+      expect((await getQuota(lost.pg.db, user.id, { defaultLimit: 50 })).used).toBe(0);
+
+      // The bot is still there, and the user is not held back by jobs in flight.
+      lost.discord.failInteractionCallbacks(false);
+      const next = await lost.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'shown', count: 1 } });
+      await lost.discord.messages.waitFor((m) => m.interactionToken === next.token && /queued/.test(m.content));
+    } finally {
+      await lost.close();
     }
   });
 });

@@ -9,6 +9,8 @@ import {
   unbanInGuild,
   cancelJob,
   claimJob,
+  runFence,
+  runState,
   completeJob,
   countActiveJobs,
   createJobWithReservation,
@@ -187,6 +189,45 @@ describe('job lifecycle', () => {
     expect(await failJob(pg.db, job.id, 'too late')).toEqual({ didFail: false, refund: null });
     expect(await cancelJob(pg.db, job.id, user)).toEqual({ previousStatus: 'succeeded', cancelled: false });
     expect((await getQuota(pg.db, user, ctx)).used).toBe(4);
+  });
+
+  it('fences each run by its attempt and worker: a superseded run can neither complete, fail nor keep editing', async () => {
+    const user = snowflake();
+    const job = await createJob(sampleJobInput(user, { params: sampleParams({ count: 1 }) }));
+    const first = runFence((await claimJob(pg.db, job.id, 'worker-a'))!, 'worker-a');
+    expect(first).toEqual({ attempt: 1, workerId: 'worker-a' });
+    expect(await runState(pg.db, job.id, first)).toBe('current');
+    // Another worker with the same attempt number is not this run.
+    expect(await runState(pg.db, job.id, { attempt: 1, workerId: 'worker-b' })).toBe('superseded');
+
+    // The BullMQ lock was lost: the job runs again elsewhere, as attempt 2.
+    const second = runFence((await claimJob(pg.db, job.id, 'worker-b'))!, 'worker-b');
+    expect(second).toEqual({ attempt: 2, workerId: 'worker-b' });
+    expect(await runState(pg.db, job.id, first)).toBe('superseded');
+    expect(await runState(pg.db, job.id, second)).toBe('current');
+    expect(await completeJob(pg.db, job.id, imagesFor(job), { fence: first })).toEqual({ didComplete: false, status: 'running' });
+    expect(await failJob(pg.db, job.id, 'stale', first)).toEqual({ didFail: false, refund: null });
+    expect(await listImages(pg.db, job.id)).toEqual([]);
+
+    // Cancelled while attempt 2 ran: that run shows the cancel, the stale one stays silent.
+    expect((await cancelJob(pg.db, job.id, user)).cancelled).toBe(true);
+    expect(await runState(pg.db, job.id, second)).toBe('cancelled');
+    expect(await runState(pg.db, job.id, first)).toBe('superseded');
+    expect(await completeJob(pg.db, job.id, imagesFor(job), { fence: second })).toEqual({ didComplete: false, status: 'cancelled' });
+
+    // Finished by the current run: the job is no one's to edit any more, and the ledger is untouched by stale runs.
+    const other = await createJob(sampleJobInput(user, { params: sampleParams({ count: 1 }) }));
+    const run = runFence((await claimJob(pg.db, other.id, 'worker-a'))!, 'worker-a');
+    expect(await completeJob(pg.db, other.id, imagesFor(other), { fence: run })).toEqual({ didComplete: true, status: 'succeeded' });
+    expect(await runState(pg.db, other.id, run)).toBe('superseded');
+    expect(await failJob(pg.db, other.id, 'late', run)).toEqual({ didFail: false, refund: null });
+    expect(await runState(pg.db, 'nosuchjob1', run)).toBe('superseded');
+    const ledger = await pg.sql<{ job_id: string; kind: string }[]>`select job_id, kind from quota_ledger where job_id in (${job.id}, ${other.id}) order by id`;
+    expect(ledger).toEqual([
+      { job_id: job.id, kind: 'charge' },
+      { job_id: job.id, kind: 'refund' },
+      { job_id: other.id, kind: 'charge' },
+    ]);
   });
 
   it('cancels a queued job once, refunds it, and the worker then skips it', async () => {

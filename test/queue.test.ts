@@ -15,7 +15,7 @@ import {
   subscribeCancels,
 } from '../src/queue/index.js';
 import type { ModelInfo } from '../src/contract/index.js';
-import { SHARED_REDIS_URL, dropPrefix, freshPrefix } from './support/redis.js';
+import { SHARED_REDIS_URL, dropPrefix, freshPrefix, startPrivateRedis, type PrivateRedis } from './support/redis.js';
 
 const demo: ModelInfo = {
   name: 'shapes-demo',
@@ -135,5 +135,33 @@ describe('queue contract', () => {
     await two;
     await unsubscribe();
     expect(seen).toEqual(['job0000001', 'job0000003']);
+  });
+});
+
+describe('cancel publishing while Redis is briefly away', () => {
+  let server: PrivateRedis;
+  let bot: Redis;
+
+  beforeAll(async () => {
+    server = await startPrivateRedis();
+    // The bot's connection: commands fail at once while Redis is away, nothing is queued.
+    bot = new Redis(server.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => 50 });
+    bot.on('error', () => {});
+  }, 60_000);
+
+  afterAll(async () => {
+    bot?.disconnect();
+    await server?.destroy();
+  });
+
+  it('tries again with a short backoff and gets through once Redis is back', async () => {
+    await server.stop('SIGKILL');
+    await expect(publishCancel(bot, 'away', 'job0000001', { attempts: 1 })).rejects.toThrow();
+    const publishing = publishCancel(bot, 'away', 'job0000002', { attempts: 8, backoffMs: 100 });
+    const startedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 300));
+    await server.start();
+    await publishing;
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(300);
   });
 });

@@ -306,6 +306,7 @@ describe('reconciler in this process (real connections): leadership and stalled 
       maxUploadBytes: 10 * 1024 * 1024,
       tokenMarginMs: 60_000,
       onJobStart: () => {},
+      onPipelineDeath: () => {},
     });
     const reconciler = new Reconciler({ db: h.pg.db, redis: h.redis, prefix: h.prefix, workerId, queues, settler, models: [DEMO_MODEL], metrics, logger: silentLogger(), ...options });
     return { metrics, queues, reconciler };

@@ -6,13 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cancelJob, getJob, listImages, type Job } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
+import { liveModels, liveWorkers, workerKey } from '../src/queue/index.js';
 import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationWorker } from '../src/worker/runner.js';
+import { ProcessInspector, inspectorUrl } from './support/inspector.js';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
 import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from './support/worker-harness.js';
 
 const FAST_RECOVERY = { lockDurationMs: 2000, stalledIntervalMs: 500 };
+/** The pipeline thread's script (src/pipeline/host.ts starts it; under tsx through thread-loader.mjs). */
+const PIPELINE_THREAD = /\/pipeline\/(thread-loader\.mjs|host-thread\.js)$/;
 /**
  * These tests start worker processes one after another (each loads the model) and wait for
  * locks to expire: on two busy cores that alone can take most of vitest's default minute.
@@ -121,6 +125,41 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
     await cancelJob(h.pg.db, job.id, user.id);
   });
 
+  it('a stale run (its BullMQ lock removed mid-job, two workers) never edits the message after the final result', async () => {
+    const workers = [h.spawnWorker(FAST_RECOVERY), h.spawnWorker(FAST_RECOVERY)];
+    await Promise.all(workers.map((w) => w.ready));
+    const user = h.discord.user('sam');
+    const { job } = await h.newJob({ user, params: { steps: 150, count: 4 } });
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
+    const runner = (await getJob(h.pg.db, job.id))!.workerId!;
+    const stale = workers.find((w) => runner.endsWith(`:${w.child.pid}`))!;
+    const fresh = workers.find((w) => w !== stale)!;
+    // The lock vanishes (a Redis failover, an eviction): BullMQ's stalled check gives the job
+    // to the idle worker while the first one still runs it.
+    const removedAt = Date.now();
+    expect(await h.redis.del(`${h.prefix}:gen-${DEMO_MODEL}:${job.id}:lock`)).toBe(1);
+    await h.waitForJob(job.id, (j) => j.attempts === 2, 'claimed again', 60_000);
+    const reclaimedMs = Date.now() - removedAt;
+
+    const done = await h.waitForDelivery(job.id, 180_000);
+    expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 2, `${runner.split(':')[0]}:${fresh.child.pid}`]);
+    const finals = h.finalEdits(job);
+    expect(finals).toHaveLength(1);
+    // Nothing touched the message after the result: no preview, no second result.
+    await new Promise((r) => setTimeout(r, 1000));
+    const edits = h.discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!));
+    expect(edits.at(-1)).toBe(finals[0]);
+    expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
+    expect(stale.lines.some((l) => l.includes(job.id) && l.includes('"msg":"delivered"'))).toBe(false);
+    // The stale run learnt it from its fence read before a preview, and stopped.
+    const stopped = JSON.parse(await stale.waitForLine((l) => l.includes(job.id) && l.includes('no longer this run'), 5000)) as { time: number; state: string };
+    expect(stopped.state).toBe('superseded');
+    const staleStoppedMs = stopped.time - removedAt;
+    console.log(`lock removed: claimed again after ${reclaimedMs} ms, stale run stopped after ${staleStoppedMs} ms, result delivered once after ${Date.now() - removedAt - 1000} ms`);
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exited));
+  });
+
   it('shares twenty jobs from three users between two workers: each done once, the lone job not last', async () => {
     const [ann, ben, cat] = [h.discord.user('ann'), h.discord.user('ben'), h.discord.user('cat')];
     const jobs: { job: Job; owner: string }[] = [];
@@ -195,6 +234,96 @@ describe('worker with a dead pipeline', RECOVERY, () => {
       await healthy.exited;
     } finally {
       await worker.close(1000);
+    }
+  });
+
+  it('hands its job back, stops advertising and asks to exit when its pipeline thread dies mid-job; another worker delivers it once', async () => {
+    const host = await PipelineHost.start({ modelDir: join(MODELS_DIR, DEMO_MODEL), provider: 'cpu' });
+    const deaths: { model: string; at: number }[] = [];
+    const worker = await GenerationWorker.start({
+      db: h.pg.db,
+      redis: h.redis,
+      prefix: h.prefix,
+      workerId: 'test:2',
+      generators: new Map([[DEMO_MODEL, host]]),
+      models: [advertisedInfo(host.model)],
+      discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
+      metrics: createWorkerMetrics(),
+      logger: silentLogger(),
+      clock: Date.now,
+      previewIntervalMs: 200,
+      maxUploadBytes: 10 * 1024 * 1024,
+      tokenMarginMs: 60_000,
+      lockDurationMs: FAST_RECOVERY.lockDurationMs,
+      stalledIntervalMs: FAST_RECOVERY.stalledIntervalMs,
+      // What main.ts does here: close the worker and exit 1 for the supervisor to restart it.
+      onPipelineDeath: (model) => deaths.push({ model, at: Date.now() }),
+    });
+    try {
+      expect(await liveModels(h.redis, h.prefix)).toEqual([advertisedInfo(host.model)]);
+      const user = h.discord.user('una');
+      const { job } = await h.newJob({ user, params: { steps: 150, count: 2 } });
+      await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 60_000);
+      expect((await getJob(h.pg.db, job.id))!.workerId).toBe('test:2');
+      // The thread ends between two steps of the job, as a crash of the thread looks to the
+      // worker: the generation rejects with "pipeline thread exited" and the host is unhealthy.
+      const killedAt = Date.now();
+      await host.close();
+      const deadline = Date.now() + 10_000;
+      while (deaths.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(deaths.map((d) => d.model)).toEqual([DEMO_MODEL]);
+      const noticedMs = deaths[0]!.at - killedAt;
+      // No longer advertised (its only model: the key is gone), the job back on the queue unspent.
+      expect(await h.redis.exists(workerKey(h.prefix, 'test:2'))).toBe(0);
+      expect(await liveModels(h.redis, h.prefix)).toEqual([]);
+      const bullJob = (await h.queues.forModel(DEMO_MODEL).getJob(job.id))!;
+      const handedBack = Date.now() + 10_000;
+      while ((await bullJob.getState()) === 'active' && Date.now() < handedBack) await new Promise((r) => setTimeout(r, 20));
+      expect(['waiting', 'prioritized']).toContain(await bullJob.getState());
+      expect(bullJob.attemptsMade).toBe(0);
+      expect(worker.health().checks.pipelines).toEqual({ ok: false, detail: `dead: ${DEMO_MODEL}` });
+
+      const healthy = h.spawnWorker(FAST_RECOVERY);
+      const done = await h.waitForDelivery(job.id, 120_000);
+      expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 2, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
+      expect(h.finalEdits(job)).toHaveLength(1);
+      expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
+      console.log(`pipeline thread killed: death noticed and job handed back after ${noticedMs} ms, delivered by the next worker after ${Date.now() - killedAt} ms`);
+      healthy.child.kill('SIGTERM');
+      await healthy.exited;
+    } finally {
+      await worker.close(1000);
+    }
+  });
+  it('a worker process whose pipeline thread dies stops advertising and exits 1; a healthy worker takes the next job', async () => {
+    const dying = h.spawnWorker({ ...FAST_RECOVERY, nodeArgs: ['--inspect=127.0.0.1:0'] });
+    const inspector = await ProcessInspector.connect(inspectorUrl(await dying.waitForLine((l) => l.includes('Debugger listening on ws://'))));
+    try {
+      await dying.ready;
+      await inspector.waitForThreads(1, PIPELINE_THREAD);
+      const advertised = async () => (await liveWorkers(h.redis, h.prefix)).some((w) => w.id.endsWith(`:${dying.child.pid}`));
+      expect(await advertised()).toBe(true);
+      // process.exit inside a worker thread ends that thread alone: the pipeline thread dies
+      // (idle, as after an uncaught error in it), with no hook in the worker's code.
+      const killedAt = Date.now();
+      await inspector.runInThreads('process.exit(1)', PIPELINE_THREAD);
+      // A thread (or process) with a debugger attached waits for it to go before it exits.
+      inspector.close();
+      expect(await dying.exited).toBe(1);
+      const exitedMs = Date.now() - killedAt;
+      expect(await advertised()).toBe(false);
+      expect(dying.lines.some((l) => l.includes('a pipeline thread died: shutting down to be restarted (exit 1)'))).toBe(true);
+
+      const user = h.discord.user('vic');
+      const { job } = await h.newJob({ user, params: { steps: 2, count: 1 } });
+      const healthy = h.spawnWorker();
+      const done = await h.waitForDelivery(job.id, 120_000);
+      expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 1, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
+      console.log(`pipeline thread of a worker process ended: the process exited 1 after ${exitedMs} ms`);
+      healthy.child.kill('SIGTERM');
+      await healthy.exited;
+    } finally {
+      inspector.close();
     }
   });
 });

@@ -193,6 +193,26 @@ describe('worker', () => {
     expect(await ledgerKinds(queued.id)).toEqual(['charge', 'refund']);
   });
 
+  it('stops a running job cancelled in Postgres alone (its pub/sub message lost) before its next preview, and shows the cancel', async () => {
+    const user = h.discord.user('cleo');
+    const { job } = await h.newJob({ user, params: { steps: 100, count: 1 } });
+    await h.discord.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!), 30_000);
+    // What the Cancel button does, without the publish: the worker learns it from the fence read.
+    expect(await cancelJob(h.pg.db, job.id, user.id)).toEqual({ previousStatus: 'running', cancelled: true });
+    const cancelledAt = Date.now();
+    const stopped = await h.waitForDelivery(job.id);
+    const latencyMs = Date.now() - cancelledAt;
+    expect(stopped.status).toBe('cancelled');
+    // PREVIEW_INTERVAL_MS is 200 here: the next preview's read finds the cancel.
+    expect(latencyMs).toBeLessThan(10_000);
+    const edits = editsOf(job.interactionToken!).filter((r) => r.response?.status === 200);
+    expect(edits.at(-1)!.json.content).toContain('cancelled');
+    expect(buttonLabels(edits.at(-1)!.json)).toEqual([]);
+    expect(await listImages(h.pg.db, job.id)).toEqual([]);
+    expect(await ledgerKinds(job.id)).toEqual(['charge', 'refund']);
+    await worker.waitForLine((l) => l.includes(job.id) && l.includes('no longer this run'), 5000);
+  });
+
   it('fails a bad request at once, without retries, refunds it and says why', async () => {
     const user = h.discord.user('bea');
     // A size the database accepts but the model cannot make.

@@ -23,8 +23,19 @@ export function createResponseBudget(idleMs: number): ResponseBudget {
 
 const TIMED_OUT = Symbol('timed out');
 
-/** Runs `work` and returns its result, deferring the interaction first if the budget runs out. */
-export async function withinBudget<T>(ctx: BotContext, interaction: RepliableInteraction, work: Promise<T>): Promise<T> {
+/**
+ * Runs `work` and returns its result, deferring the interaction first if the budget runs out.
+ * If that deferral fails (Discord answers 10062 Unknown interaction: the deadline passed, or
+ * the interaction is gone), no message will ever show what `work` made: `undo` gets its
+ * result to take it back (a charged job is failed and refunded), a rejection of `work` is
+ * settled here, and the deferral's error is thrown.
+ */
+export async function withinBudget<T>(
+  ctx: BotContext,
+  interaction: RepliableInteraction,
+  work: Promise<T>,
+  undo?: (result: T) => Promise<void>,
+): Promise<T> {
   if (interaction.deferred || interaction.replied) return work;
   const budget = ctx.responseBudget;
   const spent = ctx.clock() - (budget.arrivals.get(interaction) ?? ctx.clock());
@@ -37,7 +48,16 @@ export async function withinBudget<T>(ctx: BotContext, interaction: RepliableInt
   try {
     const first = await Promise.race([work, timeout]);
     if (first !== TIMED_OUT) return first;
-    await interaction.deferReply();
+    try {
+      await interaction.deferReply();
+    } catch (deferError) {
+      await work.then(
+        (result) => undo?.(result),
+        // Its error could only have been shown in the reply that just failed.
+        (workError: unknown) => ctx.logger.debug({ err: workError, interactionId: interaction.id }, 'the deferral failed; so did the work'),
+      ).catch((undoError: unknown) => ctx.logger.error({ err: undoError, interactionId: interaction.id }, 'could not take back the work of an interaction that could not be answered'));
+      throw deferError;
+    }
     return await work;
   } finally {
     clearTimeout(timer);

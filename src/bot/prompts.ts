@@ -70,8 +70,9 @@ export async function resolveModel(ctx: BotContext, requested: string | undefine
   if (model) return model;
   if (models.length === 0) throw new UserError('No worker is running right now, so no model is available. Please try again in a minute.');
   const available = models.map((m) => `\`${m.name}\``).join(', ');
-  if (requested === undefined) throw new UserError(`The default model is not available right now. Pick one of: ${available}.`);
-  throw new UserError(`Unknown model \`${requested.slice(0, 64)}\`. Available: ${available}.`);
+  // The bot cannot tell a typo from a model whose last worker went away: both have no worker now.
+  if (requested === undefined) throw new UserError(`No worker is serving the default model \`${name}\` right now. Pick one of: ${available}.`);
+  throw new UserError(`No worker is serving the model \`${requested.slice(0, 64)}\` right now. Available: ${available}.`);
 }
 
 /**

@@ -2,7 +2,8 @@
 // once), then the database checks and the reservation within the response budget (or
 // the interaction is deferred publicly), then the public "queued" message and the
 // enqueue. Shared by /imagine, /rerun and the buttons: every job is validated here, once,
-// by the job contract.
+// by the job contract. A job whose first response to Discord fails (the deferral, the
+// queued message) is failed and refunded on the spot: nothing stays charged unseen.
 import type { RepliableInteraction } from 'discord.js';
 import { jobParamsProblems, modelProblems, type JobKind, type JobParams } from '../contract/index.js';
 import { createJobWithReservation, failJob, getGuildSettings, jobRefund, queuePosition, setMessageId, type CreateJobResult, type Job } from '../db/index.js';
@@ -108,7 +109,16 @@ export async function createJob(
     const unfit = modelProblems(request.params, model, { maxPixels: ctx.config.MAX_PIXELS, img2img: request.params.init !== null })[0];
     if (unfit !== undefined) throw new UserError(unfit);
   }
-  return withinBudget(ctx, interaction, reserve(ctx, interaction, request, options.place, options.part ?? 0));
+  return withinBudget(ctx, interaction, reserve(ctx, interaction, request, options.place, options.part ?? 0), (job) => abandonJob(ctx, job, 'the first response to Discord failed'));
+}
+
+/**
+ * A job no message will ever show (the first response to Discord failed): failed and
+ * refunded at once, so that it neither stays charged nor counts as in flight.
+ */
+async function abandonJob(ctx: BotContext, job: Job, reason: string): Promise<void> {
+  const { didFail } = await failJob(ctx.db, job.id, reason);
+  if (didFail) ctx.logger.warn({ jobId: job.id, userId: job.userId, reason }, 'job failed and refunded before it was shown');
 }
 
 /**
@@ -132,7 +142,7 @@ async function postAndEnqueue(ctx: BotContext, job: Job, post: (payload: Message
   try {
     messageId = await post(renderQueued(job, (await queuePosition(ctx.db, job)) + 1));
   } catch (error) {
-    await failJob(ctx.db, job.id, 'the queued message could not be sent').catch((e: unknown) => ctx.logger.error({ err: e, jobId: job.id }, 'could not fail the job'));
+    await abandonJob(ctx, job, 'the queued message could not be sent').catch((e: unknown) => ctx.logger.error({ err: e, jobId: job.id }, 'could not fail the job'));
     throw error;
   }
   try {
@@ -159,7 +169,11 @@ export async function submitGenerations(ctx: BotContext, interaction: RepliableI
     try {
       outcomes.push({ job: await createJob(ctx, interaction, request, { needsWorker: true, place, part }) });
     } catch (error) {
-      if (!isUserVisible(error)) throw error;
+      if (!isUserVisible(error)) {
+        // No reply will list the jobs made so far (the deferral failed, the database went away).
+        for (const o of outcomes) if ('job' in o) await abandonJob(ctx, o.job, 'the first response to Discord failed').catch(() => undefined);
+        throw error;
+      }
       outcomes.push({ refusal: error.message });
     }
   }
@@ -174,7 +188,7 @@ export async function submitGenerations(ctx: BotContext, interaction: RepliableI
       allowedMentions: { parse: [] },
     });
   } catch (error) {
-    for (const job of jobs) await failJob(ctx.db, job.id, 'the queued message could not be sent').catch(() => undefined);
+    for (const job of jobs) await abandonJob(ctx, job, 'the queued message could not be sent').catch(() => undefined);
     throw error;
   }
   for (const job of jobs) {

@@ -16,8 +16,10 @@
 //       | { ok: false, reason: 'banned', banReason } | { ok: false, reason: 'duplicate', job }
 //       | { ok: false, reason: 'too_many_jobs', active, max }
 //   claimJob(db, jobId, workerId): Promise<Job | null>                 null: cancelled / finished / unknown, skip it
-//   completeJob(db, jobId, NewImage[], { modelHash?, timings? }?): Promise<{ didComplete, status }>
-//   failJob(db, jobId, error): Promise<{ didFail, refund: RefundResult | null }>
+//   completeJob(db, jobId, NewImage[], { modelHash?, timings?, fence? }?): Promise<{ didComplete, status }>
+//   failJob(db, jobId, error, fence?): Promise<{ didFail, refund: RefundResult | null }>
+//   runFence(job, workerId): RunFence { attempt, workerId }   a run's fencing token: claimJob's attempts and the worker
+//   runState(db, jobId, fence): Promise<'current' | 'cancelled' | 'superseded'>   one read: may this run still edit?
 //   cancelJob(db, jobId, byUserId): Promise<{ previousStatus: JobStatus | null, cancelled }>
 //   markDelivered(db, jobId, messageId?): Promise<boolean>   true the first time only (delivered_at is set once)
 //   setDeliveryError(db, jobId, error), setMessageId(db, jobId, messageId): Promise<void>
@@ -81,6 +83,8 @@ export { runMigrations, assertMigrationsCurrent, MigrationsBehindError, MIGRATIO
 export {
   createJobWithReservation,
   claimJob,
+  runFence,
+  runState,
   completeJob,
   failJob,
   cancelJob,
@@ -105,6 +109,8 @@ export {
   type NewJobInput,
   type CreateJobResult,
   type CompleteResult,
+  type RunFence,
+  type RunState,
 } from './jobs.js';
 export { listJobsWithStatus, listUndelivered, jobStatuses, requeueJob, RECONCILE_BATCH } from './reconcile.js';
 export { storeReplay, getReplay, type StoredReplay, type NewReplay } from './replays.js';

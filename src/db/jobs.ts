@@ -162,6 +162,40 @@ export async function claimJob(db: Db, jobId: string, workerId: string): Promise
   return job ?? null;
 }
 
+/**
+ * What one run of a job holds: the attempt its claimJob made (`attempts` after it) and its
+ * worker. The fencing token of its edits: a run may change the job or its message only while
+ * the row says `running` under both (cancelled under both: it may show the cancel).
+ */
+export interface RunFence {
+  attempt: number;
+  workerId: string;
+}
+
+/** The fence of the run that claimed `job` (claimJob's row) on `workerId`. */
+export function runFence(job: Pick<Job, 'attempts'>, workerId: string): RunFence {
+  return { attempt: job.attempts, workerId };
+}
+
+/**
+ * Where a run stands, from one read: `current` (the row says running under its fence),
+ * `cancelled` (cancelled while this run held it: stop and show the cancel) or `superseded`
+ * (finished, handed back, claimed again by another run, or gone: stop, touch nothing).
+ */
+export type RunState = 'current' | 'cancelled' | 'superseded';
+
+export async function runState(db: Db, jobId: string, fence: RunFence): Promise<RunState> {
+  const [row] = await db.select({ status: jobs.status, attempts: jobs.attempts, workerId: jobs.workerId }).from(jobs).where(eq(jobs.id, jobId));
+  if (row === undefined || row.attempts !== fence.attempt || row.workerId !== fence.workerId) return 'superseded';
+  if (row.status === 'running') return 'current';
+  return row.status === 'cancelled' ? 'cancelled' : 'superseded';
+}
+
+/** The condition "the row is running under this fence", for the fenced UPDATEs. */
+function heldBy(fence: RunFence) {
+  return and(eq(jobs.status, 'running'), eq(jobs.attempts, fence.attempt), eq(jobs.workerId, fence.workerId));
+}
+
 export interface NewImage {
   index: number;
   seed: number;
@@ -179,18 +213,27 @@ export interface CompleteResult {
 
 /**
  * Stores the images and marks the job succeeded, in one transaction, unless the job is already
- * final (succeeded by an earlier delivery, failed, cancelled): then nothing changes.
+ * final (succeeded by an earlier delivery, failed, cancelled): then nothing changes. With a
+ * `fence`, also unless the row is no longer running under it (another run took the job over).
  */
 export async function completeJob(
   db: Db,
   jobId: string,
   newImages: NewImage[],
-  details: { modelHash?: string; timings?: Record<string, number> } = {},
+  details: { modelHash?: string; timings?: Record<string, number>; fence?: RunFence } = {},
 ): Promise<CompleteResult> {
   return db.transaction(async (tx) => {
-    const [locked] = await tx.select({ status: jobs.status, count: jobs.count }).from(jobs).where(eq(jobs.id, jobId)).for('update');
+    const [locked] = await tx
+      .select({ status: jobs.status, count: jobs.count, attempts: jobs.attempts, workerId: jobs.workerId })
+      .from(jobs)
+      .where(eq(jobs.id, jobId))
+      .for('update');
     if (!locked) throw new JobNotFoundError(jobId);
     if (FINAL_STATUSES.includes(locked.status)) return { didComplete: false, status: locked.status };
+    const { fence } = details;
+    if (fence !== undefined && (locked.status !== 'running' || locked.attempts !== fence.attempt || locked.workerId !== fence.workerId)) {
+      return { didComplete: false, status: locked.status };
+    }
     for (const img of newImages) {
       if (!Number.isInteger(img.index) || img.index < 0 || img.index >= locked.count) throw new ImageIndexError(jobId, img.index, locked.count);
     }
@@ -224,13 +267,16 @@ export async function completeJob(
   });
 }
 
-/** queued|running -> failed with the error text, and refunds the job once. */
-export async function failJob(db: Db, jobId: string, error: string): Promise<{ didFail: boolean; refund: RefundResult | null }> {
+/**
+ * queued|running -> failed with the error text, and refunds the job once. With a `fence`,
+ * only while the row is running under it (a superseded run fails nothing).
+ */
+export async function failJob(db: Db, jobId: string, error: string, fence?: RunFence): Promise<{ didFail: boolean; refund: RefundResult | null }> {
   return db.transaction(async (tx) => {
     const [failed] = await tx
       .update(jobs)
       .set({ status: 'failed', error, finishedAt: sql`now()` })
-      .where(and(eq(jobs.id, jobId), inArray(jobs.status, ACTIVE)))
+      .where(and(eq(jobs.id, jobId), fence === undefined ? inArray(jobs.status, ACTIVE) : heldBy(fence)))
       .returning({ id: jobs.id });
     if (!failed) return { didFail: false, refund: null };
     return { didFail: true, refund: await refundJob(tx, jobId, `failed: ${error.slice(0, 200)}`) };

@@ -69,6 +69,8 @@ export class PipelineHost {
   private queue: Promise<unknown> = Promise.resolve();
   private pending = new Map<number, { resolve: (o: GenerationOutput) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void }>();
   private failure: Error | null = null;
+  /** Resolves when the thread has ended, for whatever reason (a crash, or close()). */
+  readonly ended: Promise<void>;
 
   private constructor(
     private readonly worker: Worker,
@@ -79,7 +81,12 @@ export class PipelineHost {
   ) {
     worker.on('message', (m: FromThread) => this.onMessage(m));
     worker.on('error', (err: Error) => this.failAll(new PipelineError(`pipeline thread crashed: ${err.message}`)));
-    worker.on('exit', (code) => this.failAll(new PipelineError(`pipeline thread exited (code ${code})`)));
+    this.ended = new Promise((resolve) => {
+      worker.once('exit', (code) => {
+        this.failAll(new PipelineError(`pipeline thread exited (code ${code})`));
+        resolve();
+      });
+    });
   }
 
   /** Loads the model in a new thread; resolves once its sessions are ready. */

@@ -1,15 +1,36 @@
 // Cancellation fan-out. The bot marks the row cancelled in Postgres first (the source of
-// truth: a queued job sees it when picked up), then publishes here so a running job
-// stops at its next step instead of at its end.
+// truth: a queued job sees it when picked up, a running one before its next preview), then
+// publishes here, before it touches Discord, so a running job stops at its next step.
 import type { Redis } from 'ioredis';
 
 export function cancelChannel(prefix: string): string {
   return `${prefix}:cancel`;
 }
 
-/** Tells every worker that `jobId` was cancelled. */
-export async function publishCancel(redis: Redis, prefix: string, jobId: string): Promise<void> {
-  await redis.publish(cancelChannel(prefix), jobId);
+export interface PublishCancelOptions {
+  /** Tries in all, for a Redis that is briefly unreachable. @defaultValue 4 */
+  attempts?: number;
+  /** Wait after the first failed try; it doubles after each further one. @defaultValue 100 */
+  backoffMs?: number;
+}
+
+/**
+ * Tells every worker that `jobId` was cancelled, trying again with a short backoff while
+ * Redis does not answer (about 0.7 s in all by default, inside Discord's 3 s). A worker that
+ * misses it anyway sees the cancel in Postgres before its next preview.
+ */
+export async function publishCancel(redis: Redis, prefix: string, jobId: string, options: PublishCancelOptions = {}): Promise<void> {
+  const { attempts = 4, backoffMs = 100 } = options;
+  if (!Number.isInteger(attempts) || attempts < 1) throw new RangeError(`attempts must be a whole number >= 1, got ${attempts}`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await redis.publish(cancelChannel(prefix), jobId);
+      return;
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs * 2 ** (attempt - 1)));
+    }
+  }
 }
 
 /**

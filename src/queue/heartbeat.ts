@@ -1,6 +1,8 @@
 // Worker heartbeats: each live worker keeps `<prefix>:worker:<host>:<pid>` in Redis with a
 // short TTL. A worker that dies stops refreshing it and drops out within the TTL, so the
-// bot only offers models that some live worker can actually run.
+// bot only offers models that some live worker can actually run. A worker advertises only
+// the models it can run now: one whose pipeline thread died is left out at the next beat,
+// and a worker with none left deletes its key.
 import type { Redis } from 'ioredis';
 import { parseModelInfo, type ModelInfo } from '../contract/index.js';
 
@@ -22,7 +24,8 @@ export interface HeartbeatOptions {
   redis: Redis;
   prefix: string;
   workerId: string;
-  models: ModelInfo[];
+  /** What it advertises; a function is read at every beat (a worker leaves out a model it cannot run any more). */
+  models: ModelInfo[] | (() => ModelInfo[]);
   /** Lifetime of the key without a refresh. @defaultValue 15000 */
   ttlMs?: number;
   /** Refresh period; must be shorter than ttlMs. @defaultValue 5000 */
@@ -41,8 +44,12 @@ export class Heartbeat {
   private readonly intervalMs: number;
   private readonly clock: () => number;
   private readonly onError: (err: unknown) => void;
-  private readonly state: WorkerHeartbeat;
+  private readonly models: () => ModelInfo[];
+  private readonly state: Omit<WorkerHeartbeat, 'models'>;
   private timer: NodeJS.Timeout | null = null;
+  /** The beats in order, one at a time: a late SET must never bring back a deleted key. */
+  private writes: Promise<void> = Promise.resolve();
+  private stopped = false;
   /** Unix milliseconds of the last successful write, null before it (health checks read it). */
   lastBeatAt: number | null = null;
 
@@ -58,7 +65,9 @@ export class Heartbeat {
     this.intervalMs = intervalMs;
     this.clock = clock;
     this.onError = options.onError ?? (() => {});
-    this.state = { id: options.workerId, models: options.models, startedAt: clock(), lastJobAt: null };
+    const models = options.models;
+    this.models = typeof models === 'function' ? models : () => models;
+    this.state = { id: options.workerId, startedAt: clock(), lastJobAt: null };
   }
 
   /** Writes the key now and then every intervalMs. Rejects if the first write fails. */
@@ -75,15 +84,27 @@ export class Heartbeat {
     this.state.lastJobAt = this.clock();
   }
 
-  async beat(): Promise<void> {
-    await this.redis.set(this.key, JSON.stringify(this.state), 'PX', this.ttlMs);
+  /** Writes the key now, or deletes it while there is nothing to advertise; after stop(), nothing. */
+  beat(): Promise<void> {
+    const write = this.writes.then(() => this.write());
+    this.writes = write.catch(() => undefined);
+    return write;
+  }
+
+  private async write(): Promise<void> {
+    if (this.stopped) return;
+    const models = this.models();
+    if (models.length === 0) await this.redis.del(this.key);
+    else await this.redis.set(this.key, JSON.stringify({ ...this.state, models } satisfies WorkerHeartbeat), 'PX', this.ttlMs);
     this.lastBeatAt = this.clock();
   }
 
-  /** Stops refreshing and removes the key, so the worker disappears at once. */
+  /** Stops refreshing and removes the key (after a beat under way), so the worker disappears at once. */
   async stop(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    this.stopped = true;
+    await this.writes;
     await this.redis.del(this.key);
   }
 }

@@ -4,6 +4,7 @@ export type { EnqueueRequest, GenerationJobData, GenerationQueuesOptions } from 
 export { Heartbeat, liveModels, liveWorkers, workerKey } from './heartbeat.js';
 export type { HeartbeatOptions, WorkerHeartbeat } from './heartbeat.js';
 export { cancelChannel, publishCancel, subscribeCancels } from './cancel.js';
+export type { PublishCancelOptions } from './cancel.js';
 export { InvalidJobIdError, InvalidModelNameError } from './errors.js';
 export { Lease } from './lease.js';
 export type { LeaseOptions } from './lease.js';

@@ -38,6 +38,13 @@ export interface DiscordRestOptions {
   timeoutMs?: number;
 }
 
+/**
+ * How often @discordjs/rest drops its idle per-route handlers. Its webhook routes are keyed by
+ * the interaction token, so every job adds one; the library's hourly sweep let about 1 KiB
+ * per job pile up (the soak, bench/soak.ts). Idle means no request queued and no rate limit.
+ */
+export const REST_HANDLER_SWEEP_MS = 60_000;
+
 /** A REST client that rejects on rate limits instead of sleeping inside the library. */
 export function createDiscordRest(options: DiscordRestOptions): REST {
   return new REST({
@@ -45,6 +52,7 @@ export function createDiscordRest(options: DiscordRestOptions): REST {
     api: options.apiBase,
     timeout: options.timeoutMs ?? 15_000,
     rejectOnRateLimit: () => true,
+    handlerSweepInterval: REST_HANDLER_SWEEP_MS,
   }).setToken(options.token);
 }
 

@@ -1,5 +1,6 @@
 // GET /healthz (200 when the worker is consuming, 503 with the failing checks otherwise)
-// and GET /metrics (Prometheus text) on HEALTH_PORT.
+// and GET /metrics (Prometheus text) on HEALTH_PORT. Port 0 picks a free port, for several
+// workers on one machine (one per GPU); `port` then says which.
 import { createServer, type Server } from 'node:http';
 
 export interface HealthReport {
@@ -8,7 +9,7 @@ export interface HealthReport {
 }
 
 export interface HealthServerOptions {
-  /** 0 picks a free port (tests). */
+  /** 0 picks a free port (several workers on one machine, tests). */
   port: number;
   /** @defaultValue '0.0.0.0' */
   host?: string;
@@ -18,10 +19,20 @@ export interface HealthServerOptions {
 }
 
 export interface HealthServer {
+  /** The port it listens on (the one picked when asked for 0). */
   readonly port: number;
   close(): Promise<void>;
 }
 
+/** The port is taken, most likely by another worker on this machine. */
+export class HealthPortInUseError extends Error {
+  constructor(readonly port: number) {
+    super(`HEALTH_PORT ${port} is already in use (another worker on this machine?): give each worker its own HEALTH_PORT, or HEALTH_PORT=0 for a free one`);
+    this.name = 'HealthPortInUseError';
+  }
+}
+
+/** Listens on `port` (0: a free one); rejects with HealthPortInUseError when it is taken. */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -48,7 +59,7 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
     }
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new HealthPortInUseError(options.port) : err));
     server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
   });
   const address = server.address();

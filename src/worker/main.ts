@@ -63,8 +63,31 @@ async function main(): Promise<void> {
   }
 
   const metrics = createWorkerMetrics();
+  // Listen before taking jobs: a taken port (a second worker on this machine with the same
+  // HEALTH_PORT) stops this process before it claims one. 503 "starting" until consuming.
+  let worker: GenerationWorker | null = null;
+  const health = await startHealthServer({
+    port: config.HEALTH_PORT,
+    health: () => worker?.health() ?? { ok: false, checks: { consuming: { ok: false, detail: 'starting' } } },
+    metrics: async () => {
+      await worker?.sampleQueueDepth();
+      return metrics.registry.render();
+    },
+  });
+  let stopping: Promise<void> | null = null;
+  /** One shutdown for a signal (exit 0) and for a dead pipeline thread (exit 1, for the supervisor to restart us). */
+  const stopAndExit = (exitCode: 0 | 1): Promise<void> =>
+    (stopping ??= (async () => {
+      await worker?.close(config.SHUTDOWN_GRACE_MS);
+      await Promise.all([...generators.values()].map((g) => g.close()));
+      await health.close();
+      redis.disconnect();
+      await database.close();
+      logger.info({ exitCode }, 'stopped');
+      process.exit(exitCode);
+    })());
   const rest = createDiscordRest({ token: config.DISCORD_TOKEN, apiBase: config.DISCORD_API_BASE });
-  const worker = await GenerationWorker.start({
+  worker = await GenerationWorker.start({
     db: database.db,
     redis,
     prefix: config.REDIS_PREFIX,
@@ -89,26 +112,20 @@ async function main(): Promise<void> {
     concurrency: config.WORKER_CONCURRENCY,
     lockDurationMs,
     stalledIntervalMs,
-  });
-  const health = await startHealthServer({
-    port: config.HEALTH_PORT,
-    health: () => worker.health(),
-    metrics: async () => {
-      await worker.sampleQueueDepth();
-      return metrics.registry.render();
+    onPipelineDeath: (model) => {
+      logger.error({ model, graceMs: config.SHUTDOWN_GRACE_MS }, 'a pipeline thread died: shutting down to be restarted (exit 1)');
+      stopAndExit(1).catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
     },
   });
+  // The actual port (HEALTH_PORT=0 picks one), logged once the worker consumes.
   logger.info({ healthPort: health.port }, 'health and metrics listening');
 
   onShutdownSignal(logger, async (signal) => {
     logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down');
-    await worker.close(config.SHUTDOWN_GRACE_MS);
-    await Promise.all([...generators.values()].map((g) => g.close()));
-    await health.close();
-    redis.disconnect();
-    await database.close();
-    logger.info('stopped');
-    process.exit(0);
+    await stopAndExit(0);
   }, { beforeForcedExit: () => worker.closeNow() });
 }
 

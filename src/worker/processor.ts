@@ -2,10 +2,31 @@
 // least once, so every step is keyed by the job id and safe to repeat: Postgres decides
 // who completes (completeJob's didComplete), a short Redis lease decides who delivers, and
 // delivered_at (set once) says whether anyone did; the reconciler delivers what was not.
+// Every edit is fenced (db runFence): a run changes the job or its message only while the
+// row says running under the attempt it claimed and its worker. Before each preview one
+// read checks it (a cancel whose pub/sub message was lost, a run another took over after a
+// lost BullMQ lock: both stop there); completeJob and failJob check it in their UPDATE.
 import { DelayedError, UnrecoverableError, WaitingError, type Job as QueueJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { editNote, formatParameters, generationRequest, resultFile, type GenerationRequest } from '../contract/index.js';
-import { cancelJob, claimJob, completeJob, failJob, getJob, getReplay, jobParams, jobRefund, markDelivered, setDeliveryError, shownImages, storeReplay, type Db, type Job } from '../db/index.js';
+import {
+  cancelJob,
+  claimJob,
+  completeJob,
+  failJob,
+  getJob,
+  getReplay,
+  jobParams,
+  jobRefund,
+  markDelivered,
+  runFence,
+  runState,
+  setDeliveryError,
+  shownImages,
+  storeReplay,
+  type Db,
+  type Job,
+} from '../db/index.js';
 import { renderCancelled, renderFailed, renderProgress, renderResult, renderSuperseded, type MessagePayload } from '../discord/messages.js';
 import { isRetryable, isUserVisible } from '../errors.js';
 import { encodePreview, encodeReplay } from '../images/encode.js';
@@ -26,6 +47,8 @@ export interface ImageGenerator {
   readonly model: { name: string; hash: string };
   /** False once the pipeline thread died. */
   readonly healthy: boolean;
+  /** Resolves when the pipeline thread has ended (a crash, or a close). */
+  readonly ended: Promise<void>;
   generate(request: GenerationRequest, options?: GenerateCallOptions): Promise<GenerationOutput>;
 }
 
@@ -53,6 +76,8 @@ export interface ProcessorDeps {
    * all tries together: it must fit in the shutdown grace (SHUTDOWN_GRACE_MS). @defaultValue 20000
    */
   deliveryBudgetMs?: number;
+  /** Called when a model's pipeline thread is found dead, after the job at hand went back to the queue. */
+  onPipelineDeath: (model: string) => void;
 }
 
 /** What one deliverFinal call did. */
@@ -118,11 +143,10 @@ export class GenerationProcessor {
     const logger = this.deps.logger.child({ jobId, attempt: queueJob.attemptsMade + 1 });
     try {
       const model = modelForQueueName(queueJob.queueName);
-      if (model !== null && this.deps.generators.get(model)?.healthy === false && token !== undefined) {
+      if (model !== null && this.deps.generators.get(model)?.healthy === false) {
         // A job taken just before the worker paused for its dead pipeline: give it back
         // unclaimed, without spending an attempt, for a healthy worker.
-        await queueJob.moveToWait(token);
-        throw new WaitingError();
+        return await this.handBackForDeadPipeline(model, queueJob, token, logger);
       }
       const job = await this.claim(queueJob, token, logger);
       if (job === null) {
@@ -215,9 +239,10 @@ export class GenerationProcessor {
     const completion = await completeJob(db, job.id, images, {
       modelHash: generator.model.hash,
       timings: { generationMs: output.timings.totalMs, onnxMs: output.timings.onnxMs, steps: output.timings.steps },
+      fence: runFence(job, this.deps.workerId),
     });
     if (!completion.didComplete) {
-      logger.info({ status: completion.status }, 'job already final; result not delivered again');
+      logger.info({ status: completion.status }, 'job final or taken over by another run; result not delivered');
       return 'skipped';
     }
     const replay = await this.recordReplay(job, replayFrames.frames(), logger);
@@ -234,12 +259,24 @@ export class GenerationProcessor {
    */
   private async settleFailure(err: unknown, run: RunContext): Promise<JobOutcome> {
     const { job, queueJob, token, signal, message, logger } = run;
+    // The pipeline thread died under this job: not the job's fault, and not one more attempt.
+    if (this.deps.generators.get(job.model)?.healthy === false) return this.handBackForDeadPipeline(job.model, queueJob, token, logger, err);
     if (err instanceof GenerationAbortedError) {
-      if ((signal.reason as AbortReason) === 'shutdown') {
+      const reason = signal.reason as AbortReason;
+      if (reason === 'shutdown') {
         // Hand the job back untouched: another worker (or this one restarted) runs it.
         logger.info('shutting down: job handed back to the queue');
         if (token !== undefined) await queueJob.moveToWait(token);
         throw new WaitingError();
+      }
+      if (reason === 'superseded') {
+        logger.info('another run holds this job now: stopped without touching it');
+        return 'skipped';
+      }
+      // Shown by the run the cancel stopped; a stale run of the same job leaves it to that one.
+      if ((await runState(this.deps.db, job.id, runFence(job, this.deps.workerId))) !== 'cancelled') {
+        logger.info('cancelled while another run held the job: left to that run');
+        return 'skipped';
       }
       logger.info('cancelled while running');
       await this.deliverFinal(job, message, renderCancelled(job, await jobRefund(this.deps.db, job.id)), logger);
@@ -252,6 +289,18 @@ export class GenerationProcessor {
       throw err;
     }
     return this.fail(job, message, err, logger, !retryable);
+  }
+
+  /**
+   * Gives the job back to the queue untouched (the row stays running under this run's fence,
+   * which the next claim supersedes) and reports the dead pipeline: the worker stops
+   * advertising the model and exits for its supervisor to restart it.
+   */
+  private async handBackForDeadPipeline(model: string, queueJob: QueueJob<GenerationJobData>, token: string | undefined, logger: Logger, err?: unknown): Promise<never> {
+    logger.error({ model, err }, 'pipeline thread dead: job handed back to the queue');
+    if (token !== undefined) await queueJob.moveToWait(token);
+    this.deps.onPipelineDeath(model);
+    throw new WaitingError();
   }
 
   /**
@@ -279,9 +328,9 @@ export class GenerationProcessor {
     } catch (err) {
       return this.settleFailure(err, { job, queueJob, token, signal, message, logger });
     }
-    const completion = await completeJob(this.deps.db, job.id, []);
+    const completion = await completeJob(this.deps.db, job.id, [], { fence: runFence(job, this.deps.workerId) });
     if (!completion.didComplete) {
-      logger.info({ status: completion.status }, 'job already final; result not delivered again');
+      logger.info({ status: completion.status }, 'job final or taken over by another run; result not delivered');
       return 'skipped';
     }
     await this.deliverFinal(job, message, payload, logger);
@@ -332,11 +381,20 @@ export class GenerationProcessor {
       if (encoded?.source !== image) encoded = { source: image, webp: await encodePreview(image) };
       return encoded.webp;
     };
+    const fence = runFence(job, this.deps.workerId);
     return new ProgressReporter<ProgressSnapshot>({
       intervalMs: this.deps.previewIntervalMs,
       clock: this.deps.clock,
       onError: (err) => logger.warn({ err }, 'progress edit failed'),
       send: async (snapshot) => {
+        // The fence, read once per preview at most: a run that may no longer edit stops here,
+        // at its next step, as a cancel stops it.
+        const state = await runState(this.deps.db, job.id, fence);
+        if (state !== 'current') {
+          logger.info({ state }, 'no longer this run\'s job: stopping before the next preview');
+          this.deps.running.abort(job.id, state);
+          return;
+        }
         const preview = snapshot.preview === null ? null : { name: 'preview.webp', data: await encode(snapshot.preview) };
         await message.editProgress(renderProgress(job, { step: snapshot.step, totalSteps: snapshot.totalSteps, etaUnixSeconds: snapshot.etaUnixSeconds, preview }));
         this.deps.metrics.previewEdits.inc();
@@ -354,7 +412,7 @@ export class GenerationProcessor {
   private async fail(job: Job, message: JobMessage, err: unknown, logger: Logger, unrecoverable: boolean): Promise<never> {
     logger.error({ err }, 'job failed');
     const reason = failureReason(err);
-    const { didFail } = await failJob(this.deps.db, job.id, reason);
+    const { didFail } = await failJob(this.deps.db, job.id, reason, runFence(job, this.deps.workerId));
     if (didFail) {
       this.deps.metrics.jobs.inc({ outcome: 'failed' });
       await this.deliverFinal(job, message, renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);

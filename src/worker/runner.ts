@@ -14,9 +14,17 @@ import { RetentionRunner } from './retention.js';
 import { GenerationProcessor, type ImageGenerator, type JobOutcome, type ProcessorDeps } from './processor.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 
-export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart'> {
-  /** What the heartbeat advertises, one entry per generator. */
+export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart' | 'onPipelineDeath'> {
+  /** What the heartbeat advertises, one entry per generator (each only while its pipeline is alive). */
   models: ModelInfo[];
+  /**
+   * Called once, when the first pipeline thread dies: by then the worker stopped advertising
+   * that model (its heartbeat key is gone when it was the only one) and taking its jobs; the
+   * job it ran goes back to the queue unspent (close() waits for that). main.ts closes the
+   * worker and exits 1 so that the supervisor (compose's `restart: unless-stopped`) restarts it.
+   * @defaultValue none: the worker stays up without that model, /healthz at 503
+   */
+  onPipelineDeath?: (model: string) => void;
   /** Jobs at once per model queue (WORKER_CONCURRENCY). @defaultValue 1 */
   concurrency?: number;
   /** BullMQ job lock; a dead worker's job is taken over after about this long. @defaultValue 30000 */
@@ -46,6 +54,8 @@ export class GenerationWorker {
   private pollTimer: NodeJS.Timeout | null = null;
   private lastRedisOkAt: number | null = null;
   private closing: Promise<void> | null = null;
+  /** Models whose pipeline thread died (seen by a job, or by the thread's end). */
+  private readonly deadModels = new Set<string>();
 
   private constructor(private readonly options: GenerationWorkerOptions) {
     const { redis, prefix, workerId, logger, clock } = options;
@@ -60,7 +70,8 @@ export class GenerationWorker {
       redis,
       prefix,
       workerId,
-      models: options.models,
+      // Only what this worker can run now: a model whose pipeline died is no longer offered.
+      models: () => options.models.filter((m) => !this.deadModels.has(m.name)),
       clock,
       onError: (err) => logger.warn({ err }, 'heartbeat failed'),
     });
@@ -83,7 +94,12 @@ export class GenerationWorker {
       },
       (err) => logger.warn({ err }, 'cancel subscription error'),
     );
-    const processor = new GenerationProcessor({ ...this.options, running: this.running, onJobStart: () => this.heartbeat.noteJob() });
+    const processor = new GenerationProcessor({
+      ...this.options,
+      running: this.running,
+      onJobStart: () => this.heartbeat.noteJob(),
+      onPipelineDeath: (model) => this.pipelineDied(model),
+    });
     for (const model of generators.keys()) {
       const worker = new Worker<GenerationJobData, JobOutcome>(queueNameForModel(model), (job, token) => processor.process(job, token), {
         connection: redis,
@@ -123,6 +139,8 @@ export class GenerationWorker {
       maxAttempts: this.options.jobAttempts ?? 3,
     });
     this.reconciler.start();
+    // A thread that ends while no job runs is noticed at once too.
+    for (const [model, generator] of generators) void generator.ended.then(() => this.pipelineDied(model));
     await this.poll();
     this.pollTimer = setInterval(() => void this.poll(), this.pollIntervalMs);
     this.retention.start();
@@ -132,19 +150,26 @@ export class GenerationWorker {
 
   private async poll(): Promise<void> {
     this.options.metrics.residentMemory.set(process.memoryUsage.rss());
-    for (const [model, generator] of this.options.generators) {
-      const worker = this.workers.get(model);
-      if (generator.healthy || worker === undefined || worker.isPaused()) continue;
-      // Every job would fail here: leave them to other workers; /healthz turns 503 so the
-      // supervisor restarts this process.
-      this.options.logger.error({ model }, 'pipeline thread died: no longer taking jobs for this model');
-      void worker.pause(true);
-    }
     try {
       await this.sampleQueueDepth();
     } catch (err) {
       this.options.logger.warn({ err }, 'queue depth poll failed');
     }
+  }
+
+  /**
+   * A model's pipeline thread is dead (a job saw it, or the thread ended): every job would fail here.
+   * Stop taking them and stop advertising the model at once (the heartbeat is rewritten
+   * without it, or deleted), then tell the owner, once.
+   */
+  private pipelineDied(model: string): void {
+    if (this.deadModels.has(model) || this.closing !== null) return;
+    this.deadModels.add(model);
+    const { logger } = this.options;
+    logger.error({ model }, 'pipeline thread died: no longer advertising this model or taking its jobs');
+    void this.workers.get(model)?.pause(true);
+    this.heartbeat.beat().catch((err: unknown) => logger.warn({ err }, 'heartbeat failed'));
+    if (this.deadModels.size === 1) this.options.onPipelineDeath?.(model);
   }
 
   /** Sets imagine_queue_depth from Redis now: the poll does it, and so does each /metrics scrape, so that it is never stale. */

@@ -104,6 +104,7 @@ export class FakeDiscord {
   private readonly recommendedShards: number;
   private readonly maxConcurrency: number;
   private port: number;
+  private callbacksFail = false;
 
   constructor(options: FakeDiscordOptions = {}) {
     this.applicationId = options.applicationId ?? snowflake();
@@ -260,6 +261,14 @@ export class FakeDiscord {
     const state = this.interactionsByToken.get(token);
     if (!state) throw new Error('unknown interaction token');
     state.expired = true;
+  }
+
+  /**
+   * While on, every interaction callback is answered 404 {code: 10062, "Unknown interaction"},
+   * as Discord answers one that comes too late or for an interaction it no longer knows.
+   */
+  failInteractionCallbacks(on: boolean): void {
+    this.callbacksFail = on;
   }
 
   /** The server-side state of an interaction, by id or token. */
@@ -530,7 +539,7 @@ export class FakeDiscord {
 
   private interactionCallback(req: RecordedRequest, id: string, token: string): Reply {
     const state = this.interactionsById.get(id);
-    if (!state || state.token !== token || (state.callback === null && req.receivedAt - state.sentAt > this.deadlineMs)) {
+    if (!state || state.token !== token || this.callbacksFail || (state.callback === null && req.receivedAt - state.sentAt > this.deadlineMs)) {
       throw new DiscordApiError(404, 10062, 'Unknown interaction');
     }
     if (state.callback) throw new DiscordApiError(400, 40060, 'Interaction has already been acknowledged.');

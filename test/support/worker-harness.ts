@@ -30,6 +30,8 @@ export interface WorkerProcess {
 
 export interface SpawnOptions {
   env?: Record<string, string>;
+  /** Node options before the script (the soak's `--expose-gc`, `--inspect=127.0.0.1:0`). */
+  nodeArgs?: string[];
   lockDurationMs?: number;
   stalledIntervalMs?: number;
   redisUrl?: string;
@@ -132,7 +134,7 @@ export class WorkerHarness {
       ...(options.lockDurationMs === undefined ? [] : ['--lock-duration-ms', String(options.lockDurationMs)]),
       ...(options.stalledIntervalMs === undefined ? [] : ['--stalled-interval-ms', String(options.stalledIntervalMs)]),
     ];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts', ...flags], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/worker/main.ts', ...flags], {
       env: {
         PATH: process.env.PATH ?? '',
         HOME: process.env.HOME ?? '/tmp',

@@ -1,5 +1,5 @@
 // Cancel on a queued or running job: the row is cancelled (and refunded) in Postgres, the
-// running worker is told over Redis, then the message shows it.
+// running worker is told over Redis (before Discord is touched), then the message shows it.
 import { cancelJob, jobRefund } from '../../db/index.js';
 import { renderCancelled } from '../../discord/messages.js';
 import { publishCancel } from '../../queue/index.js';
@@ -23,6 +23,8 @@ export const cancel: ButtonHandler<'cancel'> = {
     }
     ctx.logger.info({ jobId: job.id, userId: interaction.user.id, previousStatus }, 'job cancelled');
     // Workers first, and whatever Discord does: a running job must stop even if the edit fails.
+    // publishCancel tries again while Redis is briefly away; a worker that still misses it
+    // reads the cancel from Postgres before its next preview (the fence).
     await publishCancel(ctx.redis, ctx.config.REDIS_PREFIX, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not publish the cancel'));
     await interaction.update(replyOptions(renderCancelled(job, await jobRefund(ctx.db, job.id))));
   },
