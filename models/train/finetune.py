@@ -25,16 +25,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shapes import TOKENIZER_DIR, ClipBpe, FixedEncoder, TextEncoder, UNet, alphas_cumprod, build_id_map  # noqa: E402
 from train import CHECKPOINT_DIR, Data, log, lr_at, restore_rng, rng_state, save  # noqa: E402
 
+SIZE_PHASE_2 = 316
 DEFAULTS = {
     "seed": 4321, "steps": 1200, "lr": 3e-4, "warmup": 50, "ema": 0.995, "pixels_per_batch": 64 * 16 * 16,
     "min_batch": 12, "max_batch": 64, "caption_dropout": 0.12, "min_snr_gamma": 5.0, "checkpoint_every_s": 180,
-    # (probability, latent height, latent width); None = any multiple of 4 in 8..32 per side.
-    "sizes": [[0.25, 16, 16], [0.15, 16, 24], [0.15, 24, 16], [0.15, 32, 32], [0.30, None, None]],
+    # From each start step on, the mix of sizes: (probability, latent height, latent width); None = any
+    # multiple of 4 in 8..32 per side. At 32x32 the first mix kept drawing two shapes: the second has more of it.
+    "size_phases": [
+        [0, [[0.25, 16, 16], [0.15, 16, 24], [0.15, 24, 16], [0.15, 32, 32], [0.30, None, None]]],
+        [SIZE_PHASE_2, [[0.20, 16, 16], [0.10, 16, 24], [0.10, 24, 16], [0.35, 32, 32], [0.25, None, None]]],
+    ],
 }
 SIDES = list(range(8, 33, 4))
 
 
-def draw_size(rng, sizes):
+def draw_size(rng, phases, step):
+    sizes = [mix for start, mix in phases if start <= step][-1]
     probs = np.array([s[0] for s in sizes], dtype=np.float64)
     _, h, w = sizes[rng.choice(len(sizes), p=probs / probs.sum())]
     if h is None:
@@ -74,8 +80,6 @@ def main():
         opt.load_state_dict(ck["opt"])
         step, cpu_s = ck["finetune_step"], ck["finetune_cpu_s"]
         restore_rng(rng, ck["rng"])
-        # The run keeps the configuration it started with; only the step count may change on resume.
-        cfg = dict(ck["finetune_cfg"], steps=args.steps)
         log(f"finetune: resumed at step {step}")
     encoder = FixedEncoder(base["latent_mean"], base["latent_std"])
     ac = alphas_cumprod()
@@ -84,7 +88,6 @@ def main():
     ema_pairs = [(p_ema, p) for m_ema, m in ((ema_text, text), (ema_unet, unet))
                  for p_ema, p in zip(m_ema.parameters(), m.parameters())]
     total = cfg["steps"]
-    data.caption_dropout = cfg["caption_dropout"]
     last_save, t_cpu, t_wall = time.time(), time.process_time(), time.time()
 
     def checkpoint():
@@ -100,7 +103,7 @@ def main():
     while step < total:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg["lr"], cfg["warmup"], total)
-        h, w = draw_size(rng, cfg["sizes"])
+        h, w = draw_size(rng, cfg["size_phases"], step)
         n = int(np.clip(round(cfg["pixels_per_batch"] / (h * w)), cfg["min_batch"], cfg["max_batch"]))
         x, ids = data.batch(n, width=8 * w, height=8 * h)
         with torch.no_grad():
