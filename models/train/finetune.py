@@ -27,16 +27,19 @@ from train import CHECKPOINT_DIR, Data, log, lr_at, restore_rng, rng_state, save
 
 SIZE_PHASE_2 = 316
 SIZE_PHASE_3 = 650
+SIZE_PHASE_4 = 950
 DEFAULTS = {
-    "seed": 4321, "steps": 950, "lr": 3e-4, "warmup": 50, "ema": 0.995, "pixels_per_batch": 64 * 16 * 16,
+    "seed": 4321, "steps": 1250, "lr": 3e-4, "warmup": 50, "ema": 0.995, "pixels_per_batch": 64 * 16 * 16,
     "min_batch": 12, "max_batch": 64, "caption_dropout": 0.12, "min_snr_gamma": 5.0, "checkpoint_every_s": 180,
     # From each start step on, the mix of sizes: (probability, latent height, latent width); None = any
     # multiple of 4 in 8..32 per side. At 32x32 the first mix kept drawing two shapes: the second has more of it,
-    # and the third (steps 650-950, run after measuring step 650: 71% shapes at 256x256) more still.
+    # and the third (steps 650-950, run after measuring step 650: 71% shapes at 256x256) and the fourth
+    # (950-1250, after step 950: 79%) more still.
     "size_phases": [
         [0, [[0.25, 16, 16], [0.15, 16, 24], [0.15, 24, 16], [0.15, 32, 32], [0.30, None, None]]],
         [SIZE_PHASE_2, [[0.20, 16, 16], [0.10, 16, 24], [0.10, 24, 16], [0.35, 32, 32], [0.25, None, None]]],
         [SIZE_PHASE_3, [[0.20, 16, 16], [0.10, 16, 24], [0.10, 24, 16], [0.50, 32, 32], [0.10, None, None]]],
+        [SIZE_PHASE_4, [[0.20, 16, 16], [0.05, 16, 24], [0.05, 24, 16], [0.60, 32, 32], [0.10, None, None]]],
     ],
 }
 SIDES = list(range(8, 33, 4))
