@@ -3,6 +3,7 @@
 (background colour, shape colour, shape kind). Also times the pipeline.
 
   python3 models/train/evaluate.py [--model models/shapes-demo] [--guidance 5] [--sampler euler|ddim]
+                                   [--size 128x128 192x128 128x192 256x256]
 """
 import argparse
 import json
@@ -78,11 +79,11 @@ class Pipeline:
         self.onnx_s += time.perf_counter() - t
         return out
 
-    def __call__(self, prompts, seeds, guidance, steps=20, sampler="euler"):
+    def __call__(self, prompts, seeds, guidance, steps=20, sampler="euler", width=128, height=128):
         n = len(prompts)
         ids = np.array([self.bpe.encode("")] * n + [self.bpe.encode(p) for p in prompts], dtype=np.int32)
         states = self._run(self.text_encoder, {"input_ids": ids})
-        latents = np.stack([np.random.RandomState(s).standard_normal((4, 16, 16)) for s in seeds]).astype(np.float32)
+        latents = np.stack([np.random.RandomState(s).standard_normal((4, height // 8, width // 8)) for s in seeds]).astype(np.float32)
         ts = leading_timesteps(steps)
         ac = self.ac
         sigmas = np.sqrt((1 - ac) / ac)
@@ -105,14 +106,15 @@ class Pipeline:
         return ((np.clip(img, -1, 1) + 1) * 127.5).round().astype(np.uint8).transpose(0, 2, 3, 1)
 
 
-def evaluate(pipe, guidance, sampler, seeds_per_combo, batch=8):
+def evaluate(pipe, guidance, sampler, seeds_per_combo, batch=8, width=128, height=128, every=1):
     held = set(holdout_combos())
-    jobs = [(c, seed) for c in ALL_COMBOS for seed in range(seeds_per_combo)]
+    jobs = [(c, seed) for c in ALL_COMBOS[::every] for seed in range(seeds_per_combo)]
     results = {"train": [], "holdout": []}
     for k in range(0, len(jobs), batch):
         chunk = jobs[k:k + batch]
         imgs = pipe([canonical_prompt(*c) for c, _ in chunk], [1000 + 17 * i + s for i, (_, s) in
-                                                                  enumerate(chunk, start=k)], guidance, sampler=sampler)
+                                                                  enumerate(chunk, start=k)], guidance, sampler=sampler,
+                    width=width, height=height)
         for (c, _), img in zip(chunk, imgs):
             got = check_image(img)
             results["holdout" if c in held else "train"].append(
@@ -172,6 +174,8 @@ def main():
     ap.add_argument("--guidance", type=float, nargs="+", default=[5.0])
     ap.add_argument("--sampler", choices=["euler", "ddim"], nargs="+", default=["euler"])
     ap.add_argument("--seeds", type=int, default=1, help="seeds per combo (168 combos); 0 skips the evaluation")
+    ap.add_argument("--size", nargs="+", default=["128x128"], help="WIDTHxHEIGHT in pixels (multiples of 32)")
+    ap.add_argument("--every", type=int, default=1, help="only every n-th combo (a quick check)")
     ap.add_argument("--time", action="store_true")
     ap.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads")
     ap.add_argument("--json", help="write the results here")
@@ -179,13 +183,14 @@ def main():
     args = ap.parse_args()
     pipe = Pipeline(args.model, args.threads)
     out = {}
-    for sampler in args.sampler if args.seeds > 0 else []:
-        for g in args.guidance:
-            s = evaluate(pipe, g, sampler, args.seeds)
-            out[f"{sampler}@{g}"] = s
-            print(f"{sampler} guidance {g}: " + "; ".join(
-                f"{k} n={v['n']} bg {v['background']:.3f} colour {v['colour']:.3f} shape {v['shape']:.3f} "
-                f"all {v['all']:.3f}" for k, v in s.items()), flush=True)
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.size]
+    runs = [(w, h, sampler, g) for w, h in sizes for sampler in args.sampler for g in args.guidance]
+    for width, height, sampler, g in runs if args.seeds > 0 else []:
+        s = evaluate(pipe, g, sampler, args.seeds, width=width, height=height, every=args.every)
+        out[f"{sampler}@{g}" if sizes == [(128, 128)] else f"{width}x{height} {sampler}@{g}"] = s
+        print(f"{width}x{height} {sampler} guidance {g}: " + "; ".join(
+            f"{k} n={v['n']} bg {v['background']:.3f} colour {v['colour']:.3f} shape {v['shape']:.3f} "
+            f"all {v['all']:.3f}" for k, v in s.items()), flush=True)
     if args.grid:
         print("grid rows:", save_grid(pipe, args.guidance[0], args.sampler[0], args.grid))
     if args.time:

@@ -2,7 +2,10 @@
 layout) from the latest checkpoints, verify every graph with onnxruntime against
 PyTorch, and fit latent_preview.json.
 
-  python3 models/train/export.py [--out models/shapes-demo] [--scheduler euler|ddim]
+  python3 models/train/export.py [--out models/shapes-demo] [--scheduler euler|ddim] [--unet-checkpoint finetune.pt]
+
+Height and width are dynamic axes of the UNet and the VAE (any multiple of 32 px: the
+VAE's 8 times the UNet's two halvings); every graph is checked at several sizes.
 """
 import argparse
 import json
@@ -57,8 +60,12 @@ def session(path):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
+# Latent sizes (height, width) the spatial graphs are checked at: native, both aspect ratios, smallest, largest.
+CHECK_SIZES = [(16, 16), (8, 8), (16, 24), (24, 16), (32, 32)]
+
+
 def check(name, model, path, feeds):
-    """Compare onnxruntime with PyTorch on the given feeds (two batch sizes)."""
+    """Compare onnxruntime with PyTorch on the given feeds (batch sizes and spatial sizes)."""
     sess = session(path)
     worst = 0.0
     for feed in feeds:
@@ -78,8 +85,8 @@ def write_json(path, obj):
         f.write("\n")
 
 
-def load_models():
-    ck = torch.load(os.path.join(CHECKPOINT_DIR, "unet.pt"), weights_only=False)
+def load_models(unet_checkpoint="unet.pt"):
+    ck = torch.load(os.path.join(CHECKPOINT_DIR, unet_checkpoint), weights_only=False)
     cfg = ck["cfg"]
     token_ids = ck["token_ids"]
     text = TextEncoder(build_id_map(token_ids), len(token_ids), dim=cfg["text_dim"], layers=cfg["text_layers"])
@@ -92,7 +99,11 @@ def load_models():
     encoder = FixedEncoder(ck["latent_mean"], ck["latent_std"])
     for m in (text, unet, decoder, encoder):
         m.eval()
-    info = {"unet_step": ck["step"], "decoder_step": dk["step"], "cpu_s": ck["cpu_s"] + dk["cpu_s"], "cfg": cfg}
+    info = {"unet_step": ck["step"], "decoder_step": dk["step"], "cpu_s": ck["cpu_s"] + dk["cpu_s"], "cfg": cfg,
+            "reconstructed_from_onnx": bool(ck.get("reconstructed_from_onnx") or "finetune_step" in ck)}
+    if "finetune_step" in ck:
+        info["finetune"] = {"steps": ck["finetune_step"], "cpu_seconds": round(ck["finetune_cpu_s"]),
+                            "config": ck["finetune_cfg"]}
     return text, unet, decoder, encoder, info
 
 
@@ -119,13 +130,17 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(REPO, "models", "shapes-demo"))
     ap.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="euler")
+    ap.add_argument("--unet-checkpoint", default="unet.pt",
+                    help="text encoder + UNet checkpoint in models/train/checkpoints/ (finetune.pt after finetune.py)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     out = args.out
-    text, unet, decoder, encoder, info = load_models()
+    text, unet, decoder, encoder, info = load_models(args.unet_checkpoint)
     dim = info["cfg"]["text_dim"]
     print(f"exporting unet step {info['unet_step']}, decoder step {info['decoder_step']} -> {out}")
     batch = {0: "batch"}
+    latent_axes = {0: "batch", 2: "height", 3: "width"}
+    image_axes = {0: "batch", 2: "image_height", 3: "image_width"}
 
     bpe = ClipBpe(TOKENIZER_DIR)
     ids = np.array([bpe.encode(canonical_prompt(*c)) for c in ALL_COMBOS[:3]], dtype=np.int32)
@@ -141,23 +156,27 @@ def main():
     states = rng.standard_normal((2, MAX_LENGTH, dim)).astype(np.float32)
     export_graph(unet, (torch.from_numpy(sample), torch.tensor([500.0]), torch.from_numpy(states)), path,
                  ["sample", "timestep", "encoder_hidden_states"], ["out_sample"],
-                 {"sample": batch, "encoder_hidden_states": batch, "out_sample": batch})
+                 {"sample": latent_axes, "encoder_hidden_states": batch, "out_sample": latent_axes})
+    sized = {hw: rng.standard_normal((2, LATENT_CHANNELS, *hw)).astype(np.float32) for hw in CHECK_SIZES}
     check("unet", unet, path, [
         {"sample": sample[:1], "timestep": np.array([901.0], np.float32), "encoder_hidden_states": states[:1]},
         {"sample": sample, "timestep": np.array([1.0], np.float32), "encoder_hidden_states": states},
-    ])
+    ] + [{"sample": z, "timestep": np.array([500.0], np.float32), "encoder_hidden_states": states}
+         for z in sized.values()])
 
     path = os.path.join(out, "vae_decoder", "model.onnx")
     latents = (sample / SCALING_FACTOR).astype(np.float32)
     export_graph(decoder, (torch.from_numpy(latents[:1]),), path, ["latent_sample"], ["sample"],
-                 {"latent_sample": batch, "sample": batch})
-    check("vae_decoder", decoder, path, [{"latent_sample": latents[:1]}, {"latent_sample": latents}])
+                 {"latent_sample": latent_axes, "sample": image_axes})
+    check("vae_decoder", decoder, path, [{"latent_sample": latents[:1]}, {"latent_sample": latents}] +
+          [{"latent_sample": (z / SCALING_FACTOR).astype(np.float32)} for z in sized.values()])
 
     path = os.path.join(out, "vae_encoder", "model.onnx")
     image = rng.uniform(-1, 1, (2, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
     export_graph(encoder, (torch.from_numpy(image[:1]),), path, ["sample"], ["latent_sample"],
-                 {"sample": batch, "latent_sample": batch})
-    check("vae_encoder", encoder, path, [{"sample": image[:1]}, {"sample": image}])
+                 {"sample": image_axes, "latent_sample": latent_axes})
+    check("vae_encoder", encoder, path, [{"sample": image[:1]}, {"sample": image}] +
+          [{"sample": rng.uniform(-1, 1, (2, 3, 8 * h, 8 * w)).astype(np.float32)} for h, w in CHECK_SIZES])
 
     write_configs(out, args.scheduler, info)
     write_json(os.path.join(out, "latent_preview.json"), fit_latent_preview(encoder, decoder))
@@ -166,10 +185,14 @@ def main():
         "combos": [{"colour": c, "shape": s, "background": b, "prompt": canonical_prompt(c, s, b)}
                    for c, s, b in holdout_combos()],
     })
-    write_json(os.path.join(out, "training_info.json"), {
-        "unet_step": info["unet_step"], "decoder_step": info["decoder_step"],
-        "train_cpu_seconds": round(info["cpu_s"]), "config": info["cfg"],
-    })
+    training = {"unet_step": info["unet_step"], "decoder_step": info["decoder_step"],
+                "train_cpu_seconds": round(info["cpu_s"]), "config": info["cfg"]}
+    if info["reconstructed_from_onnx"]:
+        # reconstruct.py recovered the weights above from the previous (fixed-size) export.
+        training["reconstructed_from_onnx"] = True
+    if "finetune" in info:
+        training["finetune"] = info["finetune"]
+    write_json(os.path.join(out, "training_info.json"), training)
     sizes = {p: os.path.getsize(os.path.join(out, p, "model.onnx"))
              for p in ("text_encoder", "unet", "vae_decoder", "vae_encoder")}
     print("  sizes:", sizes, "total MB", round(sum(sizes.values()) / 1e6, 2))

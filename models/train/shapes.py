@@ -142,16 +142,14 @@ def build_id_map(token_ids):
 
 # ---------------------------------------------------------------- renderer
 
-_YY, _XX = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32) + 0.5
-
-
-def render(colour, shape, background, size, x0, y0):
-    """One shape on a plain background as uint8 HxWx3. size, x0, y0 in pixels
+def render(colour, shape, background, size, x0, y0, width=IMAGE_SIZE, height=IMAGE_SIZE):
+    """One shape on a plain background as uint8 HxWx3 (height x width). size, x0, y0 in pixels
     (bounding box side and top-left corner)."""
-    img = np.empty((IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+    img = np.empty((height, width, 3), dtype=np.uint8)
     img[:] = PALETTE[background]
-    u = (_XX - x0) / size
-    v = (_YY - y0) / size
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
+    u = (xx - x0) / size
+    v = (yy - y0) / size
     if shape == "circle":
         mask = (u - 0.5) ** 2 + (v - 0.5) ** 2 <= 0.25
     elif shape == "square":
@@ -162,10 +160,11 @@ def render(colour, shape, background, size, x0, y0):
     return img
 
 
-def random_layout(rng):
-    size = rng.uniform(0.3, 0.9) * IMAGE_SIZE
-    x0 = rng.uniform(0, IMAGE_SIZE - size)
-    y0 = rng.uniform(0, IMAGE_SIZE - size)
+def random_layout(rng, width=IMAGE_SIZE, height=IMAGE_SIZE):
+    """Shape side 30-90% of the shorter image side, position fully inside."""
+    size = rng.uniform(0.3, 0.9) * min(width, height)
+    x0 = rng.uniform(0, width - size)
+    y0 = rng.uniform(0, height - size)
     return size, x0, y0
 
 

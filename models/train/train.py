@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shapes import (  # noqa: E402
-    ALL_COMBOS, HERE, SCALING_FACTOR, TOKENIZER_DIR, TEMPLATES, ClipBpe, Decoder, FixedEncoder, TextEncoder,
+    ALL_COMBOS, HERE, IMAGE_SIZE, SCALING_FACTOR, TOKENIZER_DIR, TEMPLATES, ClipBpe, Decoder, FixedEncoder, TextEncoder,
     UNet, alphas_cumprod, build_id_map, holdout_combos, known_token_ids, random_layout, render, to_unit,
 )
 
@@ -48,11 +48,11 @@ class Data:
         self.caption_dropout = caption_dropout
         self.empty_ids = bpe.encode("")
 
-    def batch(self, n):
+    def batch(self, n, width=IMAGE_SIZE, height=IMAGE_SIZE):
         imgs, ids = [], []
         for _ in range(n):
             c, s, b = self.combos[self.rng.integers(len(self.combos))]
-            imgs.append(render(c, s, b, *random_layout(self.rng)))
+            imgs.append(render(c, s, b, *random_layout(self.rng, width, height), width, height))
             if self.rng.random() < self.caption_dropout:
                 ids.append(self.empty_ids)
             else:
