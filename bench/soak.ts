@@ -8,6 +8,7 @@
 // Needs Postgres, Redis and models/shapes-demo, like the tests.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { at } from '../src/checked.js';
 import { ProcessInspector, inspectorUrl } from '../test/support/inspector.js';
 import { WorkerHarness } from '../test/support/worker-harness.js';
 
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
         external: heaps.main.external + heaps.threads.reduce((a, t) => a + t.external, 0),
       };
       readings.push(reading);
-      const first = readings[0];
+      const first = at(readings, 0);
       const per1000 = jobs === first.jobs ? 0 : ((reading.rss - first.rss) / (jobs - first.jobs)) * 1000;
       console.log(
         `${String(jobs).padStart(6)} jobs  rss ${mib(reading.rss).toFixed(1)} MiB  main heap ${mib(reading.mainHeap).toFixed(1)} MiB  pipeline heap ${mib(reading.threadHeap).toFixed(1)} MiB  heaps committed ${mib(reading.heapTotal).toFixed(1)} MiB  external ${mib(reading.external).toFixed(1)} MiB  since warm-up ${mib(reading.rss - first.rss).toFixed(1)} MiB (${mib(per1000).toFixed(2)} MiB per 1,000 jobs)`,
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
       const size = Math.min(BATCH, nextReading - done);
       for (let i = 0; i < size; i++) {
         const n = done + i;
-        batch.push((await h.newJob({ user: users[n % USERS], params: { steps: 1, count: 1, seed: n } })).job);
+        batch.push((await h.newJob({ user: at(users, n % USERS), params: { steps: 1, count: 1, seed: n } })).job);
       }
       for (const job of batch) await h.waitForDelivery(job.id, 120_000);
       done += size;
@@ -130,9 +131,9 @@ async function main(): Promise<void> {
     const secondHalf = readings.slice(Math.floor(readings.length / 2));
     const lateGrowth = secondHalf.length >= 3 ? mib(slope(secondHalf) * 1000) : null;
     console.log(
-      `\n${total} jobs in ${((Date.now() - startedAt) / 1000).toFixed(0)} s. Resident memory after the warm-up (${warmup} jobs): ${mib(readings[0].rss).toFixed(1)} MiB; at the end ${mib(readings.at(-1)!.rss).toFixed(1)} MiB.`,
+      `\n${total} jobs in ${((Date.now() - startedAt) / 1000).toFixed(0)} s. Resident memory after the warm-up (${warmup} jobs): ${mib(at(readings, 0).rss).toFixed(1)} MiB; at the end ${mib(at(readings, readings.length - 1).rss).toFixed(1)} MiB.`,
     );
-    const late = lateGrowth === null ? '' : `, ${lateGrowth.toFixed(2)} MiB over the last ${secondHalf.length} (from ${secondHalf[0].jobs} jobs)`;
+    const late = lateGrowth === null ? '' : `, ${lateGrowth.toFixed(2)} MiB over the last ${secondHalf.length} (from ${at(secondHalf, 0).jobs} jobs)`;
     console.log(`Growth per 1,000 jobs (least squares): ${growth.toFixed(2)} MiB over all ${readings.length} readings${late}.`);
     const verdict = growth < TARGET_MIB_PER_1000 ? 'met' : lateGrowth !== null && lateGrowth < TARGET_MIB_PER_1000 ? 'met once it levelled off' : 'NOT met';
     console.log(`Target below ${TARGET_MIB_PER_1000} MiB per 1,000 jobs: ${verdict}.`);

@@ -13,6 +13,13 @@ export type Schema = typeof schema;
 /** A drizzle database or a transaction on it: every db function accepts either. */
 export type Db = PgDatabase<PostgresJsQueryResultHKT, Schema>;
 
+/** The one row of a query that always returns one (an aggregate, an upsert ... returning). */
+export function onlyRow<T>(rows: readonly T[], query: string): T {
+  const [row] = rows;
+  if (row === undefined) throw new Error(`${query}: the query returned no row`);
+  return row;
+}
+
 export interface DbHandle {
   /** The postgres.js client (raw SQL, assertMigrationsCurrent). */
   readonly sql: Sql;

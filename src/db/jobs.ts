@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { imageSeed, newJobId, type JobKind, type JobParams } from '../contract/index.js';
-import type { Db } from './client.js';
+import { onlyRow, type Db } from './client.js';
 import { refundJob, reserveQuota, type QuotaContext, type RefundResult } from './quota.js';
 import { FINAL_STATUSES, images, jobs, type ImageRow, type JobRow, type JobStatus } from './schema.js';
 import { ensureUser, getGuildBan } from './users.js';
@@ -367,17 +367,17 @@ export async function listUserJobs(db: Db, userId: string, limit: number): Promi
 
 /** The user's queued + running jobs. */
 export async function countActiveJobs(db: Db, userId: string): Promise<number> {
-  const [row] = await db
+  const rows = await db
     .select({ n: sql<number>`count(*)::int` })
     .from(jobs)
     .where(and(eq(jobs.userId, userId), inArray(jobs.status, ACTIVE)));
-  return row.n;
+  return onlyRow(rows, 'countActiveJobs').n;
 }
 
 /** How many queued jobs for the same model were created before this one (0: next). */
 export async function queuePosition(db: Db, job: Pick<Job, 'id' | 'model' | 'createdAt'>): Promise<number> {
   const createdAt = job.createdAt.toISOString();
-  const [row] = await db
+  const rows = await db
     .select({ n: sql<number>`count(*)::int` })
     .from(jobs)
     .where(
@@ -387,7 +387,7 @@ export async function queuePosition(db: Db, job: Pick<Job, 'id' | 'model' | 'cre
         sql`(${jobs.createdAt}, ${jobs.id}) < (${createdAt}::timestamptz, ${job.id})`,
       ),
     );
-  return row.n;
+  return onlyRow(rows, 'queuePosition').n;
 }
 
 function initOf(job: Job): JobParams['init'] {

@@ -11,7 +11,7 @@
 // passed starts the new period. now() is the transaction's start time, so one transaction
 // sees one consistent period.
 import { sql, type SQL } from 'drizzle-orm';
-import type { Db } from './client.js';
+import { onlyRow, type Db } from './client.js';
 import { audit } from './audit.js';
 import { ensureUserExists } from './users.js';
 
@@ -85,12 +85,6 @@ interface QuotaSqlRow extends Record<string, unknown> {
 }
 
 /** The row of a query that always returns one (an aggregate, a row made or locked just before); throws otherwise. */
-function onlyRow<T>(rows: readonly T[], query: string): T {
-  const [row] = rows;
-  if (row === undefined) throw new Error(`${query}: the query returned no row`);
-  return row;
-}
-
 function toStatus(row: QuotaSqlRow): QuotaStatus {
   const limit = row.base_limit + row.bonus;
   return {

@@ -3,15 +3,12 @@
 // reconciler (one leader among the workers), and a graceful shutdown that finishes the
 // current job or hands it back.
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Logger } from '../log.js';
 import type { ModelInfo } from '../contract/index.js';
 import { GenerationQueues, Heartbeat, queueNameForModel, subscribeCancels, type GenerationJobData } from '../queue/index.js';
 import { RunningJobs } from './cancels.js';
 import type { HealthReport } from './health.js';
-import type { WorkerMetrics } from './metrics.js';
 import { RetentionRunner } from './retention.js';
-import { GenerationProcessor, type ImageGenerator, type JobOutcome, type ProcessorDeps } from './processor.js';
+import { GenerationProcessor, type JobOutcome, type ProcessorDeps } from './processor.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 
 export interface GenerationWorkerOptions extends Omit<ProcessorDeps, 'running' | 'onJobStart' | 'onPipelineDeath'> {
@@ -175,8 +172,8 @@ export class GenerationWorker {
   /** Sets imagine_queue_depth from Redis now: the poll does it, and so does each /metrics scrape, so that it is never stale. */
   async sampleQueueDepth(): Promise<void> {
     for (const model of this.options.generators.keys()) {
-      const counts = await this.queues.forModel(model).getJobCounts('wait', 'prioritized', 'delayed');
-      this.options.metrics.queueDepth.set(counts.wait + counts.prioritized + counts.delayed, { model });
+      const { wait = 0, prioritized = 0, delayed = 0 } = await this.queues.forModel(model).getJobCounts('wait', 'prioritized', 'delayed');
+      this.options.metrics.queueDepth.set(wait + prioritized + delayed, { model });
     }
     this.lastRedisOkAt = this.options.clock();
   }
