@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: starts PostgreSQL and Redis when they are
-# not running, installs dependencies when needed, type-checks, builds dist/, checks the reference
-# vectors and runs every vitest suite. `npm test` and .ci/run both run this.
+# not running, installs dependencies when needed, type-checks, lints (ESLint), checks the
+# formatting (Prettier), builds dist/, checks the reference vectors and runs every vitest
+# suite. `npm test` and .ci/run both run this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 npm run --silent typecheck
+npm run --silent lint
+npm run --silent format:check
 npm run --silent build
 npx tsx src/cli/check-vectors.ts
 
