@@ -276,7 +276,7 @@ describe('buttons', () => {
     expect(selected).toMatchObject({ kind: 'select', parentJobId: job.id, parentIndex: 2, status: 'succeeded', cost: 1, seed: 44, count: 1 });
     // The parent's image, byte for byte; the select job stores no copy.
     expect(await listImages(h.pg.db, selectId)).toEqual([]);
-    const image = (await listImages(h.pg.db, job.id))[2]!;
+    const image = at(await listImages(h.pg.db, job.id), 2);
     expect(at(reply.attachments, 0).data.equals(image.png!)).toBe(true);
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(1);
   });
