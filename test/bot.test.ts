@@ -2,6 +2,7 @@
 // worker heartbeat advertising the demo model but no worker: commands, refusals, quotas,
 // admin checks, buttons (ownership, forged ids, restarts), deferral, DMs.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { at } from '../src/checked.js';
 import { buildCustomId } from '../src/discord/custom-ids.js';
 import { renderResult } from '../src/discord/messages.js';
 import { completeJob, createJobWithReservation, failJob, getJob, getQuota, listAudit, listImages, type Job } from '../src/db/index.js';
@@ -34,15 +35,17 @@ async function command(name: string, user: FakeUser, options: Record<string, unk
 /** The answer the user ends up seeing: a follow-up, or the original once it has content (not a "thinking" placeholder). */
 async function visibleReply(handle: InteractionHandle): Promise<StoredMessage> {
   await h.discord.messages.waitFor((m) => m.interactionToken === handle.token && !m.deleted && (m.id !== handle.original()?.id || m.content !== ''));
-  const followUps = handle.followUps();
-  return followUps.length > 0 ? followUps[followUps.length - 1] : handle.original()!;
+  const reply = handle.followUps().at(-1) ?? handle.original();
+  if (!reply) throw new Error(`no reply to interaction ${handle.token}`);
+  return reply;
 }
 
 function jobIdOf(message: StoredMessage): string {
   const ids = message.components.flatMap((row) => row.components.map((c: { custom_id: string }) => c.custom_id));
   const match = /^img:[a-z]+:([a-z0-9]+)/.exec(ids[0] ?? '');
-  if (!match) throw new Error(`no job button on message: ${message.content}`);
-  return match[1];
+  const jobId = match?.[1];
+  if (jobId === undefined) throw new Error(`no job button on message: ${message.content}`);
+  return jobId;
 }
 
 const EPHEMERAL = 64;
@@ -68,7 +71,7 @@ async function finishedJob(user: FakeUser, count: number): Promise<{ job: Job; m
   });
   await completeJob(h.pg.db, created.job.id, images);
   const job = (await getJob(h.pg.db, created.job.id))!;
-  const payload = renderResult(job, { file: { name: 'grid.png', data: images[0].png }, seeds: images.map((i) => i.seed) });
+  const payload = renderResult(job, { file: { name: 'grid.png', data: at(images, 0).png }, seeds: images.map((i) => i.seed) });
   const res = await fetch(`${h.discord.apiBase}/v10/channels/${h.discord.channelId}/messages`, {
     method: 'POST',
     headers: { authorization: `Bot ${h.discord.botToken}`, 'content-type': 'application/json' },
@@ -196,10 +199,10 @@ describe('quota and admin', () => {
     const refused = replies.filter((m) => /no quota left/.test(m.content));
     expect(queued).toHaveLength(2);
     expect(refused).toHaveLength(1);
-    expect(refused[0].flags & EPHEMERAL).toBe(EPHEMERAL);
-    expect(refused[0].content).toMatch(/You have no quota left \(2 images per day\)\. It resets <t:\d+:R>\./);
+    expect(at(refused, 0).flags & EPHEMERAL).toBe(EPHEMERAL);
+    expect(at(refused, 0).content).toMatch(/You have no quota left \(2 images per day\)\. It resets <t:\d+:R>\./);
 
-    await failJob(h.pg.db, jobIdOf(queued[0]), 'test failure');
+    await failJob(h.pg.db, jobIdOf(at(queued, 0)), 'test failure');
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).remaining).toBe(1);
 
     const grant = await command('quota-admin', admin, { user: user.id, amount: 3 }, { subcommand: 'grant' });
@@ -273,8 +276,8 @@ describe('buttons', () => {
     expect(selected).toMatchObject({ kind: 'select', parentJobId: job.id, parentIndex: 2, status: 'succeeded', cost: 1, seed: 44, count: 1 });
     // The parent's image, byte for byte; the select job stores no copy.
     expect(await listImages(h.pg.db, selectId)).toEqual([]);
-    const image = (await listImages(h.pg.db, job.id))[2]!;
-    expect(reply.attachments[0].data.equals(image.png!)).toBe(true);
+    const image = at(await listImages(h.pg.db, job.id), 2);
+    expect(at(reply.attachments, 0).data.equals(image.png!)).toBe(true);
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(1);
   });
 
@@ -357,7 +360,7 @@ describe('buttons', () => {
     const message = shown.handle.original()!;
     expect(message.flags & EPHEMERAL).toBe(0);
     expect(message.attachments).toHaveLength(1);
-    expect(message.attachments[0].width).toBeGreaterThan(128);
+    expect(at(message.attachments, 0).width).toBeGreaterThan(128);
     expect(message.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
     const rerun = await command('rerun', user, { job: job.id, image: 3 });
     const rerunJob = (await getJob(h.pg.db, jobIdOf(rerun.handle.original()!)))!;

@@ -2,6 +2,7 @@
 // the idempotent lifecycle the worker relies on, images stored once, rebuildRequest.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { normalizeJobId } from '../src/contract/index.js';
 import {
   banUser,
@@ -77,9 +78,11 @@ describe('createJobWithReservation', () => {
     const duplicates = [a, b].filter((r) => !r.ok && r.reason === 'duplicate');
     expect(created).toHaveLength(1);
     expect(duplicates).toHaveLength(1);
-    if (!created[0].ok || duplicates[0].ok || duplicates[0].reason !== 'duplicate') throw new Error('unreachable');
-    expect(duplicates[0].job.id).toBe(created[0].job.id);
-    const [{ jobs }] = await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where interaction_id = ${input.interactionId}`;
+    const winner = at(created, 0);
+    const duplicate = at(duplicates, 0);
+    if (!winner.ok || duplicate.ok || duplicate.reason !== 'duplicate') throw new Error('unreachable');
+    expect(duplicate.job.id).toBe(winner.job.id);
+    const { jobs } = at(await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where interaction_id = ${input.interactionId}`, 0);
     expect(jobs).toBe(1);
     expect((await getQuota(pg.db, user, ctx)).used).toBe(4);
   });
@@ -176,10 +179,11 @@ describe('job lifecycle', () => {
 
     const stored = await listImages(pg.db, job.id);
     expect(stored.map((i) => i.index)).toEqual([0, 1, 2, 3]);
-    expect(stored[2].seed).toBe(job.seed + 2);
-    expect(Buffer.compare(stored[2].png!, Buffer.from(images[2].png))).toBe(0);
-    expect(stored[2].sha256).toBe(createHash('sha256').update(images[2].png).digest('hex'));
-    expect((await getImage(pg.db, job.id, 3))?.png?.length).toBe(images[3].png.length);
+    const third = at(stored, 2);
+    expect(third.seed).toBe(job.seed + 2);
+    expect(Buffer.compare(third.png!, Buffer.from(at(images, 2).png))).toBe(0);
+    expect(third.sha256).toBe(createHash('sha256').update(at(images, 2).png).digest('hex'));
+    expect((await getImage(pg.db, job.id, 3))?.png?.length).toBe(at(images, 3).png.length);
     expect(await getImage(pg.db, job.id, 4)).toBeNull();
 
     const done = await getJob(pg.db, job.id);
@@ -274,7 +278,7 @@ describe('job lifecycle', () => {
   it('rejects completing an unknown job, or with an image the job does not have', async () => {
     await expect(completeJob(pg.db, 'nosuchjob000', [])).rejects.toBeInstanceOf(JobNotFoundError);
     const job = await createJob(sampleJobInput(snowflake(), { params: sampleParams({ count: 2 }) }));
-    const [first] = imagesFor(job);
+    const first = at(imagesFor(job), 0);
     await expect(completeJob(pg.db, job.id, [first, { ...first, index: 2 }])).rejects.toThrow(`job ${job.id} has 2 image(s); there is no image 3`);
     expect(await getJob(pg.db, job.id)).toMatchObject({ status: 'queued' });
     expect(await listImages(pg.db, job.id)).toEqual([]);
@@ -289,11 +293,11 @@ describe('queries', () => {
     for (let i = 0; i < 3; i++) jobs.push(await createJob(sampleJobInput(user, { params: sampleParams({ model, count: 1 }) })));
     const other = await createJob(sampleJobInput(snowflake(), { params: sampleParams({ model: `${model}-other`, count: 1 }) }));
 
-    expect((await listUserJobs(pg.db, user, 2)).map((j) => j.id)).toEqual([jobs[2].id, jobs[1].id]);
+    expect((await listUserJobs(pg.db, user, 2)).map((j) => j.id)).toEqual([at(jobs, 2).id, at(jobs, 1).id]);
     expect(await Promise.all(jobs.map((j) => queuePosition(pg.db, j)))).toEqual([0, 1, 2]);
     expect(await queuePosition(pg.db, other)).toBe(0);
-    await claimJob(pg.db, jobs[0].id, 'worker-a');
-    expect(await queuePosition(pg.db, jobs[2])).toBe(1);
+    await claimJob(pg.db, at(jobs, 0).id, 'worker-a');
+    expect(await queuePosition(pg.db, at(jobs, 2))).toBe(1);
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { parseCustomId } from '../src/discord/custom-ids.js';
 import { renderCancelled, renderFailed, renderProgress, renderQueued, renderResult, type MessageJob } from '../src/discord/messages.js';
 
@@ -31,7 +32,7 @@ describe('message renderers', () => {
     expect(m.content).toContain('Job `k3v9x2m1qa` queued, position 3');
     expect(m.content).toContain('a red \\*\\*circle\\*\\* @everyone');
     expect(labels(m)).toEqual(['Cancel']);
-    expect(parseCustomId((m.components[0]!.components[0] as { custom_id: string }).custom_id)).toEqual({ action: 'cancel', jobId: job.id });
+    expect(parseCustomId((at(at(m.components, 0).components, 0) as { custom_id: string }).custom_id)).toEqual({ action: 'cancel', jobId: job.id });
     expect(m.allowedMentions).toEqual({ parse: [] });
   });
 

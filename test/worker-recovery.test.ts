@@ -3,6 +3,7 @@
 // private redis-server with AOF; the machine's shared Redis is never restarted).
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { cancelJob, getJob, listImages, type Job } from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
@@ -219,11 +220,11 @@ describe('worker with a dead pipeline', RECOVERY, () => {
       expect(worker.health().ok).toBe(true);
       await host.close(); // the thread is gone, as after a crash
       const deadline = Date.now() + 5000;
-      while (worker.health().checks.consuming!.ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (worker.health().checks.consuming?.ok && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       const health = worker.health();
       expect(health.ok).toBe(false);
       expect(health.checks.pipelines).toEqual({ ok: false, detail: `dead: ${DEMO_MODEL}` });
-      expect(health.checks.consuming!.ok).toBe(false);
+      expect(health.checks.consuming?.ok).toBe(false);
       // Left for a healthy worker: the one started now runs it, this one never claims it.
       const user = h.discord.user('zed');
       const { job } = await h.newJob({ user, params: { steps: 2, count: 1 } });
@@ -272,7 +273,7 @@ describe('worker with a dead pipeline', RECOVERY, () => {
       const deadline = Date.now() + 10_000;
       while (deaths.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(deaths.map((d) => d.model)).toEqual([DEMO_MODEL]);
-      const noticedMs = deaths[0]!.at - killedAt;
+      const noticedMs = at(deaths, 0).at - killedAt;
       // No longer advertised (its only model: the key is gone), the job back on the queue unspent.
       expect(await h.redis.exists(workerKey(h.prefix, 'test:2'))).toBe(0);
       expect(await liveModels(h.redis, h.prefix)).toEqual([]);

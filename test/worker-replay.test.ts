@@ -2,6 +2,7 @@
 // storing it with the result (Replay button) without ever failing a job over it.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at, u8At } from '../src/checked.js';
 import { getReplay } from '../src/db/index.js';
 import type { RgbImage } from '../src/images/png.js';
 import { encodeReplay, REPLAY_FRAME_MS, REPLAY_LAST_FRAME_MS, REPLAY_MAX_BYTES } from '../src/images/encode.js';
@@ -40,12 +41,12 @@ describe('ReplayFrames', () => {
     expect(frames.frames()).toEqual([]);
     for (let n = 0; n < 250; n++) {
       frames.add(marked(n));
-      const kept = frames.frames().map((f) => f.rgb[0]!);
+      const kept = frames.frames().map((f) => u8At(f.rgb, 0));
       expect(kept.length).toBeLessThanOrEqual(REPLAY_MAX_FRAMES);
       expect(kept[0]).toBe(0);
       expect(kept.at(-1)).toBe(n & 0xff);
     }
-    const kept = frames.frames().map((f) => f.rgb[0]!);
+    const kept = frames.frames().map((f) => u8At(f.rgb, 0));
     // 250 previews: every 16th (0, 16, ..., 240: 16 frames) and the latest (249 & 0xff).
     expect(kept).toEqual([...Array.from({ length: 16 }, (_, i) => i * 16), 249]);
   });
@@ -65,8 +66,8 @@ describe('encodeReplay', () => {
     expect(meta.delay).toEqual([...Array(5).fill(REPLAY_FRAME_MS), REPLAY_LAST_FRAME_MS]);
     // Each page is its own frame (not a slice of one tall image).
     const page = (i: number) => sharp(replay.webp, { page: i }).raw().toBuffer();
-    expect(Math.abs((await page(5))[0]! - 200)).toBeLessThan(12);
-    expect(Math.abs((await page(1))[0]! - 40)).toBeLessThan(12);
+    expect(Math.abs(u8At(await page(5), 0) - 200)).toBeLessThan(12);
+    expect(Math.abs(u8At(await page(1), 0) - 40)).toBeLessThan(12);
   });
 
   it('counts frames as the pages shown: a frame identical to the one before only lengthens it', async () => {
@@ -88,9 +89,9 @@ describe('encodeReplay', () => {
     const lastPage = await sharp(small.webp, { page: small.frames - 1 }).raw().toBuffer();
     const distanceTo = async (frame: RgbImage) => {
       const scaled = await sharp(frame.rgb, { raw: { width: 129, height: 129, channels: 3 } }).resize({ width: 256, height: 256, kernel: 'nearest' }).raw().toBuffer();
-      return lastPage.reduce((sum, v, i) => sum + Math.abs(v - scaled[i]!), 0) / lastPage.length;
+      return lastPage.reduce((sum, v, i) => sum + Math.abs(v - u8At(scaled, i)), 0) / lastPage.length;
     };
-    expect(await distanceTo(frames[23]!)).toBeLessThan((await distanceTo(frames[22]!)) * 0.6);
+    expect(await distanceTo(at(frames, 23))).toBeLessThan((await distanceTo(at(frames, 22))) * 0.6);
     await expect(encodeReplay(frames, { maxBytes: 1000 })).rejects.toThrow(/a single replay frame takes \d+ bytes, over the 1000 allowed/);
   });
 });

@@ -2,6 +2,7 @@
 // pipeline on the demo model, and the local Discord API server.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../src/checked.js';
 import { cancelJob, getJob, listImages } from '../src/db/index.js';
 import { readPngParameters } from '../src/images/png.js';
 import { publishCancel } from '../src/queue/index.js';
@@ -55,22 +56,22 @@ describe('worker', () => {
     expect(edits.slice(finalIndex + 1)).toEqual([]); // nothing after the final edit
     const previews = edits.slice(0, finalIndex);
     expect(previews.length).toBeGreaterThanOrEqual(1);
-    expect(previews[0]!.json.content).toMatch(/step \d+\/8 \(\d+%\)/);
+    expect(at(previews, 0).json.content).toMatch(/step \d+\/8 \(\d+%\)/);
     const firstWithImage = previews.findIndex((r) => r.files.length === 1);
     expect(firstWithImage).toBeGreaterThanOrEqual(0);
     // Once shown, the preview stays: no progress edit removes it.
     for (const r of previews.slice(firstWithImage)) expect(r.files.map((f) => f.name)).toEqual(['preview.webp']);
-    const preview = previews[firstWithImage]!;
-    expect(preview.files[0]!.name).toBe('preview.webp');
-    expect(preview.files[0]!.data.length).toBeLessThan(100 * 1024);
-    expect((await sharp(preview.files[0]!.data).metadata()).width).toBe(256);
+    const preview = at(previews, firstWithImage);
+    expect(at(preview.files, 0).name).toBe('preview.webp');
+    expect(at(preview.files, 0).data.length).toBeLessThan(100 * 1024);
+    expect((await sharp(at(preview.files, 0).data).metadata()).width).toBe(256);
 
-    const final = edits[finalIndex]!;
+    const final = at(edits, finalIndex);
     expect(buttonLabels(final.json)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
     expect(final.json.content).toContain(`Job \`${job.id}\``);
     expect(final.json.content).toContain('seeds 1234, 1235, 1236, 1237');
     expect(final.files).toHaveLength(1);
-    const grid = await sharp(final.files[0]!.data).metadata();
+    const grid = await sharp(at(final.files, 0).data).metadata();
     expect([grid.format, grid.width, grid.height]).toEqual(['png', 128 * 2 + 4, 128 * 2 + 4]);
     // The message in Discord shows the result with only the grid attached.
     const message = h.discord.messages.get(done.messageId!)!;
@@ -78,7 +79,7 @@ describe('worker', () => {
 
     const images = await listImages(h.pg.db, job.id);
     expect(images.map((i) => [i.index, i.seed])).toEqual([[0, 1234], [1, 1235], [2, 1236], [3, 1237]]);
-    expect(readPngParameters(images[0]!.png!)).toContain('Seed: 1234');
+    expect(readPngParameters(at(images, 0).png!)).toContain('Seed: 1234');
     expect(await ledgerKinds(job.id)).toEqual(['charge']);
   });
 
@@ -96,8 +97,8 @@ describe('worker', () => {
     expect(done.status).toBe('succeeded');
     const final = editsOf(job.interactionToken!).at(-1)!;
     expect(buttonLabels(final.json)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun', 'Replay']);
-    const [image] = await listImages(h.pg.db, job.id);
-    expect(readPngParameters(image!.png!)).toContain('Denoising strength: 0.6');
+    const image = at(await listImages(h.pg.db, job.id), 0);
+    expect(readPngParameters(image.png!)).toContain('Denoising strength: 0.6');
   });
 
   it('keeps to one edit per interval when Discord answers 429 to every third edit, and still delivers', async () => {
@@ -120,7 +121,7 @@ describe('worker', () => {
       // No storm: never two progress edits of this message closer than the 200 ms
       // interval (the final edit, and its retry after a 429, may follow sooner).
       const times = edits.filter((r) => !buttonLabels(r.json).includes('U1')).map((r) => r.receivedAt);
-      for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(190);
+      for (let i = 1; i < times.length; i++) expect(at(times, i) - at(times, i - 1)).toBeGreaterThanOrEqual(190);
       // After a 429 the next edit waits for retry_after (400 ms).
       edits.forEach((r, i) => {
         const next = edits[i + 1];

@@ -6,6 +6,7 @@
 // worker uses the same base.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { at } from '../../src/checked.js';
 import { FakeGateway } from './gateway.js';
 import {
   clickPayload,
@@ -26,7 +27,7 @@ import {
 } from './interactions.js';
 import { DiscordApiError, MessageFlags, MessageStore, validateMessageBody } from './messages.js';
 import { snowflake } from './snowflake.js';
-import type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, ReplyRule, RequestRule, StoredMessage, UploadedFile } from './types.js';
+import type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, RequestRule, StoredMessage, UploadedFile } from './types.js';
 
 export type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, ReplyRule, RequestRule, StoredMessage, UploadedFile } from './types.js';
 export type { InteractionHandle, RawOption, CommandInput, ClickInput, AutocompleteInput, ModalSubmitInput, UploadInput } from './interactions.js';
@@ -66,6 +67,13 @@ interface Reply {
 }
 
 type Handler = (req: RecordedRequest, params: string[]) => Reply;
+
+/** The values of a route path's `:name` segments, one string each: `/a/:x/b/:y` gives `[string, string]`. */
+type PathParams<P extends string> = P extends `${string}:${string}/${infer Rest}`
+  ? [string, ...PathParams<`/${Rest}`>]
+  : P extends `${string}:${string}`
+    ? [string]
+    : [];
 
 interface Route {
   method: string;
@@ -159,11 +167,11 @@ export class FakeDiscord {
 
   /** The first guild and its first channel: where interactions happen by default. */
   get guild(): FakeGuild {
-    return this.guilds[0];
+    return at(this.guilds, 0);
   }
 
   get channelId(): string {
-    return this.guilds[0].channels[0].id;
+    return at(this.guild.channels, 0).id;
   }
 
   /** Makes a user with a fresh snowflake id (and remembers it for resolved data and mentions). */
@@ -240,8 +248,8 @@ export class FakeDiscord {
     return this.dispatchInteraction(payload, input.message.id);
   }
 
-  /** The modal a command or click was answered with (callback type 9), or undefined. */
-  modalOf(handle: InteractionHandle): Json | undefined {
+  /** The modal a command or click was answered with (callback type 9); undefined when it was answered otherwise. */
+  modalOf(handle: InteractionHandle): Json {
     const state = this.interactionsById.get(handle.id);
     return state?.callback?.type === 9 ? state.callback.request.json?.data : undefined;
   }
@@ -424,7 +432,7 @@ export class FakeDiscord {
   private answer(req: RecordedRequest, rawPath: string): Reply {
     for (const rule of this.rules) {
       const ruled = rule(req);
-      if (ruled) return ruled as ReplyRule;
+      if (ruled) return ruled;
     }
     if (!rawPath.startsWith('/api/v10/')) return json({ code: 0, message: '404: Not Found' }, 404);
     for (const route of this.routes) {
@@ -451,11 +459,12 @@ export class FakeDiscord {
   // ---------------------------------------------------------------- REST routes
 
   private buildRoutes(): Route[] {
-    const r = (method: string, path: string, botAuth: boolean, handler: Handler): Route => ({
+    const r = <P extends string>(method: string, path: P, botAuth: boolean, handler: (req: RecordedRequest, params: PathParams<P>) => Reply): Route => ({
       method,
       pattern: new RegExp(`^${path.replace(/:[a-z]+/g, '([^/]+)')}$`),
       botAuth,
-      handler,
+      // The pattern has one capture group per `:name` segment, so a match gives exactly PathParams<P>.
+      handler: (req, params) => handler(req, params as PathParams<P>),
     });
     const app = () => this.applicationId;
     return [

@@ -4,6 +4,7 @@
 // held-out combinations (never seen in training) at most 10 points lower.
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../../src/checked.js';
 import { PipelineHost } from '../../src/pipeline/index.js';
 import { DEMO_MODEL_DIR } from '../support/demo-model.js';
 import { allCombinations, classify } from '../support/shape-checker.js';
@@ -51,7 +52,7 @@ describe('demo model quality (automatic checker)', () => {
         count: 1,
         rng: 'numpy',
       });
-      const c = classify(out.images[0]!.rgb, 128, 128);
+      const c = classify(at(out.images, 0).rgb, 128, 128);
       const bucket = holdout.has(`${combo.colour}/${combo.shape}/${combo.background}`) ? score.held : score.seen;
       bucket.n++;
       bucket.bg += Number(c.background === combo.background);

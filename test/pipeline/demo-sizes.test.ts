@@ -3,6 +3,7 @@
 // checker with the pipeline's defaults (default sampler, 20 steps, guidance 5) against the
 // same thresholds as at 128x128: background >= 95%, shape colour >= 90%, shape >= 80%.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { at } from '../../src/checked.js';
 import { PipelineHost } from '../../src/pipeline/index.js';
 import { DEMO_MODEL_DIR } from '../support/demo-model.js';
 import { allCombinations, classify } from '../support/shape-checker.js';
@@ -43,7 +44,7 @@ describe('demo model at other sizes (automatic checker)', () => {
         count: 1,
         rng: 'numpy',
       });
-      const image = out.images[0]!;
+      const image = at(out.images, 0);
       expect([image.width, image.height]).toEqual([width, height]);
       const c = classify(image.rgb, width, height);
       score.bg += Number(c.background === combo.background);

@@ -61,6 +61,6 @@ export async function waitForFinalMessage(h: Harness, worker: ScriptProcess, mes
   try {
     return await h.discord.messages.waitFor(isFinal, timeoutMs);
   } catch (error) {
-    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${tail(worker)}`);
+    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${tail(worker)}`, { cause: error });
   }
 }

@@ -2,6 +2,7 @@
 // the cells of the 3x3 grid that cover it with a prompt naming another shape colour, and
 // check that the shape now has that colour, while the pixels outside the feathered mask stay
 // as they were. Shared by the test (a sample) and the bench (every combination).
+import { at, f32At, u8At } from '../../src/checked.js';
 import { REGION_CELLS, type GenerationRequest, type RegionCell } from '../../src/contract/index.js';
 import { encodePng } from '../../src/images/png.js';
 import { featheredMask, regionMask } from '../../src/pipeline/edits.js';
@@ -26,7 +27,7 @@ export function repaintCases(every = 1): RepaintCase[] {
     .map((c, i) => {
       let k = (COLOURS.indexOf(c.colour) + 1 + (i % 3)) % COLOURS.length;
       while (COLOURS[k] === c.colour || COLOURS[k] === c.background) k = (k + 1) % COLOURS.length;
-      return { ...c, newColour: COLOURS[k]!, seed: 5000 + i };
+      return { ...c, newColour: at(COLOURS, k), seed: 5000 + i };
     });
 }
 
@@ -34,7 +35,7 @@ export function repaintCases(every = 1): RepaintCase[] {
 export function cellsCovering(box: { x0: number; y0: number; x1: number; y1: number }, side: number): RegionCell[] {
   const third = (v: number) => Math.min(2, Math.floor((3 * v) / side));
   const cells: RegionCell[] = [];
-  for (let row = third(box.y0); row <= third(box.y1 - 1); row++) for (let col = third(box.x0); col <= third(box.x1 - 1); col++) cells.push(REGION_CELLS[row * 3 + col]!);
+  for (let row = third(box.y0); row <= third(box.y1 - 1); row++) for (let col = third(box.x0); col <= third(box.x1 - 1); col++) cells.push(at(REGION_CELLS, row * 3 + col));
   return cells;
 }
 
@@ -71,7 +72,7 @@ export async function measureRegionRepaint(host: PipelineHost, cases: RepaintCas
       count: 1,
       rng: 'numpy',
     };
-    const source = (await host.generate(request)).images[0]!;
+    const source = at((await host.generate(request)).images, 0);
     const found = classify(source.rgb, side, side);
     if (found.shapeColour !== c.colour || found.box === null) {
       score.skippedSources++;
@@ -94,10 +95,10 @@ export async function measureRegionRepaint(host: PipelineHost, cases: RepaintCas
       if (result.shapeColour === c.newColour) score.recoloured++;
       else score.misses.push(`${prompt} over ${c.colour} (cells ${cells.join(' ')}, seed ${image.seed}) -> ${result.shapeColour ?? 'no'} ${result.shape ?? 'shape'}`);
       for (let p = 0; p < side * side; p++) {
-        const m = soft[p]!;
+        const m = f32At(soft, p);
         if (m === 1) continue;
         let diff = 0;
-        for (let k = 0; k < 3; k++) diff += Math.abs(image.rgb[p * 3 + k]! - source.rgb[p * 3 + k]!);
+        for (let k = 0; k < 3; k++) diff += Math.abs(u8At(image.rgb, p * 3 + k) - u8At(source.rgb, p * 3 + k));
         const bucket = m === 0 ? outside : band;
         bucket.sum += diff / 3;
         bucket.n++;

@@ -1,11 +1,12 @@
 // Reads a little-endian float32 .npy file (NumPy format versions 1 and 2), as the reference
 // images of test/fixtures/sd15-tiny/refs are stored.
 import { readFileSync } from 'node:fs';
+import { u8At } from '../../src/checked.js';
 
 export function readNpyFloat32(file: string): { shape: number[]; data: Float32Array } {
   const bytes = readFileSync(file);
   if (bytes.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${file} is not a .npy file`);
-  const major = bytes[6]!;
+  const major = u8At(bytes, 6);
   const headerLength = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
   const headerStart = major === 1 ? 10 : 12;
   const header = bytes.toString('latin1', headerStart, headerStart + headerLength);

@@ -1,6 +1,8 @@
 // The demo model's automatic quality checker: classifies a generated image's background
 // colour, shape colour and shape, so tests can score a prompt -> image model without a
 // human looking.
+import { u8At } from '../../src/checked.js';
+
 export const PALETTE = {
   red: [230, 30, 30],
   green: [30, 170, 60],
@@ -56,7 +58,7 @@ export interface Classification {
 export function classify(rgb: Uint8Array, width: number, height: number): Classification {
   const px = (x: number, y: number) => {
     const i = (y * width + x) * 3;
-    return [rgb[i]!, rgb[i + 1]!, rgb[i + 2]!] as const;
+    return [u8At(rgb, i), u8At(rgb, i + 1), u8At(rgb, i + 2)] as const;
   };
   const border: Colour[] = [];
   for (let x = 0; x < width; x++) border.push(nearestColour(...px(x, 0)), nearestColour(...px(x, height - 1)));

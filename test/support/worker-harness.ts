@@ -63,14 +63,17 @@ export class WorkerHarness {
     readonly prefix: string,
     readonly queues: GenerationQueues,
     private readonly client: Client,
+    /** The stand-in bot's replies to the commands; newJob awaits them, so a failed reply fails its test. */
+    private readonly replies: Promise<unknown>[],
   ) {}
 
   /** @param options redisUrl: a private Redis (default the shared one); pgAdminUrl: a private Postgres cluster's (default the shared server). */
   static async start(label: string, options: { redisUrl?: string; pgAdminUrl?: string } = {}): Promise<WorkerHarness> {
     const discord = await startFakeDiscord();
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
-    client.on(Events.InteractionCreate, async (interaction) => {
-      if (interaction.isChatInputCommand()) await interaction.reply({ content: 'queued' });
+    const replies: Promise<unknown>[] = [];
+    client.on(Events.InteractionCreate, (interaction) => {
+      if (interaction.isChatInputCommand()) replies.push(interaction.reply({ content: 'queued' }));
     });
     await client.login(discord.botToken);
     await discord.waitForReady();
@@ -80,7 +83,7 @@ export class WorkerHarness {
     redis.on('error', () => {});
     const prefix = freshPrefix(label);
     const queues = new GenerationQueues({ connection: redis, prefix, attempts: 3, backoffMs: 200, onError: () => {} });
-    return new WorkerHarness(discord, pg, redis, redisUrl, prefix, queues, client);
+    return new WorkerHarness(discord, pg, redis, redisUrl, prefix, queues, client, replies);
   }
 
   defaultParams(overrides: Partial<JobParams> = {}): JobParams {
@@ -106,7 +109,9 @@ export class WorkerHarness {
   async newJob(options: NewJobOptions): Promise<{ job: Job; message: StoredMessage; enqueuedAt: number }> {
     const handle = await this.discord.sendCommand({ name: 'imagine', options: [], user: options.user });
     await handle.response();
-    const message = handle.original()!;
+    await Promise.all(this.replies);
+    const message = handle.original();
+    if (!message) throw new Error(`no queued message for interaction ${handle.id}`);
     const params = this.defaultParams(options.params);
     const created = await createJobWithReservation(this.pg.db, {
       interactionId: handle.id,
@@ -167,8 +172,8 @@ export class WorkerHarness {
         for (const w of [...waiters]) w(line);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const waitForLine = (predicate: (line: string) => boolean, timeoutMs = 60_000) => {
       const found = lines.find(predicate);
