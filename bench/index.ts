@@ -106,7 +106,8 @@ export function renderReport(records: BenchRecord[], machine: MachineInfo, gener
     '| bench | result | took | measured at | load average |',
     '| --- | --- | --- | --- | --- |',
     ...records.map(
-      (r) => `| [${r.result?.name ?? r.id}](#${r.id}) | ${r.ok ? 'ok' : '**failed**'} | ${(r.durationMs / 1000).toFixed(1)} s | ${r.ranAt} | ${r.loadAverage} |`,
+      (r) =>
+        `| [${r.result?.name ?? r.id}](#${r.id}) | ${r.ok ? 'ok' : '**failed**'} | ${(r.durationMs / 1000).toFixed(1)} s | ${r.ranAt} | ${r.loadAverage} |`,
     ),
     '',
   ];
@@ -117,7 +118,8 @@ export function renderReport(records: BenchRecord[], machine: MachineInfo, gener
       '',
       `\`bench/${record.id}.bench.ts\`, ${record.ranAt}, load average ${record.loadAverage} when it started.`,
     );
-    if (describeMachine(record.machine) !== describeMachine(machine)) out.push(`Measured on another machine: ${describeMachine(record.machine)}.`);
+    if (describeMachine(record.machine) !== describeMachine(machine))
+      out.push(`Measured on another machine: ${describeMachine(record.machine)}.`);
     out.push('');
     if (!record.ok || !record.result) {
       out.push(`**Failed:** ${record.error ?? 'unknown error'}`, '');
@@ -153,7 +155,8 @@ async function main(filters: string[]): Promise<number> {
     process.stdout.write(`running ${id}...\n`);
     const record = await runBench(BENCH_DIR, id, machine);
     records.set(id, record);
-    if (record.ok) process.stdout.write(`  done in ${(record.durationMs / 1000).toFixed(1)} s: ${JSON.stringify(record.result!.metrics)}\n`);
+    if (record.ok)
+      process.stdout.write(`  done in ${(record.durationMs / 1000).toFixed(1)} s: ${JSON.stringify(record.result!.metrics)}\n`);
     else {
       failed++;
       process.stdout.write(`  FAILED: ${record.error}\n`);

@@ -27,7 +27,14 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
         '',
         `Misses (${score.misses.length}): ${score.misses.slice(0, 12).join('; ')}${score.misses.length > 12 ? '; ...' : ''}`,
       ],
-      metrics: { repaints: score.n, recolouredPct: rate, outsideMeanDiff: score.outsideMeanDiff, bandMeanDiff: score.bandMeanDiff, skippedSources: score.skippedSources, seconds },
+      metrics: {
+        repaints: score.n,
+        recolouredPct: rate,
+        outsideMeanDiff: score.outsideMeanDiff,
+        bandMeanDiff: score.bandMeanDiff,
+        skippedSources: score.skippedSources,
+        seconds,
+      },
     };
   } finally {
     await host.close();

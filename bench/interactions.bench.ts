@@ -19,7 +19,8 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
     await sendImagineBurst(h, { interactions: 1, users: 1, windowMs: 0, count: 1 });
     // One at a time: the latency of a single interaction with nothing else going on.
     const single: number[] = [];
-    for (let i = 0; i < SEQUENTIAL; i++) single.push(at((await sendImagineBurst(h, { interactions: 1, users: 1, windowMs: 0, count: 1 })).outcomes, 0).ackMs);
+    for (let i = 0; i < SEQUENTIAL; i++)
+      single.push(at((await sendImagineBurst(h, { interactions: 1, users: 1, windowMs: 0, count: 1 })).outcomes, 0).ackMs);
     const { outcomes } = await sendImagineBurst(h, { interactions: INTERACTIONS, users: USERS, windowMs: 1000, count: 2 });
     const acks = outcomes.map((o) => o.ackMs);
     const p50 = percentile(acks, 50);

@@ -24,10 +24,15 @@ function wholeProcess(): { processMs: number; generationMs: number; startupMs: n
   try {
     const once = () => {
       const started = performance.now();
-      const run = spawnSync('npm', ['run', '--silent', 'imagine', '--', PROMPT, '--count', '4', '--seed', '1', '--out', join(dir, 'out.png')], { encoding: 'utf8' });
+      const run = spawnSync(
+        'npm',
+        ['run', '--silent', 'imagine', '--', PROMPT, '--count', '4', '--seed', '1', '--out', join(dir, 'out.png')],
+        { encoding: 'utf8' },
+      );
       const wallMs = performance.now() - started;
       const printed = / on \w+: ([\d.]+) s \(ONNX/.exec(run.stdout);
-      if (run.status !== 0 || printed === null) throw new Error(`npm run imagine failed (${run.status}): ${run.stderr.trim().split('\n').at(-1)}`);
+      if (run.status !== 0 || printed === null)
+        throw new Error(`npm run imagine failed (${run.status}): ${run.stderr.trim().split('\n').at(-1)}`);
       return { wallMs, generationMs: Number(printed[1]) * 1000 };
     };
     once();

@@ -18,7 +18,6 @@ const JOBS = 100;
 const TARGET_P50_MS = 20;
 const TARGET_P99_MS = 100;
 
-
 export async function run(): Promise<{ name: string; lines: string[]; metrics: Record<string, number> }> {
   const h = await WorkerHarness.start('benchqueue');
   const host = await PipelineHost.start({ modelDir: join(MODELS_DIR, DEMO_MODEL), provider: 'cpu', logger: silentLogger() });
@@ -62,7 +61,10 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
       // newJob does what the bot does; enqueuedAt is taken just before enqueueGeneration.
       const { job, enqueuedAt } = await h.newJob({ user, params: { steps: 1, count: 1, seed } });
       const final = await h.discord.waitForRequest(
-        (r) => r.method === 'PATCH' && r.path.includes(job.interactionToken!) && JSON.stringify((r.json as { components?: unknown } | undefined)?.components ?? []).includes('Rerun'),
+        (r) =>
+          r.method === 'PATCH' &&
+          r.path.includes(job.interactionToken!) &&
+          JSON.stringify((r.json as { components?: unknown } | undefined)?.components ?? []).includes('Rerun'),
         30_000,
       );
       const call = calls.get(seed)!;
@@ -74,7 +76,11 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
       const p50 = percentile(values, 50);
       const p99 = percentile(values, 99);
       const met = p50 <= TARGET_P50_MS && p99 <= TARGET_P99_MS ? 'met' : 'NOT met';
-      return { line: `| ${label} | ${p50.toFixed(1)} ms | ${p99.toFixed(1)} ms | ${Math.max(...values).toFixed(1)} ms | ${met} |`, p50, p99 };
+      return {
+        line: `| ${label} | ${p50.toFixed(1)} ms | ${p99.toFixed(1)} ms | ${Math.max(...values).toFixed(1)} ms | ${met} |`,
+        p50,
+        p99,
+      };
     };
     const start = row('enqueue -> start', toStart);
     const delivered = row('finish -> delivered', toDelivered);

@@ -133,9 +133,15 @@ async function main(): Promise<void> {
     console.log(
       `\n${total} jobs in ${((Date.now() - startedAt) / 1000).toFixed(0)} s. Resident memory after the warm-up (${warmup} jobs): ${mib(at(readings, 0).rss).toFixed(1)} MiB; at the end ${mib(at(readings, readings.length - 1).rss).toFixed(1)} MiB.`,
     );
-    const late = lateGrowth === null ? '' : `, ${lateGrowth.toFixed(2)} MiB over the last ${secondHalf.length} (from ${at(secondHalf, 0).jobs} jobs)`;
+    const late =
+      lateGrowth === null ? '' : `, ${lateGrowth.toFixed(2)} MiB over the last ${secondHalf.length} (from ${at(secondHalf, 0).jobs} jobs)`;
     console.log(`Growth per 1,000 jobs (least squares): ${growth.toFixed(2)} MiB over all ${readings.length} readings${late}.`);
-    const verdict = growth < TARGET_MIB_PER_1000 ? 'met' : lateGrowth !== null && lateGrowth < TARGET_MIB_PER_1000 ? 'met once it levelled off' : 'NOT met';
+    const verdict =
+      growth < TARGET_MIB_PER_1000
+        ? 'met'
+        : lateGrowth !== null && lateGrowth < TARGET_MIB_PER_1000
+          ? 'met once it levelled off'
+          : 'NOT met';
     console.log(`Target below ${TARGET_MIB_PER_1000} MiB per 1,000 jobs: ${verdict}.`);
   } finally {
     inspector?.close();

@@ -24,7 +24,9 @@ async function medianMs(fn: () => unknown): Promise<number> {
 }
 
 export async function run(): Promise<{ name: string; lines: string[]; metrics: Record<string, number> }> {
-  const vectors = JSON.parse(readFileSync(join(REPO_VECTORS_DIR, 'tokenizer', 'clip_tokenizer_vectors.json'), 'utf8')) as { cases: { prompt: string }[] };
+  const vectors = JSON.parse(readFileSync(join(REPO_VECTORS_DIR, 'tokenizer', 'clip_tokenizer_vectors.json'), 'utf8')) as {
+    cases: { prompt: string }[];
+  };
   const prompts = vectors.cases.map((c) => c.prompt);
   const loadMs = await medianMs(() => ClipTokenizer.fromFiles(CLIP_BPE_DIR));
   const tokenizer = await ClipTokenizer.fromFiles(CLIP_BPE_DIR);
@@ -39,7 +41,10 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
     encode_warm_ms_per_prompt: warmMsPerPrompt,
   };
   const noiseRows: string[] = [];
-  for (const [label, n] of [['1x4x64x64', 4 * 64 * 64], ['1x4x128x128', 4 * 128 * 128]] as const) {
+  for (const [label, n] of [
+    ['1x4x64x64', 4 * 64 * 64],
+    ['1x4x128x128', 4 * 128 * 128],
+  ] as const) {
     const torchMs = await medianMs(() => new TorchCpuGenerator(1).randn(n));
     const numpyMs = await medianMs(() => new NumpyRandomState(1).randn(n));
     metrics[`torch_randn_${label}_ms`] = torchMs;

@@ -56,7 +56,13 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
         '',
         `Target: flat within ${TARGET_GROWTH * 100}% after warm-up (100 -> 500 jobs): ${Math.abs(growth) <= TARGET_GROWTH ? 'met' : 'NOT met'}.`,
       ],
-      metrics: { rss_start_mib: afterStart / 1048576, rss_10_mib: rssAt(10) / 1048576, rss_100_mib: rssAt(100) / 1048576, rss_500_mib: rssAt(500) / 1048576, growth_100_500_pct: growth * 100 },
+      metrics: {
+        rss_start_mib: afterStart / 1048576,
+        rss_10_mib: rssAt(10) / 1048576,
+        rss_100_mib: rssAt(100) / 1048576,
+        rss_500_mib: rssAt(500) / 1048576,
+        growth_100_500_pct: growth * 100,
+      },
     };
   } finally {
     await h.close();

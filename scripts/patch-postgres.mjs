@@ -22,7 +22,9 @@ const edits = [
     from: '    terminate,\n    execute,\n    cancel,',
     to:
       '    terminate,\n' +
-      '    execute: q => connection.queue === queues.closed || (connection.queue === queues.connecting && initial) ' + MARK + '\n' +
+      '    execute: q => connection.queue === queues.closed || (connection.queue === queues.connecting && initial) ' +
+      MARK +
+      '\n' +
       "      ? (queryError(q, Errors.connection('CONNECTION_CLOSED', options)), true)\n" +
       '      : execute(q),\n' +
       '    cancel,',
@@ -55,7 +57,9 @@ const edits = [
 const root = fileURLToPath(new URL('../node_modules/postgres/', import.meta.url));
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 if (version !== EXPECTED_VERSION) {
-  console.error(`scripts/patch-postgres.mjs: postgres ${version} is installed, the patch is for ${EXPECTED_VERSION}; check whether it is still needed and update it`);
+  console.error(
+    `scripts/patch-postgres.mjs: postgres ${version} is installed, the patch is for ${EXPECTED_VERSION}; check whether it is still needed and update it`,
+  );
   process.exit(1);
 }
 for (const file of ['src/connection.js', 'cjs/src/connection.js']) {

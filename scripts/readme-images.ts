@@ -23,7 +23,15 @@ async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
   const host = await PipelineHost.start({ modelDir: 'models/shapes-demo', provider: 'cpu' });
   try {
-    const base = { negativePrompt: '', steps: 20, guidance: 5, sampler: host.model.defaultSampler, width: 128, height: 128, rng: 'numpy' as const };
+    const base = {
+      negativePrompt: '',
+      steps: 20,
+      guidance: 5,
+      sampler: host.model.defaultSampler,
+      width: 128,
+      height: 128,
+      rng: 'numpy' as const,
+    };
     const grid = await host.generate({ ...base, prompt: 'a yellow circle on a purple background', seed: 2024, count: 4 });
     writeFileSync(`${OUT}/grid.png`, encodePng(makeGrid(grid.images)));
 
@@ -48,7 +56,8 @@ async function main(): Promise<void> {
     // One image, then what Zoom out 2x, Vary (region) of the centre, ➡️ and Upscale (subtle)
     // make of it: made with the imagine CLI, the commands the README lists.
     const work = mkdtempSync(join(tmpdir(), 'readme-edits-'));
-    const imagine = (args: string[]) => execFileSync(process.execPath, ['scripts/run-built.mjs', 'cli/imagine.js', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const imagine = (args: string[]) =>
+      execFileSync(process.execPath, ['scripts/run-built.mjs', 'cli/imagine.js', ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
     const common = ['--count', '1', '--steps', '20', '--guidance', '5'];
     imagine(['a yellow circle on a purple background', '--seed', '2024', ...common, '--out', join(work, 'source.png')]);
     const edits = [
@@ -64,7 +73,9 @@ async function main(): Promise<void> {
     }
     const results = await Promise.all(files.map(async (file) => ({ file, ...(await sharp(file).metadata()) })));
     const left = (i: number) => results.slice(0, i).reduce((w, r) => w + r.width + 8, 0);
-    await sharp({ create: { width: left(results.length) - 8, height: Math.max(...results.map((r) => r.height)), channels: 3, background: '#ffffff' } })
+    await sharp({
+      create: { width: left(results.length) - 8, height: Math.max(...results.map((r) => r.height)), channels: 3, background: '#ffffff' },
+    })
       .composite(results.map((r, i) => ({ input: r.file, left: left(i), top: 0 })))
       .png()
       .toFile(`${OUT}/edits.png`);

@@ -6,13 +6,23 @@ import { MAX_QUOTA_AMOUNT } from './db/quota.js';
 const idList = z
   .string()
   .default('')
-  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  )
   .pipe(z.array(z.string().regex(/^\d{15,21}$/, 'a comma-separated list of Discord ids (snowflakes)')));
 
 const wordList = z
   .string()
   .default('')
-  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0));
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  );
 
 const int = (def: number, min: number, max: number) =>
   z.coerce
@@ -26,13 +36,16 @@ const url = (def: string, protocols: string[]) =>
   z
     .string()
     .default(def)
-    .refine((s) => {
-      try {
-        return protocols.includes(new URL(s).protocol);
-      } catch {
-        return false;
-      }
-    }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+    .refine(
+      (s) => {
+        try {
+          return protocols.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    );
 
 const bool = (def: boolean) =>
   z
@@ -44,17 +57,30 @@ const bool = (def: boolean) =>
 const hostList = z
   .string()
   .default('cdn.discordapp.com,media.discordapp.net')
-  .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
-  .pipe(z.array(z.string().regex(/^(http:\/\/)?[a-zA-Z0-9.-]+(:\d{1,5})?$/, 'comma-separated host[:port] entries (http://host[:port] for plain HTTP)')));
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x.length > 0),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^(http:\/\/)?[a-zA-Z0-9.-]+(:\d{1,5})?$/, 'comma-separated host[:port] entries (http://host[:port] for plain HTTP)'),
+    ),
+  );
 
-const optional = (schema: z.ZodString) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const optional = (schema: z.ZodString) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 
 export const envSchema = z.object({
   DATABASE_URL: url('postgres://postgres@127.0.0.1:5432/imagine', ['postgres:', 'postgresql:']),
   REDIS_URL: url('redis://127.0.0.1:6379', ['redis:', 'rediss:']),
   /** Prefix for every Redis key and BullMQ queue, so several deployments (or tests) share one Redis. */
-  REDIS_PREFIX: z.string().regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, _ and - (1-40)').default('imagine'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, _ and - (1-40)')
+    .default('imagine'),
 
   DISCORD_TOKEN: optional(z.string().min(20, 'a bot token from the Discord developer portal')),
   DISCORD_APPLICATION_ID: optional(z.string().regex(/^\d{15,21}$/, 'the application id (a snowflake)')),
@@ -68,7 +94,10 @@ export const envSchema = z.object({
   SHARD_COUNT: z
     .string()
     .default('auto')
-    .refine((s) => s === 'auto' || (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 1024), 'auto or a whole number of shards from 1 to 1024')
+    .refine(
+      (s) => s === 'auto' || (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 1024),
+      'auto or a whole number of shards from 1 to 1024',
+    )
     .transform((s): 'auto' | number => (s === 'auto' ? 'auto' : Number(s))),
 
   ADMIN_USER_IDS: idList,
@@ -89,7 +118,10 @@ export const envSchema = z.object({
 
   MODELS_DIR: z.string().min(1).default('models'),
   WORKER_MODELS: wordList.pipe(z.array(z.string().regex(/^[a-zA-Z0-9._-]+$/, 'model folder names'))),
-  DEFAULT_MODEL: z.string().regex(/^[a-zA-Z0-9._-]+$/, 'a model folder name').default('shapes-demo'),
+  DEFAULT_MODEL: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]+$/, 'a model folder name')
+    .default('shapes-demo'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda', 'auto'], { error: 'one of cpu, cuda, auto' }).default('auto'),
   MAX_PIXELS: int(1024 * 1024, 64 * 64, 4096 * 4096),
 
@@ -111,7 +143,9 @@ export const envSchema = z.object({
   HF_ENDPOINT: url('https://huggingface.co', ['http:', 'https:']),
   HF_TOKEN: optional(z.string().min(1)),
 
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'a pino level (info, debug, ...)' }).default('info'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'a pino level (info, debug, ...)' })
+    .default('info'),
 });
 
 export type Config = z.infer<typeof envSchema>;
@@ -144,9 +178,7 @@ export type ConfigWith<R extends Requirement> = Config & { [K in (typeof REQUIRE
 
 /** Validates every variable at once; throws ConfigError naming each bad one and what it expects. */
 export function loadConfig<R extends Requirement = never>(env: NodeJS.ProcessEnv, requirements: readonly R[] = []): ConfigWith<R> {
-  const cleaned = Object.fromEntries(
-    Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]),
-  );
+  const cleaned = Object.fromEntries(Object.keys(envSchema.shape).map((k) => [k, env[k] === '' ? undefined : env[k]]));
   const parsed = envSchema.safeParse(cleaned);
   const problems = new Set<string>();
   if (!parsed.success) {

@@ -13,7 +13,11 @@ export function exitOnConfigError(name: string, error: ConfigError): never {
 }
 
 /** loadConfig for an entry point: a configuration problem ends the process (exitOnConfigError). */
-export function loadConfigOrExit<R extends Requirement = never>(name: string, env: NodeJS.ProcessEnv, requirements: readonly R[] = []): ConfigWith<R> {
+export function loadConfigOrExit<R extends Requirement = never>(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  requirements: readonly R[] = [],
+): ConfigWith<R> {
   try {
     return loadConfig(env, requirements);
   } catch (error) {

@@ -6,9 +6,7 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 export type { Logger };
 
 // Fields whose values are secrets, whatever their depth (compared lower-cased).
-const SECRET_KEYS = new Set([
-  'token', 'interactiontoken', 'interaction_token', 'authorization', 'discord_token', 'hf_token', 'password',
-]);
+const SECRET_KEYS = new Set(['token', 'interactiontoken', 'interaction_token', 'authorization', 'discord_token', 'hf_token', 'password']);
 
 // Discord bot tokens: three base64url parts separated by dots.
 const BOT_TOKEN = /[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}/g;
@@ -45,7 +43,12 @@ function maskDeep(value: unknown, depth = 0): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (value instanceof Error) {
     const cause = value.cause instanceof Error ? { cause: maskDeep(value.cause, depth + 1) } : {};
-    return { type: value.name, message: maskSecrets(errorText(value.message)), stack: value.stack ? maskSecrets(errorText(value.stack)) : undefined, ...cause };
+    return {
+      type: value.name,
+      message: maskSecrets(errorText(value.message)),
+      stack: value.stack ? maskSecrets(errorText(value.stack)) : undefined,
+      ...cause,
+    };
   }
   if (Array.isArray(value)) return value.map((v) => maskDeep(v, depth + 1));
   const out: Record<string, unknown> = {};

@@ -41,10 +41,23 @@ async function visibleReply(handle: InteractionHandle): Promise<StoredMessage> {
 async function singleImage(user: FakeUser): Promise<{ job: Job; message: StoredMessage }> {
   const created = await createJobWithReservation(
     h.pg.db,
-    sampleJobInput(user.id, { guildId: h.discord.guild.id, channelId: h.discord.channelId, cost: 0, params: sampleParams({ prompt: 'a red circle on a blue background', count: 1, width: 128, height: 128, seed: 77 }) }),
+    sampleJobInput(user.id, {
+      guildId: h.discord.guild.id,
+      channelId: h.discord.channelId,
+      cost: 0,
+      params: sampleParams({ prompt: 'a red circle on a blue background', count: 1, width: 128, height: 128, seed: 77 }),
+    }),
   );
   if (!created.ok) throw new Error(created.reason);
-  await completeJob(h.pg.db, created.job.id, [{ index: 0, seed: 77, width: 128, height: 128, png: encodePng({ width: 128, height: 128, rgb: new Uint8Array(128 * 128 * 3).fill(90) }) }]);
+  await completeJob(h.pg.db, created.job.id, [
+    {
+      index: 0,
+      seed: 77,
+      width: 128,
+      height: 128,
+      png: encodePng({ width: 128, height: 128, rgb: new Uint8Array(128 * 128 * 3).fill(90) }),
+    },
+  ]);
   const job = (await getJob(h.pg.db, created.job.id))!;
   const payload = renderResult(job, { file: { name: 'x.png', data: Buffer.alloc(0) }, seeds: [77] });
   const res = await fetch(`${h.discord.apiBase}/v10/channels/${h.discord.channelId}/messages`, {
@@ -91,13 +104,47 @@ describe('the single-image buttons', () => {
     const { job, message } = await singleImage(user);
     const before = (await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used;
     const zoom = await click(message, 'Zoom out 2x', user);
-    expect(zoom).toMatchObject({ kind: 'zoom', parentJobId: job.id, parentIndex: 0, initJobId: job.id, initIndex: 0, strength: 1, edit: { kind: 'zoom', factor: 2 }, count: 4, cost: 4, width: 128, height: 128, prompt: job.prompt });
+    expect(zoom).toMatchObject({
+      kind: 'zoom',
+      parentJobId: job.id,
+      parentIndex: 0,
+      initJobId: job.id,
+      initIndex: 0,
+      strength: 1,
+      edit: { kind: 'zoom', factor: 2 },
+      count: 4,
+      cost: 4,
+      width: 128,
+      height: 128,
+      prompt: job.prompt,
+    });
     expect(zoom.seed).not.toBe(77);
     expect(await click(message, 'Zoom out 1.5x', user)).toMatchObject({ edit: { kind: 'zoom', factor: 1.5 }, count: 4 });
-    expect(await click(message, '⬅️', user)).toMatchObject({ kind: 'pan', edit: { kind: 'pan', direction: 'left' }, width: 192, height: 128, count: 4 });
+    expect(await click(message, '⬅️', user)).toMatchObject({
+      kind: 'pan',
+      edit: { kind: 'pan', direction: 'left' },
+      width: 192,
+      height: 128,
+      count: 4,
+    });
     expect(await click(message, '⬇️', user)).toMatchObject({ edit: { kind: 'pan', direction: 'down' }, width: 128, height: 192 });
-    expect(await click(message, 'Upscale (subtle)', user)).toMatchObject({ kind: 'upscale', edit: { kind: 'upscale', mode: 'subtle' }, width: 256, height: 256, count: 1, cost: 1, seed: 77 });
-    expect(await click(message, 'Upscale (creative)', user)).toMatchObject({ edit: { kind: 'upscale', mode: 'creative' }, strength: 0.35, width: 256, height: 256, count: 1, seed: 77 });
+    expect(await click(message, 'Upscale (subtle)', user)).toMatchObject({
+      kind: 'upscale',
+      edit: { kind: 'upscale', mode: 'subtle' },
+      width: 256,
+      height: 256,
+      count: 1,
+      cost: 1,
+      seed: 77,
+    });
+    expect(await click(message, 'Upscale (creative)', user)).toMatchObject({
+      edit: { kind: 'upscale', mode: 'creative' },
+      strength: 0.35,
+      width: 256,
+      height: 256,
+      count: 1,
+      seed: 77,
+    });
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(before + 4 + 4 + 4 + 4 + 1 + 1);
   });
 
@@ -111,7 +158,10 @@ describe('the single-image buttons', () => {
       expect(pan.width).toBeGreaterThan(pan.height);
       h.context.config.MAX_PIXELS = 128 * 128;
       const refused = await visibleReply(await h.discord.clickButton({ message, customId: labelOf(message, 'Upscale (subtle)'), user }));
-      expect([refused.content, refused.flags & EPHEMERAL]).toEqual(['This image is 128x128 already: at most 16384 pixels are allowed, so it cannot be upscaled.', EPHEMERAL]);
+      expect([refused.content, refused.flags & EPHEMERAL]).toEqual([
+        'This image is 128x128 already: at most 16384 pixels are allowed, so it cannot be upscaled.',
+        EPHEMERAL,
+      ]);
     } finally {
       h.context.config.MAX_PIXELS = 1024 * 1024;
     }
@@ -125,11 +175,36 @@ describe('the single-image buttons', () => {
     const modal = h.discord.modalOf(opened)!;
     const select = modal.components[0].component;
     expect(select).toMatchObject({ type: 3, custom_id: 'cells', min_values: 1, max_values: 9 });
-    expect(select.options.map((o: { value: string }) => o.value)).toEqual(['top-left', 'top', 'top-right', 'left', 'center', 'right', 'bottom-left', 'bottom', 'bottom-right']);
-    expect(modal.components[1].component).toMatchObject({ type: 4, custom_id: 'prompt', value: `${job.prompt} --no ${job.negativePrompt}` });
-    const queued = await visibleReply(await h.discord.submitModal({ opened, user, values: { cells: ['center', 'top'], prompt: 'a yellow circle on a blue background' } }));
+    expect(select.options.map((o: { value: string }) => o.value)).toEqual([
+      'top-left',
+      'top',
+      'top-right',
+      'left',
+      'center',
+      'right',
+      'bottom-left',
+      'bottom',
+      'bottom-right',
+    ]);
+    expect(modal.components[1].component).toMatchObject({
+      type: 4,
+      custom_id: 'prompt',
+      value: `${job.prompt} --no ${job.negativePrompt}`,
+    });
+    const queued = await visibleReply(
+      await h.discord.submitModal({ opened, user, values: { cells: ['center', 'top'], prompt: 'a yellow circle on a blue background' } }),
+    );
     const region = (await getJob(h.pg.db, jobIdOf(queued)))!;
-    expect(region).toMatchObject({ kind: 'region', edit: { kind: 'region', cells: ['top', 'center'] }, prompt: 'a yellow circle on a blue background', count: 4, width: 128, height: 128, initJobId: job.id, strength: 1 });
+    expect(region).toMatchObject({
+      kind: 'region',
+      edit: { kind: 'region', cells: ['top', 'center'] },
+      prompt: 'a yellow circle on a blue background',
+      count: 4,
+      width: 128,
+      height: 128,
+      initJobId: job.id,
+      strength: 1,
+    });
     expect(REGION_CELLS).toHaveLength(9);
   });
 
@@ -138,7 +213,9 @@ describe('the single-image buttons', () => {
     const { job, message } = await singleImage(user);
     await h.restartBot();
     expect((await click(h.discord.messages.get(message.id)!, 'Zoom out 2x', user)).kind).toBe('zoom');
-    const foreign = await visibleReply(await h.discord.clickButton({ message, customId: labelOf(message, '⬆️'), user: h.discord.user('stranger') }));
+    const foreign = await visibleReply(
+      await h.discord.clickButton({ message, customId: labelOf(message, '⬆️'), user: h.discord.user('stranger') }),
+    );
     expect(foreign.content).toBe(`These buttons belong to <@${user.id}>.`);
     for (const forged of [`img:z3:${job.id}:0`, `img:pl:${job.id}:7`, `img:uc:${job.id}`, `img:vr:${job.id}:0:1`]) {
       const reply = await visibleReply(await h.discord.clickButton({ message, customId: forged, user, unchecked: true }));
@@ -154,8 +231,17 @@ describe('/imagine with your own picture', () => {
       .toFormat(format)
       .toBuffer();
 
-  async function imagineWith(user: FakeUser, file: { filename: string; data: Buffer; contentType?: string; declaredSize?: number }, options: Record<string, unknown> = {}) {
-    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle', count: 1, ...options }, attachments: { image: file } });
+  async function imagineWith(
+    user: FakeUser,
+    file: { filename: string; data: Buffer; contentType?: string; declaredSize?: number },
+    options: Record<string, unknown> = {},
+  ) {
+    const handle = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: { prompt: 'a red circle', count: 1, ...options },
+      attachments: { image: file },
+    });
     return visibleReply(handle);
   }
 
@@ -169,7 +255,11 @@ describe('/imagine with your own picture', () => {
     const stored = (await getInputImage(h.pg.db, job.initInputId!))!;
     expect([stored.width, stored.height, stored.userId]).toEqual([300, 150, user.id]);
     expect((await sharp(stored.png!).metadata()).format).toBe('png');
-    const stronger = await imagineWith(user, { filename: 'x.jpg', data: await picture(100, 200, 'jpeg') }, { prompt: 'a red circle --strength 0.3', image_strength: 0.3 });
+    const stronger = await imagineWith(
+      user,
+      { filename: 'x.jpg', data: await picture(100, 200, 'jpeg') },
+      { prompt: 'a red circle --strength 0.3', image_strength: 0.3 },
+    );
     const j2 = (await getJob(h.pg.db, jobIdOf(stronger)))!;
     expect(j2.strength).toBe(0.3);
     expect(j2.height).toBeGreaterThan(j2.width);
@@ -180,14 +270,26 @@ describe('/imagine with your own picture', () => {
     const user = h.discord.user('bad-files');
     const text = await imagineWith(user, { filename: 'cat.png', data: Buffer.from('not really a png at all'), contentType: 'image/png' });
     expect([text.content, text.flags & EPHEMERAL]).toEqual(['Your picture must be a PNG, JPEG or WebP file.', EPHEMERAL]);
-    const gif = await imagineWith(user, { filename: 'a.png', data: await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } }).gif().toBuffer() });
+    const gif = await imagineWith(user, {
+      filename: 'a.png',
+      data: await sharp({ create: { width: 8, height: 8, channels: 3, background: '#000' } })
+        .gif()
+        .toBuffer(),
+    });
     expect(gif.content).toBe('Your picture must be a PNG, JPEG or WebP file.');
     const truncated = (await picture(64, 64)).subarray(0, 60);
     expect((await imagineWith(user, { filename: 't.png', data: truncated })).content).toMatch(/^Your picture could not be read/);
     h.context.config.MAX_INPUT_BYTES = 2000;
     h.context.config.MAX_INPUT_PIXELS = 256 * 256;
     try {
-      const big = await imagineWith(user, { filename: 'big.png', data: await sharp({ create: { width: 512, height: 512, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer() });
+      const big = await imagineWith(user, {
+        filename: 'big.png',
+        data: await sharp({
+          create: { width: 512, height: 512, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+        })
+          .png()
+          .toBuffer(),
+      });
       expect(big.content).toBe('Your picture is too large: at most 0.00 MiB.'.replace('0.00', (2000 / 1024 / 1024).toFixed(2)));
       h.context.config.MAX_INPUT_BYTES = 10 * 1024 * 1024;
       const wide = await imagineWith(user, { filename: 'wide.png', data: await picture(512, 512) });
@@ -199,11 +301,15 @@ describe('/imagine with your own picture', () => {
     const hosts = h.context.config.ATTACHMENT_HOSTS;
     h.context.config.ATTACHMENT_HOSTS = ['cdn.discordapp.com'];
     try {
-      expect((await imagineWith(user, { filename: 'ok.png', data: await picture(64, 64) })).content).toBe('Pictures are taken only from Discord: attach the file to the command.');
+      expect((await imagineWith(user, { filename: 'ok.png', data: await picture(64, 64) })).content).toBe(
+        'Pictures are taken only from Discord: attach the file to the command.',
+      );
     } finally {
       h.context.config.ATTACHMENT_HOSTS = hosts;
     }
-    const strengthWithout = await visibleReply(await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a circle --strength 0.5' } }));
+    const strengthWithout = await visibleReply(
+      await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a circle --strength 0.5' } }),
+    );
     expect(strengthWithout.content).toBe('`--strength` and `image_strength` work with a picture to start from (the `image` option).');
     expect(await listUserJobs(h.pg.db, user.id, 10)).toEqual([]);
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(0);

@@ -43,7 +43,38 @@ const random = generator(SEED);
 const pick = <T extends NonNullable<unknown> | null>(items: readonly T[]): T => at(items, Math.floor(random() * items.length));
 const chance = (p: number) => random() < p;
 
-const PIECES = ['a', 'cat', ' ', '  ', 'é', 'e\u0301', 'ß', 'İ', '日本', '🦊', '👩‍🚀', '\u200b', '\u202e', '\u0000', '\n', '\t', '<@123456789012345678>', '@everyone', '`', '**', '||', 'forbidden', 'FORBÍDDEN', '\\', '"', "'", '%s', '${x}', 'ﷺ', '\ud800'];
+const PIECES = [
+  'a',
+  'cat',
+  ' ',
+  '  ',
+  'é',
+  'e\u0301',
+  'ß',
+  'İ',
+  '日本',
+  '🦊',
+  '👩‍🚀',
+  '\u200b',
+  '\u202e',
+  '\u0000',
+  '\n',
+  '\t',
+  '<@123456789012345678>',
+  '@everyone',
+  '`',
+  '**',
+  '||',
+  'forbidden',
+  'FORBÍDDEN',
+  '\\',
+  '"',
+  "'",
+  '%s',
+  '${x}',
+  'ﷺ',
+  '\ud800',
+];
 
 function randomText(): string {
   const length = pick([0, 1, 2, 5, 20, 100, 999, 1000, 1001, 1500, 4000]);
@@ -53,7 +84,29 @@ function randomText(): string {
 }
 
 function randomNumber(): number {
-  return pick([0, 1, -1, 2, 3, 4, 5, 7.5, 20, 150, 151, -0.5, 1e3, 2 ** 31, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -(2 ** 53), 1e308, Number.EPSILON, 0.1 + 0.2]);
+  return pick([
+    0,
+    1,
+    -1,
+    2,
+    3,
+    4,
+    5,
+    7.5,
+    20,
+    150,
+    151,
+    -0.5,
+    1e3,
+    2 ** 31,
+    2 ** 32 - 1,
+    2 ** 32,
+    2 ** 53,
+    -(2 ** 53),
+    1e308,
+    Number.EPSILON,
+    0.1 + 0.2,
+  ]);
 }
 
 function randomValue(kind: 'string' | 'integer' | 'number'): unknown {
@@ -94,7 +147,13 @@ function imagineOptions(): RawOption[] {
 function otherCommand(): { name: string; options: RawOption[] } {
   switch (pick(['rerun', 'show', 'quota', 'history', 'quota-admin'] as const)) {
     case 'rerun':
-      return { name: 'rerun', options: [{ name: 'job', type: 3, value: randomValue('string') }, ...(chance(0.5) ? [{ name: 'image', type: 4, value: randomValue('integer') }] : [])] };
+      return {
+        name: 'rerun',
+        options: [
+          { name: 'job', type: 3, value: randomValue('string') },
+          ...(chance(0.5) ? [{ name: 'image', type: 4, value: randomValue('integer') }] : []),
+        ],
+      };
     case 'show':
       return { name: 'show', options: [{ name: 'job', type: 3, value: chance(0.3) ? 'abcdefghjkmn' : randomValue('string') }] };
     case 'quota':
@@ -102,7 +161,19 @@ function otherCommand(): { name: string; options: RawOption[] } {
     case 'history':
       return { name: 'history', options: [] };
     case 'quota-admin':
-      return { name: 'quota-admin', options: [{ name: 'grant', type: 1, options: [{ name: 'user', type: 6, value: randomValue('string') }, { name: 'amount', type: 4, value: randomValue('integer') }] }] };
+      return {
+        name: 'quota-admin',
+        options: [
+          {
+            name: 'grant',
+            type: 1,
+            options: [
+              { name: 'user', type: 6, value: randomValue('string') },
+              { name: 'amount', type: 4, value: randomValue('integer') },
+            ],
+          },
+        ],
+      };
   }
 }
 
@@ -159,7 +230,7 @@ it(`${INTERACTIONS} random commands each end in a clear message or a valid job (
         expect(job.count, described).toBeGreaterThanOrEqual(1);
         expect(job.count, described).toBeLessThanOrEqual(4);
         expect(job.steps, described).toBeLessThanOrEqual(150);
-        expect(job.width % 64 + job.height % 64, described).toBe(0);
+        expect((job.width % 64) + (job.height % 64), described).toBe(0);
         expect(DEMO_MODEL.samplers, described).toContain(job.sampler);
         expect(words(job.prompt), described).not.toContain('forbidden');
       } else {

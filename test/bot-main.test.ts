@@ -36,7 +36,12 @@ it('refuses to start on a database behind its migrations, naming the command to 
 it('logs in, answers /quota and /imagine, and exits 0 on SIGTERM', async () => {
   const db = await createTestDatabase('botmain');
   databases.push(db);
-  const run = spawnScript('src/bot/main.ts', { ...discordEnv(discord), DATABASE_URL: db.url, REDIS_PREFIX: `tbotmain_${process.pid}`, DEFAULT_QUOTA: '12' });
+  const run = spawnScript('src/bot/main.ts', {
+    ...discordEnv(discord),
+    DATABASE_URL: db.url,
+    REDIS_PREFIX: `tbotmain_${process.pid}`,
+    DEFAULT_QUOTA: '12',
+  });
   await discord.waitForReady(30_000);
   const handle = await discord.sendCommand({ name: 'quota', user: discord.user('main') });
   await handle.response();
@@ -52,7 +57,12 @@ it('logs in, answers /quota and /imagine, and exits 0 on SIGTERM', async () => {
 it('exits 1 at once on a second SIGTERM while an interaction in flight holds up the shutdown', async () => {
   const db = await createTestDatabase('botmainsig');
   databases.push(db);
-  const run = spawnScript('src/bot/main.ts', { ...discordEnv(discord), DATABASE_URL: db.url, REDIS_PREFIX: `tbotsig_${process.pid}`, LOG_LEVEL: 'info' });
+  const run = spawnScript('src/bot/main.ts', {
+    ...discordEnv(discord),
+    DATABASE_URL: db.url,
+    REDIS_PREFIX: `tbotsig_${process.pid}`,
+    LOG_LEVEL: 'info',
+  });
   await discord.waitForReady(30_000);
   // With the quota tables locked, the /quota handler waits, and so does a graceful shutdown.
   let release!: () => void;

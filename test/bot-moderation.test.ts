@@ -202,7 +202,7 @@ describe('sizeForAspect and sizeForRatio', () => {
   it('stays within MAX_PIXELS', () => {
     const { width, height } = sizeForAspect('16:9', sd, 512 * 512);
     expect(width * height).toBeLessThanOrEqual(512 * 512);
-    expect(width % 64 + height % 64).toBe(0);
+    expect((width % 64) + (height % 64)).toBe(0);
   });
 
   it('takes any ratio for --ar, and a fixed-size model makes only its size', () => {

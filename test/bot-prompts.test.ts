@@ -56,17 +56,30 @@ describe('Midjourney inline parameters', () => {
     expect(job.width).toBeGreaterThan(job.height);
     // --no adds to the negative option, comma-joined; --cfg and --steps and --n set their fields.
     const more = await imagine(user, { prompt: 'a square --no blur --cfg 5.5 --steps 9 --n 2 --sampler ddim', negative: 'noise' });
-    expect((await getJob(h.pg.db, jobIdOf(more.reply)))!).toMatchObject({ prompt: 'a square', negativePrompt: 'noise, blur', guidance: 5.5, steps: 9, count: 2, sampler: 'ddim' });
+    expect((await getJob(h.pg.db, jobIdOf(more.reply)))!).toMatchObject({
+      prompt: 'a square',
+      negativePrompt: 'noise, blur',
+      guidance: 5.5,
+      steps: 9,
+      count: 2,
+      sampler: 'ddim',
+    });
   });
 
   it('refuses an unknown --word naming the known ones, a value the contract refuses, and an option and a flag that disagree', async () => {
     const user = h.discord.user('typos');
     const unknown = await imagine(user, { prompt: 'a circle --foo 1' });
     expect(unknown.reply.flags & EPHEMERAL).toBe(EPHEMERAL);
-    expect(unknown.reply.content).toMatch(/^Unknown parameter --foo; known parameters: --ar, --no, --seed, --steps, --cfg \(or --guidance\), --sampler, --count \(or --n\), --model, --strength\.$/);
+    expect(unknown.reply.content).toMatch(
+      /^Unknown parameter --foo; known parameters: --ar, --no, --seed, --steps, --cfg \(or --guidance\), --sampler, --count \(or --n\), --model, --strength\.$/,
+    );
     expect((await imagine(user, { prompt: 'a circle --steps 900' })).reply.content).toBe('`steps` must be a whole number from 1 to 150.');
-    expect((await imagine(user, { prompt: 'a circle --ar wide' })).reply.content).toMatch(/^`--ar` must be a ratio of two numbers like 16:9/);
-    expect((await imagine(user, { prompt: 'a circle --seed 5', seed: 6 })).reply.content).toBe('`seed:6` and `--seed 5` disagree: give one of them.');
+    expect((await imagine(user, { prompt: 'a circle --ar wide' })).reply.content).toMatch(
+      /^`--ar` must be a ratio of two numbers like 16:9/,
+    );
+    expect((await imagine(user, { prompt: 'a circle --seed 5', seed: 6 })).reply.content).toBe(
+      '`seed:6` and `--seed 5` disagree: give one of them.',
+    );
     // The same value both ways is fine; a quoted or escaped -- is text.
     const same = await imagine(user, { prompt: 'a "--circle" \\--square --seed 5', seed: 5, count: 1 });
     expect((await getJob(h.pg.db, jobIdOf(same.reply)))!).toMatchObject({ prompt: 'a "--circle" --square', seed: 5 });
@@ -93,7 +106,9 @@ describe('{a, b} choices', () => {
     for (const job of jobs) expect(reply.content).toContain(job.id);
     await expect.poll(() => handle.followUps().length).toBe(2);
     const messages = handle.followUps();
-    await expect.poll(async () => (await listUserJobs(h.pg.db, user.id, 10)).map((j) => j.messageId).sort()).toEqual(messages.map((m) => m.id).sort());
+    await expect
+      .poll(async () => (await listUserJobs(h.pg.db, user.id, 10)).map((j) => j.messageId).sort())
+      .toEqual(messages.map((m) => m.id).sort());
     for (const m of messages) expect(at(m.components, 0).components[0]).toMatchObject({ label: 'Cancel' });
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(2);
     await expect
@@ -115,18 +130,24 @@ describe('{a, b} choices', () => {
 describe('/prefer', () => {
   it('sets defaults that explicit options and inline parameters beat, a suffix for every prompt, and resets them', async () => {
     const user = h.discord.user('preferrer');
-    const prefer = async (subcommand: string, options: Record<string, unknown> = {}) => visibleReply(await h.discord.sendCommand({ name: 'prefer', user, subcommand, options }));
+    const prefer = async (subcommand: string, options: Record<string, unknown> = {}) =>
+      visibleReply(await h.discord.sendCommand({ name: 'prefer', user, subcommand, options }));
     expect((await prefer('set', { steps: 30, count: 1, aspect: '9:16' })).content).toContain('Steps: `30`');
     const preferred = (await getJob(h.pg.db, jobIdOf((await imagine(user, { prompt: 'a preferred circle' })).reply)))!;
     expect(preferred).toMatchObject({ steps: 30, count: 1 });
     expect(preferred.height).toBeGreaterThan(preferred.width);
-    const explicit = (await getJob(h.pg.db, jobIdOf((await imagine(user, { prompt: 'an explicit circle --steps 12', aspect: '1:1' })).reply)))!;
+    const explicit = (await getJob(
+      h.pg.db,
+      jobIdOf((await imagine(user, { prompt: 'an explicit circle --steps 12', aspect: '1:1' })).reply),
+    ))!;
     expect(explicit).toMatchObject({ steps: 12, width: 128, height: 128 });
     expect((await prefer('suffix', { text: 'on a blue background --ar 16:9' })).content).toContain('now ends with');
     const suffixed = (await getJob(h.pg.db, jobIdOf((await imagine(user, { prompt: 'a red circle' })).reply)))!;
     expect(suffixed.prompt).toBe('a red circle on a blue background');
     expect(suffixed.width).toBeGreaterThan(suffixed.height);
-    expect((await prefer('show')).content).toMatch(/Remix: off\nAspect: `9:16`\nSampler: not set.*\nSteps: `30`\nCount: `1`\nModel: not set.*\nSuffix: `on a blue background --ar 16:9`/);
+    expect((await prefer('show')).content).toMatch(
+      /Remix: off\nAspect: `9:16`\nSampler: not set.*\nSteps: `30`\nCount: `1`\nModel: not set.*\nSuffix: `on a blue background --ar 16:9`/,
+    );
     expect((await prefer('reset')).content).toContain('reset');
     expect((await prefer('show')).content).toContain('Steps: not set (20)');
   });
@@ -136,10 +157,21 @@ describe('remix', () => {
   async function finishedJob(user: FakeUser): Promise<{ job: Job; message: StoredMessage }> {
     const created = await createJobWithReservation(
       h.pg.db,
-      sampleJobInput(user.id, { guildId: h.discord.guild.id, channelId: h.discord.channelId, cost: 0, params: sampleParams({ prompt: 'a red circle', negativePrompt: 'blur', width: 128, height: 128 }) }),
+      sampleJobInput(user.id, {
+        guildId: h.discord.guild.id,
+        channelId: h.discord.channelId,
+        cost: 0,
+        params: sampleParams({ prompt: 'a red circle', negativePrompt: 'blur', width: 128, height: 128 }),
+      }),
     );
     if (!created.ok) throw new Error(created.reason);
-    const images = [0, 1, 2, 3].map((index) => ({ index, seed: 1234 + index, width: 128, height: 128, png: encodePng({ width: 128, height: 128, rgb: new Uint8Array(128 * 128 * 3).fill(50 + index) }) }));
+    const images = [0, 1, 2, 3].map((index) => ({
+      index,
+      seed: 1234 + index,
+      width: 128,
+      height: 128,
+      png: encodePng({ width: 128, height: 128, rgb: new Uint8Array(128 * 128 * 3).fill(50 + index) }),
+    }));
     await completeJob(h.pg.db, created.job.id, images);
     const job = (await getJob(h.pg.db, created.job.id))!;
     const payload = renderResult(job, { file: { name: 'x.png', data: Buffer.alloc(0) }, seeds: images.map((i) => i.seed) });
@@ -163,16 +195,39 @@ describe('remix', () => {
     const submitted = await h.discord.submitModal({ opened: reroll, user, values: { prompt: 'a blue circle --no smoke --steps 8' } });
     const queued = await visibleReply(submitted);
     const rerolled = (await getJob(h.pg.db, jobIdOf(queued)))!;
-    expect(rerolled).toMatchObject({ kind: 'reroll', parentJobId: job.id, prompt: 'a blue circle', negativePrompt: 'smoke', steps: 8, count: job.count, width: job.width });
+    expect(rerolled).toMatchObject({
+      kind: 'reroll',
+      parentJobId: job.id,
+      prompt: 'a blue circle',
+      negativePrompt: 'smoke',
+      steps: 8,
+      count: job.count,
+      width: job.width,
+    });
     expect(rerolled.seed).not.toBe(job.seed);
 
-    const vary = await h.discord.clickButton({ message, customId: buildCustomId({ action: 'variation', jobId: job.id, index: 1, strength: 'strong' }), user });
+    const vary = await h.discord.clickButton({
+      message,
+      customId: buildCustomId({ action: 'variation', jobId: job.id, index: 1, strength: 'strong' }),
+      user,
+    });
     expect((await vary.response()).json.type).toBe(9);
     const varied = await visibleReply(await h.discord.submitModal({ opened: vary, user, values: { prompt: 'a green circle' } }));
-    expect((await getJob(h.pg.db, jobIdOf(varied)))!).toMatchObject({ kind: 'variation', prompt: 'a green circle', negativePrompt: '', initJobId: job.id, initIndex: 1, strength: 0.65 });
+    expect((await getJob(h.pg.db, jobIdOf(varied)))!).toMatchObject({
+      kind: 'variation',
+      prompt: 'a green circle',
+      negativePrompt: '',
+      initJobId: job.id,
+      initIndex: 1,
+      strength: 0.65,
+    });
 
     // Someone else cannot open or submit it.
-    const other = await h.discord.clickButton({ message, customId: buildCustomId({ action: 'reroll', jobId: job.id }), user: h.discord.user('intruder') });
+    const other = await h.discord.clickButton({
+      message,
+      customId: buildCustomId({ action: 'reroll', jobId: job.id }),
+      user: h.discord.user('intruder'),
+    });
     expect((await other.response()).json.type).toBe(4);
     expect(other.original()!.content).toBe(`These buttons belong to <@${user.id}>.`);
 

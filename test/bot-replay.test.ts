@@ -26,10 +26,15 @@ const EPHEMERAL = 64;
 
 /** A finished one-image job and its result message in the channel (with the Replay button). */
 async function finishedJob(user: FakeUser): Promise<{ job: Job; message: StoredMessage }> {
-  const created = await createJobWithReservation(h.pg.db, sampleJobInput(user.id, { guildId: h.discord.guild.id, channelId: h.discord.channelId, cost: 0 }));
+  const created = await createJobWithReservation(
+    h.pg.db,
+    sampleJobInput(user.id, { guildId: h.discord.guild.id, channelId: h.discord.channelId, cost: 0 }),
+  );
   if (!created.ok) throw new Error(`could not create a job: ${created.reason}`);
   const rgb = new Uint8Array(64 * 64 * 3).fill(120);
-  await completeJob(h.pg.db, created.job.id, [{ index: 0, seed: created.job.seed, width: 64, height: 64, png: encodePng({ width: 64, height: 64, rgb }) }]);
+  await completeJob(h.pg.db, created.job.id, [
+    { index: 0, seed: created.job.seed, width: 64, height: 64, png: encodePng({ width: 64, height: 64, rgb }) },
+  ]);
   const job = (await getJob(h.pg.db, created.job.id))!;
   const payload = renderResult(job, { file: { name: 'x.png', data: Buffer.alloc(0) }, seeds: [job.seed], replay: true });
   const res = await fetch(`${h.discord.apiBase}/v10/channels/${h.discord.channelId}/messages`, {

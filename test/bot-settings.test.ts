@@ -46,7 +46,13 @@ interface Where {
 }
 
 /** Sends a command in a guild (its first channel unless told) or a DM, and waits for the first response. */
-async function send(name: string, user: FakeUser, where: Where, options: Record<string, unknown> = {}, subcommand?: string): Promise<InteractionHandle> {
+async function send(
+  name: string,
+  user: FakeUser,
+  where: Where,
+  options: Record<string, unknown> = {},
+  subcommand?: string,
+): Promise<InteractionHandle> {
   const handle = await h.discord.sendCommand({
     name,
     user,
@@ -73,7 +79,8 @@ async function imagine(user: FakeUser, where: Where, prompt: string, count = 1):
   return handle.original()!;
 }
 
-const settingsAudit = async (guild: FakeGuild) => (await listAudit(h.pg.db, { limit: 100, targetId: guild.id })).filter((a) => a.action === 'guild.settings');
+const settingsAudit = async (guild: FakeGuild) =>
+  (await listAudit(h.pg.db, { limit: 100, targetId: guild.id })).filter((a) => a.action === 'guild.settings');
 
 describe('admin checks', () => {
   it('refuses every subcommand to non-admins even when Discord lets the call through, changes nothing, and audits the attempts', async () => {
@@ -95,10 +102,20 @@ describe('admin checks', () => {
       const reply = await settings(user, { guild }, sub, options);
       expect(reply.content).toBe("Only this server's admins can use /settings.");
     }
-    expect(await getGuildSettings(h.pg.db, guild.id)).toEqual({ guildId: guild.id, defaultQuota: null, allowedChannelIds: [], bannedWords: [] });
+    expect(await getGuildSettings(h.pg.db, guild.id)).toEqual({
+      guildId: guild.id,
+      defaultQuota: null,
+      allowedChannelIds: [],
+      bannedWords: [],
+    });
     expect(await settingsAudit(guild)).toEqual([]);
     await expect
-      .poll(async () => (await listAudit(h.pg.db, { limit: 100 })).filter((a) => a.action === 'access.denied' && a.actorId === user.id).map((a) => a.details.command).sort())
+      .poll(async () =>
+        (await listAudit(h.pg.db, { limit: 100 }))
+          .filter((a) => a.action === 'access.denied' && a.actorId === user.id)
+          .map((a) => a.details.command)
+          .sort(),
+      )
       .toEqual(attempts.map(([sub]) => `/settings ${sub}`).sort());
   });
 
@@ -108,7 +125,9 @@ describe('admin checks', () => {
     expect((await settings(manager, { guild }, 'banned-word-add', { word: 'eel' })).content).toContain('Banned "eel"');
     h.context.config.MANAGE_SERVER_ADMINS = false;
     try {
-      expect((await settings(manager, { guild }, 'banned-word-add', { word: 'cod' })).content).toBe("Only this server's admins can use /settings.");
+      expect((await settings(manager, { guild }, 'banned-word-add', { word: 'cod' })).content).toBe(
+        "Only this server's admins can use /settings.",
+      );
     } finally {
       h.context.config.MANAGE_SERVER_ADMINS = true;
     }
@@ -182,20 +201,39 @@ describe('banned words', () => {
     const guild = freshGuild();
     const user = h.discord.user('settings-old-word');
     await setGuildSettings(h.pg.db, { guildId: guild.id, actorId: admin.id, changes: { bannedWords: ['nu\u200Bde'] } });
-    expect((await imagine(user, { guild }, 'a n.u.d.e statue')).content).toBe('Your prompt contains a banned word (`nu\u200Bde`). Please rephrase it.');
+    expect((await imagine(user, { guild }, 'a n.u.d.e statue')).content).toBe(
+      'Your prompt contains a banned word (`nu\u200Bde`). Please rephrase it.',
+    );
     expect((await settings(admin, { guild }, 'banned-word-add', { word: 'NUDE' })).content).toBe('"nude" is already banned here.');
-    expect((await settings(admin, { guild }, 'banned-word-remove', { word: 'nu\u00ADde' })).content).toBe('"nude" is no longer banned here (0 banned words left).');
+    expect((await settings(admin, { guild }, 'banned-word-remove', { word: 'nu\u00ADde' })).content).toBe(
+      '"nude" is no longer banned here (0 banned words left).',
+    );
     expect((await getGuildSettings(h.pg.db, guild.id)).bannedWords).toEqual([]);
   });
 
   it.each([
     ['punctuation only', 'banned-word-add', '!!!', '`word` must contain a letter or a digit.'],
     ['blank', 'banned-word-add', '   ', '`word` must not be empty.'],
-    ['too long', 'banned-word-add', 'x'.repeat(MAX_BANNED_WORD_LENGTH + 1), `\`word\` is too long: at most ${MAX_BANNED_WORD_LENGTH} characters.`],
-    ['too long once normalised', 'banned-word-add', '\ufdfa'.repeat(3), `\`word\` is too long once normalised: at most ${MAX_BANNED_WORD_LENGTH} characters.`],
+    [
+      'too long',
+      'banned-word-add',
+      'x'.repeat(MAX_BANNED_WORD_LENGTH + 1),
+      `\`word\` is too long: at most ${MAX_BANNED_WORD_LENGTH} characters.`,
+    ],
+    [
+      'too long once normalised',
+      'banned-word-add',
+      '\ufdfa'.repeat(3),
+      `\`word\` is too long once normalised: at most ${MAX_BANNED_WORD_LENGTH} characters.`,
+    ],
     ['control character', 'banned-word-add', 'bad\u0007word', '`word` contains characters that are not allowed (control characters).'],
     ['word not in the list', 'banned-word-remove', 'unicorn', '"unicorn" is not one of this server\'s banned words.'],
-    ['word from the configuration', 'banned-word-remove', 'FORBIDDEN', "\"forbidden\" is banned by the bot's configuration (BANNED_WORDS), for every server; it cannot be removed here."],
+    [
+      'word from the configuration',
+      'banned-word-remove',
+      'FORBIDDEN',
+      '"forbidden" is banned by the bot\'s configuration (BANNED_WORDS), for every server; it cannot be removed here.',
+    ],
   ])('refuses a %s with a clear message', async (_label, sub, word, expected) => {
     const reply = await settings(admin, { guild: refusalGuild() }, sub, { word });
     expect(reply.content).toBe(expected);
@@ -232,12 +270,22 @@ describe('allowed channels and default quota', () => {
     expect(refused.content).toBe(`I am not enabled in this channel. Try <#${art.id}>.`);
     expect((await imagine(user, { guild, channel: 1 }, 'a cat')).content).toMatch(/queued/);
 
-    expect((await settings(admin, { guild }, 'channel-allow', { channel: art.id })).content).toBe(`/imagine is already allowed in <#${art.id}>.`);
-    expect((await settings(admin, { guild }, 'channel-allow', { channel: memes.id })).content).toBe(`/imagine is now allowed only in <#${art.id}>, <#${memes.id}>.`);
-    expect((await settings(admin, { guild }, 'channel-remove', { channel: general.id })).content).toBe(`<#${general.id}> is not one of the allowed channels.`);
-    expect((await settings(admin, { guild }, 'channel-remove', { channel: art.id })).content).toBe(`Removed <#${art.id}>. /imagine is allowed only in <#${memes.id}>.`);
+    expect((await settings(admin, { guild }, 'channel-allow', { channel: art.id })).content).toBe(
+      `/imagine is already allowed in <#${art.id}>.`,
+    );
+    expect((await settings(admin, { guild }, 'channel-allow', { channel: memes.id })).content).toBe(
+      `/imagine is now allowed only in <#${art.id}>, <#${memes.id}>.`,
+    );
+    expect((await settings(admin, { guild }, 'channel-remove', { channel: general.id })).content).toBe(
+      `<#${general.id}> is not one of the allowed channels.`,
+    );
+    expect((await settings(admin, { guild }, 'channel-remove', { channel: art.id })).content).toBe(
+      `Removed <#${art.id}>. /imagine is allowed only in <#${memes.id}>.`,
+    );
     expect((await imagine(user, { guild, channel: 1 }, 'a cat')).content).toBe(`I am not enabled in this channel. Try <#${memes.id}>.`);
-    expect((await settings(admin, { guild }, 'channel-remove', { channel: memes.id })).content).toBe(`Removed <#${memes.id}>. No channel is set any more, so /imagine works in every channel.`);
+    expect((await settings(admin, { guild }, 'channel-remove', { channel: memes.id })).content).toBe(
+      `Removed <#${memes.id}>. No channel is set any more, so /imagine works in every channel.`,
+    );
     expect((await imagine(user, { guild, channel: 0 }, 'a cat')).content).toMatch(/queued/);
 
     await settings(admin, { guild }, 'channel-allow', { channel: memes.id });
@@ -245,7 +293,12 @@ describe('allowed channels and default quota', () => {
     expect((await settings(admin, { guild }, 'channels-clear')).content).toBe('/imagine already works in every channel.');
     expect((await getGuildSettings(h.pg.db, guild.id)).allowedChannelIds).toEqual([]);
 
-    const bad = await h.discord.sendCommand({ name: 'settings', user: admin, guildId: guild.id, options: [{ name: 'channel-allow', type: 1, options: [{ name: 'channel', type: 7, value: 'general' }] }] });
+    const bad = await h.discord.sendCommand({
+      name: 'settings',
+      user: admin,
+      guildId: guild.id,
+      options: [{ name: 'channel-allow', type: 1, options: [{ name: 'channel', type: 7, value: 'general' }] }],
+    });
     await bad.response();
     expect(bad.original()!.content).toBe('`channel` must be a channel.');
   });
@@ -253,10 +306,14 @@ describe('allowed channels and default quota', () => {
   it("the server's default quota applies to a new user at once, on top of the global one; clearing it leaves the global one", async () => {
     const guild = freshGuild();
     const set = await settings(admin, { guild }, 'default-quota', { limit: 2 });
-    expect(set.content).toBe("The default quota here is now 2 images per day, for users without a limit here (the bot's own limits apply too).");
+    expect(set.content).toBe(
+      "The default quota here is now 2 images per day, for users without a limit here (the bot's own limits apply too).",
+    );
     const newcomer = h.discord.user('settings-newcomer');
     const quota = await send('quota', newcomer, { guild });
-    expect(quota.original()!.content).toMatch(/^Limit: 50 images per day\nUsed: 0\nRemaining: 50\nIn this server: 2 images per day, used 0, remaining 2\n/);
+    expect(quota.original()!.content).toMatch(
+      /^Limit: 50 images per day\nUsed: 0\nRemaining: 50\nIn this server: 2 images per day, used 0, remaining 2\n/,
+    );
     const tooMany = await imagine(newcomer, { guild }, 'three cats', 3);
     expect(tooMany.flags & EPHEMERAL).toBe(EPHEMERAL);
     expect(tooMany.content).toMatch(/^Not enough quota left in this server \(2 images per day here\): 2 images left, this needs 3\./);
@@ -266,8 +323,12 @@ describe('allowed channels and default quota', () => {
 
     const cleared = await settings(admin, { guild }, 'default-quota', { clear: true });
     expect(cleared.content).toBe("This server sets no limit of its own again: only the bot's own limits apply.");
-    expect((await send('quota', newcomer, { guild })).original()!.content).toMatch(/^Limit: 50 images per day\nUsed: 3\nRemaining: 47\nIn this server: no limit of its own \(used 2 here today\)\n/);
-    expect((await settings(admin, { guild }, 'default-quota', { clear: true })).content).toBe('This server already sets no limit of its own.');
+    expect((await send('quota', newcomer, { guild })).original()!.content).toMatch(
+      /^Limit: 50 images per day\nUsed: 3\nRemaining: 47\nIn this server: no limit of its own \(used 2 here today\)\n/,
+    );
+    expect((await settings(admin, { guild }, 'default-quota', { clear: true })).content).toBe(
+      'This server already sets no limit of its own.',
+    );
   });
 
   it("a user's limit in this server wins over the server's default, and is audited", async () => {
@@ -337,7 +398,10 @@ describe('/settings show and the audit log', () => {
 
   it('sends the banned words as a file when they do not fit in a message', async () => {
     const guild = freshGuild();
-    const words = Array.from({ length: MAX_BANNED_WORDS }, (_, i) => `${'w'.repeat(MAX_BANNED_WORD_LENGTH - 4)}${String(i).padStart(4, '0')}`);
+    const words = Array.from(
+      { length: MAX_BANNED_WORDS },
+      (_, i) => `${'w'.repeat(MAX_BANNED_WORD_LENGTH - 4)}${String(i).padStart(4, '0')}`,
+    );
     await setGuildSettings(h.pg.db, { guildId: guild.id, actorId: admin.id, changes: { bannedWords: words } });
     const shown = await settings(admin, { guild }, 'show');
     expect(shown.content).toContain(`Banned words (${MAX_BANNED_WORDS}): in the attached file`);

@@ -27,7 +27,10 @@ describe('two shards in one process (SHARD_COUNT=2)', () => {
 
   it('identifies shards 0 and 1, each getting only its own guilds', () => {
     const sessions = h.discord.gateway.sessions;
-    expect(sessions.map((s) => s.shard).sort()).toEqual([[0, 2], [1, 2]]);
+    expect(sessions.map((s) => s.shard).sort()).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
     for (const session of sessions) {
       const own = h.discord.guilds.filter((g) => shardOfGuild(g.id, 2) === session.shard[0]);
       expect(own.length).toBeGreaterThan(0);
@@ -46,12 +49,18 @@ describe('two shards in one process (SHARD_COUNT=2)', () => {
       handles.push(handle);
     }
     for (const [i, handle] of handles.entries()) {
-      const callbacks = h.discord.requests.filter((r) => r.method === 'POST' && r.path === `/interactions/${handle.id}/${handle.token}/callback`);
-      expect(callbacks.map((r) => r.response?.status), `interaction ${i}`).toEqual([204]);
+      const callbacks = h.discord.requests.filter(
+        (r) => r.method === 'POST' && r.path === `/interactions/${handle.id}/${handle.token}/callback`,
+      );
+      expect(
+        callbacks.map((r) => r.response?.status),
+        `interaction ${i}`,
+      ).toEqual([204]);
       expect(handle.original()!.content).toContain('Limit: 50 images per day');
     }
     // Shard 0 got the DM and its guilds' interactions, shard 1 its own.
-    const interactionsOn = (shard: number) => h.discord.gateway.sessions.find((s) => s.shard[0] === shard)!.dispatched.filter((e) => e === 'INTERACTION_CREATE').length;
+    const interactionsOn = (shard: number) =>
+      h.discord.gateway.sessions.find((s) => s.shard[0] === shard)!.dispatched.filter((e) => e === 'INTERACTION_CREATE').length;
     const onShard1 = places.filter((g) => g !== null && shardOfGuild(g, 2) === 1).length;
     expect([interactionsOn(0), interactionsOn(1)]).toEqual([places.length - onShard1, onShard1]);
   });
@@ -62,7 +71,12 @@ describe('SHARD_COUNT=auto', () => {
 
   beforeAll(async () => {
     // The bot as a process: SHARD_COUNT=auto is in its environment, where discord.js looks too.
-    h = await startHarness({ label: 'shardauto', botProcess: true, shardCount: 'auto', discord: { guilds: guildsOnAlternateShards(2), recommendedShards: 2, maxConcurrency: 2 } });
+    h = await startHarness({
+      label: 'shardauto',
+      botProcess: true,
+      shardCount: 'auto',
+      discord: { guilds: guildsOnAlternateShards(2), recommendedShards: 2, maxConcurrency: 2 },
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -70,7 +84,10 @@ describe('SHARD_COUNT=auto', () => {
   });
 
   it('runs the shard count Discord recommends in GET /gateway/bot', async () => {
-    expect(h.discord.gateway.sessions.map((s) => s.shard).sort()).toEqual([[0, 2], [1, 2]]);
+    expect(h.discord.gateway.sessions.map((s) => s.shard).sort()).toEqual([
+      [0, 2],
+      [1, 2],
+    ]);
     const handle = await h.discord.sendCommand({ name: 'quota', user: h.discord.user('auto'), guildId: at(h.discord.guilds, 1).id });
     await handle.response();
     expect(handle.original()!.content).toContain('Limit: 50 images per day');

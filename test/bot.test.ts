@@ -16,7 +16,11 @@ let admin: FakeUser;
 const ADMIN_ROLE = '123456789012345678';
 
 beforeAll(async () => {
-  h = await startHarness({ label: 'bot', config: { BANNED_WORDS: ['forbidden', 'gros mot'], ADMIN_ROLE_IDS: [ADMIN_ROLE] }, discord: { guilds: [{ roles: [ADMIN_ROLE] }] } });
+  h = await startHarness({
+    label: 'bot',
+    config: { BANNED_WORDS: ['forbidden', 'gros mot'], ADMIN_ROLE_IDS: [ADMIN_ROLE] },
+    discord: { guilds: [{ roles: [ADMIN_ROLE] }] },
+  });
   admin = h.discord.user('admin');
   h.context.config.ADMIN_USER_IDS.push(admin.id);
 });
@@ -26,7 +30,12 @@ afterAll(async () => {
 });
 
 /** Sends /imagine and waits for the first response; returns the handle and its callback body. */
-async function command(name: string, user: FakeUser, options: Record<string, unknown> = {}, extra: { subcommand?: string; guildId?: string | null } = {}) {
+async function command(
+  name: string,
+  user: FakeUser,
+  options: Record<string, unknown> = {},
+  extra: { subcommand?: string; guildId?: string | null } = {},
+) {
   const handle = await h.discord.sendCommand({ name, options, user, ...extra });
   const callback = await handle.response();
   return { handle, callback: callback.json, latencyMs: callback.receivedAt - handle.sentAt };
@@ -34,7 +43,9 @@ async function command(name: string, user: FakeUser, options: Record<string, unk
 
 /** The answer the user ends up seeing: a follow-up, or the original once it has content (not a "thinking" placeholder). */
 async function visibleReply(handle: InteractionHandle): Promise<StoredMessage> {
-  await h.discord.messages.waitFor((m) => m.interactionToken === handle.token && !m.deleted && (m.id !== handle.original()?.id || m.content !== ''));
+  await h.discord.messages.waitFor(
+    (m) => m.interactionToken === handle.token && !m.deleted && (m.id !== handle.original()?.id || m.content !== ''),
+  );
   const reply = handle.followUps().at(-1) ?? handle.original();
   if (!reply) throw new Error(`no reply to interaction ${handle.token}`);
   return reply;
@@ -59,7 +70,21 @@ async function finishedJob(user: FakeUser, count: number): Promise<{ job: Job; m
     guildId: h.discord.guild.id,
     channelId: h.discord.channelId,
     kind: 'imagine',
-    params: { prompt: 'a red square', negativePrompt: '', model: 'shapes-demo', sampler: 'euler', steps: 4, guidance: 7, width: 128, height: 128, count, seed: 42, rng: 'numpy', init: null, edit: null },
+    params: {
+      prompt: 'a red square',
+      negativePrompt: '',
+      model: 'shapes-demo',
+      sampler: 'euler',
+      steps: 4,
+      guidance: 7,
+      width: 128,
+      height: 128,
+      count,
+      seed: 42,
+      rng: 'numpy',
+      init: null,
+      edit: null,
+    },
     defaultLimit: 50,
     maxActiveJobs: 100,
     cost: 0,
@@ -83,12 +108,23 @@ async function finishedJob(user: FakeUser, count: number): Promise<{ job: Job; m
 
 describe('commands', () => {
   it('registers every command within Discord limits', () => {
-    expect(h.discord.commands().map((c) => c.name).sort()).toEqual(['ban', 'history', 'imagine', 'prefer', 'quota', 'quota-admin', 'rerun', 'settings', 'show', 'unban']);
+    expect(
+      h.discord
+        .commands()
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(['ban', 'history', 'imagine', 'prefer', 'quota', 'quota-admin', 'rerun', 'settings', 'show', 'unban']);
   });
 
   it('/imagine answers publicly with the queued message and a Cancel button, stores the token, and enqueues the job', async () => {
     const user = h.discord.user('ann');
-    const { handle, callback, latencyMs } = await command('imagine', user, { prompt: 'a blue circle', count: 2, steps: 4, aspect: '16:9', seed: 7 });
+    const { handle, callback, latencyMs } = await command('imagine', user, {
+      prompt: 'a blue circle',
+      count: 2,
+      steps: 4,
+      aspect: '16:9',
+      seed: 7,
+    });
     expect(latencyMs).toBeLessThan(3000);
     expect(callback.type).toBe(4);
     const message = handle.original()!;
@@ -103,7 +139,21 @@ describe('commands', () => {
     });
     expect(queued.data).toEqual({ jobId });
     const job = (await getJob(h.pg.db, jobId))!;
-    expect(job).toMatchObject({ userId: user.id, status: 'queued', prompt: 'a blue circle', count: 2, steps: 4, seed: 7, width: 192, height: 128, sampler: 'euler', model: 'shapes-demo', interactionToken: handle.token, messageId: message.id, kind: 'imagine' });
+    expect(job).toMatchObject({
+      userId: user.id,
+      status: 'queued',
+      prompt: 'a blue circle',
+      count: 2,
+      steps: 4,
+      seed: 7,
+      width: 192,
+      height: 128,
+      sampler: 'euler',
+      model: 'shapes-demo',
+      interactionToken: handle.token,
+      messageId: message.id,
+      kind: 'imagine',
+    });
     expect(job.interactionTokenExpiresAt.getTime() - Date.now()).toBeGreaterThan(14 * 60_000);
     expect(queueNameForModel('shapes-demo')).toBe('gen-shapes-demo');
   });
@@ -120,7 +170,11 @@ describe('commands', () => {
     ['unknown sampler', { prompt: 'ok', sampler: 'turbo' }, '`sampler` must be one of euler, euler_a, ddim,'],
     ['unknown model', { prompt: 'ok', model: 'sdxl' }, 'No worker is serving the model `sdxl` right now. Available: `shapes-demo`.'],
     ['accented banned word', { prompt: 'a FORBÍDDEN thing' }, 'Your prompt contains a banned word (`forbidden`).'],
-    ['banned phrase in negative', { prompt: 'fine', negative: 'un Gros  Mot'.replace('  ', ' ') }, 'Your prompt contains a banned word (`gros mot`).'],
+    [
+      'banned phrase in negative',
+      { prompt: 'fine', negative: 'un Gros  Mot'.replace('  ', ' ') },
+      'Your prompt contains a banned word (`gros mot`).',
+    ],
   ])('/imagine refuses a %s ephemerally', async (_label, options, expected) => {
     const { handle, callback } = await command('imagine', h.discord.user('typo'), options);
     expect(callback.type).toBe(4);
@@ -155,10 +209,24 @@ describe('commands', () => {
 
   it('refuses values of the wrong type with a clear message', async () => {
     const user = h.discord.user('raw');
-    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: [{ name: 'prompt', type: 3, value: 'ok' }, { name: 'steps', type: 4, value: 'many' }] });
+    const handle = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: [
+        { name: 'prompt', type: 3, value: 'ok' },
+        { name: 'steps', type: 4, value: 'many' },
+      ],
+    });
     await handle.response();
     expect(handle.original()!.content).toBe('`steps` must be a number.');
-    const extra = await h.discord.sendCommand({ name: 'imagine', user, options: [{ name: 'prompt', type: 3, value: 'ok' }, { name: 'style', type: 3, value: 'x' }] });
+    const extra = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: [
+        { name: 'prompt', type: 3, value: 'ok' },
+        { name: 'style', type: 3, value: 'x' },
+      ],
+    });
     await extra.response();
     expect(extra.original()!.content).toBe('Unknown option: `style`.');
   });
@@ -171,9 +239,28 @@ describe('commands', () => {
   });
 
   it('autocompletes models and samplers from live workers', async () => {
-    const handle = await h.discord.sendAutocomplete({ name: 'imagine', user: h.discord.user('auto'), options: { prompt: 'x', sampler: 'dpm' }, focused: 'sampler' });
-    expect((await handle.response()).json).toEqual({ type: 8, data: { choices: [{ name: 'dpmpp_2m', value: 'dpmpp_2m' }, { name: 'dpmpp_2m_karras', value: 'dpmpp_2m_karras' }, { name: 'ddpm', value: 'ddpm' }] } });
-    const models = await h.discord.sendAutocomplete({ name: 'imagine', user: h.discord.user('auto2'), options: { prompt: 'x', model: '' }, focused: 'model' });
+    const handle = await h.discord.sendAutocomplete({
+      name: 'imagine',
+      user: h.discord.user('auto'),
+      options: { prompt: 'x', sampler: 'dpm' },
+      focused: 'sampler',
+    });
+    expect((await handle.response()).json).toEqual({
+      type: 8,
+      data: {
+        choices: [
+          { name: 'dpmpp_2m', value: 'dpmpp_2m' },
+          { name: 'dpmpp_2m_karras', value: 'dpmpp_2m_karras' },
+          { name: 'ddpm', value: 'ddpm' },
+        ],
+      },
+    });
+    const models = await h.discord.sendAutocomplete({
+      name: 'imagine',
+      user: h.discord.user('auto2'),
+      options: { prompt: 'x', model: '' },
+      focused: 'model',
+    });
     expect((await models.response()).json.data.choices).toEqual([{ name: 'shapes-demo', value: 'shapes-demo' }]);
   });
 
@@ -182,7 +269,9 @@ describe('commands', () => {
     await command('imagine', user, { prompt: 'first prompt', count: 3, seed: 11 });
     const quota = await command('quota', user);
     expect(quota.handle.original()!.flags & EPHEMERAL).toBe(EPHEMERAL);
-    expect(quota.handle.original()!.content).toMatch(/^Limit: 50 images per day\nUsed: 3\nRemaining: 47\nIn this server: no limit of its own \(used 3 here today\)\nResets <t:\d+:R>/);
+    expect(quota.handle.original()!.content).toMatch(
+      /^Limit: 50 images per day\nUsed: 3\nRemaining: 47\nIn this server: no limit of its own \(used 3 here today\)\nResets <t:\d+:R>/,
+    );
     const history = await command('history', user);
     expect(history.handle.original()!.content).toMatch(/`[a-z0-9]{12}` queued · imagine · seeds 11\+2 · <t:\d+:R>\n {2}first prompt/);
   });
@@ -214,18 +303,26 @@ describe('quota and admin', () => {
 
   it('refuses admin commands to non-admins even when Discord lets the call through, and audits the attempt', async () => {
     const user = h.discord.user('sneaky');
-    for (const [sub, options] of [['grant', { user: user.id, amount: 100 }], ['default', { limit: 1000 }]] as const) {
+    for (const [sub, options] of [
+      ['grant', { user: user.id, amount: 100 }],
+      ['default', { limit: 1000 }],
+    ] as const) {
       const { handle } = await command('quota-admin', user, options, { subcommand: sub });
-      expect(handle.original()!.content).toBe("Only the bot's owners can use /quota-admin. Server admins manage their own server with /settings.");
+      expect(handle.original()!.content).toBe(
+        "Only the bot's owners can use /quota-admin. Server admins manage their own server with /settings.",
+      );
       expect(handle.original()!.flags & EPHEMERAL).toBe(EPHEMERAL);
     }
     // Repeated refusals are audited once a window: the log cannot be flooded.
     for (let i = 0; i < 5; i++) {
       const ban = await command('ban', user, { user: admin.id });
-      expect(ban.handle.original()!.content).toBe("Only the bot's owners can use /ban. Server admins manage their own server with /settings.");
+      expect(ban.handle.original()!.content).toBe(
+        "Only the bot's owners can use /ban. Server admins manage their own server with /settings.",
+      );
     }
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).limit).toBe(50);
-    const denied = async () => (await listAudit(h.pg.db, { limit: 50 })).filter((a) => a.action === 'access.denied' && a.actorId === user.id);
+    const denied = async () =>
+      (await listAudit(h.pg.db, { limit: 50 })).filter((a) => a.action === 'access.denied' && a.actorId === user.id);
     await vi.waitFor(async () => expect(await denied()).toHaveLength(3));
     expect((await denied()).map((a) => a.details.command).sort()).toEqual(['/ban', '/quota-admin default', '/quota-admin grant']);
   });
@@ -251,7 +348,12 @@ describe('quota and admin', () => {
       expect(everywhere.handle.original()!.content).toBe('You are banned from using this bot: abuse');
     }
     await command('unban', admin, { user: user.id });
-    expect((await listAudit(h.pg.db, { limit: 10, targetId: user.id })).map((a) => a.action)).toEqual(['user.unban', 'user.ban', 'guild.unban', 'guild.ban']);
+    expect((await listAudit(h.pg.db, { limit: 10, targetId: user.id })).map((a) => a.action)).toEqual([
+      'user.unban',
+      'user.ban',
+      'guild.unban',
+      'guild.ban',
+    ]);
   });
 
   it('refuses a fourth job in flight', async () => {
@@ -271,9 +373,30 @@ describe('buttons', () => {
     const reply = click.original()!;
     expect(reply.attachments).toHaveLength(1);
     const selectId = jobIdOf(reply);
-    expect(reply.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun']);
+    expect(reply.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual([
+      'Upscale (subtle)',
+      'Upscale (creative)',
+      'Vary (subtle)',
+      'Vary (strong)',
+      'Vary (region)',
+      'Zoom out 2x',
+      'Zoom out 1.5x',
+      '⬅️',
+      '➡️',
+      '⬆️',
+      '⬇️',
+      'Rerun',
+    ]);
     const selected = (await getJob(h.pg.db, selectId))!;
-    expect(selected).toMatchObject({ kind: 'select', parentJobId: job.id, parentIndex: 2, status: 'succeeded', cost: 1, seed: 44, count: 1 });
+    expect(selected).toMatchObject({
+      kind: 'select',
+      parentJobId: job.id,
+      parentIndex: 2,
+      status: 'succeeded',
+      cost: 1,
+      seed: 44,
+      count: 1,
+    });
     // The parent's image, byte for byte; the select job stores no copy.
     expect(await listImages(h.pg.db, selectId)).toEqual([]);
     const image = at(await listImages(h.pg.db, job.id), 2);
@@ -281,13 +404,25 @@ describe('buttons', () => {
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(1);
   });
 
-  it('V2 queues a variation of image 2 with the parent\'s count; 🔄 queues the same request with a new seed', async () => {
+  it("V2 queues a variation of image 2 with the parent's count; 🔄 queues the same request with a new seed", async () => {
     const user = h.discord.user('varier');
     const { job, message } = await finishedJob(user, 4);
-    const v2 = await h.discord.clickButton({ message, customId: buildCustomId({ action: 'variation', jobId: job.id, index: 1, strength: 'strong' }), user });
+    const v2 = await h.discord.clickButton({
+      message,
+      customId: buildCustomId({ action: 'variation', jobId: job.id, index: 1, strength: 'strong' }),
+      user,
+    });
     await v2.response();
     const variation = (await getJob(h.pg.db, jobIdOf(v2.original()!)))!;
-    expect(variation).toMatchObject({ kind: 'variation', parentJobId: job.id, parentIndex: 1, strength: 0.65, count: 4, prompt: job.prompt, interactionToken: v2.token });
+    expect(variation).toMatchObject({
+      kind: 'variation',
+      parentJobId: job.id,
+      parentIndex: 1,
+      strength: 0.65,
+      count: 4,
+      prompt: job.prompt,
+      interactionToken: v2.token,
+    });
     const reroll = await h.discord.clickButton({ message, customId: buildCustomId({ action: 'reroll', jobId: job.id }), user });
     await reroll.response();
     const rerolled = (await getJob(h.pg.db, jobIdOf(reroll.original()!)))!;
@@ -299,12 +434,23 @@ describe('buttons', () => {
     const owner = h.discord.user('owner');
     const other = h.discord.user('other');
     const { job, message } = await finishedJob(owner, 4);
-    const click = await h.discord.clickButton({ message, customId: buildCustomId({ action: 'select', jobId: job.id, index: 0 }), user: other });
+    const click = await h.discord.clickButton({
+      message,
+      customId: buildCustomId({ action: 'select', jobId: job.id, index: 0 }),
+      user: other,
+    });
     await click.response();
     expect(click.original()!.content).toBe(`These buttons belong to <@${owner.id}>.`);
     expect(click.original()!.flags & EPHEMERAL).toBe(EPHEMERAL);
     expect(click.original()!.mentions).toEqual([]);
-    for (const forged of ['img:u:' + job.id + ':7', 'img:u:' + job.id.toUpperCase() + ':0', "img:x:abcdef123456", 'img:c:zzzzzzzzzzzz', 'img:u:' + job.id + ':0:extra', '']) {
+    for (const forged of [
+      'img:u:' + job.id + ':7',
+      'img:u:' + job.id.toUpperCase() + ':0',
+      'img:x:abcdef123456',
+      'img:c:zzzzzzzzzzzz',
+      'img:u:' + job.id + ':0:extra',
+      '',
+    ]) {
       const f = await h.discord.clickButton({ message, customId: forged, user: owner, unchecked: true });
       await f.response();
       expect(f.original()!.flags & EPHEMERAL).toBe(EPHEMERAL);
@@ -313,10 +459,14 @@ describe('buttons', () => {
     expect((await getQuota(h.pg.db, owner.id, { defaultLimit: 50 })).used).toBe(0);
   });
 
-  it('admins may cancel anyone\'s job but not spend on its other buttons', async () => {
+  it("admins may cancel anyone's job but not spend on its other buttons", async () => {
     const owner = h.discord.user('victim');
     const { job, message } = await finishedJob(owner, 4);
-    const upscale = await h.discord.clickButton({ message, customId: buildCustomId({ action: 'select', jobId: job.id, index: 0 }), user: admin });
+    const upscale = await h.discord.clickButton({
+      message,
+      customId: buildCustomId({ action: 'select', jobId: job.id, index: 0 }),
+      user: admin,
+    });
     await upscale.response();
     expect(upscale.original()!.content).toBe(`These buttons belong to <@${owner.id}>.`);
     const { handle } = await command('imagine', owner, { prompt: 'moderated', count: 1 });
@@ -348,7 +498,12 @@ describe('buttons', () => {
     expect((await getJob(h.pg.db, secondJobId))!.status).toBe('cancelled');
     expect((await quota()).used).toBe(0);
 
-    const again = await h.discord.clickButton({ message: first.handle.original()!, customId: `img:c:${firstJobId}`, user, unchecked: true });
+    const again = await h.discord.clickButton({
+      message: first.handle.original()!,
+      customId: `img:c:${firstJobId}`,
+      user,
+      unchecked: true,
+    });
     await again.response();
     expect(again.original()!.content).toMatch(/is already cancelled/);
   });
@@ -361,10 +516,28 @@ describe('buttons', () => {
     expect(message.flags & EPHEMERAL).toBe(0);
     expect(message.attachments).toHaveLength(1);
     expect(at(message.attachments, 0).width).toBeGreaterThan(128);
-    expect(message.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄']);
+    expect(message.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual([
+      'U1',
+      'U2',
+      'U3',
+      'U4',
+      'V1',
+      'V2',
+      'V3',
+      'V4',
+      '🔄',
+    ]);
     const rerun = await command('rerun', user, { job: job.id, image: 3 });
     const rerunJob = (await getJob(h.pg.db, jobIdOf(rerun.handle.original()!)))!;
-    expect(rerunJob).toMatchObject({ kind: 'rerun', parentJobId: job.id, parentIndex: 2, seed: 44, count: 1, prompt: job.prompt, steps: job.steps });
+    expect(rerunJob).toMatchObject({
+      kind: 'rerun',
+      parentJobId: job.id,
+      parentIndex: 2,
+      seed: 44,
+      count: 1,
+      prompt: job.prompt,
+      steps: job.steps,
+    });
     const single = await finishedJob(user, 1);
     const missing = await command('rerun', user, { job: single.job.id, image: 2 });
     expect(missing.handle.original()!.content).toBe(`Job \`${single.job.id}\` has 1 image; there is no image 2.`);
@@ -378,7 +551,7 @@ describe('buttons', () => {
 });
 
 describe('job autocomplete', () => {
-  it('offers the user\'s own jobs for /show (finished ones) and /rerun, matching id or prompt', async () => {
+  it("offers the user's own jobs for /show (finished ones) and /rerun, matching id or prompt", async () => {
     const user = h.discord.user('completer');
     const { job } = await finishedJob(user, 1);
     await command('imagine', user, { prompt: 'a queued red square', count: 1 });
@@ -386,7 +559,10 @@ describe('job autocomplete', () => {
     const show = await h.discord.sendAutocomplete({ name: 'show', user, options: { job: 'red' }, focused: 'job' });
     expect((await show.response()).json.data.choices).toEqual([{ name: `${job.id} · a red square`, value: job.id }]);
     const rerun = await h.discord.sendAutocomplete({ name: 'rerun', user, options: { job: '' }, focused: 'job' });
-    expect((await rerun.response()).json.data.choices.map((c: { name: string }) => c.name.split(' · ')[1])).toEqual(['a queued red square', 'a red square']);
+    expect((await rerun.response()).json.data.choices.map((c: { name: string }) => c.name.split(' · ')[1])).toEqual([
+      'a queued red square',
+      'a red square',
+    ]);
   });
 });
 
@@ -416,7 +592,10 @@ describe('response deadline', () => {
     try {
       const user = lost.discord.user('unlucky');
       await lost.pg.sql`insert into users (id) values (${user.id})`;
-      const rowsOf = () => lost.pg.sql<{ id: string; status: string; error: string | null }[]>`select id, status, error from jobs where user_id = ${user.id} order by created_at`;
+      const rowsOf = () =>
+        lost.pg.sql<
+          { id: string; status: string; error: string | null }[]
+        >`select id, status, error from jobs where user_id = ${user.id} order by created_at`;
       lost.discord.failInteractionCallbacks(true);
       // One prompt, then one that makes two prompts: each time the reservation is held up (its
       // user row locked, as a busy database would) until the budget runs out, the bot defers,
@@ -440,7 +619,8 @@ describe('response deadline', () => {
         // The job made once the lock went is taken back, then the bot tries its error reply
         // (refused too): the handler is done before the next command.
         const deadline = Date.now() + 15_000;
-        while (lost.discord.requests.filter((r) => r.path === callback && r.response !== undefined).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        while (lost.discord.requests.filter((r) => r.path === callback && r.response !== undefined).length < 2 && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
         const made = prompt === 'never shown' ? 1 : 2;
         expect((await rowsOf()).map((j) => j.status)).toEqual(Array.from({ length: made }, () => 'failed'));
         expect(lost.discord.messages.all().filter((m) => m.interactionToken === handle.token)).toEqual([]);

@@ -20,9 +20,14 @@ interface Run {
 /** Runs a command to its end; `cwd` defaults to a scratch folder, so no .env is read. */
 function run(command: string, args: string[], env: Record<string, string>, cwd = scratch): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(command, args, { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env } }, (error: ExecFileException | null, stdout, stderr) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { cwd, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env } },
+      (error: ExecFileException | null, stdout, stderr) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -49,7 +54,22 @@ describe('dist/', () => {
 
   it('start:imagine generates from the demo model with plain node', async () => {
     const out = join(scratch, 'grid.png');
-    const result = await run(process.execPath, [join(ROOT, 'dist/cli/imagine.js'), 'a red circle on a blue background', '--count', '2', '--steps', '4', '--model', join(ROOT, 'models/shapes-demo'), '--out', out], {});
+    const result = await run(
+      process.execPath,
+      [
+        join(ROOT, 'dist/cli/imagine.js'),
+        'a red circle on a blue background',
+        '--count',
+        '2',
+        '--steps',
+        '4',
+        '--model',
+        join(ROOT, 'models/shapes-demo'),
+        '--out',
+        out,
+      ],
+      {},
+    );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/2 image\(s\) 128x128, 4 steps, .* shapes-demo on cpu/);
@@ -70,6 +90,9 @@ describe('dist/', () => {
     expect(result.stdout).toBe('');
     expect(result.stderr).toBe(`${name}: invalid configuration: WORKER_CONCURRENCY="many": expected a whole number between 1 and 16\n`);
     const missing = await run(process.execPath, [join(ROOT, `dist/${name}/main.js`)], {});
-    expect([missing.code, missing.stderr]).toEqual([2, `${name}: invalid configuration: DISCORD_TOKEN is required but not set; DISCORD_APPLICATION_ID is required but not set\n`]);
+    expect([missing.code, missing.stderr]).toEqual([
+      2,
+      `${name}: invalid configuration: DISCORD_TOKEN is required but not set; DISCORD_APPLICATION_ID is required but not set\n`,
+    ]);
   });
 });

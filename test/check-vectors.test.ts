@@ -48,7 +48,10 @@ describe('check-vectors CLI', () => {
     writeFileSync(join(dir, 'tokenizer/merges.txt'), '#version: 0.2\n');
     const { code, lines } = checkVectors(dir);
     // Without merges every word falls apart into bytes, so the tokenizer file must fail.
-    expect(lines.slice(-2)).toEqual([expect.stringMatching(/^FAIL tokenizer\/clip_tokenizer_vectors\.json {2}max error /), '2 passed, 1 failed']);
+    expect(lines.slice(-2)).toEqual([
+      expect.stringMatching(/^FAIL tokenizer\/clip_tokenizer_vectors\.json {2}max error /),
+      '2 passed, 1 failed',
+    ]);
     expect(code).toBe(1);
   });
 
@@ -70,7 +73,11 @@ describe('check-vectors CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'check-vectors-'));
     tempDirs.push(dir);
     cpSync(join(REPO_VECTORS_DIR, 'prompt-syntax'), join(dir, 'prompt-syntax'), { recursive: true });
-    expect(checkVectors(dir)).toMatchObject({ code: 0, lines: ['PASS prompt-syntax/prompt_syntax.json  max error 0', '1 passed, 0 failed'], stderr: '' });
+    expect(checkVectors(dir)).toMatchObject({
+      code: 0,
+      lines: ['PASS prompt-syntax/prompt_syntax.json  max error 0', '1 passed, 0 failed'],
+      stderr: '',
+    });
 
     // One weight off in its last bit fails, and the error shows it.
     const file = join(dir, 'prompt-syntax/prompt_syntax.json');
@@ -83,7 +90,13 @@ describe('check-vectors CLI', () => {
     expect(weight.code).toBe(1);
 
     // A schedule's text differs.
-    writeFileSync(file, text.replace('"fantasy landscape with a lake and an oak in background masterful"', '"fantasy landscape with a lake and an oak in background shoddy"'));
+    writeFileSync(
+      file,
+      text.replace(
+        '"fantasy landscape with a lake and an oak in background masterful"',
+        '"fantasy landscape with a lake and an oak in background shoddy"',
+      ),
+    );
     const schedule = checkVectors(dir);
     expect(schedule.lines[0]).toBe('FAIL prompt-syntax/prompt_syntax.json  max error Infinity');
     expect(schedule.stderr).toContain('schedules[10][3]: text "fantasy landscape with a lake and an oak in background masterful"');

@@ -100,14 +100,18 @@ describe('loadConfig', () => {
 
   it('refuses a MAX_WAIT_MS below NO_WORKER_TIMEOUT_MS', () => {
     expect(loadConfig({}).MAX_WAIT_MS).toBe(3_600_000);
-    expect(configError({ NO_WORKER_TIMEOUT_MS: '60000', MAX_WAIT_MS: '30000' }).problems).toEqual(['MAX_WAIT_MS=30000: expected at least NO_WORKER_TIMEOUT_MS (60000)']);
+    expect(configError({ NO_WORKER_TIMEOUT_MS: '60000', MAX_WAIT_MS: '30000' }).problems).toEqual([
+      'MAX_WAIT_MS=30000: expected at least NO_WORKER_TIMEOUT_MS (60000)',
+    ]);
   });
 
   it('takes SHARD_COUNT as auto or a number of shards', () => {
     expect(loadConfig({}).SHARD_COUNT).toBe('auto');
     expect(loadConfig({ SHARD_COUNT: '4' }).SHARD_COUNT).toBe(4);
     for (const bad of ['0', '2.5', 'many']) {
-      expect(configError({ SHARD_COUNT: bad }).problems).toEqual([`SHARD_COUNT="${bad}": expected auto or a whole number of shards from 1 to 1024`]);
+      expect(configError({ SHARD_COUNT: bad }).problems).toEqual([
+        `SHARD_COUNT="${bad}": expected auto or a whole number of shards from 1 to 1024`,
+      ]);
     }
   });
 
@@ -137,7 +141,9 @@ describe('loadConfig', () => {
       'DISCORD_TOKEN is required but not set',
       'DISCORD_APPLICATION_ID is required but not set',
     ]);
-    expect(loadConfig({ DISCORD_TOKEN: 'x'.repeat(30), DISCORD_APPLICATION_ID: '123456789012345678' }, ['discord']).DISCORD_TOKEN).toBe('x'.repeat(30));
+    expect(loadConfig({ DISCORD_TOKEN: 'x'.repeat(30), DISCORD_APPLICATION_ID: '123456789012345678' }, ['discord']).DISCORD_TOKEN).toBe(
+      'x'.repeat(30),
+    );
   });
 
   it('never shows a secret or a password in its message', () => {
@@ -148,6 +154,8 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('short-secret');
     expect(error.message).not.toContain('hunter22');
     expect(error.problems).toContain('DISCORD_TOKEN="(hidden, 12 characters)": expected a bot token from the Discord developer portal');
-    expect(error.problems).toContain('DATABASE_URL="mysql://admin:***@db:3306/x": expected a URL starting with postgres:// or postgresql://');
+    expect(error.problems).toContain(
+      'DATABASE_URL="mysql://admin:***@db:3306/x": expected a URL starting with postgres:// or postgresql://',
+    );
   });
 });

@@ -36,7 +36,12 @@ interface Case {
 
 const max = LIMITS.promptChars;
 const CASES: Case[] = [
-  { field: 'prompt', option: 'prompt', valid: ['x', 'x'.repeat(max), '🦊'.repeat(max)], invalid: ['x'.repeat(max + 1), '🦊'.repeat(max + 1)] },
+  {
+    field: 'prompt',
+    option: 'prompt',
+    valid: ['x', 'x'.repeat(max), '🦊'.repeat(max)],
+    invalid: ['x'.repeat(max + 1), '🦊'.repeat(max + 1)],
+  },
   { field: 'negativePrompt', option: 'negative', valid: ['', 'x'.repeat(max)], invalid: ['x'.repeat(max + 1)] },
   { field: 'seed', option: 'seed', valid: [0, MAX_SEED], invalid: [-1, MAX_SEED + 1, 1.5] },
   { field: 'steps', option: 'steps', valid: [LIMITS.steps.min, LIMITS.steps.max], invalid: [0, LIMITS.steps.max + 1, 2.5] },
@@ -51,9 +56,11 @@ const CASES: Case[] = [
 
 /** Whether Discord would let the value through the option as /imagine registers it. */
 function discordAccepts(optionName: string, value: unknown): boolean {
-  const option = (imagine.data.options ?? []).find((o) => o.name === optionName) as (APIApplicationCommandOption & Record<string, unknown>) | undefined;
+  const option = (imagine.data.options ?? []).find((o) => o.name === optionName) as
+    (APIApplicationCommandOption & Record<string, unknown>) | undefined;
   if (option === undefined) throw new Error(`/imagine has no option ${optionName}`);
-  if (typeof value === 'string') return value.length >= Number(option.min_length ?? 0) && [...value].length <= Number(option.max_length ?? 6000);
+  if (typeof value === 'string')
+    return value.length >= Number(option.min_length ?? 0) && [...value].length <= Number(option.max_length ?? 6000);
   if (typeof value !== 'number') return false;
   if (option.type === ApplicationCommandOptionType.Integer && !Number.isInteger(value)) return false;
   return value >= Number(option.min_value ?? -Infinity) && value <= Number(option.max_value ?? Infinity);
@@ -135,7 +142,9 @@ describe('the job contract agrees with Discord, the database and the pipeline', 
 
   it('has one message per field, naming the option users see', () => {
     expect(jobParamsProblems(paramsWith('steps', 0))).toEqual([`\`steps\` must be a whole number from 1 to ${LIMITS.steps.max}.`]);
-    expect(jobParamsProblems(paramsWith('negativePrompt', 'x'.repeat(max + 1)))).toEqual([`\`negative\` is too long: at most ${max} characters.`]);
+    expect(jobParamsProblems(paramsWith('negativePrompt', 'x'.repeat(max + 1)))).toEqual([
+      `\`negative\` is too long: at most ${max} characters.`,
+    ]);
     expect(jobParamsProblems({ ...paramsWith('count', 9), seed: -1 })).toEqual([
       `\`seed\` must be a whole number from 0 to ${MAX_SEED}.`,
       `\`count\` must be a whole number from 1 to ${LIMITS.count.max}.`,

@@ -82,14 +82,25 @@ describe('createJobWithReservation', () => {
     const duplicate = at(duplicates, 0);
     if (!winner.ok || duplicate.ok || duplicate.reason !== 'duplicate') throw new Error('unreachable');
     expect(duplicate.job.id).toBe(winner.job.id);
-    const { jobs } = at(await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where interaction_id = ${input.interactionId}`, 0);
+    const { jobs } = at(
+      await pg.sql<{ jobs: number }[]>`select count(*)::int as jobs from jobs where interaction_id = ${input.interactionId}`,
+      0,
+    );
     expect(jobs).toBe(1);
     expect((await getQuota(pg.db, user, ctx)).used).toBe(4);
   });
 
   it('stores every parameter, a short id, the priority and the token expiry', async () => {
     const user = snowflake();
-    const params = sampleParams({ seed: 4_294_967_295, sampler: 'dpmpp_2m_karras', guidance: 4.25, width: 96, height: 80, count: 2, rng: 'torch' });
+    const params = sampleParams({
+      seed: 4_294_967_295,
+      sampler: 'dpmpp_2m_karras',
+      guidance: 4.25,
+      width: 96,
+      height: 80,
+      count: 2,
+      rng: 'torch',
+    });
     const first = await createJob(sampleJobInput(user, { params, guildId: '400000000000000001' }));
     expect(first.id).toMatch(/^[0-9a-hjkmnp-tv-z]{12}$/);
     expect(normalizeJobId(` ${first.id.toUpperCase()} `)).toBe(first.id);
@@ -125,7 +136,12 @@ describe('createJobWithReservation', () => {
     const user = snowflake();
     const guildId = snowflake();
     await banInGuild(pg.db, { guildId, userId: user, actorId: '900000000000000002', reason: 'flooding' });
-    expect(await createJobWithReservation(pg.db, sampleJobInput(user, { guildId }))).toEqual({ ok: false, reason: 'banned', scope: 'server', banReason: 'flooding' });
+    expect(await createJobWithReservation(pg.db, sampleJobInput(user, { guildId }))).toEqual({
+      ok: false,
+      reason: 'banned',
+      scope: 'server',
+      banReason: 'flooding',
+    });
     expect((await createJobWithReservation(pg.db, sampleJobInput(user, { guildId: null }))).ok).toBe(true);
     expect((await createJobWithReservation(pg.db, sampleJobInput(user, { guildId: snowflake() }))).ok).toBe(true);
     expect(await unbanInGuild(pg.db, { guildId, userId: user, actorId: '900000000000000002' })).toBe(true);
@@ -135,7 +151,12 @@ describe('createJobWithReservation', () => {
   it('refuses banned users and users with too many active jobs, as values', async () => {
     const user = snowflake();
     await banUser(pg.db, { userId: user, actorId: '900000000000000001', reason: 'spam' });
-    expect(await createJobWithReservation(pg.db, sampleJobInput(user))).toEqual({ ok: false, reason: 'banned', scope: 'global', banReason: 'spam' });
+    expect(await createJobWithReservation(pg.db, sampleJobInput(user))).toEqual({
+      ok: false,
+      reason: 'banned',
+      scope: 'global',
+      banReason: 'spam',
+    });
     await unbanUser(pg.db, { userId: user, actorId: '900000000000000001', reason: 'appeal' });
     expect((await listAudit(pg.db, { limit: 5, targetId: user })).map((a) => a.action)).toEqual(['user.unban', 'user.ban']);
 
@@ -226,7 +247,9 @@ describe('job lifecycle', () => {
     expect(await runState(pg.db, other.id, run)).toBe('superseded');
     expect(await failJob(pg.db, other.id, 'late', run)).toEqual({ didFail: false, refund: null });
     expect(await runState(pg.db, 'nosuchjob1', run)).toBe('superseded');
-    const ledger = await pg.sql<{ job_id: string; kind: string }[]>`select job_id, kind from quota_ledger where job_id in (${job.id}, ${other.id}) order by id`;
+    const ledger = await pg.sql<
+      { job_id: string; kind: string }[]
+    >`select job_id, kind from quota_ledger where job_id in (${job.id}, ${other.id}) order by id`;
     expect(ledger).toEqual([
       { job_id: job.id, kind: 'charge' },
       { job_id: job.id, kind: 'refund' },
@@ -264,7 +287,11 @@ describe('job lifecycle', () => {
     const job = await createJob(sampleJobInput(snowflake()));
     await setMessageId(pg.db, job.id, '500000000000000001');
     await setDeliveryError(pg.db, job.id, 'HTTP 503 from Discord');
-    expect(await getJob(pg.db, job.id)).toMatchObject({ messageId: '500000000000000001', deliveryError: 'HTTP 503 from Discord', deliveredAt: null });
+    expect(await getJob(pg.db, job.id)).toMatchObject({
+      messageId: '500000000000000001',
+      deliveryError: 'HTTP 503 from Discord',
+      deliveredAt: null,
+    });
     expect(await markDelivered(pg.db, job.id, '500000000000000002')).toBe(true);
     const delivered = await getJob(pg.db, job.id);
     expect(delivered).toMatchObject({ messageId: '500000000000000002', deliveryError: null });
@@ -279,7 +306,9 @@ describe('job lifecycle', () => {
     await expect(completeJob(pg.db, 'nosuchjob000', [])).rejects.toBeInstanceOf(JobNotFoundError);
     const job = await createJob(sampleJobInput(snowflake(), { params: sampleParams({ count: 2 }) }));
     const first = at(imagesFor(job), 0);
-    await expect(completeJob(pg.db, job.id, [first, { ...first, index: 2 }])).rejects.toThrow(`job ${job.id} has 2 image(s); there is no image 3`);
+    await expect(completeJob(pg.db, job.id, [first, { ...first, index: 2 }])).rejects.toThrow(
+      `job ${job.id} has 2 image(s); there is no image 3`,
+    );
     expect(await getJob(pg.db, job.id)).toMatchObject({ status: 'queued' });
     expect(await listImages(pg.db, job.id)).toEqual([]);
   });
@@ -318,7 +347,14 @@ describe('rebuildRequest', () => {
     const parent = await createJob(sampleJobInput(user));
     const params = sampleParams({ count: 4, init: { jobId: parent.id, index: 2, strength: 0.6 } });
     const variation = await createJob(sampleJobInput(user, { kind: 'variation', params, parent: { jobId: parent.id, index: 2 } }));
-    expect(variation).toMatchObject({ kind: 'variation', parentJobId: parent.id, parentIndex: 2, initJobId: parent.id, initIndex: 2, strength: 0.6 });
+    expect(variation).toMatchObject({
+      kind: 'variation',
+      parentJobId: parent.id,
+      parentIndex: 2,
+      initJobId: parent.id,
+      initIndex: 2,
+      strength: 0.6,
+    });
     expect(await rebuildRequest(pg.db, variation.id)).toEqual(params);
     // A rerun of the variation is linked to the variation, and repeats its request (same source).
     const rerun = await createJob(sampleJobInput(user, { kind: 'rerun', params, parent: { jobId: variation.id, index: null } }));

@@ -44,7 +44,21 @@ describe('runMigrations and assertMigrationsCurrent', () => {
     await assertMigrationsCurrent(pg.sql);
     const tables = await pg.sql<{ table_name: string }[]>`
       select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
-    expect(tables.map((t) => t.table_name)).toEqual(['audit_log', 'guild_bans', 'guild_quotas', 'guild_settings', 'images', 'input_images', 'jobs', 'quota_ledger', 'quotas', 'replays', 'settings', 'user_preferences', 'users']);
+    expect(tables.map((t) => t.table_name)).toEqual([
+      'audit_log',
+      'guild_bans',
+      'guild_quotas',
+      'guild_settings',
+      'images',
+      'input_images',
+      'jobs',
+      'quota_ledger',
+      'quotas',
+      'replays',
+      'settings',
+      'user_preferences',
+      'users',
+    ]);
 
     expect(await runMigrations(pg.url)).toEqual([]);
     await assertMigrationsCurrent(pg.sql);
@@ -54,7 +68,9 @@ describe('runMigrations and assertMigrationsCurrent', () => {
     const folder = join(scratch, 'migrations');
     await cp(MIGRATIONS_FOLDER, folder, { recursive: true });
     const journalPath = join(folder, 'meta/_journal.json');
-    const journal = JSON.parse(await readFile(journalPath, 'utf8')) as { entries: { idx: number; when: number; tag: string; version: string; breakpoints: boolean }[] };
+    const journal = JSON.parse(await readFile(journalPath, 'utf8')) as {
+      entries: { idx: number; when: number; tag: string; version: string; breakpoints: boolean }[];
+    };
     const last = at(journal.entries, journal.entries.length - 1);
     journal.entries.push({ ...last, idx: last.idx + 1, when: last.when + 1000, tag: '9999_test_extra' });
     await writeFile(journalPath, JSON.stringify(journal));
@@ -104,7 +120,16 @@ describe('0003: the img2img source moves to its own columns', () => {
     await job('pick00000001', 'select', 'vary00000001', 1, 0.65);
 
     await runMigrations(pg.url);
-    const rows = await pg.sql<{ id: string; kind: string; parent_job_id: string | null; init_job_id: string | null; init_index: number | null; strength: number | null }[]>`
+    const rows = await pg.sql<
+      {
+        id: string;
+        kind: string;
+        parent_job_id: string | null;
+        init_job_id: string | null;
+        init_index: number | null;
+        strength: number | null;
+      }[]
+    >`
       select id, kind, parent_job_id, init_job_id, init_index, strength from jobs order by id`;
     expect(rows).toEqual([
       { id: 'grid00000001', kind: 'imagine', parent_job_id: null, init_job_id: null, init_index: null, strength: null },

@@ -47,8 +47,10 @@ function onlyRow<T>(rows: readonly T[]): T {
 }
 
 async function quotaRow(userId: string) {
-  return onlyRow(await pg.sql<{ used: number; bonus: number; period_start: string; resets_at: string }[]>`
-    select used, bonus, period_start, resets_at from quotas where user_id = ${userId}`);
+  return onlyRow(
+    await pg.sql<{ used: number; bonus: number; period_start: string; resets_at: string }[]>`
+    select used, bonus, period_start, resets_at from quotas where user_id = ${userId}`,
+  );
 }
 
 describe('reserveQuota', () => {
@@ -66,8 +68,10 @@ describe('reserveQuota', () => {
     expect(at(refused, 0).quota.remaining).toBe(0);
     expect((await quotaRow(user)).used).toBe(15);
     expect(await ledgerTotals(pg.db, user)).toEqual({ used: 15, bonus: 0 });
-    const { charges } = onlyRow(await pg.sql<{ charges: number }[]>`
-      select count(*)::int as charges from quota_ledger where user_id = ${user} and kind = 'charge'`);
+    const { charges } = onlyRow(
+      await pg.sql<{ charges: number }[]>`
+      select count(*)::int as charges from quota_ledger where user_id = ${user} and kind = 'charge'`,
+    );
     expect(charges).toBe(11);
   });
 
@@ -143,10 +147,11 @@ describe('reserveQuota', () => {
     await setDefaultLimit(pg.db, { limit: 50, actorId: ADMIN, reason: 'restore' });
   });
 
-  it("in a server: its limit for the user, else its default, else none; checked with the global one, usage counted at both levels", async () => {
+  it('in a server: its limit for the user, else its default, else none; checked with the global one, usage counted at both levels', async () => {
     const user = snowflake();
     const guildId = snowflake();
-    const reserve = (cost: number, where: string | null) => reserveQuota(pg.db, { userId: user, guildId: where, defaultLimit: 100, cost, jobId: null, reason: 'x' });
+    const reserve = (cost: number, where: string | null) =>
+      reserveQuota(pg.db, { userId: user, guildId: where, defaultLimit: 100, cost, jobId: null, reason: 'x' });
     expect(await getServerQuota(pg.db, guildId, user)).toMatchObject({ limit: null, used: 0, remaining: null });
     expect((await reserve(5, guildId)).ok).toBe(true);
 
@@ -174,7 +179,9 @@ describe('reserveQuota', () => {
     const guildId = snowflake();
     await setLimit(pg.db, { userId: user, limit: 100, actorId: ADMIN, reason: 'test' });
     await setGuildSettings(pg.db, { guildId, actorId: ADMIN, changes: { defaultQuota: 2 } });
-    const results = await Promise.all(Array.from({ length: 10 }, () => reserveQuota(pg.db, { userId: user, guildId, defaultLimit: 50, cost: 1, jobId: null, reason: 'x' })));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => reserveQuota(pg.db, { userId: user, guildId, defaultLimit: 50, cost: 1, jobId: null, reason: 'x' })),
+    );
     expect(results.filter((r) => r.ok)).toHaveLength(2);
     expect(results.filter((r) => !r.ok && r.level === 'server')).toHaveLength(8);
     expect((await quotaRow(user)).used).toBe(2);
@@ -227,11 +234,16 @@ describe('refunds', () => {
     const user = snowflake();
     const created = await createJobWithReservation(pg.db, sampleJobInput(user, { params: sampleParams({ count: 2 }) }));
     if (!created.ok) throw new Error(`job refused: ${created.reason}`);
-    const [failed, cancelled] = await Promise.all([failJob(pg.db, created.job.id, 'out of memory'), cancelJob(pg.db, created.job.id, user)]);
+    const [failed, cancelled] = await Promise.all([
+      failJob(pg.db, created.job.id, 'out of memory'),
+      cancelJob(pg.db, created.job.id, user),
+    ]);
     expect(Number(failed.didFail) + Number(cancelled.cancelled)).toBe(1);
     expect((await quotaRow(user)).used).toBe(0);
-    const { refunds } = onlyRow(await pg.sql<{ refunds: number }[]>`
-      select count(*)::int as refunds from quota_ledger where job_id = ${created.job.id} and kind = 'refund'`);
+    const { refunds } = onlyRow(
+      await pg.sql<{ refunds: number }[]>`
+      select count(*)::int as refunds from quota_ledger where job_id = ${created.job.id} and kind = 'refund'`,
+    );
     expect(refunds).toBe(1);
   });
 
@@ -305,8 +317,10 @@ describe('a backend killed in the middle of a reserve transaction', () => {
 
       const [row] = await killer<{ used: number }[]>`select used from quotas where user_id = ${user}`;
       expect(row?.used ?? 0).toBe(0);
-      const { charges } = onlyRow(await killer<{ charges: number }[]>`
-        select count(*)::int as charges from quota_ledger where user_id = ${user}`);
+      const { charges } = onlyRow(
+        await killer<{ charges: number }[]>`
+        select count(*)::int as charges from quota_ledger where user_id = ${user}`,
+      );
       expect(charges).toBe(0);
 
       // Kill every other connection of the pool too, idle ones included.

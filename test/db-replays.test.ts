@@ -60,6 +60,8 @@ describe('replays', () => {
     const job = await newJob();
     expect(await getReplay(pg.db, job.id)).toBeNull();
     expect(await getReplay(pg.db, 'zzzzzzzzzzzz')).toBeNull();
-    await expect(storeReplay(pg.db, 'zzzzzzzzzzzz', { webp: fakeWebp(4), frames: 1, width: 8, height: 8 })).rejects.toMatchObject({ cause: { code: '23503' } }); // foreign_key_violation
+    await expect(storeReplay(pg.db, 'zzzzzzzzzzzz', { webp: fakeWebp(4), frames: 1, width: 8, height: 8 })).rejects.toMatchObject({
+      cause: { code: '23503' },
+    }); // foreign_key_violation
   });
 });

@@ -19,7 +19,10 @@ afterEach(async () => {
 async function raw(method: string, path: string, body?: unknown, auth = true): Promise<{ status: number; json: any }> {
   const res = await fetch(`${discord.apiBase}/v10${path}`, {
     method,
-    headers: { ...(auth ? { authorization: `Bot ${discord.botToken}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(auth ? { authorization: `Bot ${discord.botToken}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -57,7 +60,10 @@ describe('REST', () => {
     // Without `attachments`, new files are appended; with it, the message keeps exactly the listed ones.
     await rest.patch(`/channels/${discord.channelId}/messages/${created.id}`, { files: [{ name: 'b.png', data: png }] });
     expect(discord.messages.get(created.id)!.attachments.map((a) => a.filename)).toEqual(['a.png', 'b.png']);
-    await rest.patch(`/channels/${discord.channelId}/messages/${created.id}`, { body: { attachments: [{ id: 0 }] }, files: [{ name: 'c.png', data: png }] });
+    await rest.patch(`/channels/${discord.channelId}/messages/${created.id}`, {
+      body: { attachments: [{ id: 0 }] },
+      files: [{ name: 'c.png', data: png }],
+    });
     expect(discord.messages.get(created.id)!.attachments.map((a) => a.filename)).toEqual(['c.png']);
     expect(discord.messages.get(created.id)!.edits).toHaveLength(2);
 
@@ -70,7 +76,11 @@ describe('REST', () => {
 
   it('lets rules replace answers, e.g. a 429 that @discordjs/rest waits out and retries', async () => {
     let patches = 0;
-    discord.onRequest((req) => (req.method === 'POST' && req.path.endsWith('/messages') && ++patches === 1 ? { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.05, global: false } } : undefined));
+    discord.onRequest((req) =>
+      req.method === 'POST' && req.path.endsWith('/messages') && ++patches === 1
+        ? { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.05, global: false } }
+        : undefined,
+    );
     const rest = new REST({ api: discord.apiBase }).setToken(discord.botToken);
     const message: any = await rest.post(`/channels/${discord.channelId}/messages`, { body: { content: 'after 429' } });
     expect(message.content).toBe('after 429');
@@ -78,11 +88,15 @@ describe('REST', () => {
   });
 
   it('registers commands and validates their shape', async () => {
-    const ok = await raw('PUT', `/applications/${discord.applicationId}/commands`, [{ name: 'ping', description: 'Ping', options: [{ type: 3, name: 'text', description: 'Text', required: true }] }]);
+    const ok = await raw('PUT', `/applications/${discord.applicationId}/commands`, [
+      { name: 'ping', description: 'Ping', options: [{ type: 3, name: 'text', description: 'Text', required: true }] },
+    ]);
     expect(ok.status).toBe(200);
     expect(ok.json[0]).toMatchObject({ name: 'ping', application_id: discord.applicationId });
     expect(discord.commands()).toHaveLength(1);
-    const bad = await raw('PUT', `/applications/${discord.applicationId}/guilds/${discord.guild.id}/commands`, [{ name: 'Bad Name', description: 'x' }]);
+    const bad = await raw('PUT', `/applications/${discord.applicationId}/guilds/${discord.guild.id}/commands`, [
+      { name: 'Bad Name', description: 'x' },
+    ]);
     expect(bad.status).toBe(400);
   });
 });
@@ -90,7 +104,14 @@ describe('REST', () => {
 describe('interactions', () => {
   it('a real discord.js client logs in, receives a typed command and replies; webhook edits, expiry and deadlines behave like Discord', async () => {
     await raw('PUT', `/applications/${discord.applicationId}/commands`, [
-      { name: 'echo', description: 'Echo', options: [{ type: 3, name: 'text', description: 'Text', required: true }, { type: 4, name: 'times', description: 'Times' }] },
+      {
+        name: 'echo',
+        description: 'Echo',
+        options: [
+          { type: 3, name: 'text', description: 'Text', required: true },
+          { type: 4, name: 'times', description: 'Times' },
+        ],
+      },
     ]);
     const client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: discord.apiBase } });
     const seen: ChatInputCommandInteraction[] = [];
@@ -121,10 +142,18 @@ describe('interactions', () => {
 
       // The token edits @original until it expires; then 401 {code: 50027}.
       const rest = new REST({ api: discord.apiBase });
-      await rest.patch(`/webhooks/${discord.applicationId}/${handle.token}/messages/@original`, { body: { content: 'edited' }, auth: false });
+      await rest.patch(`/webhooks/${discord.applicationId}/${handle.token}/messages/@original`, {
+        body: { content: 'edited' },
+        auth: false,
+      });
       expect(discord.messages.get(original.id)!.content).toBe('edited');
       discord.expireInteractionToken(handle.token);
-      const expired = await raw('PATCH', `/webhooks/${discord.applicationId}/${handle.token}/messages/@original`, { content: 'late' }, false);
+      const expired = await raw(
+        'PATCH',
+        `/webhooks/${discord.applicationId}/${handle.token}/messages/@original`,
+        { content: 'late' },
+        false,
+      );
       expect(expired).toEqual({ status: 401, json: { code: 50027, message: 'Invalid Webhook Token' } });
 
       // A second response to the same interaction is refused.
@@ -157,7 +186,10 @@ describe('interactions', () => {
       const user = discord.user('bob');
       const late = await discord.sendCommand({ name: 'slow', options: {}, user });
       await new Promise((r) => setTimeout(r, 150));
-      expect((await acknowledge(late.id, late.token, { type: 4, data: { content: 'too late' } })).json).toEqual({ code: 10062, message: 'Unknown interaction' });
+      expect((await acknowledge(late.id, late.token, { type: 4, data: { content: 'too late' } })).json).toEqual({
+        code: 10062,
+        message: 'Unknown interaction',
+      });
 
       const deferred = await discord.sendCommand({ name: 'slow', options: {}, user });
       const ack = await acknowledge(deferred.id, deferred.token, { type: 5 });

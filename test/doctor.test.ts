@@ -25,11 +25,16 @@ let discordBase: string;
 const prefix = freshPrefix('doctor');
 
 beforeAll(async () => {
-  [current, behind, privateRedis] = await Promise.all([createTestDatabase('doctor'), createTestDatabase('doctor_behind', { migrate: false }), startPrivateRedis()]);
+  [current, behind, privateRedis] = await Promise.all([
+    createTestDatabase('doctor'),
+    createTestDatabase('doctor_behind', { migrate: false }),
+    startPrivateRedis(),
+  ]);
   sharedRedis = new Redis(SHARED_REDIS_URL);
   discord = createServer((req, res) => {
     if (req.url !== '/api/v10/users/@me') return void res.writeHead(404).end();
-    if (req.headers.authorization !== `Bot ${GOOD_TOKEN}`) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"401: Unauthorized","code":0}');
+    if (req.headers.authorization !== `Bot ${GOOD_TOKEN}`)
+      return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"message":"401: Unauthorized","code":0}');
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: BOT_ID, username: 'imagine-test', bot: true }));
   });
   await new Promise<void>((resolve) => discord.listen(0, '127.0.0.1', resolve));
@@ -64,7 +69,17 @@ const healthyEnv = (): NodeJS.ProcessEnv => ({
 
 describe('npm run doctor', () => {
   it('passes a healthy setup on the local services, warning that this Redis has no persistence', async () => {
-    await sharedRedis.set(`${prefix}:worker:doctor-test:1`, JSON.stringify({ id: 'doctor-test:1', models: [{ ...DEMO_MODEL, name: 'timestep-float32-1' }], startedAt: Date.now(), lastJobAt: null }), 'EX', 30);
+    await sharedRedis.set(
+      `${prefix}:worker:doctor-test:1`,
+      JSON.stringify({
+        id: 'doctor-test:1',
+        models: [{ ...DEMO_MODEL, name: 'timestep-float32-1' }],
+        startedAt: Date.now(),
+        lastJobAt: null,
+      }),
+      'EX',
+      30,
+    );
     const { results, text, byName } = await doctor(healthyEnv());
     expect(results.map((r) => `${r.status} ${r.name}`)).toEqual([
       'ok config',
@@ -78,7 +93,9 @@ describe('npm run doctor', () => {
       'ok discord',
     ]);
     expect(byName.get('postgres')?.detail).toMatch(/^PostgreSQL \d+/);
-    expect(byName.get('redis-persist')?.detail).toBe('no persistence: a Redis restart empties the queues (redis-server --appendonly yes --appendfsync everysec)');
+    expect(byName.get('redis-persist')?.detail).toBe(
+      'no persistence: a Redis restart empties the queues (redis-server --appendonly yes --appendfsync everysec)',
+    );
     expect(byName.get('workers')?.detail).toBe('1 live, serving timestep-float32-1');
     expect(byName.get('model timestep-float32-1')?.detail).toMatch(/^cpu, 64x64, loaded in \d+\.\d s, one 1-step image in \d+ ms$/);
     expect(byName.get('discord')?.detail).toBe(`logged in as imagine-test (${BOT_ID})`);
@@ -99,11 +116,20 @@ describe('npm run doctor', () => {
       DISCORD_TOKEN: 'x'.repeat(40),
     });
     expect(byName.get('migrations')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('run `npm run db:migrate`') });
-    expect(byName.get('redis-memory')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^maxmemory-policy is allkeys-lru: BullMQ needs noeviction/) });
+    expect(byName.get('redis-memory')).toMatchObject({
+      status: 'FAIL',
+      detail: expect.stringMatching(/^maxmemory-policy is allkeys-lru: BullMQ needs noeviction/),
+    });
     expect(byName.get('redis-persist')).toEqual({ name: 'redis-persist', status: 'ok', detail: 'AOF on (appendfsync always)' });
     expect(byName.get('workers')?.status).toBe('warn');
-    expect(byName.get('model no-such-model')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining(join(ROOT, 'test', 'fixtures', 'onnx-variants', 'no-such-model')) });
-    expect(byName.get('discord')).toMatchObject({ status: 'FAIL', detail: expect.stringContaining('Discord rejected DISCORD_TOKEN (401)') });
+    expect(byName.get('model no-such-model')).toMatchObject({
+      status: 'FAIL',
+      detail: expect.stringContaining(join(ROOT, 'test', 'fixtures', 'onnx-variants', 'no-such-model')),
+    });
+    expect(byName.get('discord')).toMatchObject({
+      status: 'FAIL',
+      detail: expect.stringContaining('Discord rejected DISCORD_TOKEN (401)'),
+    });
   });
 
   it('fails clearly when Postgres, Redis and Discord cannot be reached', async () => {
@@ -120,19 +146,32 @@ describe('npm run doctor', () => {
       WORKER_MODELS: 'no-such-model',
       DISCORD_API_BASE: `http://127.0.0.1:${closedPort}/api`,
     });
-    expect(byName.get('postgres')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^cannot use 127\.0\.0\.1:1\/imagine: /) });
+    expect(byName.get('postgres')).toMatchObject({
+      status: 'FAIL',
+      detail: expect.stringMatching(/^cannot use 127\.0\.0\.1:1\/imagine: /),
+    });
     expect(byName.get('postgres')?.detail).not.toContain('secret-pw');
     expect(byName.get('migrations')).toMatchObject({ status: 'FAIL', detail: 'not checked: Postgres is unreachable' });
     expect(byName.get('redis')).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^cannot use 127\.0\.0\.1:1: /) });
     expect(byName.has('redis-memory')).toBe(false);
-    expect(byName.get('discord')).toEqual({ name: 'discord', status: 'FAIL', detail: `cannot reach 127.0.0.1:${closedPort}/api: fetch failed (connect ECONNREFUSED 127.0.0.1:${closedPort})` });
+    expect(byName.get('discord')).toEqual({
+      name: 'discord',
+      status: 'FAIL',
+      detail: `cannot reach 127.0.0.1:${closedPort}/api: fetch failed (connect ECONNREFUSED 127.0.0.1:${closedPort})`,
+    });
   });
 
   it('warns about a CPU fallback, a token of another application and a missing token', async () => {
     // This machine has no GPU (onnxruntime-node is installed without its CUDA provider).
     const { byName } = await doctor({ ...healthyEnv(), EXECUTION_PROVIDER: 'auto', DISCORD_APPLICATION_ID: '323456789012345678' });
-    expect(byName.get('model timestep-float32-1')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^cpu, 64x64, .* \(EXECUTION_PROVIDER=auto found no CUDA: running on CPU\)$/) });
-    expect(byName.get('discord')).toMatchObject({ status: 'warn', detail: expect.stringContaining('but DISCORD_APPLICATION_ID is 323456789012345678') });
+    expect(byName.get('model timestep-float32-1')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/^cpu, 64x64, .* \(EXECUTION_PROVIDER=auto found no CUDA: running on CPU\)$/),
+    });
+    expect(byName.get('discord')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringContaining('but DISCORD_APPLICATION_ID is 323456789012345678'),
+    });
     const missing = await doctor({ ...healthyEnv(), WORKER_MODELS: 'no-such-model', DISCORD_TOKEN: '' });
     expect(missing.byName.get('discord')?.status).toBe('warn');
   });

@@ -49,14 +49,18 @@ function meanDiff(a: RgbImage, rect: { x: number; y: number; width: number; heig
   let sum = 0;
   for (let y = 0; y < rect.height; y++) {
     for (let x = 0; x < rect.width; x++) {
-      for (let c = 0; c < 3; c++) sum += Math.abs(u8At(a.rgb, ((rect.y + y) * a.width + rect.x + x) * 3 + c) - u8At(b.rgb, (y * b.width + x) * 3 + c));
+      for (let c = 0; c < 3; c++)
+        sum += Math.abs(u8At(a.rgb, ((rect.y + y) * a.width + rect.x + x) * 3 + c) - u8At(b.rgb, (y * b.width + x) * 3 + c));
     }
   }
   return sum / (rect.width * rect.height * 3);
 }
 
 async function resized(image: RgbImage, width: number, height: number): Promise<RgbImage> {
-  const { data, info } = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } }).resize(width, height, { kernel: 'lanczos3' }).raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .resize(width, height, { kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, rgb: new Uint8Array(data) };
 }
 
@@ -71,7 +75,13 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
     worker = await startDemoWorker(h);
     dynamic = at(await liveModels(h.redis, h.prefix), 0).fixedSize === null;
     // A U result: the single image every edit starts from.
-    const grid = await resultOf(await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 4242, guidance: 5 } }));
+    const grid = await resultOf(
+      await h.discord.sendCommand({
+        name: 'imagine',
+        user,
+        options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 4242, guidance: 5 },
+      }),
+    );
     const click = await h.discord.clickButton({ message: grid.message, customId: buttonCustomId(grid.message, 'U1'), user });
     await click.response();
     single = click.original()!;
@@ -84,14 +94,19 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   });
 
   it('Zoom out 2x: a 2x2 grid of the same size with the original shrunk at the centre', async () => {
-    const { job, images } = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Zoom out 2x'), user }));
+    const { job, images } = await resultOf(
+      await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Zoom out 2x'), user }),
+    );
     expect(job).toMatchObject({ kind: 'zoom', count: 4, width: source.width, height: source.height });
     const shrunk = await resized(source, source.width / 2, source.height / 2);
     for (const image of images) {
       expect([image.width, image.height]).toEqual([source.width, source.height]);
       // The centre keeps the shrunk original (a thin feathered edge aside).
       const inner = { x: source.width / 4 + 4, y: source.height / 4 + 4, width: source.width / 2 - 8, height: source.height / 2 - 8 };
-      const croppedShrunk = await sharp(shrunk.rgb, { raw: { width: shrunk.width, height: shrunk.height, channels: 3 } }).extract({ left: 4, top: 4, width: inner.width, height: inner.height }).raw().toBuffer();
+      const croppedShrunk = await sharp(shrunk.rgb, { raw: { width: shrunk.width, height: shrunk.height, channels: 3 } })
+        .extract({ left: 4, top: 4, width: inner.width, height: inner.height })
+        .raw()
+        .toBuffer();
       expect(meanDiff(image, inner, { width: inner.width, height: inner.height, rgb: new Uint8Array(croppedShrunk) })).toBeLessThan(3);
     }
   });
@@ -99,7 +114,11 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   it('Vary (region) of the centre cell: pixels outside the mask unchanged, inside changed', async () => {
     const opened = await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Vary (region)'), user });
     expect((await opened.response()).json.type).toBe(9);
-    const submitted = await h.discord.submitModal({ opened, user, values: { cells: ['center'], prompt: 'a yellow circle on a blue background' } });
+    const submitted = await h.discord.submitModal({
+      opened,
+      user,
+      values: { cells: ['center'], prompt: 'a yellow circle on a blue background' },
+    });
     const { job, images } = await resultOf(submitted);
     expect(job).toMatchObject({ kind: 'region', count: 4, edit: { kind: 'region', cells: ['center'] } });
     const third = source.width / 3;
@@ -109,14 +128,19 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
       const topOfSource = { width: top.width, height: top.height, rgb: source.rgb.subarray(0, top.width * top.height * 3) };
       expect(meanDiff(image, top, topOfSource)).toBeLessThan(1);
       const centre = { x: Math.ceil(third) + 6, y: Math.ceil(third) + 6, width: Math.floor(third) - 12, height: Math.floor(third) - 12 };
-      const sourceCentre = await sharp(source.rgb, { raw: { width: source.width, height: source.height, channels: 3 } }).extract({ left: centre.x, top: centre.y, width: centre.width, height: centre.height }).raw().toBuffer();
+      const sourceCentre = await sharp(source.rgb, { raw: { width: source.width, height: source.height, channels: 3 } })
+        .extract({ left: centre.x, top: centre.y, width: centre.width, height: centre.height })
+        .raw()
+        .toBuffer();
       expect(meanDiff(image, centre, { width: centre.width, height: centre.height, rgb: new Uint8Array(sourceCentre) })).toBeGreaterThan(3);
     }
   });
 
   it('Upscale (subtle): one image at twice the size that is the original when scaled back, charged one image', async () => {
     const before = (await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used;
-    const { job, images } = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (subtle)'), user }));
+    const { job, images } = await resultOf(
+      await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (subtle)'), user }),
+    );
     expect(job).toMatchObject({ kind: 'upscale', count: 1, cost: 1, width: 2 * source.width, height: 2 * source.height });
     expect((await getQuota(h.pg.db, user.id, { defaultLimit: 50 })).used).toBe(before + 1);
     const back = await resized(at(images, 0), source.width, source.height);
@@ -125,7 +149,9 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
 
   it('Upscale (creative) and the pan arrows, on a model that makes any size', async (context) => {
     if (!dynamic) context.skip();
-    const creative = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (creative)'), user }));
+    const creative = await resultOf(
+      await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Upscale (creative)'), user }),
+    );
     const upscaled = at(creative.images, 0);
     expect([upscaled.width, upscaled.height]).toEqual([2 * source.width, 2 * source.height]);
     const back = await resized(upscaled, source.width, source.height);
@@ -136,7 +162,10 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
     // The original keeps the right side: the new strip is on the left.
     for (const image of left.images) {
       const kept = { x: image.width - source.width + 6, y: 0, width: source.width - 6, height: source.height };
-      const sourceRight = await sharp(source.rgb, { raw: { width: source.width, height: source.height, channels: 3 } }).extract({ left: 6, top: 0, width: kept.width, height: kept.height }).raw().toBuffer();
+      const sourceRight = await sharp(source.rgb, { raw: { width: source.width, height: source.height, channels: 3 } })
+        .extract({ left: 6, top: 0, width: kept.width, height: kept.height })
+        .raw()
+        .toBuffer();
       expect(meanDiff(image, kept, { width: kept.width, height: kept.height, rgb: new Uint8Array(sourceRight) })).toBeLessThan(1);
     }
     const up = await resultOf(await h.discord.clickButton({ message: single, customId: buttonCustomId(single, '⬆️'), user }));
@@ -146,7 +175,13 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
 
   it('/imagine from the user’s own picture runs image-to-image at its aspect ratio', async () => {
     const picture = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 30, g: 80, b: 230 } } })
-      .composite([{ input: Buffer.from('<svg width="256" height="256"><circle cx="128" cy="128" r="70" fill="rgb(230,30,30)"/></svg>'), top: 0, left: 0 }])
+      .composite([
+        {
+          input: Buffer.from('<svg width="256" height="256"><circle cx="128" cy="128" r="70" fill="rgb(230,30,30)"/></svg>'),
+          top: 0,
+          left: 0,
+        },
+      ])
       .png()
       .toBuffer();
     const handle = await h.discord.sendCommand({
@@ -164,7 +199,11 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   });
 
   it('inline parameters: --ar, --seed and --no reach the job and the PNG; the prompt loses its flags', async () => {
-    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background --ar 16:9 --seed 42 --no green', count: 1, steps: STEPS } });
+    const handle = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: { prompt: 'a red circle on a blue background --ar 16:9 --seed 42 --no green', count: 1, steps: STEPS },
+    });
     const message = await finalMessage((await queued(handle)).id);
     const image = at(await listImages(h.pg.db, jobIdOf(message)), 0);
     const parameters = readPngParameters(image.png!)!;
@@ -175,7 +214,11 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
   });
 
   it('{red, yellow} makes two jobs, each delivered with its own prompt', async () => {
-    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a {red, yellow} circle on a blue background', count: 1, steps: STEPS } });
+    const handle = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: { prompt: 'a {red, yellow} circle on a blue background', count: 1, steps: STEPS },
+    });
     await queued(handle);
     await vi.waitFor(() => expect(handle.followUps()).toHaveLength(2), { timeout: 10_000 });
     const finals = await Promise.all(handle.followUps().map((m) => finalMessage(m.id)));
@@ -188,7 +231,9 @@ describe.skipIf(!hasModel)('end to end: editing tools and prompt syntax', () => 
     try {
       const reroll = await h.discord.clickButton({ message: single, customId: buttonCustomId(single, 'Rerun'), user });
       expect((await reroll.response()).json.type).toBe(9);
-      const { job } = await resultOf(await h.discord.submitModal({ opened: reroll, user, values: { prompt: 'a white square on a purple background' } }));
+      const { job } = await resultOf(
+        await h.discord.submitModal({ opened: reroll, user, values: { prompt: 'a white square on a purple background' } }),
+      );
       expect(job).toMatchObject({ kind: 'reroll', prompt: 'a white square on a purple background' });
     } finally {
       await h.discord.sendCommand({ name: 'prefer', user, subcommand: 'remix', options: { on: false } }).then((x) => x.response());

@@ -49,7 +49,11 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   });
 
   it('/imagine: acknowledged, queued, previews, then the grid with U1-U4, V1-V4, 🔄 and Replay', async () => {
-    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 1234 } });
+    const handle = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: { prompt: 'a red circle on a blue background', count: 4, steps: STEPS, seed: 1234 },
+    });
     const queued = await queuedMessage(handle);
     grid = await finalMessage(queued.id);
     expect(buttonLabels(grid)).toEqual(['U1', 'U2', 'U3', 'U4', 'V1', 'V2', 'V3', 'V4', '🔄', 'Replay']);
@@ -64,13 +68,19 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
   });
 
   it('/imagine count:1 delivers the stored PNG with its parameters, the same bytes /show posts later', async () => {
-    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: 'a yellow square on a black background', count: 1, steps: 6, seed: 77 } });
+    const handle = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: { prompt: 'a yellow square on a black background', count: 1, steps: 6, seed: 77 },
+    });
     const single = await finalMessage((await queuedMessage(handle)).id);
     expect(single.attachments).toHaveLength(1);
     const delivered = at(single.attachments, 0).data;
     const stored = at(await listImages(h.pg.db, jobIdOf(single)), 0);
     expect(delivered.equals(stored.png!)).toBe(true);
-    expect(readPngParameters(delivered)).toMatch(/^a yellow square on a black background\nSteps: 6, Sampler: Euler, CFG scale: 7, Seed: 77, /);
+    expect(readPngParameters(delivered)).toMatch(
+      /^a yellow square on a black background\nSteps: 6, Sampler: Euler, CFG scale: 7, Seed: 77, /,
+    );
     const show = await h.discord.sendCommand({ name: 'show', user, options: { job: jobIdOf(single) } });
     await show.response();
     await vi.waitFor(() => expect(show.original()?.attachments).toHaveLength(1));
@@ -90,7 +100,20 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const click = await h.discord.clickButton({ message: grid, customId: buttonCustomId(grid, 'U1'), user });
     await click.response();
     const single = click.original()!;
-    expect(buttonLabels(single)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun']);
+    expect(buttonLabels(single)).toEqual([
+      'Upscale (subtle)',
+      'Upscale (creative)',
+      'Vary (subtle)',
+      'Vary (strong)',
+      'Vary (region)',
+      'Zoom out 2x',
+      'Zoom out 1.5x',
+      '⬅️',
+      '➡️',
+      '⬆️',
+      '⬇️',
+      'Rerun',
+    ]);
     const original = at(await listImages(h.pg.db, jobIdOf(grid)), 0);
     expect(at(single.attachments, 0).data.equals(original.png!)).toBe(true);
   });
@@ -115,7 +138,11 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
 
   it('buttons of a job from before a bot restart keep working', async () => {
     await h.restartBot();
-    const click = await h.discord.clickButton({ message: h.discord.messages.get(grid.id)!, customId: buildCustomId({ action: 'variation', jobId: jobIdOf(grid), index: 3, strength: 'strong' }), user });
+    const click = await h.discord.clickButton({
+      message: h.discord.messages.get(grid.id)!,
+      customId: buildCustomId({ action: 'variation', jobId: jobIdOf(grid), index: 3, strength: 'strong' }),
+      user,
+    });
     const result = await finalMessage((await queuedMessage(click)).id);
     expect((await getJob(h.pg.db, jobIdOf(result)))!.status).toBe('succeeded');
   });

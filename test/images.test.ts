@@ -18,7 +18,9 @@ function solid(width: number, height: number, rgb: [number, number, number]) {
   return { width, height, rgb: data };
 }
 
-const stored = (image: { width: number; height: number; rgb: Uint8Array }) => ({ png: encodePng(image, 'a red circle\nSteps: 20, Seed: 7') });
+const stored = (image: { width: number; height: number; rgb: Uint8Array }) => ({
+  png: encodePng(image, 'a red circle\nSteps: 20, Seed: 7'),
+});
 
 describe('images', () => {
   it('encodes previews as small WebP images 256 pixels wide', async () => {

@@ -41,11 +41,19 @@ describe('job ids', () => {
     let sawDigitSlot = 0;
     for (let i = 0; i < 200_000; i++) {
       // Every other id at a time whose 8 time characters are digits (as 2026-12 is, now and then).
-      const now = i % 2 === 0 ? EPOCH_MS + Math.floor(Math.random() * 32 ** 8) : timeFor(Array.from({ length: 8 }, () => String(Math.floor(Math.random() * 10))).join(''));
+      const now =
+        i % 2 === 0
+          ? EPOCH_MS + Math.floor(Math.random() * 32 ** 8)
+          : timeFor(Array.from({ length: 8 }, () => String(Math.floor(Math.random() * 10))).join(''));
       const id = newJobId(now);
       if (/^[0-9]{8}/.test(id)) sawDigitSlot++;
       // Plain checks in the loop (an expect per id is slow); the first bad id fails the test.
-      const ok = id.length === JOB_ID_LENGTH && /^[0-9a-hjkmnp-tv-z]{12}$/.test(id) && !/^[0-9]+$/.test(id) && isJobId(id) && normalizeJobId(id.toUpperCase()) === id;
+      const ok =
+        id.length === JOB_ID_LENGTH &&
+        /^[0-9a-hjkmnp-tv-z]{12}$/.test(id) &&
+        !/^[0-9]+$/.test(id) &&
+        isJobId(id) &&
+        normalizeJobId(id.toUpperCase()) === id;
       if (!ok) expect.fail(`bad job id ${id} at ${new Date(now).toISOString()}`);
     }
     expect(sawDigitSlot).toBeGreaterThanOrEqual(100_000);

@@ -10,7 +10,11 @@ const WEBHOOK_URL = `https://discord.com/api/v10/webhooks/${APP_ID}/${INTERACTIO
 const HF_TOKEN = 'hf_QwErTyUiOpAsDfGhJkLz';
 
 /** A logger writing into an array of parsed JSON lines. */
-function capture(options: { secrets?: string[]; level?: string } = {}): { logger: Logger; lines: Record<string, unknown>[]; raw: string[] } {
+function capture(options: { secrets?: string[]; level?: string } = {}): {
+  logger: Logger;
+  lines: Record<string, unknown>[];
+  raw: string[];
+} {
   const raw: string[] = [];
   const logger = createLogger({ ...options, destination: { write: (line: string) => void raw.push(line) } });
   return {
@@ -57,7 +61,15 @@ describe('createLogger', () => {
 
   it('redacts secret fields by name, at the top level and one level down', () => {
     const out = capture();
-    out.logger.info({ token: 'abc', interaction: { token: 'def', id: '1' }, headers: { authorization: 'Bot xyz' }, config: { DISCORD_TOKEN: 'ghi', HF_TOKEN: 'jkl' } }, 'fields');
+    out.logger.info(
+      {
+        token: 'abc',
+        interaction: { token: 'def', id: '1' },
+        headers: { authorization: 'Bot xyz' },
+        config: { DISCORD_TOKEN: 'ghi', HF_TOKEN: 'jkl' },
+      },
+      'fields',
+    );
     const line = at(out.lines, 0);
     expect(line.token).toBe('[redacted]');
     expect(line.interaction).toEqual({ token: '[redacted]', id: '1' });
@@ -85,14 +97,18 @@ describe('createLogger', () => {
     const text = out.raw.join('');
     expect(text).not.toContain(INTERACTION_TOKEN);
     expect(at(out.lines, 0)).toMatchObject({ jobId: 'job-2', msg: 'delivery failed' });
-    expect((at(out.lines, 0).err as { message: string }).message).toBe(`Unknown Webhook: PATCH https://discord.com/api/v10/webhooks/${APP_ID}/[redacted]/messages/@original`);
+    expect((at(out.lines, 0).err as { message: string }).message).toBe(
+      `Unknown Webhook: PATCH https://discord.com/api/v10/webhooks/${APP_ID}/[redacted]/messages/@original`,
+    );
     expect((at(out.lines, 1).err as { message: string; stack: string }).stack).toContain('[redacted]');
   });
 
   it('masks the configured literal secrets wherever they appear, child bindings included', () => {
     const out = capture({ secrets: [HF_TOKEN, 'short'] });
     out.logger.info(`GET with Bearer ${HF_TOKEN}`);
-    out.logger.child({ jobId: 'job-3', token: 'tiny', source: `https://hub.example/?t=${HF_TOKEN}`, hook: WEBHOOK_URL }).info({ note: `x${HF_TOKEN}y` }, 'child line');
+    out.logger
+      .child({ jobId: 'job-3', token: 'tiny', source: `https://hub.example/?t=${HF_TOKEN}`, hook: WEBHOOK_URL })
+      .info({ note: `x${HF_TOKEN}y` }, 'child line');
     const text = out.raw.join('');
     expect(text).not.toContain(HF_TOKEN);
     expect(text).not.toContain(INTERACTION_TOKEN);
@@ -114,7 +130,9 @@ describe('silentLogger', () => {
 describe('error text', () => {
   it("omits a failed query's bound parameters (whole PNGs) and cuts long messages", () => {
     const { logger, raw } = capture();
-    const err = new Error(`Failed query: insert into images values ($1)\nparams: ${'\u0089PNG'.repeat(10_000)}`, { cause: new Error('disk full') });
+    const err = new Error(`Failed query: insert into images values ($1)\nparams: ${'\u0089PNG'.repeat(10_000)}`, {
+      cause: new Error('disk full'),
+    });
     logger.warn({ err }, 'store failed');
     logger.warn({ err: new Error('x'.repeat(10_000)) }, 'long');
     expect(raw[0]).toContain('params: [omitted]');

@@ -79,7 +79,12 @@ class FakeHub {
   }
 
   private log(origin: 'hub' | 'cdn', req: IncomingMessage): void {
-    this.requests.push({ origin, path: decodeURIComponent(req.url ?? ''), range: req.headers.range, authorization: req.headers.authorization });
+    this.requests.push({
+      origin,
+      path: decodeURIComponent(req.url ?? ''),
+      range: req.headers.range,
+      authorization: req.headers.authorization,
+    });
   }
 
   private onHub(req: IncomingMessage, res: ServerResponse): void {
@@ -108,7 +113,9 @@ class FakeHub {
             type: 'file',
             path,
             size,
-            oid: isLfs(path, data) ? gitBlobSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(data)}\n`)) : gitBlobSha1(data),
+            oid: isLfs(path, data)
+              ? gitBlobSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(data)}\n`))
+              : gitBlobSha1(data),
             ...(isLfs(path, data) ? { lfs: { oid: sha256(data), size, pointerSize: 134 } } : {}),
           };
         });
@@ -125,7 +132,9 @@ class FakeHub {
       const data = files.get(path);
       if (!data) return void res.writeHead(404, { 'x-error-message': 'Entry not found' }).end();
       if (isLfs(path, data)) {
-        return void res.writeHead(302, { location: `${this.cdnUrl}/lfs/${encodeURIComponent(repoId)}/${encodeURIComponent(path)}?sig=abc` }).end();
+        return void res
+          .writeHead(302, { location: `${this.cdnUrl}/lfs/${encodeURIComponent(repoId)}/${encodeURIComponent(path)}?sig=abc` })
+          .end();
       }
       return void this.sendFile(req, res, path, data);
     }
@@ -192,7 +201,9 @@ class FakeHub {
 const FLOOD_LIMIT = 256 * 1024 * 1024;
 
 function listen(server: Server): Promise<string> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+  );
 }
 
 /** A port nothing listens on (a server's, closed again). */
@@ -244,7 +255,18 @@ function syntheticRepo(): Map<string, Buffer> {
 }
 
 /** What a pull of syntheticRepo's onnx/ writes (besides SOURCE_FILE). */
-const PULLED_FILES = ['model_index.json', 'scheduler/scheduler_config.json', 'text_encoder/config.json', 'text_encoder/model.onnx', 'tokenizer/merges.txt', 'tokenizer/vocab.json', 'unet/config.json', 'unet/model.onnx', 'unet/model.onnx_data', 'vae_decoder/model.onnx'];
+const PULLED_FILES = [
+  'model_index.json',
+  'scheduler/scheduler_config.json',
+  'text_encoder/config.json',
+  'text_encoder/model.onnx',
+  'tokenizer/merges.txt',
+  'tokenizer/vocab.json',
+  'unet/config.json',
+  'unet/model.onnx',
+  'unet/model.onnx_data',
+  'vae_decoder/model.onnx',
+];
 
 const silentProgress: PullProgress = { fileStart() {}, fileProgress() {}, fileDone() {}, note() {} };
 
@@ -283,8 +305,26 @@ afterEach(() => {
 
 describe('isPipelineFile', () => {
   it('keeps what the pipeline loads and nothing else', () => {
-    const keep = ['model_index.json', 'unet/config.json', 'scheduler/scheduler_config.json', 'tokenizer/merges.txt', 'unet/model.onnx', 'unet/model.onnx_data', 'unet/weights.pb', 'vae_encoder/model.onnx', 'latent_preview.json'];
-    const skip = ['README.md', 'unet/model.fp16.onnx', 'safety_checker/model.onnx', 'feature_extractor/preprocessor_config.json', 'unet/diffusion_pytorch_model.safetensors', 'onnx/unet/model.onnx', 'config.json'];
+    const keep = [
+      'model_index.json',
+      'unet/config.json',
+      'scheduler/scheduler_config.json',
+      'tokenizer/merges.txt',
+      'unet/model.onnx',
+      'unet/model.onnx_data',
+      'unet/weights.pb',
+      'vae_encoder/model.onnx',
+      'latent_preview.json',
+    ];
+    const skip = [
+      'README.md',
+      'unet/model.fp16.onnx',
+      'safety_checker/model.onnx',
+      'feature_extractor/preprocessor_config.json',
+      'unet/diffusion_pytorch_model.safetensors',
+      'onnx/unet/model.onnx',
+      'config.json',
+    ];
     expect(keep.filter((p) => !isPipelineFile(p))).toEqual([]);
     expect(skip.filter((p) => isPipelineFile(p))).toEqual([]);
   });
@@ -304,7 +344,9 @@ describe('pullModel', () => {
     expect(result.files.every((f) => f.outcome === 'downloaded')).toBe(true);
     const record = JSON.parse(readFileSync(join(destination, SOURCE_FILE), 'utf8'));
     expect(record).toMatchObject({ repo: 'acme/tiny-sd', revision: 'main', commit: COMMIT, subfolder: 'onnx' });
-    expect(record.files.find((f: { path: string }) => f.path === 'unet/model.onnx_data').sha256).toBe(sha256(source.get('onnx/unet/model.onnx_data')!));
+    expect(record.files.find((f: { path: string }) => f.path === 'unet/model.onnx_data').sha256).toBe(
+      sha256(source.get('onnx/unet/model.onnx_data')!),
+    );
     // Paged listing followed; the token went to the hub and never to the CDN.
     expect(hub.requests.filter((r) => r.path.includes('/tree/')).length).toBeGreaterThan(2);
     expect(hub.requests.filter((r) => r.origin === 'hub').every((r) => r.authorization === 'Bearer hf_test_token_123')).toBe(true);
@@ -326,9 +368,18 @@ describe('pullModel', () => {
     const destination = join(work, 'tiny');
     const data = hub.repos.get('acme/tiny-sd')!.get('onnx/unet/model.onnx_data')!;
     hub.cutOnce.add('onnx/unet/model.onnx_data');
-    const first = pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress, retries: 0 });
+    const first = pullModel({
+      client: client(),
+      repo: 'acme/tiny-sd',
+      subfolder: 'onnx',
+      destination,
+      progress: silentProgress,
+      retries: 0,
+    });
     await expect(first).rejects.toThrow(DownloadInterruptedError);
-    await expect(first).rejects.toThrow(/^onnx\/unet\/model\.onnx_data: the connection broke after \d+ of 3000000 bytes .*; run the same command again to resume$/);
+    await expect(first).rejects.toThrow(
+      /^onnx\/unet\/model\.onnx_data: the connection broke after \d+ of 3000000 bytes .*; run the same command again to resume$/,
+    );
     const part = join(destination, 'unet/model.onnx_data.part');
     const kept = statSync(part).size;
     expect(kept).toBeGreaterThan(0);
@@ -336,9 +387,18 @@ describe('pullModel', () => {
     expect(existsSync(join(destination, 'unet/model.onnx_data'))).toBe(false);
 
     hub.requests.length = 0;
-    const second = await pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress, retries: 0 });
+    const second = await pullModel({
+      client: client(),
+      repo: 'acme/tiny-sd',
+      subfolder: 'onnx',
+      destination,
+      progress: silentProgress,
+      retries: 0,
+    });
     expect(second.files.find((f) => f.localPath === 'unet/model.onnx_data')?.outcome).toBe('resumed');
-    expect(hub.requests.filter((r) => r.origin === 'cdn' && r.path.includes('model.onnx_data')).map((r) => r.range)).toEqual([`bytes=${kept}-`]);
+    expect(hub.requests.filter((r) => r.origin === 'cdn' && r.path.includes('model.onnx_data')).map((r) => r.range)).toEqual([
+      `bytes=${kept}-`,
+    ]);
     expect(readFileSync(join(destination, 'unet/model.onnx_data')).equals(data)).toBe(true);
     expect(existsSync(part)).toBe(false);
   });
@@ -347,25 +407,43 @@ describe('pullModel', () => {
     const destination = join(work, 'tiny');
     hub.cutOnce.add('onnx/unet/model.onnx_data');
     const progress = capture();
-    const result = await pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: createProgress(progress), retryDelayMs: 0 });
+    const result = await pullModel({
+      client: client(),
+      repo: 'acme/tiny-sd',
+      subfolder: 'onnx',
+      destination,
+      progress: createProgress(progress),
+      retryDelayMs: 0,
+    });
     expect(result.files.find((f) => f.localPath === 'unet/model.onnx_data')?.outcome).toBe('resumed');
-    expect(progress.text()).toMatch(/onnx\/unet\/model\.onnx_data: the connection broke after \d+ of 3000000 bytes .*; resuming in 0 s \(retry 1 of 3\)/);
+    expect(progress.text()).toMatch(
+      /onnx\/unet\/model\.onnx_data: the connection broke after \d+ of 3000000 bytes .*; resuming in 0 s \(retry 1 of 3\)/,
+    );
     const ranges = hub.requests.filter((r) => r.path.includes('model.onnx_data')).map((r) => r.range);
     expect(ranges[ranges.length - 1]).toMatch(/^bytes=\d+-$/);
-    expect(sha256(readFileSync(join(destination, 'unet/model.onnx_data')))).toBe(sha256(hub.repos.get('acme/tiny-sd')!.get('onnx/unet/model.onnx_data')!));
+    expect(sha256(readFileSync(join(destination, 'unet/model.onnx_data')))).toBe(
+      sha256(hub.repos.get('acme/tiny-sd')!.get('onnx/unet/model.onnx_data')!),
+    );
   });
 
   it('retries a server error, and gives up on it after the retries', async () => {
     const destination = join(work, 'tiny');
     hub.failOnce.set('onnx/text_encoder/model.onnx', 503);
     const progress = capture();
-    await pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: createProgress(progress), retryDelayMs: 0 });
+    await pullModel({
+      client: client(),
+      repo: 'acme/tiny-sd',
+      subfolder: 'onnx',
+      destination,
+      progress: createProgress(progress),
+      retryDelayMs: 0,
+    });
     expect(progress.text()).toContain('onnx/text_encoder/model.onnx: HTTP 503 from 127.0.0.1');
     hub.failOnce.set('onnx/vae_decoder/model.onnx', 502);
     rmSync(join(destination, 'vae_decoder'), { recursive: true });
-    await expect(pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress, retries: 0 })).rejects.toThrow(
-      /^onnx\/vae_decoder\/model\.onnx: HTTP 502 from 127\.0\.0\.1:\d+$/,
-    );
+    await expect(
+      pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress, retries: 0 }),
+    ).rejects.toThrow(/^onnx\/vae_decoder\/model\.onnx: HTTP 502 from 127\.0\.0\.1:\d+$/);
   });
 
   it('deletes a file whose SHA-256 does not match the hub and fails clearly', async () => {
@@ -375,7 +453,9 @@ describe('pullModel', () => {
     const run = pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress });
     await expect(run).rejects.toThrow(ChecksumError);
     await expect(run).rejects.toThrow(
-      new RegExp(`^onnx/unet/model\\.onnx: SHA-256 mismatch \\(expected ${sha256(data)}, got [0-9a-f]{64}\\); the file was deleted, run the command again$`),
+      new RegExp(
+        `^onnx/unet/model\\.onnx: SHA-256 mismatch \\(expected ${sha256(data)}, got [0-9a-f]{64}\\); the file was deleted, run the command again$`,
+      ),
     );
     expect(existsSync(join(destination, 'unet/model.onnx'))).toBe(false);
     expect(existsSync(join(destination, 'unet/model.onnx.part'))).toBe(false);
@@ -384,30 +464,48 @@ describe('pullModel', () => {
   it('checks small git files against their git blob id', async () => {
     const destination = join(work, 'tiny');
     hub.corrupt.add('onnx/unet/config.json');
-    await expect(pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress })).rejects.toThrow(
-      /^onnx\/unet\/config\.json: git SHA-1 mismatch/,
-    );
+    await expect(
+      pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination, progress: silentProgress }),
+    ).rejects.toThrow(/^onnx\/unet\/config\.json: git SHA-1 mismatch/);
   });
 
   it('explains a missing repository, a private one, a bad revision and a folder that is not an export', async () => {
     const pull = (repo: string, extra: { revision?: string; subfolder?: string; token?: string } = {}) =>
-      pullModel({ client: new HubClient({ endpoint: hub.url, token: extra.token }), repo, revision: extra.revision, subfolder: extra.subfolder, destination: join(work, 'x'), progress: silentProgress });
-    await expect(pull('acme/nothing')).rejects.toThrow('acme/nothing@main: not found or private (401): check the repository id, or set HF_TOKEN for a private or gated repository (Invalid username or password.)');
+      pullModel({
+        client: new HubClient({ endpoint: hub.url, token: extra.token }),
+        repo,
+        revision: extra.revision,
+        subfolder: extra.subfolder,
+        destination: join(work, 'x'),
+        progress: silentProgress,
+      });
+    await expect(pull('acme/nothing')).rejects.toThrow(
+      'acme/nothing@main: not found or private (401): check the repository id, or set HF_TOKEN for a private or gated repository (Invalid username or password.)',
+    );
     hub.repos.set('acme/secret', syntheticRepo());
     hub.privateRepos.set('acme/secret', 'right-token');
     await expect(pull('acme/secret', { subfolder: 'onnx', token: 'wrong-token' })).rejects.toThrow(/the hub refused HF_TOKEN \(401\)/);
     await expect(pull('acme/secret', { subfolder: 'onnx', token: 'right-token' })).resolves.toMatchObject({ commit: COMMIT });
     const badRevision = pull('acme/tiny-sd', { revision: 'v9' });
     await expect(badRevision).rejects.toThrow(HubHttpError);
-    await expect(badRevision).rejects.toThrow('acme/tiny-sd@v9: not found (404): check the repository id, the revision and the subfolder (Invalid rev id)');
+    await expect(badRevision).rejects.toThrow(
+      'acme/tiny-sd@v9: not found (404): check the repository id, the revision and the subfolder (Invalid rev id)',
+    );
     await expect(pull('acme/tiny-sd')).rejects.toThrow(
       'acme/tiny-sd@main is not a diffusers ONNX export: no model_index.json and */model.onnx found (this repository has an onnx/ folder: add --subfolder onnx)',
     );
     await expect(pull('../etc')).rejects.toThrow(HubError);
     const closedPort = await freePort();
-    const unreachable = pullModel({ client: new HubClient({ endpoint: `http://127.0.0.1:${closedPort}` }), repo: 'acme/tiny-sd', destination: join(work, 'x'), progress: silentProgress });
+    const unreachable = pullModel({
+      client: new HubClient({ endpoint: `http://127.0.0.1:${closedPort}` }),
+      repo: 'acme/tiny-sd',
+      destination: join(work, 'x'),
+      progress: silentProgress,
+    });
     await expect(unreachable).rejects.toThrow(HubUnreachableError);
-    await expect(unreachable).rejects.toThrow(`acme/tiny-sd@main: cannot reach 127.0.0.1:${closedPort} (connect ECONNREFUSED 127.0.0.1:${closedPort})`);
+    await expect(unreachable).rejects.toThrow(
+      `acme/tiny-sd@main: cannot reach 127.0.0.1:${closedPort} (connect ECONNREFUSED 127.0.0.1:${closedPort})`,
+    );
   });
 });
 
@@ -415,7 +513,15 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
   const client = () => new HubClient({ endpoint: hub.url });
   const source = () => hub.repos.get('acme/tiny-sd')!;
   const pull = (extra: Partial<Parameters<typeof pullModel>[0]> = {}) =>
-    pullModel({ client: client(), repo: 'acme/tiny-sd', subfolder: 'onnx', destination: join(work, 'models', 'tiny'), progress: silentProgress, retryDelayMs: 0, ...extra });
+    pullModel({
+      client: client(),
+      repo: 'acme/tiny-sd',
+      subfolder: 'onnx',
+      destination: join(work, 'models', 'tiny'),
+      progress: silentProgress,
+      retryDelayMs: 0,
+      ...extra,
+    });
   const downloads = () => hub.requests.filter((r) => r.path.includes('/resolve/') || r.origin === 'cdn');
 
   it.each([
@@ -432,13 +538,17 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
     hub.repos.set(repo, new Map([...syntheticRepo(), [entry, Buffer.from('x')]]));
     const run = pullModel({ client: client(), repo, destination: join(work, 'models', 'tiny'), progress: silentProgress });
     await expect(run).rejects.toThrow(UnsafePathError);
-    await expect(run).rejects.toThrow(`${repo}@${COMMIT.slice(0, 10)}: the file list has an unsafe path ${JSON.stringify(entry)} (${reason}); nothing was downloaded`);
+    await expect(run).rejects.toThrow(
+      `${repo}@${COMMIT.slice(0, 10)}: the file list has an unsafe path ${JSON.stringify(entry)} (${reason}); nothing was downloaded`,
+    );
     expect(downloads()).toEqual([]);
     expect(readdirSync(work)).toEqual([]);
   });
 
   it('refuses a subfolder outside the repository', async () => {
-    await expect(pull({ subfolder: 'onnx/../..' })).rejects.toThrow('subfolder "onnx/../.." is not a folder inside the repository (a ".." segment)');
+    await expect(pull({ subfolder: 'onnx/../..' })).rejects.toThrow(
+      'subfolder "onnx/../.." is not a folder inside the repository (a ".." segment)',
+    );
     expect(hub.requests).toEqual([]);
   });
 
@@ -449,10 +559,15 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
     fault();
     const declared = hub.declaredSizes.get('onnx/unet/model.onnx') ?? 30_000;
     let mostOnDisk = 0;
-    const progress: PullProgress = { ...silentProgress, fileProgress: (path, done) => void (path === 'unet/model.onnx' && (mostOnDisk = Math.max(mostOnDisk, done))) };
+    const progress: PullProgress = {
+      ...silentProgress,
+      fileProgress: (path, done) => void (path === 'unet/model.onnx' && (mostOnDisk = Math.max(mostOnDisk, done))),
+    };
     const run = pull({ progress });
     await expect(run).rejects.toThrow(SizeMismatchError);
-    await expect(run).rejects.toThrow(`onnx/unet/model.onnx: the server sent more than the ${declared} bytes the file list declares; the download was stopped and the partial file deleted`);
+    await expect(run).rejects.toThrow(
+      `onnx/unet/model.onnx: the server sent more than the ${declared} bytes the file list declares; the download was stopped and the partial file deleted`,
+    );
     expect(mostOnDisk).toBeLessThanOrEqual(declared);
     expect(existsSync(join(work, 'models', 'tiny', 'unet', 'model.onnx.part'))).toBe(false);
     expect(existsSync(join(work, 'models', 'tiny', 'unet', 'model.onnx'))).toBe(false);
@@ -469,7 +584,9 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
     hub.truncate.add('onnx/unet/model.onnx');
     const run = pull();
     await expect(run).rejects.toThrow(SizeMismatchError);
-    await expect(run).rejects.toThrow('onnx/unet/model.onnx: the server ended the file after 15000 of the 30000 bytes the file list declares; the partial file was deleted');
+    await expect(run).rejects.toThrow(
+      'onnx/unet/model.onnx: the server ended the file after 15000 of the 30000 bytes the file list declares; the partial file was deleted',
+    );
     expect(existsSync(join(work, 'models', 'tiny', 'unet', 'model.onnx.part'))).toBe(false);
     expect(hub.requests.filter((r) => r.origin === 'cdn' && r.path.includes('/onnx/unet/model.onnx?'))).toHaveLength(1);
   });
@@ -512,7 +629,9 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
 
   it('measures the free space with statfs (a file list declaring petabytes is refused)', async () => {
     hub.declaredSizes.set('onnx/unet/model.onnx_data', 5e15);
-    await expect(pull()).rejects.toThrow(/^not enough free space for .*: the download needs 5000\.0 TB \(5000\.0 TB of files and a 100\.0 MB margin\), [\d.]+ [kMGT]?B is free$/);
+    await expect(pull()).rejects.toThrow(
+      /^not enough free space for .*: the download needs 5000\.0 TB \(5000\.0 TB of files and a 100\.0 MB margin\), [\d.]+ [kMGT]?B is free$/,
+    );
     const free = await availableBytes(join(work, 'not', 'made', 'yet'));
     expect(free).toBeGreaterThan(0);
     expect(free).toBeLessThan(5e15);
@@ -539,7 +658,10 @@ describe('a pull stays in its folder and cannot fill the disk', () => {
     expect(progress.text()).toContain('removed unet/model.fp16.onnx.part (2.00 kB): its file is not in the file list\n');
     expect(progress.text()).toContain('removed safety_checker/model.onnx.part (3.00 kB): its file is not in the file list\n');
     expect(result.files.find((f) => f.localPath === 'unet/model.onnx_data')?.outcome).toBe('resumed');
-    expect(hub.requests.filter((r) => r.path.includes('model.onnx_data')).map((r) => r.range)).toEqual(['bytes=1000000-', 'bytes=1000000-']);
+    expect(hub.requests.filter((r) => r.path.includes('model.onnx_data')).map((r) => r.range)).toEqual([
+      'bytes=1000000-',
+      'bytes=1000000-',
+    ]);
     expect(hub.requests.filter((r) => r.path.includes('text_encoder/model.onnx')).map((r) => r.range)).toEqual([undefined, undefined]);
     expect(readFileSync(join(destination, 'unet/model.onnx_data')).equals(weights)).toBe(true);
     expect([...readTree(destination).keys()].sort()).toEqual([SOURCE_FILE, 'notes.txt.part.txt', ...PULLED_FILES].sort());
@@ -632,13 +754,17 @@ describe('npm run models:pull', () => {
     const errorLines = (result: { stderr: string }) => result.stderr.split('\n').filter((line) => line.startsWith('error:'));
     hub.repos.set('acme/escape', new Map([...hub.repos.get('acme/shapes')!, ['onnx/../model.onnx', Buffer.from('x')]]));
     const escape = await run(['acme/escape', '--subfolder', 'onnx']);
-    expect(errorLines(escape)).toEqual([`error: acme/escape@${COMMIT.slice(0, 10)}:onnx: the file list has an unsafe path "onnx/../model.onnx" (a ".." segment); nothing was downloaded`]);
+    expect(errorLines(escape)).toEqual([
+      `error: acme/escape@${COMMIT.slice(0, 10)}:onnx: the file list has an unsafe path "onnx/../model.onnx" (a ".." segment); nothing was downloaded`,
+    ]);
     expect(readdirSync(work)).toEqual([]);
 
     hub.flood.add('onnx/unet/model.onnx');
     const flooded = await run(['acme/shapes', '--subfolder', 'onnx', '--name', 'flooded']);
     const declared = readTree(model).get('unet/model.onnx')!.length;
-    expect(errorLines(flooded)).toEqual([`error: onnx/unet/model.onnx: the server sent more than the ${declared} bytes the file list declares; the download was stopped and the partial file deleted`]);
+    expect(errorLines(flooded)).toEqual([
+      `error: onnx/unet/model.onnx: the server sent more than the ${declared} bytes the file list declares; the download was stopped and the partial file deleted`,
+    ]);
 
     const subfolder = await run(['acme/shapes', '--subfolder', '../onnx']);
     expect(errorLines(subfolder)).toEqual(['error: subfolder "../onnx" is not a folder inside the repository (a ".." segment)']);

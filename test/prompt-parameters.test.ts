@@ -66,7 +66,12 @@ describe('parseInlineParameters', () => {
 
 describe('permutations', () => {
   it('expands every group, the leftmost slowest', () => {
-    expect(expandPermutations('a {red, blue} {circle, square}', 10)).toEqual(['a red circle', 'a red square', 'a blue circle', 'a blue square']);
+    expect(expandPermutations('a {red, blue} {circle, square}', 10)).toEqual([
+      'a red circle',
+      'a red square',
+      'a blue circle',
+      'a blue square',
+    ]);
   });
 
   it('nests: an option may hold groups, and only its own level splits on commas', () => {

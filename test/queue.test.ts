@@ -74,8 +74,12 @@ describe('queue contract', () => {
   });
 
   it('rejects job ids BullMQ would misread', async () => {
-    await expect(enqueueGeneration(queues, { jobId: '1234567', model: 'shapes-demo', userActiveJobs: 1 })).rejects.toThrow(InvalidJobIdError);
-    await expect(enqueueGeneration(queues, { jobId: 'ab:cdefg', model: 'shapes-demo', userActiveJobs: 1 })).rejects.toThrow(InvalidJobIdError);
+    await expect(enqueueGeneration(queues, { jobId: '1234567', model: 'shapes-demo', userActiveJobs: 1 })).rejects.toThrow(
+      InvalidJobIdError,
+    );
+    await expect(enqueueGeneration(queues, { jobId: 'ab:cdefg', model: 'shapes-demo', userActiveJobs: 1 })).rejects.toThrow(
+      InvalidJobIdError,
+    );
   });
 
   it("serves another user's first job before a burst's later jobs", async () => {

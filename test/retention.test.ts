@@ -1,7 +1,16 @@
 // Retention on a real Postgres: what expireStoredData drops and keeps, and the daily run
 // claimed by exactly one worker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimPeriodicRun, completeJob, createJobWithReservation, expireStoredData, getJob, getReplay, listImages, storeReplay } from '../src/db/index.js';
+import {
+  claimPeriodicRun,
+  completeJob,
+  createJobWithReservation,
+  expireStoredData,
+  getJob,
+  getReplay,
+  listImages,
+  storeReplay,
+} from '../src/db/index.js';
 import { silentLogger } from '../src/log.js';
 import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { RetentionRunner } from '../src/worker/retention.js';
@@ -59,9 +68,15 @@ describe('expireStoredData', () => {
 describe('the daily retention run', () => {
   it('is claimed by exactly one of many workers a day, and again the next day', async () => {
     const now = Date.now() + 1000 * DAY_MS;
-    const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => claimPeriodicRun(pg.db, 'retention-test', { now: new Date(now), periodMs: DAY_MS, workerId: `w${i}` })));
+    const claims = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        claimPeriodicRun(pg.db, 'retention-test', { now: new Date(now), periodMs: DAY_MS, workerId: `w${i}` }),
+      ),
+    );
     expect(claims.filter(Boolean)).toHaveLength(1);
-    expect(await claimPeriodicRun(pg.db, 'retention-test', { now: new Date(now + DAY_MS / 2), periodMs: DAY_MS, workerId: 'w0' })).toBe(false);
+    expect(await claimPeriodicRun(pg.db, 'retention-test', { now: new Date(now + DAY_MS / 2), periodMs: DAY_MS, workerId: 'w0' })).toBe(
+      false,
+    );
     expect(await claimPeriodicRun(pg.db, 'retention-test', { now: new Date(now + DAY_MS), periodMs: DAY_MS, workerId: 'w1' })).toBe(true);
   });
 
@@ -69,7 +84,8 @@ describe('the daily retention run', () => {
     await finishedJob();
     const metrics = createWorkerMetrics();
     let clock = Date.now() + 3000 * DAY_MS;
-    const runner = (id: string) => new RetentionRunner({ db: pg.db, workerId: id, retentionDays: 1, logger: silentLogger(), metrics, clock: () => clock });
+    const runner = (id: string) =>
+      new RetentionRunner({ db: pg.db, workerId: id, retentionDays: 1, logger: silentLogger(), metrics, clock: () => clock });
     expect(await runner('a').runIfClaimed()).toBe(true);
     expect(await runner('b').runIfClaimed()).toBe(false);
     expect(metrics.registry.render()).toMatch(/^imagine_retention_freed_total\{kind="images"\} [1-9]/m);

@@ -95,7 +95,9 @@ describe('NumpyRandomState', () => {
 
 describe('seeds and names', () => {
   it('accepts the full 32-bit range', () => {
-    expect(createGenerator('numpy', 0xffffffff).randn(1)[0]).toBe(Math.fround(numpyVectors.cases.find((c: any) => c.seed === 4294967295).first64[0]));
+    expect(createGenerator('numpy', 0xffffffff).randn(1)[0]).toBe(
+      Math.fround(numpyVectors.cases.find((c: any) => c.seed === 4294967295).first64[0]),
+    );
     expect(createGenerator('torch', 0).randn(1)[0]).toBe(torchVectors.cases[0].values[0]);
   });
 

@@ -48,10 +48,20 @@ const SHAPE_SIZE = 2 * 4 * 3 * 5;
 function trajectory(scheduler: Scheduler, steps: number, opts: { inPlace?: boolean; seed?: number } = {}): Float32Array[] {
   scheduler.setTimesteps(steps);
   const start = createGenerator('torch', opts.seed ?? 7).randn(SHAPE_SIZE);
-  return runFrom(scheduler, start.map((x) => x * scheduler.initNoiseSigma), scheduler.timesteps, opts);
+  return runFrom(
+    scheduler,
+    start.map((x) => x * scheduler.initNoiseSigma),
+    scheduler.timesteps,
+    opts,
+  );
 }
 
-function runFrom(scheduler: Scheduler, start: Float32Array, timesteps: Float64Array, opts: { inPlace?: boolean; seed?: number } = {}): Float32Array[] {
+function runFrom(
+  scheduler: Scheduler,
+  start: Float32Array,
+  timesteps: Float64Array,
+  opts: { inPlace?: boolean; seed?: number } = {},
+): Float32Array[] {
   const noise = createGenerator('torch', (opts.seed ?? 7) + 100000);
   let sample = Float32Array.from(start);
   let next = opts.inPlace ? sample : new Float32Array(sample.length);
@@ -264,9 +274,7 @@ describe('every sampler from real model configs', () => {
   it('PNDM without skip_prk_steps runs 3 Runge-Kutta steps (4 calls each) before PLMS', () => {
     const scheduler = createScheduler('pndm', { ...SD15, skip_prk_steps: false });
     scheduler.setTimesteps(10);
-    expect([...scheduler.timesteps]).toEqual([
-      901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1,
-    ]);
+    expect([...scheduler.timesteps]).toEqual([901, 851, 851, 801, 801, 751, 751, 701, 701, 651, 651, 601, 601, 501, 401, 301, 201, 101, 1]);
     expect(() => scheduler.setTimesteps(3)).toThrow('needs at least 4 steps, got 3');
   });
 

@@ -111,7 +111,11 @@ describe('fromFiles', () => {
     await expect(ClipTokenizer.fromFiles(badPad)).rejects.toThrow(`${badPad}: pad token "<pad>" is not in vocab.json`);
     const badMerges = tokenizerFolder({});
     writeFileSync(join(badMerges, 'merges.txt'), '#version: 0.2\ni n\nthree parts here\n');
-    await expect(ClipTokenizer.fromFiles(badMerges)).rejects.toThrow(`${badMerges}: merges line 3 is not a pair of symbols: "three parts here"`);
-    expect(() => ClipTokenizer.fromData(vocab, merges, { maxLength: 1 })).toThrow(new RangeError('maxLength must be an integer >= 2, got 1'));
+    await expect(ClipTokenizer.fromFiles(badMerges)).rejects.toThrow(
+      `${badMerges}: merges line 3 is not a pair of symbols: "three parts here"`,
+    );
+    expect(() => ClipTokenizer.fromData(vocab, merges, { maxLength: 1 })).toThrow(
+      new RangeError('maxLength must be an integer >= 2, got 1'),
+    );
   });
 });

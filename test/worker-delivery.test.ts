@@ -26,7 +26,11 @@ beforeAll(async () => {
   });
   await client.login(discord.botToken);
   await discord.waitForReady();
-  messages = new DiscordMessages(createDiscordRest({ token: discord.botToken, apiBase: discord.apiBase }), discord.applicationId, () => rateLimits++);
+  messages = new DiscordMessages(
+    createDiscordRest({ token: discord.botToken, apiBase: discord.apiBase }),
+    discord.applicationId,
+    () => rateLimits++,
+  );
 });
 
 afterAll(async () => {
@@ -57,7 +61,12 @@ async function interaction() {
     seed: 7,
     edit: null,
   };
-  const target = { channelId: original.channelId, messageId: original.id, interactionToken: handle.token, interactionTokenExpiresAt: new Date(Date.now() + 15 * 60_000) };
+  const target = {
+    channelId: original.channelId,
+    messageId: original.id,
+    interactionToken: handle.token,
+    interactionTokenExpiresAt: new Date(Date.now() + 15 * 60_000),
+  };
   return { user, handle, original, job, target };
 }
 
@@ -112,7 +121,11 @@ describe('progress reporter', () => {
     const { job, target } = await interaction();
     const stop = discord.onRequest((req) =>
       req.method === 'PATCH' && req.path.includes(target.interactionToken) && patchesOf(target.interactionToken).length === 2
-        ? { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.5, global: false }, headers: { 'retry-after': '0.5' } }
+        ? {
+            status: 429,
+            json: { message: 'You are being rate limited.', retry_after: 0.5, global: false },
+            headers: { 'retry-after': '0.5' },
+          }
         : undefined,
     );
     const before = rateLimits;
@@ -151,7 +164,11 @@ describe('final delivery', () => {
     const stop = discord.onRequest((req) => {
       if (req.method !== 'PATCH' || !req.path.includes(target.interactionToken) || answered) return undefined;
       answered = true;
-      return { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.3, global: false }, headers: { 'retry-after': '0.3' } };
+      return {
+        status: 429,
+        json: { message: 'You are being rate limited.', retry_after: 0.3, global: false },
+        headers: { 'retry-after': '0.3' },
+      };
     });
     const result = await new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     stop();
@@ -166,11 +183,17 @@ describe('final delivery', () => {
     const { job, target } = await interaction();
     const stop = discord.onRequest((req) =>
       req.method === 'PATCH' && req.path.includes(target.interactionToken) && patchesOf(target.interactionToken).length === 1
-        ? { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.4, global: false }, headers: { 'retry-after': '0.4' } }
+        ? {
+            status: 429,
+            json: { message: 'You are being rate limited.', retry_after: 0.4, global: false },
+            headers: { 'retry-after': '0.4' },
+          }
         : undefined,
     );
     const message = new JobMessage(messages, target);
-    await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('rate limited');
+    await expect(
+      message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null })),
+    ).rejects.toThrow('rate limited');
     await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     stop();
     const patches = patchesOf(target.interactionToken);
@@ -180,7 +203,11 @@ describe('final delivery', () => {
 
   it('posts to the channel, replying and mentioning, once the token is within its safety margin', async () => {
     const { job, target, original, user } = await interaction();
-    const message = new JobMessage(messages, { ...target, interactionTokenExpiresAt: new Date(Date.now() + 30_000) }, { tokenMarginMs: 60_000 });
+    const message = new JobMessage(
+      messages,
+      { ...target, interactionTokenExpiresAt: new Date(Date.now() + 30_000) },
+      { tokenMarginMs: 60_000 },
+    );
     expect(message.canEditOriginal()).toBe(false);
     const result = await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     expect(result.route).toBe('channel');
@@ -198,7 +225,9 @@ describe('final delivery', () => {
     const { job, target } = await interaction();
     discord.expireInteractionToken(target.interactionToken);
     const message = new JobMessage(messages, target);
-    await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('no longer valid');
+    await expect(
+      message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null })),
+    ).rejects.toThrow('no longer valid');
     expect(message.canEditOriginal()).toBe(false);
     const result = await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     expect(result.route).toBe('channel');
@@ -209,7 +238,9 @@ describe('final delivery', () => {
     const { job, target, original } = await interaction();
     discord.messages.delete(discord.messages.get(original.id)!);
     const message = new JobMessage(messages, target);
-    await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('deleted');
+    await expect(
+      message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null })),
+    ).rejects.toThrow('deleted');
     const result = await message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job));
     expect(result.route).toBe('channel');
     expect(discord.messages.get(result.messageId)!.messageReference).toBeNull();
@@ -218,12 +249,20 @@ describe('final delivery', () => {
 
   it('gives up at once on a rate limit longer than its wait budget, the one a progress edit left included', async () => {
     const { job, target } = await interaction();
-    const limited = { status: 429, json: { message: 'You are being rate limited.', retry_after: 60, global: false }, headers: { 'retry-after': '60' } };
+    const limited = {
+      status: 429,
+      json: { message: 'You are being rate limited.', retry_after: 60, global: false },
+      headers: { 'retry-after': '60' },
+    };
     const stop = discord.onRequest((req) => (req.method === 'PATCH' || req.method === 'POST' ? limited : undefined));
     const message = new JobMessage(messages, target, { maxRateLimitWaitMs: 2000 });
-    await expect(message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null }))).rejects.toThrow('rate limited');
+    await expect(
+      message.editProgress(renderProgress(job, { step: 1, totalSteps: 2, etaUnixSeconds: null, preview: null })),
+    ).rejects.toThrow('rate limited');
     const startedAt = Date.now();
-    await expect(message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job))).rejects.toThrow(/interaction edit: rate limited.*; channel message: rate limited/);
+    await expect(message.deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job))).rejects.toThrow(
+      /interaction edit: rate limited.*; channel message: rate limited/,
+    );
     // Neither Discord's 60 s nor anything near it was waited.
     expect(Date.now() - startedAt).toBeLessThan(1500);
     stop();
@@ -233,7 +272,11 @@ describe('final delivery', () => {
     const { job, target } = await interaction();
     const held = discord.holdNext((r) => r.method === 'PATCH' && r.path.includes(target.interactionToken), 5000);
     const startedAt = Date.now();
-    const delivery = new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job), startedAt + 500);
+    const delivery = new JobMessage(messages, target).deliver(
+      renderResult(job, { file, seeds: [7] }),
+      renderSuperseded(job),
+      startedAt + 500,
+    );
     await held;
     await expect(delivery).rejects.toThrow(/could not deliver the result: interaction edit: .*abort.*; channel message: /i);
     expect(Date.now() - startedAt).toBeLessThan(2000);
@@ -242,7 +285,9 @@ describe('final delivery', () => {
   it('reports every failed route when nothing works', async () => {
     const { job, target } = await interaction();
     const stop = discord.onRequest(() => ({ status: 403, json: { message: 'Missing Access', code: 50001 } }));
-    await expect(new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job))).rejects.toThrow(/interaction edit: .*Missing Access.*; channel message: .*Missing Access/);
+    await expect(new JobMessage(messages, target).deliver(renderResult(job, { file, seeds: [7] }), renderSuperseded(job))).rejects.toThrow(
+      /interaction edit: .*Missing Access.*; channel message: .*Missing Access/,
+    );
     stop();
   });
 });
@@ -257,10 +302,14 @@ describe('metrics', () => {
     m.jobSeconds.observe(3);
     m.queueDepth.set(4, { model: 'shapes-demo' });
     const text = m.registry.render();
-    expect(text).toContain('# TYPE imagine_jobs_total counter\nimagine_jobs_total{outcome="succeeded"} 2\nimagine_jobs_total{outcome="failed"} 1\n');
+    expect(text).toContain(
+      '# TYPE imagine_jobs_total counter\nimagine_jobs_total{outcome="succeeded"} 2\nimagine_jobs_total{outcome="failed"} 1\n',
+    );
     expect(text).toContain('imagine_job_duration_seconds_bucket{le="0.5"} 0\nimagine_job_duration_seconds_bucket{le="1"} 1\n');
     expect(text).toContain('imagine_job_duration_seconds_bucket{le="5"} 2\n');
-    expect(text).toContain('imagine_job_duration_seconds_bucket{le="+Inf"} 2\nimagine_job_duration_seconds_sum 3.7\nimagine_job_duration_seconds_count 2\n');
+    expect(text).toContain(
+      'imagine_job_duration_seconds_bucket{le="+Inf"} 2\nimagine_job_duration_seconds_sum 3.7\nimagine_job_duration_seconds_count 2\n',
+    );
     expect(text).toContain('imagine_queue_depth{model="shapes-demo"} 4\n');
     expect(() => m.jobs.inc({}, -1)).toThrow('can only go up');
   });

@@ -26,7 +26,10 @@ describe('health server ports', () => {
     expect(a.port).toBeGreaterThan(0);
     expect(b.port).toBeGreaterThan(0);
     expect(a.port).not.toBe(b.port);
-    for (const [server, name] of [[a, 'gpu0'], [b, 'gpu1']] as const) {
+    for (const [server, name] of [
+      [a, 'gpu0'],
+      [b, 'gpu1'],
+    ] as const) {
       const health = await fetch(`http://127.0.0.1:${server.port}/healthz`);
       expect(health.status).toBe(200);
       expect(((await health.json()) as { checks: { consuming: { detail: string } } }).checks.consuming.detail).toBe(name);
@@ -38,6 +41,8 @@ describe('health server ports', () => {
     const first = await start(0, 'first');
     const second = start(first.port, 'second');
     await expect(second).rejects.toBeInstanceOf(HealthPortInUseError);
-    await expect(second).rejects.toThrow(`HEALTH_PORT ${first.port} is already in use (another worker on this machine?): give each worker its own HEALTH_PORT, or HEALTH_PORT=0 for a free one`);
+    await expect(second).rejects.toThrow(
+      `HEALTH_PORT ${first.port} is already in use (another worker on this machine?): give each worker its own HEALTH_PORT, or HEALTH_PORT=0 for a free one`,
+    );
   });
 });

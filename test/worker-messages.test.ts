@@ -32,7 +32,10 @@ describe('message renderers', () => {
     expect(m.content).toContain('Job `k3v9x2m1qa` queued, position 3');
     expect(m.content).toContain('a red \\*\\*circle\\*\\* @everyone');
     expect(labels(m)).toEqual(['Cancel']);
-    expect(parseCustomId((at(at(m.components, 0).components, 0) as { custom_id: string }).custom_id)).toEqual({ action: 'cancel', jobId: job.id });
+    expect(parseCustomId((at(at(m.components, 0).components, 0) as { custom_id: string }).custom_id)).toEqual({
+      action: 'cancel',
+      jobId: job.id,
+    });
     expect(m.allowedMentions).toEqual({ parse: [] });
   });
 
@@ -60,7 +63,21 @@ describe('message renderers', () => {
 
   it('result with one image: Vary (subtle), Vary (strong), Rerun, and Replay when stored', () => {
     const m = renderResult({ ...job, count: 1 }, { file: png, seeds: [42], replay: true });
-    expect(labels(m)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun', 'Replay']);
+    expect(labels(m)).toEqual([
+      'Upscale (subtle)',
+      'Upscale (creative)',
+      'Vary (subtle)',
+      'Vary (strong)',
+      'Vary (region)',
+      'Zoom out 2x',
+      'Zoom out 1.5x',
+      '⬅️',
+      '➡️',
+      '⬆️',
+      '⬇️',
+      'Rerun',
+      'Replay',
+    ]);
     expect(m.content).toContain('seed 42 ·');
   });
 

@@ -115,7 +115,8 @@ describe('reconciler: results whose delivery died with its worker or was refused
     const env = { RECONCILE_INTERVAL_MS: '1000', STALL_TIMEOUT_MS: '3000' };
     const first = h.spawnWorker({ ...FAST_RECOVERY, env });
     await first.ready;
-    const isFinalEdit = (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('/webhooks/') && hasResultButtons(r.json as { components?: unknown } | null);
+    const isFinalEdit = (r: RecordedRequest) =>
+      r.method === 'PATCH' && r.path.includes('/webhooks/') && hasResultButtons(r.json as { components?: unknown } | null);
     const held = h.discord.holdNext(isFinalEdit, 30_000);
     const user = h.discord.user('hob');
     const { job, message } = await h.newJob({ user, params: TINY });
@@ -128,7 +129,9 @@ describe('reconciler: results whose delivery died with its worker or was refused
 
     const second = h.spawnWorker({ ...FAST_RECOVERY, env });
     const done = await h.waitForJob(job.id, (j) => j.deliveredAt !== null, 'delivered', 120_000);
-    console.log(`held final edit: result visible ${done.deliveredAt!.getTime() - killedAt} ms after kill -9 (${logged(second, 'redelivered', job.id) ? 'by the reconciler' : 'by the re-run'})`);
+    console.log(
+      `held final edit: result visible ${done.deliveredAt!.getTime() - killedAt} ms after kill -9 (${logged(second, 'redelivered', job.id) ? 'by the reconciler' : 'by the re-run'})`,
+    );
     expect(done.status).toBe('succeeded');
     expect(done.attempts).toBe(1);
     // The held edit never took effect (its sender was gone); the replacement's did, once.
@@ -190,11 +193,19 @@ describe('reconciler: Postgres restarted while jobs are picked up (private clust
     const user = h.discord.user('ivo');
     // What such a pickup left before: the BullMQ job failed for good, its row still queued.
     const leftover = (await h.newJob({ user, params: TINY })).job;
-    const oldWorker = new Worker<GenerationJobData>(queueNameForModel(DEMO_MODEL), () => Promise.reject(new UnrecoverableError('connect ECONNREFUSED (Postgres down)')), {
-      connection: h.redis,
-      prefix: h.prefix,
-    });
-    await until('the leftover failed on BullMQ', async () => (await h.queues.forModel(DEMO_MODEL).getJobState(leftover.id)) === 'failed', 30_000);
+    const oldWorker = new Worker<GenerationJobData>(
+      queueNameForModel(DEMO_MODEL),
+      () => Promise.reject(new UnrecoverableError('connect ECONNREFUSED (Postgres down)')),
+      {
+        connection: h.redis,
+        prefix: h.prefix,
+      },
+    );
+    await until(
+      'the leftover failed on BullMQ',
+      async () => (await h.queues.forModel(DEMO_MODEL).getJobState(leftover.id)) === 'failed',
+      30_000,
+    );
     await oldWorker.close();
 
     // One run at start, the next long after this test: what happens below is the pickup's doing.
@@ -222,7 +233,12 @@ describe('reconciler: Postgres restarted while jobs are picked up (private clust
       // Never failed on BullMQ and healed afterwards: each stayed on its queue.
       expect(logged(worker, 'requeued', job.id)).toBe(false);
     }
-    expect(await h.queues.forModel(DEMO_MODEL).getJobCounts('failed', 'wait', 'delayed', 'active')).toEqual({ failed: 0, wait: 0, delayed: 0, active: 0 });
+    expect(await h.queues.forModel(DEMO_MODEL).getJobCounts('failed', 'wait', 'delayed', 'active')).toEqual({
+      failed: 0,
+      wait: 0,
+      delayed: 0,
+      active: 0,
+    });
     expect(worker.child.exitCode).toBeNull();
   });
 });
@@ -256,12 +272,15 @@ describe('reconciler: the last worker of a model stopped for good', RECONCILE, (
     const { job, message } = await h.newJob({ user, params: TINY });
     const createdAt = Date.now();
     const waits = `no worker for model \`${DEMO_MODEL}\` is online; your job waits.`;
-    const waitEdits = () => h.discord.messages.get(message.id)!.edits.filter((e) => String((e.json as { content?: unknown } | null)?.content).includes(waits));
+    const waitEdits = () =>
+      h.discord.messages.get(message.id)!.edits.filter((e) => String((e.json as { content?: unknown } | null)?.content).includes(waits));
     await until('the waits message', () => waitEdits().length > 0, 60_000);
     const toldAfter = Date.now() - createdAt;
 
     const done = await h.waitForJob(job.id, (j) => j.status === 'cancelled' && j.deliveredAt !== null, 'cancelled and told', 60_000);
-    console.log(`no worker: told it waits after ${toldAfter} ms, cancelled after ${done.deliveredAt!.getTime() - createdAt} ms (NO_WORKER_TIMEOUT_MS 3000, MAX_WAIT_MS 10000)`);
+    console.log(
+      `no worker: told it waits after ${toldAfter} ms, cancelled after ${done.deliveredAt!.getTime() - createdAt} ms (NO_WORKER_TIMEOUT_MS 3000, MAX_WAIT_MS 10000)`,
+    );
     expect(waitEdits()).toHaveLength(1);
     const shown = h.discord.messages.get(message.id)!;
     expect(shown.content).toContain(`cancelled: ${escapeMarkdown(`no worker for model ${DEMO_MODEL} came online within 10 s`)}`);
@@ -308,7 +327,18 @@ describe('reconciler in this process (real connections): leadership and stalled 
       onJobStart: () => {},
       onPipelineDeath: () => {},
     });
-    const reconciler = new Reconciler({ db: h.pg.db, redis: h.redis, prefix: h.prefix, workerId, queues, settler, models: [DEMO_MODEL], metrics, logger: silentLogger(), ...options });
+    const reconciler = new Reconciler({
+      db: h.pg.db,
+      redis: h.redis,
+      prefix: h.prefix,
+      workerId,
+      queues,
+      settler,
+      models: [DEMO_MODEL],
+      metrics,
+      logger: silentLogger(),
+      ...options,
+    });
     return { metrics, queues, reconciler };
   }
 
@@ -358,10 +388,14 @@ describe('reconciler in this process (real connections): leadership and stalled 
     expect(await queue.getJobState(stalled.id)).toBe('prioritized');
     const failed = (await getJob(h.pg.db, spent.id))!;
     expect([failed.status, failed.attempts, failed.deliveredAt !== null]).toEqual(['failed', 3, true]);
-    expect(h.discord.messages.get(failed.messageId!)!.content).toContain(`failed: ${escapeMarkdown('its worker stopped responding 3 times')}`);
+    expect(h.discord.messages.get(failed.messageId!)!.content).toContain(
+      `failed: ${escapeMarkdown('its worker stopped responding 3 times')}`,
+    );
     expect(h.discord.messages.get(failed.messageId!)!.content).toContain('Your quota was refunded.');
     expect(await h.ledgerKinds(spent.id)).toEqual(['charge', 'refund']);
-    expect([metrics.reconcileActions.get({ action: 'stall_requeued' }), metrics.reconcileActions.get({ action: 'stall_failed' })]).toEqual([1, 1]);
+    expect([metrics.reconcileActions.get({ action: 'stall_requeued' }), metrics.reconcileActions.get({ action: 'stall_failed' })]).toEqual([
+      1, 1,
+    ]);
     await reconciler.stop();
     await queues.close();
   });

@@ -153,10 +153,15 @@ describe('worker recovery (shared Redis)', RECOVERY, () => {
     expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
     expect(stale.lines.some((l) => l.includes(job.id) && l.includes('"msg":"delivered"'))).toBe(false);
     // The stale run learnt it from its fence read before a preview, and stopped.
-    const stopped = JSON.parse(await stale.waitForLine((l) => l.includes(job.id) && l.includes('no longer this run'), 5000)) as { time: number; state: string };
+    const stopped = JSON.parse(await stale.waitForLine((l) => l.includes(job.id) && l.includes('no longer this run'), 5000)) as {
+      time: number;
+      state: string;
+    };
     expect(stopped.state).toBe('superseded');
     const staleStoppedMs = stopped.time - removedAt;
-    console.log(`lock removed: claimed again after ${reclaimedMs} ms, stale run stopped after ${staleStoppedMs} ms, result delivered once after ${Date.now() - removedAt - 1000} ms`);
+    console.log(
+      `lock removed: claimed again after ${reclaimedMs} ms, stale run stopped after ${staleStoppedMs} ms, result delivered once after ${Date.now() - removedAt - 1000} ms`,
+    );
     for (const w of workers) w.child.kill('SIGTERM');
     await Promise.all(workers.map((w) => w.exited));
   });
@@ -289,7 +294,9 @@ describe('worker with a dead pipeline', RECOVERY, () => {
       expect([done.status, done.attempts, done.workerId]).toEqual(['succeeded', 2, `${done.workerId!.split(':')[0]}:${healthy.child.pid}`]);
       expect(h.finalEdits(job)).toHaveLength(1);
       expect(await h.ledgerKinds(job.id)).toEqual(['charge']);
-      console.log(`pipeline thread killed: death noticed and job handed back after ${noticedMs} ms, delivered by the next worker after ${Date.now() - killedAt} ms`);
+      console.log(
+        `pipeline thread killed: death noticed and job handed back after ${noticedMs} ms, delivered by the next worker after ${Date.now() - killedAt} ms`,
+      );
       healthy.child.kill('SIGTERM');
       await healthy.exited;
     } finally {
@@ -298,7 +305,9 @@ describe('worker with a dead pipeline', RECOVERY, () => {
   });
   it('a worker process whose pipeline thread dies stops advertising and exits 1; a healthy worker takes the next job', async () => {
     const dying = h.spawnWorker({ ...FAST_RECOVERY, nodeArgs: ['--inspect=127.0.0.1:0'] });
-    const inspector = await ProcessInspector.connect(inspectorUrl(await dying.waitForLine((l) => l.includes('Debugger listening on ws://'))));
+    const inspector = await ProcessInspector.connect(
+      inspectorUrl(await dying.waitForLine((l) => l.includes('Debugger listening on ws://'))),
+    );
     try {
       await dying.ready;
       await inspector.waitForThreads(1, PIPELINE_THREAD);

@@ -86,9 +86,14 @@ describe('encodeReplay', () => {
     expect(small.frames).toBeLessThan(24);
     expect((await sharp(small.webp).metadata()).pages).toBe(small.frames);
     // The last page is the last frame: closer to it than to the frame before (lossy noise is far from exact).
-    const lastPage = await sharp(small.webp, { page: small.frames - 1 }).raw().toBuffer();
+    const lastPage = await sharp(small.webp, { page: small.frames - 1 })
+      .raw()
+      .toBuffer();
     const distanceTo = async (frame: RgbImage) => {
-      const scaled = await sharp(frame.rgb, { raw: { width: 129, height: 129, channels: 3 } }).resize({ width: 256, height: 256, kernel: 'nearest' }).raw().toBuffer();
+      const scaled = await sharp(frame.rgb, { raw: { width: 129, height: 129, channels: 3 } })
+        .resize({ width: 256, height: 256, kernel: 'nearest' })
+        .raw()
+        .toBuffer();
       return lastPage.reduce((sum, v, i) => sum + Math.abs(v - u8At(scaled, i)), 0) / lastPage.length;
     };
     expect(await distanceTo(at(frames, 23))).toBeLessThan((await distanceTo(at(frames, 22))) * 0.6);
@@ -111,7 +116,9 @@ describe('worker replays', () => {
   });
 
   function finalEdit(token: string) {
-    return h.discord.requests.filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/`) && r.response?.status === 200).at(-1)!;
+    return h.discord.requests
+      .filter((r) => r.method === 'PATCH' && r.path.includes(`/${token}/messages/`) && r.response?.status === 200)
+      .at(-1)!;
   }
 
   function buttonLabels(json: { components?: { components: { label: string }[] }[] }): string[] {
@@ -139,7 +146,21 @@ describe('worker replays', () => {
     const user = h.discord.user('remy');
     const { job } = await h.newJob({ user, params: { steps: 4, count: 1 } });
     expect((await h.waitForDelivery(job.id)).status).toBe('succeeded');
-    expect(buttonLabels(finalEdit(job.interactionToken!).json)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun', 'Replay']);
+    expect(buttonLabels(finalEdit(job.interactionToken!).json)).toEqual([
+      'Upscale (subtle)',
+      'Upscale (creative)',
+      'Vary (subtle)',
+      'Vary (strong)',
+      'Vary (region)',
+      'Zoom out 2x',
+      'Zoom out 1.5x',
+      '⬅️',
+      '➡️',
+      '⬆️',
+      '⬇️',
+      'Rerun',
+      'Replay',
+    ]);
     expect((await getReplay(h.pg.db, job.id))!.frames).toBeGreaterThanOrEqual(2);
   });
 

@@ -78,7 +78,12 @@ describe('worker', () => {
     expect(message.attachments.map((a) => a.filename)).toEqual([`${job.id}.png`]);
 
     const images = await listImages(h.pg.db, job.id);
-    expect(images.map((i) => [i.index, i.seed])).toEqual([[0, 1234], [1, 1235], [2, 1236], [3, 1237]]);
+    expect(images.map((i) => [i.index, i.seed])).toEqual([
+      [0, 1234],
+      [1, 1235],
+      [2, 1236],
+      [3, 1237],
+    ]);
     expect(readPngParameters(at(images, 0).png!)).toContain('Seed: 1234');
     expect(await ledgerKinds(job.id)).toEqual(['charge']);
   });
@@ -96,7 +101,21 @@ describe('worker', () => {
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
     const final = editsOf(job.interactionToken!).at(-1)!;
-    expect(buttonLabels(final.json)).toEqual(['Upscale (subtle)', 'Upscale (creative)', 'Vary (subtle)', 'Vary (strong)', 'Vary (region)', 'Zoom out 2x', 'Zoom out 1.5x', '⬅️', '➡️', '⬆️', '⬇️', 'Rerun', 'Replay']);
+    expect(buttonLabels(final.json)).toEqual([
+      'Upscale (subtle)',
+      'Upscale (creative)',
+      'Vary (subtle)',
+      'Vary (strong)',
+      'Vary (region)',
+      'Zoom out 2x',
+      'Zoom out 1.5x',
+      '⬅️',
+      '➡️',
+      '⬆️',
+      '⬇️',
+      'Rerun',
+      'Replay',
+    ]);
     const image = at(await listImages(h.pg.db, job.id), 0);
     expect(readPngParameters(image.png!)).toContain('Denoising strength: 0.6');
   });
@@ -107,7 +126,11 @@ describe('worker', () => {
       if (req.method !== 'PATCH' || !/^\/webhooks\/[^/]+\/[^/]+\/messages\//.test(req.path)) return undefined;
       patches += 1;
       if (patches % 3 !== 0) return undefined;
-      return { status: 429, json: { message: 'You are being rate limited.', retry_after: 0.4, global: false }, headers: { 'retry-after': '0.4' } };
+      return {
+        status: 429,
+        json: { message: 'You are being rate limited.', retry_after: 0.4, global: false },
+        headers: { 'retry-after': '0.4' },
+      };
     });
     try {
       const user = h.discord.user('rita');
@@ -139,7 +162,9 @@ describe('worker', () => {
     const done = await h.waitForDelivery(job.id);
     expect(done.status).toBe('succeeded');
     expect(done.deliveryError).toBeNull();
-    const post = h.discord.requests.find((r) => r.method === 'POST' && r.path === `/channels/${job.channelId}/messages` && r.json?.content?.includes(job.id))!;
+    const post = h.discord.requests.find(
+      (r) => r.method === 'POST' && r.path === `/channels/${job.channelId}/messages` && r.json?.content?.includes(job.id),
+    )!;
     expect(post.response?.status).toBe(200);
     expect(post.headers.authorization).toBe(`Bot ${h.discord.botToken}`);
     expect(post.json.message_reference).toMatchObject({ message_id: message.id });

@@ -46,21 +46,39 @@ export function isServerAdmin(config: BotConfig, interaction: Interaction): bool
 }
 
 function refuse(ctx: BotContext, interaction: Interaction, command: string, message: string, details: Record<string, unknown> = {}): never {
-  auditOnce(ctx.db, { actorId: interaction.user.id, action: 'access.denied', targetId: null, details: { command, guildId: interaction.guildId, ...details } }, DENIAL_AUDIT_WINDOW_MS).catch(
-    (err: unknown) => ctx.logger.error({ err }, 'could not audit a refused interaction'),
-  );
+  auditOnce(
+    ctx.db,
+    {
+      actorId: interaction.user.id,
+      action: 'access.denied',
+      targetId: null,
+      details: { command, guildId: interaction.guildId, ...details },
+    },
+    DENIAL_AUDIT_WINDOW_MS,
+  ).catch((err: unknown) => ctx.logger.error({ err }, 'could not audit a refused interaction'));
   throw new UserError(message);
 }
 
 /** Throws UserError unless the user may use the command (`name` as users see it, e.g. `/settings`; refusals are audited per subcommand). */
-export function enforceCommandAccess(ctx: BotContext, interaction: Interaction, access: CommandAccess, name: string, subcommand: string | null): void {
+export function enforceCommandAccess(
+  ctx: BotContext,
+  interaction: Interaction,
+  access: CommandAccess,
+  name: string,
+  subcommand: string | null,
+): void {
   const audited = subcommand === null ? name : `${name} ${subcommand}`;
   switch (access) {
     case 'everyone':
       return;
     case 'botOwner':
       if (isBotOwner(ctx.config, interaction.user.id)) return;
-      return refuse(ctx, interaction, audited, `Only the bot's owners can use ${name}. Server admins manage their own server with /settings.`);
+      return refuse(
+        ctx,
+        interaction,
+        audited,
+        `Only the bot's owners can use ${name}. Server admins manage their own server with /settings.`,
+      );
     case 'serverAdmin':
       if (interaction.guildId === null) throw new UserError(`${name} is about one server: use it in that server.`);
       if (isServerAdmin(ctx.config, interaction)) return;
@@ -69,12 +87,24 @@ export function enforceCommandAccess(ctx: BotContext, interaction: Interaction, 
 }
 
 /** Throws UserError unless the user may act on the job; `via` words the refusal for buttons or commands. */
-export function enforceJobAccess(ctx: BotContext, interaction: Interaction, access: JobAccess, job: Job, via: { kind: 'button' | 'command'; name: string }): void {
+export function enforceJobAccess(
+  ctx: BotContext,
+  interaction: Interaction,
+  access: JobAccess,
+  job: Job,
+  via: { kind: 'button' | 'command'; name: string },
+): void {
   const user = interaction.user.id;
   if (job.userId === user) return;
   if (access === 'ownerOrAdmin') {
     if (isBotOwner(ctx.config, user)) return;
     if (job.guildId !== null && job.guildId === interaction.guildId && isServerAdmin(ctx.config, interaction)) return;
   }
-  refuse(ctx, interaction, via.name, via.kind === 'button' ? `These buttons belong to <@${job.userId}>.` : `Job \`${job.id}\` belongs to <@${job.userId}>.`, { jobId: job.id });
+  refuse(
+    ctx,
+    interaction,
+    via.name,
+    via.kind === 'button' ? `These buttons belong to <@${job.userId}>.` : `Job \`${job.id}\` belongs to <@${job.userId}>.`,
+    { jobId: job.id },
+  );
 }

@@ -23,7 +23,12 @@ export function allowedUrl(url: URL, hosts: readonly string[]): boolean {
   return hosts.some((entry) => {
     const plain = entry.startsWith('http://');
     const hostPort = plain ? entry.slice('http://'.length) : entry;
-    return url.protocol === (plain ? 'http:' : 'https:') && url.host.toLowerCase() === hostPort.toLowerCase() && url.username === '' && url.password === '';
+    return (
+      url.protocol === (plain ? 'http:' : 'https:') &&
+      url.host.toLowerCase() === hostPort.toLowerCase() &&
+      url.username === '' &&
+      url.password === ''
+    );
   });
 }
 
@@ -72,7 +77,8 @@ export async function fetchPicture(rawUrl: string, policy: Policy): Promise<Pict
   } catch {
     throw new UserError('That attachment has no usable address.');
   }
-  if (!allowedUrl(url, policy.ATTACHMENT_HOSTS)) throw new UserError('Pictures are taken only from Discord: attach the file to the command.');
+  if (!allowedUrl(url, policy.ATTACHMENT_HOSTS))
+    throw new UserError('Pictures are taken only from Discord: attach the file to the command.');
   const bytes = await download(url, policy.MAX_INPUT_BYTES);
   const format = sniff(bytes);
   if (format === null) throw new UserError('Your picture must be a PNG, JPEG or WebP file.');

@@ -33,7 +33,11 @@ export class Bot {
   constructor(options: BotOptions) {
     this.context = options.context;
     this.token = options.token;
-    this.client = new Client({ intents: [GatewayIntentBits.Guilds], rest: { api: options.apiBase }, ...shardOptions(options.shardCount ?? 'auto') });
+    this.client = new Client({
+      intents: [GatewayIntentBits.Guilds],
+      rest: { api: options.apiBase },
+      ...shardOptions(options.shardCount ?? 'auto'),
+    });
     const { logger } = options.context;
     this.client.on(Events.InteractionCreate, (interaction) => {
       const handled = handleInteraction(this.context, interaction)
@@ -51,7 +55,10 @@ export class Bot {
     const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
     await this.client.login(this.token);
     await ready;
-    this.context.logger.info({ user: this.client.user?.tag, guilds: this.client.guilds.cache.size, shards: this.client.ws.shards.size }, 'bot ready');
+    this.context.logger.info(
+      { user: this.client.user?.tag, guilds: this.client.guilds.cache.size, shards: this.client.ws.shards.size },
+      'bot ready',
+    );
   }
 
   /** Stops taking interactions, waits for the ones in flight, disconnects. */

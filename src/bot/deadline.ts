@@ -51,11 +51,19 @@ export async function withinBudget<T>(
     try {
       await interaction.deferReply();
     } catch (deferError) {
-      await work.then(
-        (result) => undo?.(result),
-        // Its error could only have been shown in the reply that just failed.
-        (workError: unknown) => ctx.logger.debug({ err: workError, interactionId: interaction.id }, 'the deferral failed; so did the work'),
-      ).catch((undoError: unknown) => ctx.logger.error({ err: undoError, interactionId: interaction.id }, 'could not take back the work of an interaction that could not be answered'));
+      await work
+        .then(
+          (result) => undo?.(result),
+          // Its error could only have been shown in the reply that just failed.
+          (workError: unknown) =>
+            ctx.logger.debug({ err: workError, interactionId: interaction.id }, 'the deferral failed; so did the work'),
+        )
+        .catch((undoError: unknown) =>
+          ctx.logger.error(
+            { err: undoError, interactionId: interaction.id },
+            'could not take back the work of an interaction that could not be answered',
+          ),
+        );
       throw deferError;
     }
     return await work;

@@ -47,7 +47,15 @@ export async function submitEdit(
   const requests =
     input.text === null
       ? [base]
-      : (await remixedRequests(ctx, parent, input.text)).map((r) => ({ ...base, prompt: r.prompt, negativePrompt: r.negativePrompt, seed: r.seed, steps: r.steps, guidance: r.guidance, sampler: r.sampler }));
+      : (await remixedRequests(ctx, parent, input.text)).map((r) => ({
+          ...base,
+          prompt: r.prompt,
+          negativePrompt: r.negativePrompt,
+          seed: r.seed,
+          steps: r.steps,
+          guidance: r.guidance,
+          sampler: r.sampler,
+        }));
   await submitGenerations(
     ctx,
     interaction,

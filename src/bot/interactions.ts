@@ -2,7 +2,13 @@
 // declares about access (access.ts) before the handler runs, loading the job of job-bound
 // handlers within the response budget, and sends every error through errors.ts. Nothing
 // thrown here escapes: the process never crashes on an interaction.
-import type { AutocompleteInteraction, ButtonInteraction, ChatInputCommandInteraction, Interaction, ModalSubmitInteraction } from 'discord.js';
+import type {
+  AutocompleteInteraction,
+  ButtonInteraction,
+  ChatInputCommandInteraction,
+  Interaction,
+  ModalSubmitInteraction,
+} from 'discord.js';
 import { getPreferences, type Job } from '../db/index.js';
 import { parseCustomId, parseModalId, type ButtonAction } from '../discord/custom-ids.js';
 import { enforceCommandAccess, enforceJobAccess } from './access.js';
@@ -64,7 +70,10 @@ async function runButton(ctx: BotContext, interaction: ButtonInteraction | Modal
     interaction,
     jobFromButton(ctx, parsed.jobId).then(async (found: Job) => {
       enforceJobAccess(ctx, interaction, handler.access, found, { kind: 'button', name: `button ${parsed.action}` });
-      const [rules, preferences] = await Promise.all([handler.posts ? enforceRules(ctx, interaction, found) : NOWHERE, remixing ? getPreferences(ctx.db, interaction.user.id) : null]);
+      const [rules, preferences] = await Promise.all([
+        handler.posts ? enforceRules(ctx, interaction, found) : NOWHERE,
+        remixing ? getPreferences(ctx.db, interaction.user.id) : null,
+      ]);
       return { job: found, place: rules, remix: preferences?.remix === true };
     }),
   );
@@ -85,7 +94,11 @@ export async function handleInteraction(ctx: BotContext, interaction: Interactio
   if (!interaction.isRepliable()) return;
   const startedAt = ctx.clock();
   ctx.responseBudget.arrivals.set(interaction, startedAt);
-  const name = interaction.isChatInputCommand() ? `/${interaction.commandName}` : interaction.isButton() ? interaction.customId : `type ${interaction.type}`;
+  const name = interaction.isChatInputCommand()
+    ? `/${interaction.commandName}`
+    : interaction.isButton()
+      ? interaction.customId
+      : `type ${interaction.type}`;
   try {
     if (interaction.isChatInputCommand()) {
       const command = COMMANDS_BY_NAME.get(interaction.commandName);

@@ -7,7 +7,10 @@ import { UserError } from './errors.js';
 /** The job a user typed (look-alike characters forgiven), or a UserError. */
 export async function jobFromTypedId(ctx: BotContext, typed: string): Promise<Job> {
   const id = normalizeJobId(typed);
-  if (id === null) throw new UserError('That is not a job id. Job ids have 12 letters and digits, like `0abc12de34fg`; they are in every result message and in /history.');
+  if (id === null)
+    throw new UserError(
+      'That is not a job id. Job ids have 12 letters and digits, like `0abc12de34fg`; they are in every result message and in /history.',
+    );
   const job = await getJob(ctx.db, id);
   if (job === null) throw new UserError(`There is no job \`${id}\`.`);
   return job;
@@ -21,7 +24,12 @@ export async function jobFromButton(ctx: BotContext, jobId: string): Promise<Job
 }
 
 /** Autocomplete for job options: the user's recent jobs matching what they typed (id or prompt). */
-export async function jobChoices(ctx: BotContext, userId: string, typed: string, onlySucceeded: boolean): Promise<{ name: string; value: string }[]> {
+export async function jobChoices(
+  ctx: BotContext,
+  userId: string,
+  typed: string,
+  onlySucceeded: boolean,
+): Promise<{ name: string; value: string }[]> {
   const needle = typed.trim().toLowerCase();
   const jobs = await listUserJobs(ctx.db, userId, 50);
   return jobs

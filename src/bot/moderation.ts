@@ -34,7 +34,9 @@ import { LOOK_ALIKES } from './confusables.js';
 /** Dropped before anything else: combining marks (once NFKD has split accents off) and invisible characters. */
 const MARKS_AND_INVISIBLES = new RegExp('[\\p{M}\\p{Cf}\\p{Default_Ignorable_Code_Point}[\\p{Cc}--\\s]]', 'gv');
 
-const LATIN_READING = new Map<string, string>(Object.entries(LOOK_ALIKES).flatMap(([latin, letters]) => [...letters].map((letter) => [letter, latin] as const)));
+const LATIN_READING = new Map<string, string>(
+  Object.entries(LOOK_ALIKES).flatMap(([latin, letters]) => [...letters].map((letter) => [letter, latin] as const)),
+);
 
 /** A character that continues a word: a letter or digit of a script that separates words with spaces. */
 const WORD_CHAR = '[[\\p{L}\\p{N}]--[\\p{sc=Han}\\p{sc=Hiragana}\\p{sc=Katakana}\\p{sc=Hangul}]]';
@@ -66,7 +68,10 @@ function readLookAlikes(text: string): string {
 
 /** The words of a text (runs of word characters) between single spaces, with a space at each end. */
 function spacedWords(text: string): string {
-  return ` ${text.split(NOT_WORD_CHARS).filter((w) => w !== '').join(' ')} `;
+  return ` ${text
+    .split(NOT_WORD_CHARS)
+    .filter((w) => w !== '')
+    .join(' ')} `;
 }
 
 /** A text in matching form, and its words alone (what most banned words are looked for in). */
@@ -144,7 +149,11 @@ function literalWordTest(form: string): WordTest {
     pattern.lastIndex = 0;
     for (let match = pattern.exec(text); match !== null; match = pattern.exec(text)) {
       const end = match.index + match[0].length;
-      if (!ENDS_WITH_WORD_CHAR.test(text.slice(Math.max(0, match.index - 2), match.index)) && !STARTS_WITH_WORD_CHAR.test(text.slice(end, end + 2))) return true;
+      if (
+        !ENDS_WITH_WORD_CHAR.test(text.slice(Math.max(0, match.index - 2), match.index)) &&
+        !STARTS_WITH_WORD_CHAR.test(text.slice(end, end + 2))
+      )
+        return true;
       pattern.lastIndex = match.index + 1;
     }
     return false;

@@ -3,17 +3,16 @@
 // and merged with the explicit options (the same field given both ways and different is a
 // refusal naming both) and then with the user's preferences, the A1111 syntax checked. The
 // job contract validates every value when each job is created (submit.ts).
-import {
-  isSamplerName,
-  LIMITS,
-  oneOfProblem,
-  SAMPLERS,
-  type JobParams,
-  type ModelInfo,
-  type SamplerName,
-} from '../contract/index.js';
+import { isSamplerName, LIMITS, oneOfProblem, SAMPLERS, type JobParams, type ModelInfo, type SamplerName } from '../contract/index.js';
 import type { Preferences } from '../db/index.js';
-import { expandPermutations, parseInlineParameters, parsePromptAttention, promptSchedules, PromptError, type InlineParameterName } from '../prompt/index.js';
+import {
+  expandPermutations,
+  parseInlineParameters,
+  parsePromptAttention,
+  promptSchedules,
+  PromptError,
+  type InlineParameterName,
+} from '../prompt/index.js';
 import type { BotContext } from './context.js';
 import { UserError } from './errors.js';
 import { isAspect, parseRatio, sizeForAspect, sizeForRatio, type Aspect } from './sizes.js';
@@ -71,7 +70,8 @@ export async function resolveModel(ctx: BotContext, requested: string | undefine
   if (models.length === 0) throw new UserError('No worker is running right now, so no model is available. Please try again in a minute.');
   const available = models.map((m) => `\`${m.name}\``).join(', ');
   // The bot cannot tell a typo from a model whose last worker went away: both have no worker now.
-  if (requested === undefined) throw new UserError(`No worker is serving the default model \`${name}\` right now. Pick one of: ${available}.`);
+  if (requested === undefined)
+    throw new UserError(`No worker is serving the default model \`${name}\` right now. Pick one of: ${available}.`);
   throw new UserError(`No worker is serving the model \`${requested.slice(0, 64)}\` right now. Available: ${available}.`);
 }
 
@@ -126,7 +126,12 @@ async function requestFrom(
     const typed = inline[flag];
     const given = explicit[option];
     if (typed === undefined || given === undefined) continue;
-    const same = flag === 'ar' ? parseRatio(typed) !== null && parseRatio(typed) === parseRatio(String(given)) : typeof given === 'number' ? asNumber(typed) === given : typed === given;
+    const same =
+      flag === 'ar'
+        ? parseRatio(typed) !== null && parseRatio(typed) === parseRatio(String(given))
+        : typeof given === 'number'
+          ? asNumber(typed) === given
+          : typed === given;
     if (!same) throw new UserError(`\`${option}:${String(given)}\` and \`--${flag} ${typed}\` disagree: give one of them.`);
   }
   if (pictureRatio === null && (inline.strength !== undefined || explicit.imageStrength !== undefined)) {
@@ -149,7 +154,8 @@ async function requestFrom(
   const ratioText = inline.ar ?? explicit.aspect;
   if (ratioText !== undefined) {
     const ratio = parseRatio(ratioText);
-    if (ratio === null) throw new UserError(`\`--ar\` must be a ratio of two numbers like 16:9 (at most 8:1), not \`${ratioText.slice(0, 20)}\`.`);
+    if (ratio === null)
+      throw new UserError(`\`--ar\` must be a ratio of two numbers like 16:9 (at most 8:1), not \`${ratioText.slice(0, 20)}\`.`);
     size = sizeForRatio(ratio, model, ctx.config.MAX_PIXELS);
   } else if (from !== null) {
     size = { width: from.width, height: from.height };
@@ -174,9 +180,18 @@ async function requestFrom(
     count: inline.count !== undefined ? asNumber(inline.count) : (explicit.count ?? from?.count ?? preferences?.count ?? DEFAULTS.count),
     seed: inline.seed !== undefined ? asNumber(inline.seed) : (explicit.seed ?? seed()),
     rng: from?.rng ?? 'numpy',
-    imageStrength: pictureRatio === null ? null : inline.strength !== undefined ? asNumber(inline.strength) : (explicit.imageStrength ?? LIMITS.imageStrength.default),
+    imageStrength:
+      pictureRatio === null
+        ? null
+        : inline.strength !== undefined
+          ? asNumber(inline.strength)
+          : (explicit.imageStrength ?? LIMITS.imageStrength.default),
   };
-  checkPromptSyntax(request.prompt, request.negativePrompt, typeof request.steps === 'number' && Number.isInteger(request.steps) ? request.steps : DEFAULTS.steps);
+  checkPromptSyntax(
+    request.prompt,
+    request.negativePrompt,
+    typeof request.steps === 'number' && Number.isInteger(request.steps) ? request.steps : DEFAULTS.steps,
+  );
   return request;
 }
 

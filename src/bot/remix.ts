@@ -26,13 +26,25 @@ export function promptLabel(job: Pick<Job, 'prompt' | 'negativePrompt'>) {
     type: 18 as const,
     label: 'Prompt',
     description: 'Inline parameters work here too: --no, --seed, --steps, ...',
-    component: { type: 4 as const, custom_id: PROMPT_FIELD, style: 2 as const, required: true, min_length: 1, max_length: Math.min(TEXT_INPUT_MAX, 2 * LIMITS.promptChars + 10), value: promptAsTyped(job) },
+    component: {
+      type: 4 as const,
+      custom_id: PROMPT_FIELD,
+      style: 2 as const,
+      required: true,
+      min_length: 1,
+      max_length: Math.min(TEXT_INPUT_MAX, 2 * LIMITS.promptChars + 10),
+      value: promptAsTyped(job),
+    },
   };
 }
 
 /** The remix modal of a button's action on a job. */
 export function remixModal(action: ButtonAction, job: Job): APIModalInteractionResponseCallbackData {
-  return { custom_id: buildModalId(action), title: 'Remix: edit the prompt', components: [promptLabel(job)] as APIModalInteractionResponseCallbackData['components'] };
+  return {
+    custom_id: buildModalId(action),
+    title: 'Remix: edit the prompt',
+    components: [promptLabel(job)] as APIModalInteractionResponseCallbackData['components'],
+  };
 }
 
 /** The edited prompt of a submitted modal. */

@@ -28,13 +28,15 @@ export async function enforceRules(ctx: BotContext, interaction: RepliableIntera
     guildId === null ? null : getGuildSettings(ctx.db, guildId),
   ]);
   if (user?.banned) throw new UserError(`You are banned from using this bot${user.banReason ? `: ${user.banReason}` : '.'}`);
-  if (serverBan !== null) throw new UserError(`You are banned from using this bot in this server${serverBan.reason ? `: ${serverBan.reason}` : '.'}`);
+  if (serverBan !== null)
+    throw new UserError(`You are banned from using this bot in this server${serverBan.reason ? `: ${serverBan.reason}` : '.'}`);
   if (guild !== null && guild.allowedChannelIds.length > 0 && !guild.allowedChannelIds.includes(interaction.channelId ?? '')) {
     throw new UserError(`I am not enabled in this channel. Try ${guild.allowedChannelIds.map((id) => `<#${id}>`).join(', ')}.`);
   }
   if (job !== null) {
     const word = bannedWordIn(ctx, guild, [job.prompt, job.negativePrompt]);
-    if (word !== null) throw new UserError(`Job \`${job.id}\`'s prompt contains a word banned here (\`${word}\`), so it cannot be shown or reused here.`);
+    if (word !== null)
+      throw new UserError(`Job \`${job.id}\`'s prompt contains a word banned here (\`${word}\`), so it cannot be shown or reused here.`);
   }
   return { guild };
 }

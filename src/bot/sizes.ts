@@ -24,11 +24,16 @@ export function parseRatio(text: string): number | null {
  * (width / height), among sizes with an area of 0.6-1.6x the native one and at most
  * `maxPixels`; ties go to the area closest to native. A model with a fixed size makes only that.
  */
-export function sizeForRatio(ratio: number, model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple' | 'fixedSize'>, maxPixels: number): { width: number; height: number } {
+export function sizeForRatio(
+  ratio: number,
+  model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple' | 'fixedSize'>,
+  maxPixels: number,
+): { width: number; height: number } {
   if (model.fixedSize !== null) return { ...model.fixedSize };
   const m = model.sizeMultiple;
   const native = model.nativeWidth * model.nativeHeight;
-  if (Math.abs(Math.log(ratio * (model.nativeHeight / model.nativeWidth))) < 1e-9) return { width: model.nativeWidth, height: model.nativeHeight };
+  if (Math.abs(Math.log(ratio * (model.nativeHeight / model.nativeWidth))) < 1e-9)
+    return { width: model.nativeWidth, height: model.nativeHeight };
   const target = Math.log(ratio);
   let best = { width: model.nativeWidth, height: model.nativeHeight, ratioError: Infinity, areaError: Infinity };
   const maxSide = Math.ceil(Math.sqrt(native * MAX_AREA_FACTOR * MAX_RATIO) / m) * m;
@@ -47,7 +52,11 @@ export function sizeForRatio(ratio: number, model: Pick<ModelInfo, 'nativeWidth'
 }
 
 /** sizeForRatio of one of the `aspect` option's choices. */
-export function sizeForAspect(aspect: Aspect, model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple' | 'fixedSize'>, maxPixels: number): { width: number; height: number } {
+export function sizeForAspect(
+  aspect: Aspect,
+  model: Pick<ModelInfo, 'nativeWidth' | 'nativeHeight' | 'sizeMultiple' | 'fixedSize'>,
+  maxPixels: number,
+): { width: number; height: number } {
   const ratio = parseRatio(aspect);
   if (ratio === null) throw new RangeError(`internal error: the aspect choice ${aspect} does not parse`);
   return sizeForRatio(ratio, model, maxPixels);

@@ -6,7 +6,16 @@
 // queued message) is failed and refunded on the spot: nothing stays charged unseen.
 import type { RepliableInteraction } from 'discord.js';
 import { jobParamsProblems, modelProblems, type JobKind, type JobParams } from '../contract/index.js';
-import { createJobWithReservation, failJob, getGuildSettings, jobRefund, queuePosition, setMessageId, type CreateJobResult, type Job } from '../db/index.js';
+import {
+  createJobWithReservation,
+  failJob,
+  getGuildSettings,
+  jobRefund,
+  queuePosition,
+  setMessageId,
+  type CreateJobResult,
+  type Job,
+} from '../db/index.js';
 import { escapeMarkdown, renderFailed, renderQueued, type MessagePayload } from '../discord/messages.js';
 import { isUserVisible } from '../errors.js';
 import { enqueueGeneration } from '../queue/index.js';
@@ -38,7 +47,8 @@ type Refusal = Exclude<Extract<CreateJobResult, { ok: false }>, { reason: 'dupli
 function refusalMessage(refusal: Refusal, cost: number): string {
   switch (refusal.reason) {
     case 'quota': {
-      const which = refusal.level === 'server' ? `in this server (${refusal.limit} images per day here)` : `(${refusal.limit} images per day)`;
+      const which =
+        refusal.level === 'server' ? `in this server (${refusal.limit} images per day here)` : `(${refusal.limit} images per day)`;
       return refusal.remaining === 0
         ? `You have no quota left ${which}. It resets ${discordTime(refusal.resetsAt)}.`
         : `Not enough quota left ${which}: ${refusal.remaining} image${refusal.remaining === 1 ? '' : 's'} left, this needs ${cost}. Ask for fewer images, or wait for the reset ${discordTime(refusal.resetsAt)}.`;
@@ -105,11 +115,14 @@ export async function createJob(
   if (interaction.channelId === null) throw new UserError('I cannot work in this kind of channel.');
   if (options.needsWorker) {
     const model = await ctx.models.find(request.params.model);
-    if (model === null) throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
+    if (model === null)
+      throw new UserError(`No worker is serving the model \`${request.params.model}\` right now. Please try again in a minute.`);
     const unfit = modelProblems(request.params, model, { maxPixels: ctx.config.MAX_PIXELS, img2img: request.params.init !== null })[0];
     if (unfit !== undefined) throw new UserError(unfit);
   }
-  return withinBudget(ctx, interaction, reserve(ctx, interaction, request, options.place, options.part ?? 0), (job) => abandonJob(ctx, job, 'the first response to Discord failed'));
+  return withinBudget(ctx, interaction, reserve(ctx, interaction, request, options.place, options.part ?? 0), (job) =>
+    abandonJob(ctx, job, 'the first response to Discord failed'),
+  );
 }
 
 /**
@@ -142,7 +155,9 @@ async function postAndEnqueue(ctx: BotContext, job: Job, post: (payload: Message
   try {
     messageId = await post(renderQueued(job, (await queuePosition(ctx.db, job)) + 1));
   } catch (error) {
-    await abandonJob(ctx, job, 'the queued message could not be sent').catch((e: unknown) => ctx.logger.error({ err: e, jobId: job.id }, 'could not fail the job'));
+    await abandonJob(ctx, job, 'the queued message could not be sent').catch((e: unknown) =>
+      ctx.logger.error({ err: e, jobId: job.id }, 'could not fail the job'),
+    );
     throw error;
   }
   try {
@@ -151,7 +166,8 @@ async function postAndEnqueue(ctx: BotContext, job: Job, post: (payload: Message
   } catch (error) {
     ctx.logger.error({ err: error, jobId: job.id }, 'could not queue the job');
     const { didFail } = await failJob(ctx.db, job.id, 'could not be queued');
-    if (didFail) await post(renderFailed(job, 'it could not be queued; please try again', await jobRefund(ctx.db, job.id))).catch(() => undefined);
+    if (didFail)
+      await post(renderFailed(job, 'it could not be queued; please try again', await jobRefund(ctx.db, job.id))).catch(() => undefined);
     throw error;
   }
   ctx.logger.info({ jobId: job.id, kind: job.kind, userId: job.userId, model: job.model, count: job.count }, 'job queued');
@@ -162,7 +178,12 @@ async function postAndEnqueue(ctx: BotContext, job: Job, post: (payload: Message
  * queued on its own. The reply lists them (a refused one with its reason); each job gets a
  * message of its own, a follow-up the worker edits. All refused: the first refusal is the answer.
  */
-export async function submitGenerations(ctx: BotContext, interaction: RepliableInteraction, requests: NewJob[], place: Place): Promise<Job[]> {
+export async function submitGenerations(
+  ctx: BotContext,
+  interaction: RepliableInteraction,
+  requests: NewJob[],
+  place: Place,
+): Promise<Job[]> {
   if (requests.length === 1) return [await submitGeneration(ctx, interaction, requests[0]!, place)];
   const outcomes: ({ job: Job } | { refusal: string })[] = [];
   for (const [part, request] of requests.entries()) {
@@ -171,7 +192,8 @@ export async function submitGenerations(ctx: BotContext, interaction: RepliableI
     } catch (error) {
       if (!isUserVisible(error)) {
         // No reply will list the jobs made so far (the deferral failed, the database went away).
-        for (const o of outcomes) if ('job' in o) await abandonJob(ctx, o.job, 'the first response to Discord failed').catch(() => undefined);
+        for (const o of outcomes)
+          if ('job' in o) await abandonJob(ctx, o.job, 'the first response to Discord failed').catch(() => undefined);
         throw error;
       }
       outcomes.push({ refusal: error.message });
@@ -179,10 +201,15 @@ export async function submitGenerations(ctx: BotContext, interaction: RepliableI
   }
   const jobs = outcomes.flatMap((o) => ('job' in o ? [o.job] : []));
   if (jobs.length === 0) throw new UserError((outcomes[0] as { refusal: string }).refusal);
-  const lines = outcomes.map((o, i) => `${i + 1}. ${'job' in o ? `\`${o.job.id}\` ${escapeMarkdown(o.job.prompt.slice(0, 150))}` : `not queued: ${o.refusal}`}`);
+  const lines = outcomes.map(
+    (o, i) => `${i + 1}. ${'job' in o ? `\`${o.job.id}\` ${escapeMarkdown(o.job.prompt.slice(0, 150))}` : `not queued: ${o.refusal}`}`,
+  );
   try {
     await respondPublicly(interaction, {
-      content: `<@${interaction.user.id}>'s prompt makes ${requests.length} prompts; ${jobs.length} queued:\n${lines.join('\n')}`.slice(0, 2000),
+      content: `<@${interaction.user.id}>'s prompt makes ${requests.length} prompts; ${jobs.length} queued:\n${lines.join('\n')}`.slice(
+        0,
+        2000,
+      ),
       components: [],
       files: [],
       allowedMentions: { parse: [] },

@@ -52,5 +52,11 @@ export interface ButtonHandler<A extends ButtonAction['action'] = ButtonAction['
   posts: boolean;
   /** With the user's remix preference on, a click this says yes to opens the job's prompt for editing first (remix.ts). */
   remixable?(parsed: Extract<ButtonAction, { action: A }>): boolean;
-  execute(ctx: BotContext, interaction: ButtonInteraction | ModalSubmitInteraction, parsed: Extract<ButtonAction, { action: A }>, job: Job, place: Place): Promise<void>;
+  execute(
+    ctx: BotContext,
+    interaction: ButtonInteraction | ModalSubmitInteraction,
+    parsed: Extract<ButtonAction, { action: A }>,
+    job: Job,
+    place: Place,
+  ): Promise<void>;
 }

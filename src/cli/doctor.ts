@@ -90,7 +90,11 @@ async function checkPostgres(config: Config, timeoutMs: number, report: Report):
   let database: DbHandle | undefined;
   try {
     database = createDb(config.DATABASE_URL, { max: 1 });
-    const [row] = await withTimeout(database.sql<{ version: string }[]>`select current_setting('server_version') as version`, timeoutMs, 'Postgres');
+    const [row] = await withTimeout(
+      database.sql<{ version: string }[]>`select current_setting('server_version') as version`,
+      timeoutMs,
+      'Postgres',
+    );
     if (row === undefined) throw new Error('the server_version query returned no row');
     report('postgres', 'ok', `PostgreSQL ${row.version} at ${where(config.DATABASE_URL)}`);
   } catch (error) {
@@ -111,14 +115,30 @@ async function checkPostgres(config: Config, timeoutMs: number, report: Report):
 
 /** `key:value` lines of an INFO section. */
 function parseInfo(text: string): Map<string, string> {
-  return new Map(text.split(/\r?\n/).filter((l) => l.includes(':')).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]));
+  return new Map(
+    text
+      .split(/\r?\n/)
+      .filter((l) => l.includes(':'))
+      .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1)]),
+  );
 }
 
 async function checkRedis(config: Config, timeoutMs: number, report: Report): Promise<void> {
-  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(config.REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined); // failures surface through the awaited commands
   try {
-    const server = parseInfo(await withTimeout(redis.connect().then(() => redis.info('server')), timeoutMs, 'Redis'));
+    const server = parseInfo(
+      await withTimeout(
+        redis.connect().then(() => redis.info('server')),
+        timeoutMs,
+        'Redis',
+      ),
+    );
     report('redis', 'ok', `Redis ${server.get('redis_version') ?? '?'} at ${where(config.REDIS_URL)}`);
   } catch (error) {
     report('redis', 'FAIL', `cannot use ${where(config.REDIS_URL)}: ${message(error)}`);
@@ -129,23 +149,43 @@ async function checkRedis(config: Config, timeoutMs: number, report: Report): Pr
     const memory = parseInfo(await redis.info('memory'));
     const policy = memory.get('maxmemory_policy') ?? 'unknown';
     if (policy === 'noeviction') report('redis-memory', 'ok', 'maxmemory-policy noeviction');
-    else report('redis-memory', 'FAIL', `maxmemory-policy is ${policy}: BullMQ needs noeviction, or Redis may delete queued jobs (redis-server --maxmemory-policy noeviction)`);
+    else
+      report(
+        'redis-memory',
+        'FAIL',
+        `maxmemory-policy is ${policy}: BullMQ needs noeviction, or Redis may delete queued jobs (redis-server --maxmemory-policy noeviction)`,
+      );
 
     const persistence = parseInfo(await redis.info('persistence'));
-    const saves = await redis.config('GET', 'save').then((r) => String(r[1] ?? '').trim(), () => undefined);
+    const saves = await redis.config('GET', 'save').then(
+      (r) => String(r[1] ?? '').trim(),
+      () => undefined,
+    );
     if (persistence.get('aof_enabled') === '1') {
-      const fsync = await redis.config('GET', 'appendfsync').then((r) => String(r[1]), () => 'unknown');
+      const fsync = await redis.config('GET', 'appendfsync').then(
+        (r) => String(r[1]),
+        () => 'unknown',
+      );
       report('redis-persist', 'ok', `AOF on (appendfsync ${fsync})`);
     } else if (saves) {
       report('redis-persist', 'ok', `RDB snapshots (save ${saves}); AOF would lose less on a crash (--appendonly yes)`);
     } else {
-      report('redis-persist', 'warn', `no persistence${saves === undefined ? ' (CONFIG is disabled; AOF off)' : ''}: a Redis restart empties the queues (redis-server --appendonly yes --appendfsync everysec)`);
+      report(
+        'redis-persist',
+        'warn',
+        `no persistence${saves === undefined ? ' (CONFIG is disabled; AOF off)' : ''}: a Redis restart empties the queues (redis-server --appendonly yes --appendfsync everysec)`,
+      );
     }
 
     const workers = await liveWorkers(redis, config.REDIS_PREFIX);
     const served = new Set(workers.flatMap((w) => w.models.map((m) => m.name)));
     if (workers.length === 0) report('workers', 'warn', `no live worker under prefix "${config.REDIS_PREFIX}": jobs wait until one starts`);
-    else if (!served.has(config.DEFAULT_MODEL)) report('workers', 'warn', `${workers.length} live, serving ${[...served].join(', ')}, but none serves DEFAULT_MODEL ${config.DEFAULT_MODEL}`);
+    else if (!served.has(config.DEFAULT_MODEL))
+      report(
+        'workers',
+        'warn',
+        `${workers.length} live, serving ${[...served].join(', ')}, but none serves DEFAULT_MODEL ${config.DEFAULT_MODEL}`,
+      );
     else report('workers', 'ok', `${workers.length} live, serving ${[...served].sort().join(', ')}`);
   } catch (error) {
     report('redis', 'FAIL', message(error));
@@ -212,7 +252,11 @@ async function checkDiscord(config: Config, timeoutMs: number, report: Report): 
     const detail = `logged in as ${user.username} (${user.id})`;
     if (!user.bot) report('discord', 'FAIL', `${detail}, which is not a bot account: use the token of the application's bot`);
     else if (config.DISCORD_APPLICATION_ID && config.DISCORD_APPLICATION_ID !== user.id) {
-      report('discord', 'warn', `${detail}, but DISCORD_APPLICATION_ID is ${config.DISCORD_APPLICATION_ID}: commands register under that application`);
+      report(
+        'discord',
+        'warn',
+        `${detail}, but DISCORD_APPLICATION_ID is ${config.DISCORD_APPLICATION_ID}: commands register under that application`,
+      );
     } else if (!config.DISCORD_APPLICATION_ID) report('discord', 'warn', `${detail}; DISCORD_APPLICATION_ID is not set (use ${user.id})`);
     else report('discord', 'ok', detail);
   } catch (error) {
@@ -226,5 +270,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const failed = results.filter((r) => r.status === 'FAIL').length;
   const warned = results.filter((r) => r.status === 'warn').length;
   // Exit explicitly: a model that never finished loading may leave its thread running.
-  process.stdout.write(`${failed} failed, ${warned} warnings, ${results.length - failed - warned} ok\n`, () => process.exit(failed > 0 ? 1 : 0));
+  process.stdout.write(`${failed} failed, ${warned} warnings, ${results.length - failed - warned} ok\n`, () =>
+    process.exit(failed > 0 ? 1 : 0),
+  );
 }

@@ -93,15 +93,18 @@ function parse(argv: string[]) {
   if (prompt === undefined || more.length > 0) throw new UsageError('give exactly one prompt (quote it)');
   if (prompt.trim() === '') throw new UsageError('the prompt is empty');
   const sampler = values.sampler;
-  if (sampler !== undefined && !isSamplerName(sampler)) throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got '${sampler}'`);
+  if (sampler !== undefined && !isSamplerName(sampler))
+    throw new UsageError(`--sampler must be one of ${SAMPLERS.join(', ')}, got '${sampler}'`);
   const rng = RNG_NAMES.find((name) => name === values.rng);
   if (rng === undefined) throw new UsageError(`--rng must be one of ${RNG_NAMES.join(', ')}, got '${values.rng}'`);
-  if (!['cpu', 'cuda', 'auto'].includes(values.provider)) throw new UsageError(`--provider must be cpu, cuda or auto, got '${values.provider}'`);
+  if (!['cpu', 'cuda', 'auto'].includes(values.provider))
+    throw new UsageError(`--provider must be cpu, cuda or auto, got '${values.provider}'`);
   const editFlags = (['mask', 'region', 'zoom-out', 'pan', 'upscale'] as const).filter((f) => values[f] !== undefined);
   if (editFlags.length > 1) throw new UsageError(`give one edit at a time, not ${editFlags.map((f) => `--${f}`).join(' and ')}`);
   if (editFlags.length > 0 && values.init === undefined) throw new UsageError(`--${editFlags[0]} edits an image: give it with --init`);
   if (values.strength !== undefined && values.init === undefined) throw new UsageError('--strength needs --init');
-  if (values.init !== undefined && values.strength === undefined && editFlags.length === 0) throw new UsageError('--init needs --strength (or an edit)');
+  if (values.init !== undefined && values.strength === undefined && editFlags.length === 0)
+    throw new UsageError('--init needs --strength (or an edit)');
   if (!values.out.toLowerCase().endsWith('.png')) throw new UsageError(`--out must name a .png file, got '${values.out}'`);
   const initImage = values.init === undefined ? undefined : readInput('init', values.init);
   const edit = parseEdit(values);
@@ -137,7 +140,13 @@ function readInput(flag: string, file: string): Uint8Array {
 }
 
 /** The edit the flags ask for; its values are the contract's to check. */
-function parseEdit(values: { mask?: string; region?: string; 'zoom-out'?: string; pan?: string; upscale?: string }): PipelineEdit | undefined {
+function parseEdit(values: {
+  mask?: string;
+  region?: string;
+  'zoom-out'?: string;
+  pan?: string;
+  upscale?: string;
+}): PipelineEdit | undefined {
   if (values.mask !== undefined) return { kind: 'mask', mask: readInput('mask', values.mask) };
   if (values.region !== undefined) return { kind: 'region', cells: values.region.split(',').map((c) => c.trim()) as RegionCell[] };
   if (values['zoom-out'] !== undefined) return { kind: 'zoom', factor: parseNumber('zoom-out', values['zoom-out']) as ZoomFactor };
@@ -202,7 +211,9 @@ async function main(): Promise<void> {
       height: args.height ?? size.height,
       count: args.count ?? (contractEdit ? editCount(contractEdit) : 1),
       rng: args.rng,
-      ...(args.init ? { init: { image: args.init.image, strength: args.init.strength ?? (contractEdit ? editStrength(contractEdit) : 1) } } : {}),
+      ...(args.init
+        ? { init: { image: args.init.image, strength: args.init.strength ?? (contractEdit ? editStrength(contractEdit) : 1) } }
+        : {}),
       ...(edit ? { edit } : {}),
     };
     if (args.previews) mkdirSync(args.previews, { recursive: true });

@@ -9,7 +9,11 @@ try {
   const applied = await runMigrations(config.DATABASE_URL);
   // Host and database name only: the URL may carry a password.
   const { host, pathname } = new URL(config.DATABASE_URL);
-  console.log(applied.length === 0 ? `database ${host}${pathname} is up to date` : `applied ${applied.length} migration(s) to ${host}${pathname}: ${applied.join(', ')}`);
+  console.log(
+    applied.length === 0
+      ? `database ${host}${pathname} is up to date`
+      : `applied ${applied.length} migration(s) to ${host}${pathname}: ${applied.join(', ')}`,
+  );
 } catch (err) {
   console.error(`migration failed: ${describe(err)}`);
   process.exitCode = 1;

@@ -60,7 +60,8 @@ function parse(argv: string[]) {
   if (repo === undefined) throw new UsageError('missing the hub repository id');
   if (more.length > 0) throw new UsageError(`one repository at a time, got ${positionals.join(' ')}`);
   const name = values.name ?? repo.split('/').pop() ?? repo;
-  if (!/^[a-zA-Z0-9._-]+$/.test(name) || name.startsWith('.')) throw new UsageError(`--name must be a folder name (letters, digits, . _ -), got '${name}'`);
+  if (!/^[a-zA-Z0-9._-]+$/.test(name) || name.startsWith('.'))
+    throw new UsageError(`--name must be a folder name (letters, digits, . _ -), got '${name}'`);
   return { repo, name, revision: values.revision, subfolder: values.subfolder };
 }
 
@@ -94,7 +95,9 @@ export async function modelsPull(argv: string[], io: CliIo, tuning: ModelsPullTu
       },
     });
     const fetched = result.files.filter((f) => f.outcome !== 'present').length;
-    io.stdout.write(`ready: ${result.dir} (${result.files.length} files, ${fetched} fetched, commit ${result.commit.slice(0, 12)}). Add "${args.name}" to WORKER_MODELS to serve it.\n`);
+    io.stdout.write(
+      `ready: ${result.dir} (${result.files.length} files, ${fetched} fetched, commit ${result.commit.slice(0, 12)}). Add "${args.name}" to WORKER_MODELS to serve it.\n`,
+    );
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {

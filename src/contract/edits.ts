@@ -6,7 +6,17 @@
 import type { ModelInfo } from './model-info.js';
 
 /** The nine cells of a 3x3 grid over an image, as the Vary (region) select offers them. */
-export const REGION_CELLS = Object.freeze(['top-left', 'top', 'top-right', 'left', 'center', 'right', 'bottom-left', 'bottom', 'bottom-right'] as const);
+export const REGION_CELLS = Object.freeze([
+  'top-left',
+  'top',
+  'top-right',
+  'left',
+  'center',
+  'right',
+  'bottom-left',
+  'bottom',
+  'bottom-right',
+] as const);
 export type RegionCell = (typeof REGION_CELLS)[number];
 
 /** How much Zoom out shrinks the image inside a canvas of the same size. */
@@ -83,13 +93,30 @@ const floorTo = (value: number, multiple: number) => Math.max(multiple, Math.flo
  * size; pan grows one side by half; upscale doubles both. Sizes that go through the UNet are
  * multiples of the model's size multiple; a result over `maxPixels` is scaled down to fit.
  */
-export function editSize(edit: Edit, source: { width: number; height: number }, model: Pick<ModelInfo, 'name' | 'sizeMultiple' | 'fixedSize'>, maxPixels: number): EditSize {
+export function editSize(
+  edit: Edit,
+  source: { width: number; height: number },
+  model: Pick<ModelInfo, 'name' | 'sizeMultiple' | 'fixedSize'>,
+  maxPixels: number,
+): EditSize {
   if (edit.kind === 'region' || edit.kind === 'zoom') return { width: source.width, height: source.height, scaledDown: false };
-  let width = edit.kind === 'upscale' ? 2 * source.width : edit.direction === 'left' || edit.direction === 'right' ? 1.5 * source.width : source.width;
-  let height = edit.kind === 'upscale' ? 2 * source.height : edit.direction === 'up' || edit.direction === 'down' ? 1.5 * source.height : source.height;
+  let width =
+    edit.kind === 'upscale'
+      ? 2 * source.width
+      : edit.direction === 'left' || edit.direction === 'right'
+        ? 1.5 * source.width
+        : source.width;
+  let height =
+    edit.kind === 'upscale'
+      ? 2 * source.height
+      : edit.direction === 'up' || edit.direction === 'down'
+        ? 1.5 * source.height
+        : source.height;
   const denoised = editDenoises(edit);
   if (denoised && model.fixedSize !== null) {
-    throw new EditSizeError(`Model \`${model.name}\` only makes ${model.fixedSize.width}x${model.fixedSize.height} images, so it cannot ${editLabel(edit).toLowerCase()}.`);
+    throw new EditSizeError(
+      `Model \`${model.name}\` only makes ${model.fixedSize.width}x${model.fixedSize.height} images, so it cannot ${editLabel(edit).toLowerCase()}.`,
+    );
   }
   const m = denoised ? model.sizeMultiple : 1;
   let scaledDown = false;
@@ -107,7 +134,9 @@ export function editSize(edit: Edit, source: { width: number; height: number }, 
     }
   }
   if (edit.kind === 'upscale' && width <= source.width && height <= source.height) {
-    throw new EditSizeError(`This image is ${source.width}x${source.height} already: at most ${maxPixels} pixels are allowed, so it cannot be upscaled.`);
+    throw new EditSizeError(
+      `This image is ${source.width}x${source.height} already: at most ${maxPixels} pixels are allowed, so it cannot be upscaled.`,
+    );
   }
   return { width, height, scaledDown };
 }
@@ -118,8 +147,11 @@ export function editSize(edit: Edit, source: { width: number; height: number }, 
  */
 export function editNote(edit: Edit, source: { width: number; height: number }, result: { width: number; height: number }): string | null {
   if (edit.kind !== 'pan') return null;
-  const grown = (edit.direction === 'left' || edit.direction === 'right' ? 1.5 * source.width * source.height : source.width * 1.5 * source.height);
-  return result.width * result.height < 0.9 * grown ? `The grown canvas was more than the largest size allowed, so it was scaled down to ${result.width}x${result.height}.` : null;
+  const grown =
+    edit.direction === 'left' || edit.direction === 'right' ? 1.5 * source.width * source.height : source.width * 1.5 * source.height;
+  return result.width * result.height < 0.9 * grown
+    ? `The grown canvas was more than the largest size allowed, so it was scaled down to ${result.width}x${result.height}.`
+    : null;
 }
 
 /** The problem with an edit read from anywhere (a stored job, a custom_id), or null. */
@@ -128,7 +160,11 @@ export function editProblem(edit: unknown): string | null {
   const e = edit as Record<string, unknown>;
   switch (e.kind) {
     case 'region':
-      return Array.isArray(e.cells) && e.cells.length > 0 && e.cells.length <= REGION_CELLS.length && e.cells.every((c) => (REGION_CELLS as readonly unknown[]).includes(c)) && new Set(e.cells).size === e.cells.length
+      return Array.isArray(e.cells) &&
+        e.cells.length > 0 &&
+        e.cells.length <= REGION_CELLS.length &&
+        e.cells.every((c) => (REGION_CELLS as readonly unknown[]).includes(c)) &&
+        new Set(e.cells).size === e.cells.length
         ? null
         : `Pick one or more cells of ${REGION_CELLS.join(', ')}.`;
     case 'zoom':

@@ -2,7 +2,17 @@
 // what a worker advertises about a model, the PNG parameters and the result file. The
 // bot, the database, the queue, the worker and the pipeline all import it from here; it
 // never loads ONNX Runtime.
-export { SAMPLERS, RNG_NAMES, JOB_KINDS, isSamplerName, samplerLabel, rngLabel, type SamplerName, type RngName, type JobKind } from './names.js';
+export {
+  SAMPLERS,
+  RNG_NAMES,
+  JOB_KINDS,
+  isSamplerName,
+  samplerLabel,
+  rngLabel,
+  type SamplerName,
+  type RngName,
+  type JobKind,
+} from './names.js';
 export { MAX_SEED, imageSeed, randomSeed } from './seed.js';
 export { JOB_ID_LENGTH, isJobId, newJobId, normalizeJobId } from './job-id.js';
 export {

@@ -47,5 +47,16 @@ export function rngLabel(rng: RngName): string {
  * expired: regenerated exactly, free), and the edits of one image: `region` (Vary (region)),
  * `zoom` (Zoom out), `pan` (the arrows), `upscale` (Upscale).
  */
-export const JOB_KINDS = Object.freeze(['imagine', 'select', 'variation', 'reroll', 'rerun', 'restore', 'region', 'zoom', 'pan', 'upscale'] as const);
+export const JOB_KINDS = Object.freeze([
+  'imagine',
+  'select',
+  'variation',
+  'reroll',
+  'rerun',
+  'restore',
+  'region',
+  'zoom',
+  'pan',
+  'upscale',
+] as const);
 export type JobKind = (typeof JOB_KINDS)[number];

@@ -5,10 +5,15 @@ import { rngLabel, samplerLabel } from './names.js';
 import type { GenerationRequest } from './request.js';
 
 /** `request`'s parameters for image `imageSeed`; the strength is the start image's, unless the edit runs no denoising (a subtle upscale). */
-export function formatParameters(request: Pick<GenerationRequest, keyof GenerationRequest>, imageSeed: number, model: { name: string; hash: string }): string {
+export function formatParameters(
+  request: Pick<GenerationRequest, keyof GenerationRequest>,
+  imageSeed: number,
+  model: { name: string; hash: string },
+): string {
   const settings = request;
   const edit = request.edit;
-  const strength = request.init === undefined || (edit !== undefined && edit.kind !== 'mask' && !editDenoises(edit)) ? null : request.init.strength;
+  const strength =
+    request.init === undefined || (edit !== undefined && edit.kind !== 'mask' && !editDenoises(edit)) ? null : request.init.strength;
   const fields = [
     `Steps: ${settings.steps}`,
     `Sampler: ${samplerLabel(settings.sampler)}`,

@@ -101,7 +101,8 @@ export function textProblem(name: string, value: unknown, options: { required: b
   if (typeof value !== 'string') return `\`${name}\` must be text.`;
   if (options.required && value.trim() === '') return `\`${name}\` must not be empty.`;
   if (textLength(value) > options.maxChars) return `\`${name}\` is too long: at most ${options.maxChars} characters.`;
-  if (CONTROL.test(value) || LONE_SURROGATE.test(value)) return `\`${name}\` contains characters that are not allowed (control characters).`;
+  if (CONTROL.test(value) || LONE_SURROGATE.test(value))
+    return `\`${name}\` contains characters that are not allowed (control characters).`;
   return null;
 }
 
@@ -113,7 +114,9 @@ function wholeProblem(name: string, value: unknown, range: { min: number; max: n
 
 /** The problem with a number in [min, max] (`name` as users see it), or null. */
 export function numberProblem(name: string, value: unknown, range: { min: number; max: number }): string | null {
-  return typeof value === 'number' && Number.isFinite(value) && value >= range.min && value <= range.max ? null : `\`${name}\` must be a number from ${range.min} to ${range.max}.`;
+  return typeof value === 'number' && Number.isFinite(value) && value >= range.min && value <= range.max
+    ? null
+    : `\`${name}\` must be a number from ${range.min} to ${range.max}.`;
 }
 
 /** The problem with a choice among fixed names (`name` as users see it), or null. */
@@ -147,11 +150,13 @@ export function settingsProblems(s: GenerationSettings): string[] {
 /** Every problem of a job's request (settings, model name, init reference). */
 export function jobParamsProblems(p: JobParams): string[] {
   const problems = settingsProblems(p);
-  if (typeof p.model !== 'string' || !isModelName(p.model)) problems.push("`model` must be a model name (1-64 letters, digits, '.', '_' or '-').");
+  if (typeof p.model !== 'string' || !isModelName(p.model))
+    problems.push("`model` must be a model name (1-64 letters, digits, '.', '_' or '-').");
   if (p.init !== null) {
     const strength = strengthProblem(p.init.strength);
     if (strength !== null) problems.push(strength);
-    if ('index' in p.init && (!Number.isInteger(p.init.index) || p.init.index < 0 || p.init.index >= LIMITS.count.max)) problems.push('the source image index must be 0 to 3.');
+    if ('index' in p.init && (!Number.isInteger(p.init.index) || p.init.index < 0 || p.init.index >= LIMITS.count.max))
+      problems.push('the source image index must be 0 to 3.');
   }
   if (p.edit !== null) {
     const edit = editProblem(p.edit);
@@ -162,12 +167,20 @@ export function jobParamsProblems(p: JobParams): string[] {
 }
 
 /** The size rules of one model (from what its worker advertises) and of the deployment. */
-export function sizeProblem(width: number, height: number, model: Pick<ModelInfo, 'name' | 'sizeMultiple' | 'fixedSize'>, maxPixels: number): string | null {
+export function sizeProblem(
+  width: number,
+  height: number,
+  model: Pick<ModelInfo, 'name' | 'sizeMultiple' | 'fixedSize'>,
+  maxPixels: number,
+): string | null {
   if (model.fixedSize !== null && (width !== model.fixedSize.width || height !== model.fixedSize.height)) {
     return `Model \`${model.name}\` only makes ${model.fixedSize.width}x${model.fixedSize.height} images (its ONNX export has fixed spatial sizes), not ${width}x${height}.`;
   }
   const m = model.sizeMultiple;
-  for (const [name, v] of [['width', width], ['height', height]] as const) {
+  for (const [name, v] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
     if (v % m !== 0) return `\`${name}\` must be a multiple of ${m} for model \`${model.name}\`, not ${v}.`;
   }
   return pixelsProblem(width, height, maxPixels);
@@ -182,13 +195,19 @@ function pixelsProblem(width: number, height: number, maxPixels: number): string
  * img2img. An edit that runs no denoising (a subtle upscale) only has to fit `maxPixels`:
  * its size is the upscaler's, not the UNet's, and it needs no VAE encoder.
  */
-export function modelProblems(s: GenerationSettings & { edit?: PipelineEdit | null }, model: ModelInfo, options: { maxPixels: number; img2img: boolean }): string[] {
+export function modelProblems(
+  s: GenerationSettings & { edit?: PipelineEdit | null },
+  model: ModelInfo,
+  options: { maxPixels: number; img2img: boolean },
+): string[] {
   const problems: string[] = [];
-  if (!model.samplers.includes(s.sampler)) problems.push(`Model \`${model.name}\` has no sampler \`${s.sampler}\`. Its samplers: ${model.samplers.join(', ')}.`);
+  if (!model.samplers.includes(s.sampler))
+    problems.push(`Model \`${model.name}\` has no sampler \`${s.sampler}\`. Its samplers: ${model.samplers.join(', ')}.`);
   const denoises = s.edit === undefined || s.edit === null || s.edit.kind === 'mask' || editDenoises(s.edit);
   const size = denoises ? sizeProblem(s.width, s.height, model, options.maxPixels) : pixelsProblem(s.width, s.height, options.maxPixels);
   if (size !== null) problems.push(size);
-  if (denoises && options.img2img && !model.supportsImg2Img) problems.push(`Model \`${model.name}\` has no vae_encoder, so it cannot start from an image.`);
+  if (denoises && options.img2img && !model.supportsImg2Img)
+    problems.push(`Model \`${model.name}\` has no vae_encoder, so it cannot start from an image.`);
   return problems;
 }
 

@@ -26,7 +26,11 @@ export async function audit(db: Db, entry: AuditEntry): Promise<void> {
  * Concurrent calls for the same key wait for each other (a transaction-scoped advisory lock),
  * so a burst writes one row. Returns whether it wrote a row.
  */
-export async function auditOnce(db: Db, entry: AuditEntry & { details: { command: string } & Record<string, unknown> }, windowMs: number): Promise<boolean> {
+export async function auditOnce(
+  db: Db,
+  entry: AuditEntry & { details: { command: string } & Record<string, unknown> },
+  windowMs: number,
+): Promise<boolean> {
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`audit:${entry.actorId}:${entry.action}:${entry.details.command}`}))`);
     const written = await tx.execute(sql`

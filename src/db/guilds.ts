@@ -28,7 +28,10 @@ export async function getGuildSettings(db: Db, guildId: string): Promise<GuildSe
 export type GuildSettingsChanges = Partial<Omit<GuildSettings, 'guildId'>>;
 
 /** Changes the given fields only; audited. Returns the settings after the change. */
-export async function setGuildSettings(db: Db, input: { guildId: string; actorId: string; changes: GuildSettingsChanges }): Promise<GuildSettings> {
+export async function setGuildSettings(
+  db: Db,
+  input: { guildId: string; actorId: string; changes: GuildSettingsChanges },
+): Promise<GuildSettings> {
   const { changes } = input;
   if (changes.defaultQuota != null && (!Number.isInteger(changes.defaultQuota) || changes.defaultQuota < 0)) {
     throw new RangeError(`defaultQuota must be a whole number >= 0, got ${changes.defaultQuota}`);

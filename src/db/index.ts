@@ -141,7 +141,18 @@ export {
   type JobRefund,
   type AdminAction,
 } from './quota.js';
-export { ensureUser, ensureUserExists, getUser, isBanned, banUser, unbanUser, getGuildBan, listGuildBans, banInGuild, unbanInGuild } from './users.js';
+export {
+  ensureUser,
+  ensureUserExists,
+  getUser,
+  isBanned,
+  banUser,
+  unbanUser,
+  getGuildBan,
+  listGuildBans,
+  banInGuild,
+  unbanInGuild,
+} from './users.js';
 export { getPreferences, setPreferences, resetPreferences, NO_PREFERENCES, type Preferences } from './preferences.js';
 export { getGuildSettings, setGuildSettings, editGuildSettings, type GuildSettings, type GuildSettingsChanges } from './guilds.js';
 export { audit, auditOnce, listAudit, type AuditEntry } from './audit.js';

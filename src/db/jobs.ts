@@ -94,7 +94,14 @@ export async function createJobWithReservation(db: Db, input: NewJobInput): Prom
           const refused = reserved.level === 'server' && reserved.server !== null ? reserved.server : reserved.quota;
           const limit = refused.limit ?? 0;
           const remaining = refused.remaining ?? 0;
-          throw new RollbackWithRefusal({ ok: false, reason: 'quota', level: reserved.level, remaining, limit, resetsAt: refused.resetsAt });
+          throw new RollbackWithRefusal({
+            ok: false,
+            reason: 'quota',
+            level: reserved.level,
+            remaining,
+            limit,
+            resetsAt: refused.resetsAt,
+          });
         }
       }
       return { ok: true, job };
@@ -185,7 +192,10 @@ export function runFence(job: Pick<Job, 'attempts'>, workerId: string): RunFence
 export type RunState = 'current' | 'cancelled' | 'superseded';
 
 export async function runState(db: Db, jobId: string, fence: RunFence): Promise<RunState> {
-  const [row] = await db.select({ status: jobs.status, attempts: jobs.attempts, workerId: jobs.workerId }).from(jobs).where(eq(jobs.id, jobId));
+  const [row] = await db
+    .select({ status: jobs.status, attempts: jobs.attempts, workerId: jobs.workerId })
+    .from(jobs)
+    .where(eq(jobs.id, jobId));
   if (row === undefined || row.attempts !== fence.attempt || row.workerId !== fence.workerId) return 'superseded';
   if (row.status === 'running') return 'current';
   return row.status === 'cancelled' ? 'cancelled' : 'superseded';
@@ -235,7 +245,8 @@ export async function completeJob(
       return { didComplete: false, status: locked.status };
     }
     for (const img of newImages) {
-      if (!Number.isInteger(img.index) || img.index < 0 || img.index >= locked.count) throw new ImageIndexError(jobId, img.index, locked.count);
+      if (!Number.isInteger(img.index) || img.index < 0 || img.index >= locked.count)
+        throw new ImageIndexError(jobId, img.index, locked.count);
     }
     if (newImages.length > 0) {
       await tx
@@ -271,7 +282,12 @@ export async function completeJob(
  * queued|running -> failed with the error text, and refunds the job once. With a `fence`,
  * only while the row is running under it (a superseded run fails nothing).
  */
-export async function failJob(db: Db, jobId: string, error: string, fence?: RunFence): Promise<{ didFail: boolean; refund: RefundResult | null }> {
+export async function failJob(
+  db: Db,
+  jobId: string,
+  error: string,
+  fence?: RunFence,
+): Promise<{ didFail: boolean; refund: RefundResult | null }> {
   return db.transaction(async (tx) => {
     const [failed] = await tx
       .update(jobs)
@@ -297,7 +313,10 @@ export async function cancelJob(
     const [locked] = await tx.select({ status: jobs.status }).from(jobs).where(eq(jobs.id, jobId)).for('update');
     if (!locked) return { previousStatus: null, cancelled: false };
     if (!ACTIVE.includes(locked.status)) return { previousStatus: locked.status, cancelled: false };
-    await tx.update(jobs).set({ status: 'cancelled', cancelledBy: byUserId, finishedAt: sql`now()` }).where(eq(jobs.id, jobId));
+    await tx
+      .update(jobs)
+      .set({ status: 'cancelled', cancelledBy: byUserId, finishedAt: sql`now()` })
+      .where(eq(jobs.id, jobId));
     await refundJob(tx, jobId, `cancelled by ${byUserId}`);
     return { previousStatus: locked.status, cancelled: true };
   });
@@ -334,7 +353,10 @@ export async function listImages(db: Db, jobId: string): Promise<StoredImage[]> 
 }
 
 export async function getImage(db: Db, jobId: string, index: number): Promise<StoredImage | null> {
-  const [image] = await db.select().from(images).where(and(eq(images.jobId, jobId), eq(images.index, index)));
+  const [image] = await db
+    .select()
+    .from(images)
+    .where(and(eq(images.jobId, jobId), eq(images.index, index)));
   return image ?? null;
 }
 

@@ -57,9 +57,7 @@ export async function runMigrations(databaseUrl: string, folder: string = MIGRAT
 }
 
 async function lastAppliedWhen(db: Pick<Db, 'execute'>): Promise<number> {
-  const table = await db.execute<{ exists: boolean }>(
-    sqlTag`select to_regclass('drizzle.__drizzle_migrations') is not null as exists`,
-  );
+  const table = await db.execute<{ exists: boolean }>(sqlTag`select to_regclass('drizzle.__drizzle_migrations') is not null as exists`);
   const [found] = table;
   if (found === undefined) throw new Error('lastAppliedWhen: the to_regclass query returned no row');
   if (!found.exists) return -1;

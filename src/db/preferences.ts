@@ -15,7 +15,15 @@ export interface Preferences {
   suffix: string;
 }
 
-export const NO_PREFERENCES: Readonly<Preferences> = Object.freeze({ remix: false, aspect: null, sampler: null, steps: null, count: null, model: null, suffix: '' });
+export const NO_PREFERENCES: Readonly<Preferences> = Object.freeze({
+  remix: false,
+  aspect: null,
+  sampler: null,
+  steps: null,
+  count: null,
+  model: null,
+  suffix: '',
+});
 
 /** The user's preferences (none set: NO_PREFERENCES). */
 export async function getPreferences(db: Db, userId: string): Promise<Preferences> {

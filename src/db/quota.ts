@@ -62,8 +62,7 @@ export type ReserveResult =
 // --- SQL fragments over a row aliased `q` of quotas -------------------------------------
 
 const due = sql`q.resets_at <= now()`;
-const periodStartNow = (seconds: SQL) =>
-  sql`to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds})`;
+const periodStartNow = (seconds: SQL) => sql`to_timestamp(floor(extract(epoch from now()) / ${seconds}) * ${seconds})`;
 const currentPeriodStart = periodStartNow(sql`q.period_seconds`);
 const currentResetsAt = sql`(${currentPeriodStart} + q.period_seconds * interval '1 second')`;
 
@@ -145,7 +144,8 @@ export interface ReserveInput extends QuotaContext {
 const gDue = sql`g.resets_at <= now()`;
 const dayStart = periodStartNow(sql`${DEFAULT_PERIOD_SECONDS}::int`);
 const dayEnd = sql`(${dayStart} + ${DEFAULT_PERIOD_SECONDS}::int * interval '1 second')`;
-const serverLimitSql = (guildId: string) => sql`coalesce(g.custom_limit, (select s.default_quota from guild_settings s where s.guild_id = ${guildId}))`;
+const serverLimitSql = (guildId: string) =>
+  sql`coalesce(g.custom_limit, (select s.default_quota from guild_settings s where s.guild_id = ${guildId}))`;
 
 interface ServerQuotaSqlRow extends Record<string, unknown> {
   custom_limit: number | null;
@@ -194,12 +194,22 @@ export async function listServerLimits(db: Db, guildId: string): Promise<{ userI
 }
 
 /** Sets (or with null clears) a server's own daily limit for one user; audited. */
-export async function setServerLimit(db: Db, input: AdminAction & { guildId: string; userId: string; limit: number | null }): Promise<void> {
+export async function setServerLimit(
+  db: Db,
+  input: AdminAction & { guildId: string; userId: string; limit: number | null },
+): Promise<void> {
   if (input.limit !== null) assertCount('limit', input.limit, 0);
   await db.transaction(async (tx) => {
     await ensureServerQuotaRow(tx, input.guildId, input.userId);
-    await tx.execute(sql`update guild_quotas set custom_limit = ${input.limit}::int, updated_at = now() where guild_id = ${input.guildId} and user_id = ${input.userId}`);
-    await audit(tx, { actorId: input.actorId, action: 'guild.user_limit', targetId: input.userId, details: { guildId: input.guildId, limit: input.limit, reason: input.reason } });
+    await tx.execute(
+      sql`update guild_quotas set custom_limit = ${input.limit}::int, updated_at = now() where guild_id = ${input.guildId} and user_id = ${input.userId}`,
+    );
+    await audit(tx, {
+      actorId: input.actorId,
+      action: 'guild.user_limit',
+      targetId: input.userId,
+      details: { guildId: input.guildId, limit: input.limit, reason: input.reason },
+    });
   });
 }
 
@@ -218,7 +228,8 @@ class ServerQuotaRefusal extends Error {
  * takes the global charge back. Creates the user and quota rows if needed.
  */
 export async function reserveQuota(db: Db, input: ReserveInput): Promise<ReserveResult> {
-  if (!Number.isInteger(input.cost) || input.cost < 0) throw new RangeError(`reserveQuota: cost must be a whole number >= 0, got ${input.cost}`);
+  if (!Number.isInteger(input.cost) || input.cost < 0)
+    throw new RangeError(`reserveQuota: cost must be a whole number >= 0, got ${input.cost}`);
   try {
     return await db.transaction(async (tx): Promise<ReserveResult> => {
       const quota = await reserveEverywhere(tx, input);
@@ -226,7 +237,12 @@ export async function reserveQuota(db: Db, input: ReserveInput): Promise<Reserve
       if (quota === null) {
         const current = await readQuota(tx, input.userId, input.defaultLimit);
         if (!current) throw new Error(`reserveQuota: quota row for user ${input.userId} vanished`);
-        return { ok: false, level: 'global', quota: current, server: guildId === null ? null : await getServerQuota(tx, guildId, input.userId) };
+        return {
+          ok: false,
+          level: 'global',
+          quota: current,
+          server: guildId === null ? null : await getServerQuota(tx, guildId, input.userId),
+        };
       }
       if (guildId === null) return { ok: true, quota, server: null };
       const server = await reserveInServer(tx, guildId, input);
@@ -298,7 +314,14 @@ export interface RefundResult {
  */
 export async function refundJob(db: Db, jobId: string, reason: string): Promise<RefundResult> {
   return db.transaction(async (tx) => {
-    const charges = await tx.execute<{ id: number; user_id: string; used_delta: number; period_start: string; guild_id: string | null; created_at: string }>(sql`
+    const charges = await tx.execute<{
+      id: number;
+      user_id: string;
+      used_delta: number;
+      period_start: string;
+      guild_id: string | null;
+      created_at: string;
+    }>(sql`
       select id, user_id, used_delta, period_start, guild_id, created_at from quota_ledger where job_id = ${jobId} and kind = 'charge'`);
     const charge = charges[0];
     if (charge === undefined) {
@@ -306,7 +329,13 @@ export async function refundJob(db: Db, jobId: string, reason: string): Promise<
       return { credited: 0, alreadyRefunded: refunded.length > 0 };
     }
     // Lock the quota row: concurrent refunds of this user's jobs queue here.
-    const [quota] = await tx.execute<{ used: number; is_due: boolean; same_period: boolean; reset_since: boolean; period_start: string }>(sql`
+    const [quota] = await tx.execute<{
+      used: number;
+      is_due: boolean;
+      same_period: boolean;
+      reset_since: boolean;
+      period_start: string;
+    }>(sql`
       select q.used, ${due} as is_due, q.period_start = ${charge.period_start}::timestamptz as same_period, q.period_start,
         exists (select 1 from quota_ledger r where r.user_id = q.user_id and r.kind = 'reset' and r.id > ${charge.id}) as reset_since
       from quotas q where q.user_id = ${charge.user_id} for update`);
@@ -379,7 +408,8 @@ async function writeLedger(
 }
 
 function assertCount(what: string, n: number, min: number): void {
-  if (!Number.isInteger(n) || n < min || n > MAX_QUOTA_AMOUNT) throw new RangeError(`${what} must be a whole number between ${min} and ${MAX_QUOTA_AMOUNT}, got ${n}`);
+  if (!Number.isInteger(n) || n < min || n > MAX_QUOTA_AMOUNT)
+    throw new RangeError(`${what} must be a whole number between ${min} and ${MAX_QUOTA_AMOUNT}, got ${n}`);
 }
 
 /**
@@ -417,7 +447,12 @@ export async function grant(db: Db, input: AdminAction & { userId: string; amoun
     const { periodStart } = await lockCurrentPeriod(tx, input.userId);
     await tx.execute(sql`update quotas set bonus = bonus + ${input.amount}::int, updated_at = now() where user_id = ${input.userId}`);
     await writeLedger(tx, { ...input, kind: 'grant', usedDelta: 0, bonusDelta: input.amount, periodStart });
-    await audit(tx, { actorId: input.actorId, action: 'quota.grant', targetId: input.userId, details: { amount: input.amount, reason: input.reason } });
+    await audit(tx, {
+      actorId: input.actorId,
+      action: 'quota.grant',
+      targetId: input.userId,
+      details: { amount: input.amount, reason: input.reason },
+    });
   });
 }
 
@@ -438,7 +473,12 @@ export async function setDefaultLimit(db: Db, input: AdminAction & { limit: numb
     await tx.execute(sql`
       insert into settings (key, value, updated_by) values (${DEFAULT_QUOTA_KEY}, to_jsonb(${input.limit}::int), ${input.actorId})
       on conflict (key) do update set value = excluded.value, updated_by = excluded.updated_by, updated_at = now()`);
-    await audit(tx, { actorId: input.actorId, action: 'quota.set_default', targetId: null, details: { limit: input.limit, reason: input.reason } });
+    await audit(tx, {
+      actorId: input.actorId,
+      action: 'quota.set_default',
+      targetId: null,
+      details: { limit: input.limit, reason: input.reason },
+    });
   });
 }
 

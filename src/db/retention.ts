@@ -19,7 +19,8 @@ export interface RetentionReport {
  */
 export async function expireStoredData(db: Db, options: { retentionDays: number; now: Date }): Promise<RetentionReport> {
   const { retentionDays, now } = options;
-  if (!Number.isInteger(retentionDays) || retentionDays < 0) throw new RangeError(`retentionDays must be a whole number >= 0, got ${retentionDays}`);
+  if (!Number.isInteger(retentionDays) || retentionDays < 0)
+    throw new RangeError(`retentionDays must be a whole number >= 0, got ${retentionDays}`);
   const nowIso = now.toISOString();
   return db.transaction(async (tx) => {
     const none = { n: 0, bytes: 0 };

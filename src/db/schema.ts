@@ -28,7 +28,6 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 /** Statuses a job never leaves. */
 export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
-
 /**
  * Ledger entry kinds. `used_delta` changes `quotas.used`, `bonus_delta` changes `quotas.bonus`:
  * charge (+cost used), refund (-cost used), grant (+n bonus), reset (-used), limit (a new
@@ -108,8 +107,12 @@ export const quotaLedger = pgTable(
     check('quota_ledger_kind', sql`${t.kind} in (${sqlList(LEDGER_KINDS)})`),
     index('quota_ledger_user_period').on(t.userId, t.periodStart),
     // At most one charge and one refund per job: a second refund credits nothing.
-    uniqueIndex('quota_ledger_one_charge_per_job').on(t.jobId).where(sql`${t.kind} = 'charge'`),
-    uniqueIndex('quota_ledger_one_refund_per_job').on(t.jobId).where(sql`${t.kind} = 'refund'`),
+    uniqueIndex('quota_ledger_one_charge_per_job')
+      .on(t.jobId)
+      .where(sql`${t.kind} = 'charge'`),
+    uniqueIndex('quota_ledger_one_refund_per_job')
+      .on(t.jobId)
+      .where(sql`${t.kind} = 'refund'`),
   ],
 );
 
@@ -182,7 +185,10 @@ export const jobs = pgTable(
     check('jobs_guidance', sql`${t.guidance} between ${sql.raw(String(LIMITS.guidance.min))} and ${sql.raw(String(LIMITS.guidance.max))}`),
     check('jobs_width', sql`${t.width} between ${sql.raw(String(LIMITS.side.min))} and ${sql.raw(String(LIMITS.side.max))}`),
     check('jobs_height', sql`${t.height} between ${sql.raw(String(LIMITS.side.min))} and ${sql.raw(String(LIMITS.side.max))}`),
-    check('jobs_strength', sql`${t.strength} > ${sql.raw(String(LIMITS.strength.min))} and ${t.strength} <= ${sql.raw(String(LIMITS.strength.max))}`),
+    check(
+      'jobs_strength',
+      sql`${t.strength} > ${sql.raw(String(LIMITS.strength.min))} and ${t.strength} <= ${sql.raw(String(LIMITS.strength.max))}`,
+    ),
     check('jobs_parent_index', sql`${t.parentIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
     check('jobs_init_index', sql`${t.initIndex} between 0 and ${sql.raw(String(LIMITS.count.max - 1))}`),
     check('jobs_edit_needs_init', sql`${t.edit} is null or ${t.initJobId} is not null or ${t.initInputId} is not null`),
@@ -195,8 +201,12 @@ export const jobs = pgTable(
     check('jobs_cost_nonnegative', sql`${t.cost} >= 0`),
     check('jobs_seed_range', sql`${t.seed} between ${sql.raw(String(LIMITS.seed.min))} and ${sql.raw(String(LIMITS.seed.max))}`),
     index('jobs_user_created').on(t.userId, t.createdAt),
-    index('jobs_user_active').on(t.userId).where(sql`${t.status} in ('queued', 'running')`),
-    index('jobs_queued_model_created').on(t.model, t.createdAt).where(sql`${t.status} = 'queued'`),
+    index('jobs_user_active')
+      .on(t.userId)
+      .where(sql`${t.status} in ('queued', 'running')`),
+    index('jobs_queued_model_created')
+      .on(t.model, t.createdAt)
+      .where(sql`${t.status} = 'queued'`),
   ],
 );
 
@@ -267,8 +277,14 @@ export const guildSettings = pgTable(
     /** Images per day for users of this guild without a custom limit; null: the global default. */
     defaultQuota: integer('default_quota'),
     /** Empty: every channel is allowed. */
-    allowedChannelIds: text('allowed_channel_ids').array().notNull().default(sql`'{}'::text[]`),
-    bannedWords: text('banned_words').array().notNull().default(sql`'{}'::text[]`),
+    allowedChannelIds: text('allowed_channel_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    bannedWords: text('banned_words')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
     updatedAt: tz('updated_at').notNull().defaultNow(),
     updatedBy: text('updated_by'),
   },

@@ -54,7 +54,10 @@ export async function unbanUser(db: Db, input: { userId: string; actorId: string
 
 /** The user's ban in a server (its admins'), or null. */
 export async function getGuildBan(db: Db, guildId: string, userId: string): Promise<GuildBanRow | null> {
-  const [row] = await db.select().from(guildBans).where(and(eq(guildBans.guildId, guildId), eq(guildBans.userId, userId)));
+  const [row] = await db
+    .select()
+    .from(guildBans)
+    .where(and(eq(guildBans.guildId, guildId), eq(guildBans.userId, userId)));
   return row ?? null;
 }
 
@@ -69,8 +72,16 @@ export async function banInGuild(db: Db, input: { guildId: string; userId: strin
     await tx
       .insert(guildBans)
       .values({ guildId: input.guildId, userId: input.userId, reason: input.reason, bannedBy: input.actorId })
-      .onConflictDoUpdate({ target: [guildBans.guildId, guildBans.userId], set: { reason: input.reason, bannedBy: input.actorId, bannedAt: sql`now()` } });
-    await audit(tx, { actorId: input.actorId, action: 'guild.ban', targetId: input.userId, details: { guildId: input.guildId, reason: input.reason } });
+      .onConflictDoUpdate({
+        target: [guildBans.guildId, guildBans.userId],
+        set: { reason: input.reason, bannedBy: input.actorId, bannedAt: sql`now()` },
+      });
+    await audit(tx, {
+      actorId: input.actorId,
+      action: 'guild.ban',
+      targetId: input.userId,
+      details: { guildId: input.guildId, reason: input.reason },
+    });
   });
 }
 
@@ -81,7 +92,8 @@ export async function unbanInGuild(db: Db, input: { guildId: string; userId: str
       .delete(guildBans)
       .where(and(eq(guildBans.guildId, input.guildId), eq(guildBans.userId, input.userId)))
       .returning({ userId: guildBans.userId });
-    if (deleted.length > 0) await audit(tx, { actorId: input.actorId, action: 'guild.unban', targetId: input.userId, details: { guildId: input.guildId } });
+    if (deleted.length > 0)
+      await audit(tx, { actorId: input.actorId, action: 'guild.unban', targetId: input.userId, details: { guildId: input.guildId } });
     return deleted.length > 0;
   });
 }

@@ -16,7 +16,21 @@ import { buildCustomId, type ButtonAction, type ButtonEdit } from './custom-ids.
 /** The job fields a message shows: a `jobs` row, or any object with these fields. */
 export type MessageJob = Pick<
   Job,
-  'id' | 'userId' | 'kind' | 'prompt' | 'negativePrompt' | 'model' | 'sampler' | 'steps' | 'guidance' | 'width' | 'height' | 'count' | 'strength' | 'seed' | 'edit'
+  | 'id'
+  | 'userId'
+  | 'kind'
+  | 'prompt'
+  | 'negativePrompt'
+  | 'model'
+  | 'sampler'
+  | 'steps'
+  | 'guidance'
+  | 'width'
+  | 'height'
+  | 'count'
+  | 'strength'
+  | 'seed'
+  | 'edit'
 >;
 
 export interface MessageFile {

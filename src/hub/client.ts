@@ -9,7 +9,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { ChecksumError, DownloadInterruptedError, HubError, HubHttpError, HubUnreachableError, SizeMismatchError, UnsafePathError } from './errors.js';
+import {
+  ChecksumError,
+  DownloadInterruptedError,
+  HubError,
+  HubHttpError,
+  HubUnreachableError,
+  SizeMismatchError,
+  UnsafePathError,
+} from './errors.js';
 
 export interface HubFile {
   /** Path in the repository, e.g. `onnx/unet/model.onnx`. */
@@ -163,16 +171,31 @@ export class HubClient {
     const files: HubFile[] = [];
     while (url) {
       const response = await this.get(url, what);
-      const entries = (await response.json()) as Array<{ type?: string; path?: string; size?: number; oid?: string; lfs?: { oid?: string; size?: number } }>;
+      const entries = (await response.json()) as Array<{
+        type?: string;
+        path?: string;
+        size?: number;
+        oid?: string;
+        lfs?: { oid?: string; size?: number };
+      }>;
       if (!Array.isArray(entries)) throw new HubError(`${url} did not return a file list`);
       for (const entry of entries) {
         if (entry.type !== 'file') continue;
         const size = entry.lfs?.size ?? entry.size;
-        if (typeof entry.path !== 'string' || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || typeof entry.oid !== 'string') {
+        if (
+          typeof entry.path !== 'string' ||
+          typeof size !== 'number' ||
+          !Number.isSafeInteger(size) ||
+          size < 0 ||
+          typeof entry.oid !== 'string'
+        ) {
           throw new HubError(`${url} returned a file entry without a path, a size in bytes or an oid`);
         }
         const unsafe = unsafePathReason(entry.path);
-        if (unsafe !== null) throw new UnsafePathError(`${what}: the file list has an unsafe path ${JSON.stringify(entry.path)} (${unsafe}); nothing was downloaded`);
+        if (unsafe !== null)
+          throw new UnsafePathError(
+            `${what}: the file list has an unsafe path ${JSON.stringify(entry.path)} (${unsafe}); nothing was downloaded`,
+          );
         files.push({ path: entry.path, size, sha256: entry.lfs?.oid, gitOid: entry.oid });
       }
       url = nextLink(response.headers.get('link'));
@@ -187,7 +210,13 @@ export class HubClient {
    * one that ends before it is an error too (SizeMismatchError, the `.part` deleted). An
    * intact file already at `destination` is kept (and a `.part` beside it deleted).
    */
-  async downloadFile(repo: string, commit: string, file: HubFile, destination: string, options: DownloadOptions = {}): Promise<DownloadOutcome> {
+  async downloadFile(
+    repo: string,
+    commit: string,
+    file: HubFile,
+    destination: string,
+    options: DownloadOptions = {},
+  ): Promise<DownloadOutcome> {
     const hash = new ContentHash(file);
     const part = `${destination}${PART_SUFFIX}`;
     if ((await fileSize(destination)) === file.size) {
@@ -219,7 +248,9 @@ export class HubClient {
         resumed = false;
         hash.reset();
       } else if (offset > 0 && !(response.headers.get('content-range') ?? '').startsWith(`bytes ${offset}-`)) {
-        throw new HubError(`${file.path}: the server answered a resume request with the wrong range (${response.headers.get('content-range')})`);
+        throw new HubError(
+          `${file.path}: the server answered a resume request with the wrong range (${response.headers.get('content-range')})`,
+        );
       }
       offset = await this.receive(response, part, offset, file, hash, options);
     }
@@ -228,12 +259,16 @@ export class HubClient {
       // The body ended cleanly (a broken connection is an error in receive): the server says
       // the file is shorter than the list declares, and resuming would not change that.
       await rm(part, { force: true });
-      throw new SizeMismatchError(`${file.path}: the server ended the file after ${offset} of the ${file.size} bytes the file list declares; the partial file was deleted`);
+      throw new SizeMismatchError(
+        `${file.path}: the server ended the file after ${offset} of the ${file.size} bytes the file list declares; the partial file was deleted`,
+      );
     }
     const actual = hash.digest();
     if (actual !== hash.expected) {
       await rm(part, { force: true });
-      throw new ChecksumError(`${file.path}: ${hash.algorithm} mismatch (expected ${hash.expected}, got ${actual}); the file was deleted, run the command again`);
+      throw new ChecksumError(
+        `${file.path}: ${hash.algorithm} mismatch (expected ${hash.expected}, got ${actual}); the file was deleted, run the command again`,
+      );
     }
     await rename(part, destination);
     return resumed ? 'resumed' : 'downloaded';
@@ -244,7 +279,14 @@ export class HubClient {
    * Stops reading (which closes the connection) and deletes `part` as soon as the body would
    * take the file past its declared size, so a broken or hostile mirror cannot fill the disk.
    */
-  private async receive(response: Response, part: string, offset: number, file: HubFile, hash: ContentHash, options: DownloadOptions): Promise<number> {
+  private async receive(
+    response: Response,
+    part: string,
+    offset: number,
+    file: HubFile,
+    hash: ContentHash,
+    options: DownloadOptions,
+  ): Promise<number> {
     if (!response.body) throw new HubError(`${file.path}: the server sent no content`);
     const handle = await open(part, offset > 0 ? 'a' : 'w');
     let done = offset;
@@ -271,7 +313,9 @@ export class HubClient {
     }
     if (tooLong) {
       await rm(part, { force: true });
-      throw new SizeMismatchError(`${file.path}: the server sent more than the ${file.size} bytes the file list declares; the download was stopped and the partial file deleted`);
+      throw new SizeMismatchError(
+        `${file.path}: the server sent more than the ${file.size} bytes the file list declares; the download was stopped and the partial file deleted`,
+      );
     }
     return done;
   }

@@ -74,7 +74,8 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
   const revision = options.revision ?? 'main';
   const subfolder = (options.subfolder ?? '').replace(/^\/+|\/+$/g, '');
   const unsafeSubfolder = subfolder === '' ? null : unsafePathReason(subfolder);
-  if (unsafeSubfolder !== null) throw new UnsafePathError(`subfolder ${JSON.stringify(options.subfolder)} is not a folder inside the repository (${unsafeSubfolder})`);
+  if (unsafeSubfolder !== null)
+    throw new UnsafePathError(`subfolder ${JSON.stringify(options.subfolder)} is not a folder inside the repository (${unsafeSubfolder})`);
   const retries = options.retries ?? 3;
   const retryDelayMs = options.retryDelayMs ?? 2000;
   if (!Number.isInteger(retries) || retries < 0) throw new RangeError(`pullModel: retries must be a whole number >= 0, got ${retries}`);
@@ -90,7 +91,8 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
     .filter(({ file, localPath }) => file.path.startsWith(prefix) && isPipelineFile(localPath));
   const where = `${repo}@${revision}${subfolder === '' ? '' : ` in ${subfolder}/`}`;
   if (!wanted.some((w) => w.localPath === 'model_index.json') || !wanted.some((w) => w.localPath.endsWith('/model.onnx'))) {
-    const hint = subfolder === '' && all.some((f) => f.path.startsWith('onnx/')) ? ' (this repository has an onnx/ folder: add --subfolder onnx)' : '';
+    const hint =
+      subfolder === '' && all.some((f) => f.path.startsWith('onnx/')) ? ' (this repository has an onnx/ folder: add --subfolder onnx)' : '';
     throw new HubError(`${where} is not a diffusers ONNX export: no model_index.json and */model.onnx found${hint}`);
   }
   await removeStaleParts(destination, new Set(wanted.map((w) => w.localPath)), progress);

@@ -19,7 +19,10 @@ export function raw(image: RgbImage): Sharp {
 /** A small WebP of a preview, upscaled without smoothing (latent previews are tiny). */
 export async function encodePreview(image: RgbImage, side = PREVIEW_SIDE): Promise<Buffer> {
   const size = scaledSize(image, side);
-  return raw(image).resize({ ...size, kernel: 'nearest' }).webp({ quality: 70 }).toBuffer();
+  return raw(image)
+    .resize({ ...size, kernel: 'nearest' })
+    .webp({ quality: 70 })
+    .toBuffer();
 }
 
 /** A replay plays its frames quickly, then holds the last one (the image) a moment. */
@@ -54,10 +57,19 @@ export async function encodeReplay(frames: RgbImage[], options: ReplayOptions = 
   const [first] = frames;
   if (first === undefined) throw new RangeError('encodeReplay needs at least one frame');
   const size = scaledSize(first, options.side ?? PREVIEW_SIDE);
-  let pages = await Promise.all(frames.map((frame) => raw(frame).resize({ ...size, kernel: 'nearest' }).raw().toBuffer()));
+  let pages = await Promise.all(
+    frames.map((frame) =>
+      raw(frame)
+        .resize({ ...size, kernel: 'nearest' })
+        .raw()
+        .toBuffer(),
+    ),
+  );
   for (;;) {
     const delay = pages.map((_, i) => (i === pages.length - 1 ? REPLAY_LAST_FRAME_MS : REPLAY_FRAME_MS));
-    const webp = await sharp(Buffer.concat(pages), { raw: { width: size.width, height: size.height * pages.length, channels: 3, pageHeight: size.height } })
+    const webp = await sharp(Buffer.concat(pages), {
+      raw: { width: size.width, height: size.height * pages.length, channels: 3, pageHeight: size.height },
+    })
       .webp({ quality: 70, loop: 0, delay })
       .toBuffer();
     // The encoder merges a frame identical to the one before into it (a longer delay).

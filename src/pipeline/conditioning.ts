@@ -247,7 +247,12 @@ export async function encodeConditioning(
 /** The text of each denoising call 0..steps: A1111's first entry whose end step is >= the call (the last entry ends at `steps`). */
 function spreadOverCalls(entries: PromptScheduleEntry[], texts: EncodedText[]): EncodedText[] {
   const [steps] = at(entries, entries.length - 1);
-  return Array.from({ length: steps + 1 }, (_, call) => at(texts, entries.findIndex(([end]) => call <= end)));
+  return Array.from({ length: steps + 1 }, (_, call) =>
+    at(
+      texts,
+      entries.findIndex(([end]) => call <= end),
+    ),
+  );
 }
 
 function padWithEmpty(text: EncodedText, chunks: number, empty: EncodedText | null, hiddenSize: number): Float32Array {
@@ -255,7 +260,10 @@ function padWithEmpty(text: EncodedText, chunks: number, empty: EncodedText | nu
   const padded = new Float32Array(chunks * CHUNK_POSITIONS * hiddenSize);
   padded.set(text.hidden);
   if (empty === null) {
-    throw new PipelineError(`internal error: ${text.chunks} chunks to pad to ${chunks} without the empty text`, { userVisible: false, retryable: false });
+    throw new PipelineError(`internal error: ${text.chunks} chunks to pad to ${chunks} without the empty text`, {
+      userVisible: false,
+      retryable: false,
+    });
   }
   for (let k = text.chunks; k < chunks; k++) padded.set(empty.hidden, k * CHUNK_POSITIONS * hiddenSize);
   return padded;

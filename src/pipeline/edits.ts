@@ -10,7 +10,17 @@
 // edge, so no seam shows); after decoding, pixels outside the feathered mask are copied from
 // the canvas, so they stay exactly as they were.
 import type { Metadata } from 'sharp';
-import { editDenoises, editLabel, editSize, EditSizeError, REGION_CELLS, type Edit, type GenerationRequest, type ModelInfo, type PipelineEdit } from '../contract/index.js';
+import {
+  editDenoises,
+  editLabel,
+  editSize,
+  EditSizeError,
+  REGION_CELLS,
+  type Edit,
+  type GenerationRequest,
+  type ModelInfo,
+  type PipelineEdit,
+} from '../contract/index.js';
 import type { RgbImage } from '../images/png.js';
 import { loadSharp } from '../images/sharp.js';
 import { f32At, u8At } from '../checked.js';
@@ -82,7 +92,11 @@ async function decodeCovering(bytes: Uint8Array, what: string, width: number, he
 async function decodeAsIs(bytes: Uint8Array): Promise<RgbImage> {
   await imageMetadata(bytes, 'start image');
   const sharp = await loadSharp();
-  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS }).rotate().removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS })
+    .rotate()
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return rgbOf(data, info.width, info.height);
 }
 
@@ -96,7 +110,9 @@ function checkEditSize(edit: Edit, source: RgbImage, model: ModelInfo, maxPixels
     throw err;
   }
   if (size.width !== req.width || size.height !== req.height) {
-    throw new InvalidRequestError(`${editLabel(edit)} of a ${source.width}x${source.height} image makes ${size.width}x${size.height}, not ${req.width}x${req.height}.`);
+    throw new InvalidRequestError(
+      `${editLabel(edit)} of a ${source.width}x${source.height} image makes ${size.width}x${size.height}, not ${req.width}x${req.height}.`,
+    );
   }
   return size;
 }
@@ -114,7 +130,8 @@ export async function startCanvas(model: LoadedModel, req: GenerationRequest, ma
     const image = await decodeCovering(req.init.image, 'start image', width, height);
     const grey = await decodeCovering(edit.mask, 'mask image', width, height);
     const repaint = new Uint8Array(width * height);
-    for (let p = 0; p < repaint.length; p++) repaint[p] = u8At(grey.rgb, p * 3) + u8At(grey.rgb, p * 3 + 1) + u8At(grey.rgb, p * 3 + 2) >= 3 * 128 ? 1 : 0;
+    for (let p = 0; p < repaint.length; p++)
+      repaint[p] = u8At(grey.rgb, p * 3) + u8At(grey.rgb, p * 3 + 1) + u8At(grey.rgb, p * 3 + 2) >= 3 * 128 ? 1 : 0;
     if (!repaint.includes(1)) throw new InvalidRequestError('The mask is all black: nothing to repaint (white marks what to repaint).');
     return { ...image, mask: featheredMask(repaint, width, height) };
   }
@@ -137,7 +154,11 @@ export async function startCanvas(model: LoadedModel, req: GenerationRequest, ma
       const fullW = horizontal ? 1.5 * source.width : source.width;
       const fullH = horizontal ? source.height : 1.5 * source.height;
       const scale = scaledDown ? Math.min(width / fullW, height / fullH) : 1;
-      const kept = await resizeLanczos(source, Math.min(width, Math.round(source.width * scale)), Math.min(height, Math.round(source.height * scale)));
+      const kept = await resizeLanczos(
+        source,
+        Math.min(width, Math.round(source.width * scale)),
+        Math.min(height, Math.round(source.height * scale)),
+      );
       const at = {
         x: edit.direction === 'left' ? width - kept.width : edit.direction === 'right' ? 0 : Math.floor((width - kept.width) / 2),
         y: edit.direction === 'up' ? height - kept.height : edit.direction === 'down' ? 0 : Math.floor((height - kept.height) / 2),
@@ -275,7 +296,8 @@ export function latentMask(mask: EditMask, width: number, height: number, factor
   for (let ly = 0; ly < h; ly++) {
     for (let lx = 0; lx < w; lx++) {
       let sum = 0;
-      for (let y = ly * factor; y < (ly + 1) * factor; y++) for (let x = lx * factor; x < (lx + 1) * factor; x++) sum += f32At(mask.soft, y * width + x);
+      for (let y = ly * factor; y < (ly + 1) * factor; y++)
+        for (let x = lx * factor; x < (lx + 1) * factor; x++) sum += f32At(mask.soft, y * width + x);
       out[ly * w + lx] = sum / (factor * factor) >= 0.5 ? 1 : 0;
     }
   }

@@ -23,11 +23,11 @@ export function toHalfBits(value: number): number {
     const half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const mid = 1 << (shift - 1);
-    return sign | (rem > mid || (rem === mid && (half & 1)) ? half + 1 : half);
+    return sign | (rem > mid || (rem === mid && half & 1) ? half + 1 : half);
   }
   const half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  return sign | (rem > 0x1000 || (rem === 0x1000 && (half & 1)) ? half + 1 : half);
+  return sign | (rem > 0x1000 || (rem === 0x1000 && half & 1) ? half + 1 : half);
 }
 
 export function fromHalfBits(h: number): number {

@@ -227,10 +227,20 @@ interface KeptAreaBlend {
 }
 
 /** latents = mask * latents + (1 - mask) * canvas latents noised to `nextT` (clean after the last step). */
-function blendKeptArea(scheduler: Scheduler, blend: KeptAreaBlend, latents: Float32Array, nextT: number | null, count: number, plane: number): void {
+function blendKeptArea(
+  scheduler: Scheduler,
+  blend: KeptAreaBlend,
+  latents: Float32Array,
+  nextT: number | null,
+  count: number,
+  plane: number,
+): void {
   const perImage = blend.encoded.length;
   for (let i = 0; i < count; i++) {
-    const known = nextT === null ? blend.encoded : scheduler.addNoise(blend.encoded, blend.initialNoise.subarray(i * perImage, (i + 1) * perImage), nextT, blend.known);
+    const known =
+      nextT === null
+        ? blend.encoded
+        : scheduler.addNoise(blend.encoded, blend.initialNoise.subarray(i * perImage, (i + 1) * perImage), nextT, blend.known);
     const base = i * perImage;
     for (let k = 0; k < perImage; k++) {
       const m = f32At(blend.mask, k % plane);
@@ -303,7 +313,13 @@ function prepareUnet(model: LoadedModel, batch: number, latentDims: [number, num
   const tDims = tRank === 0 ? [] : [tLen];
   const tType = io.timestep.type;
   const tData =
-    tType === 'int64' ? new BigInt64Array(tLen) : tType === 'int32' ? new Int32Array(tLen) : tType === 'float16' ? new Uint16Array(tLen) : new Float32Array(tLen);
+    tType === 'int64'
+      ? new BigInt64Array(tLen)
+      : tType === 'int32'
+        ? new Int32Array(tLen)
+        : tType === 'float16'
+          ? new Uint16Array(tLen)
+          : new Float32Array(tLen);
 
   return {
     sample,
@@ -336,7 +352,14 @@ function prepareUnet(model: LoadedModel, batch: number, latentDims: [number, num
   };
 }
 
-async function previewOf(model: LoadedModel, x0: Float32Array, count: number, h: number, w: number, buffers: Uint8Array[]): Promise<RgbImage> {
+async function previewOf(
+  model: LoadedModel,
+  x0: Float32Array,
+  count: number,
+  h: number,
+  w: number,
+  buffers: Uint8Array[],
+): Promise<RgbImage> {
   const C = model.info.latentChannels;
   let tiles: RgbImage[];
   if (model.taesdDecoder) {
@@ -345,7 +368,8 @@ async function previewOf(model: LoadedModel, x0: Float32Array, count: number, h:
     const [t] = Object.values(out);
     if (t === undefined) throw new ModelFaultError('the TAESD decoder returned no output');
     const [, , H, W] = t.dims;
-    if (H === undefined || W === undefined) throw new ModelFaultError(`the TAESD decoder returned [${t.dims.join(', ')}], not an image batch`);
+    if (H === undefined || W === undefined)
+      throw new ModelFaultError(`the TAESD decoder returned [${t.dims.join(', ')}], not an image batch`);
     const data = asFloat32(t);
     tiles = Array.from({ length: count }, (_, i) => ({ width: W, height: H, rgb: imageTensorToRgb(data, i, H, W, '0..1') }));
   } else {
@@ -383,7 +407,12 @@ async function encodeImage(model: LoadedModel, pixels: Float32Array, width: numb
 }
 
 /** The VAE decoder's output for every image of the batch: [count, 3, H, W], in [-1, 1]. */
-export async function decodeLatents(model: LoadedModel, latents: Float32Array, count: number, latentDims: [number, number, number]): Promise<Float32Array> {
+export async function decodeLatents(
+  model: LoadedModel,
+  latents: Float32Array,
+  count: number,
+  latentDims: [number, number, number],
+): Promise<Float32Array> {
   const io = model.vaeDecoderIo;
   const per = latentDims[0] * latentDims[1] * latentDims[2];
   const [height, width] = [latentDims[1] * model.info.vaeScaleFactor, latentDims[2] * model.info.vaeScaleFactor];

@@ -17,8 +17,7 @@ export interface ThreadData {
 }
 
 export type ToThread =
-  | { type: 'generate'; id: number; request: GenerationRequest; previewIntervalMs: number; maxPixels: number }
-  | { type: 'close' };
+  { type: 'generate'; id: number; request: GenerationRequest; previewIntervalMs: number; maxPixels: number } | { type: 'close' };
 
 export type FromThread =
   | { type: 'ready'; info: LoadedModel['info']; provider: 'cpu' | 'cuda' }
@@ -85,7 +84,10 @@ async function generateAndPost(message: Extract<ToThread, { type: 'generate' }>)
         post({ type: 'progress', id, step: p.step, totalSteps: p.totalSteps, preview: p.preview }, transfer);
       },
     });
-    post({ type: 'result', id, result }, result.images.map((i) => i.rgb.buffer as ArrayBuffer));
+    post(
+      { type: 'result', id, result },
+      result.images.map((i) => i.rgb.buffer as ArrayBuffer),
+    );
   } catch (err) {
     post({ type: 'error', id, error: describe(err) });
   }

@@ -67,7 +67,10 @@ function threadEntry(): { url: URL; entry?: string } {
 export class PipelineHost {
   private nextId = 1;
   private queue: Promise<unknown> = Promise.resolve();
-  private pending = new Map<number, { resolve: (o: GenerationOutput) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void }>();
+  private pending = new Map<
+    number,
+    { resolve: (o: GenerationOutput) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void }
+  >();
   private failure: Error | null = null;
   /** Resolves when the thread has ended, for whatever reason (a crash, or close()). */
   readonly ended: Promise<void>;
@@ -152,7 +155,13 @@ export class PipelineHost {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     return new Promise<GenerationOutput>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress: options.onProgress });
-      const message: ToThread = { type: 'generate', id, request, previewIntervalMs: this.options.previewIntervalMs, maxPixels: this.options.maxPixels };
+      const message: ToThread = {
+        type: 'generate',
+        id,
+        request,
+        previewIntervalMs: this.options.previewIntervalMs,
+        maxPixels: this.options.maxPixels,
+      };
       this.worker.postMessage(message);
     }).finally(() => options.signal?.removeEventListener('abort', onAbort));
   }

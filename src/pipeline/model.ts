@@ -142,7 +142,9 @@ function pick(infos: readonly TensorInfo[], names: string[], rank: number[] | nu
   const byRank = rank ? infos.filter((t) => rank.includes(t.shape.length)) : [];
   const [only, ...others] = byRank;
   if (only !== undefined && others.length === 0) return only;
-  throw new ModelLoadError(`${file}: cannot find the ${what} (expected one of ${names.join(', ')}; has ${infos.map((t) => t.name).join(', ')})`);
+  throw new ModelLoadError(
+    `${file}: cannot find the ${what} (expected one of ${names.join(', ')}; has ${infos.map((t) => t.name).join(', ')})`,
+  );
 }
 
 function externalWeightsNote(folder: string): string {
@@ -168,7 +170,8 @@ export interface LoadModelOptions {
 
 /** The stride-2 convolutions of a graph: a diffusers UNet has one per downsampling stage. */
 function stride2Convolutions(graph: OnnxGraph): number {
-  return graph.nodes.filter((n) => n.opType === 'Conv' && n.strides !== null && n.strides.length > 0 && n.strides.every((s) => s === 2)).length;
+  return graph.nodes.filter((n) => n.opType === 'Conv' && n.strides !== null && n.strides.length > 0 && n.strides.every((s) => s === 2))
+    .length;
 }
 
 /** The input channels of the convolution reading graph input `input` directly (a UNet's conv_in), from its weight's shape. */
@@ -193,7 +196,8 @@ async function upscalerScale(dir: string, session: OnnxSession, input: TensorInf
     // a 4-D output's height over the probe's (NaN for any other rank, refused below)
     scale = (outputNamed(result, output, 'upscaler').dims[2] ?? NaN) / side;
   }
-  if (!Number.isInteger(scale) || scale < 2) throw new ModelLoadError(`${dir}: the upscaler's scale must be a whole number of at least 2, not ${scale}`);
+  if (!Number.isInteger(scale) || scale < 2)
+    throw new ModelLoadError(`${dir}: the upscaler's scale must be a whole number of at least 2, not ${scale}`);
   return scale;
 }
 
@@ -208,7 +212,10 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
   const className = rawScheduler._class_name;
   const defaultSampler = samplerForClassName(typeof className === 'string' ? className : '', rawScheduler);
 
-  const vaeConfig = { ...readOptionalJson(join(dir, 'vae_encoder/config.json')), ...readOptionalJson(join(dir, 'vae_decoder/config.json')) };
+  const vaeConfig = {
+    ...readOptionalJson(join(dir, 'vae_encoder/config.json')),
+    ...readOptionalJson(join(dir, 'vae_decoder/config.json')),
+  };
   const unetConfig = readOptionalJson(join(dir, 'unet/config.json'));
   let scalingFactor = num(vaeConfig.scaling_factor);
   if (scalingFactor === undefined) {
@@ -245,13 +252,18 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
     const vaeDecoder = await open('vae_decoder');
     const vaeEncoder = existsSync(join(dir, 'vae_encoder/model.onnx')) ? await open('vae_encoder') : null;
     const taesdDecoder = existsSync(join(dir, 'taesd_decoder/model.onnx')) ? await open('taesd_decoder') : null;
-    const upscalerFolder = existsSync(join(dir, 'upscaler/model.onnx')) ? join(dir, 'upscaler') : options.upscalerDir !== undefined ? resolve(options.upscalerDir) : null;
+    const upscalerFolder = existsSync(join(dir, 'upscaler/model.onnx'))
+      ? join(dir, 'upscaler')
+      : options.upscalerDir !== undefined
+        ? resolve(options.upscalerDir)
+        : null;
     let upscaler: LoadedUpscaler | null = null;
     if (upscalerFolder !== null) {
       const session = await openFile(join(upscalerFolder, 'model.onnx'), 'upscaler');
       const input = pick(session.inputs, ['image', 'input'], [4], 'image input', session.file);
       const output = outputRole(session, 'upscaled').name;
-      if (input.type !== 'float32' && input.type !== 'float16') throw new ModelLoadError(`${session.file}: the image input must be float32 or float16, not ${input.type}`);
+      if (input.type !== 'float32' && input.type !== 'float16')
+        throw new ModelLoadError(`${session.file}: the image input must be float32 or float16, not ${input.type}`);
       upscaler = { session, input, output, scale: await upscalerScale(upscalerFolder, session, input, output) };
     }
 
@@ -274,14 +286,26 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
     };
     const declaredChannels = (t: TensorInfo) => (typeof t.shape[1] === 'number' && t.shape[1] > 0 ? t.shape[1] : undefined);
     const latentChannels = num(vaeConfig.latent_channels) ?? declaredChannels(vaeDecoderIo.input) ?? num(unetConfig.out_channels) ?? 4;
-    const unetChannels = declaredChannels(unetIo.sample) ?? num(unetConfig.in_channels) ?? convInputChannels(unetGraphOnce(), unetIo.sample.name) ?? latentChannels;
+    const unetChannels =
+      declaredChannels(unetIo.sample) ??
+      num(unetConfig.in_channels) ??
+      convInputChannels(unetGraphOnce(), unetIo.sample.name) ??
+      latentChannels;
     const inpainting = unetChannels === 2 * latentChannels + 1;
     if (unetChannels !== latentChannels && !inpainting) {
-      throw new ModelLoadError(`${unet.file}: the UNet takes ${unetChannels} channels, neither the ${latentChannels} latent channels nor an inpainting UNet's ${2 * latentChannels + 1}`);
+      throw new ModelLoadError(
+        `${unet.file}: the UNet takes ${unetChannels} channels, neither the ${latentChannels} latent channels nor an inpainting UNet's ${2 * latentChannels + 1}`,
+      );
     }
-    if (inpainting && !vaeEncoder) throw new ModelLoadError(`${basename(dir)}: an inpainting UNet needs a vae_encoder (for the masked image's latents)`);
-    if (vaeEncoder && readGraph(vaeEncoder.file).nodes.some((n) => n.opType.startsWith('RandomNormal') || n.opType.startsWith('RandomUniform'))) {
-      warnings.push('vae_encoder/model.onnx draws random noise (RandomNormalLike): images started from an image (img2img, variations, edits) are not exactly reproducible on this export');
+    if (inpainting && !vaeEncoder)
+      throw new ModelLoadError(`${basename(dir)}: an inpainting UNet needs a vae_encoder (for the masked image's latents)`);
+    if (
+      vaeEncoder &&
+      readGraph(vaeEncoder.file).nodes.some((n) => n.opType.startsWith('RandomNormal') || n.opType.startsWith('RandomUniform'))
+    ) {
+      warnings.push(
+        'vae_encoder/model.onnx draws random noise (RandomNormalLike): images started from an image (img2img, variations, edits) are not exactly reproducible on this export',
+      );
     }
     let vaeEncoderIo: LoadedModel['vaeEncoderIo'] = null;
     if (vaeEncoder) {
@@ -302,7 +326,8 @@ export async function loadModel(dirInput: string, options: LoadModelOptions): Pr
       return typeof h === 'number' && h > 0 && typeof w === 'number' && w > 0 ? { width: w, height: h } : null;
     };
     const fixedLatent = declaredLatentSize(unetIo.sample) ?? declaredLatentSize(vaeDecoderIo.input);
-    const fixedSize = fixedLatent === null ? null : { width: fixedLatent.width * vaeScaleFactor, height: fixedLatent.height * vaeScaleFactor };
+    const fixedSize =
+      fixedLatent === null ? null : { width: fixedLatent.width * vaeScaleFactor, height: fixedLatent.height * vaeScaleFactor };
 
     const previewFile = join(dir, 'latent_preview.json');
     let previewFactors = SD15_PREVIEW_FACTORS;

@@ -89,12 +89,16 @@ export async function superResolve(upscaler: LoadedUpscaler, image: RgbImage, la
         }
       }
       const data = half ? floatsToHalf(view, half.subarray(0, view.length)) : view;
-      const result = await upscaler.session.run({ [upscaler.input.name]: { type: upscaler.input.type, data, dims: [1, 3, rh, rw] } }, [upscaler.output]);
+      const result = await upscaler.session.run({ [upscaler.input.name]: { type: upscaler.input.type, data, dims: [1, 3, rh, rw] } }, [
+        upscaler.output,
+      ]);
       const tensor = result[upscaler.output];
       if (tensor === undefined) throw new ModelFaultError(`the upscaler returned no "${upscaler.output}" output`);
       const [, channels, oh, ow] = tensor.dims;
       if (channels !== 3 || oh !== rh * s || ow !== rw * s) {
-        throw new ModelFaultError(`the upscaler made [${tensor.dims.join(', ')}] from a ${rw}x${rh} image; expected [1, 3, ${rh * s}, ${rw * s}]`);
+        throw new ModelFaultError(
+          `the upscaler made [${tensor.dims.join(', ')}] from a ${rw}x${rh} image; expected [1, 3, ${rh * s}, ${rw * s}]`,
+        );
       }
       const out = asFloat32(tensor);
       const outPlane = oh * ow;

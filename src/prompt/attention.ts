@@ -65,7 +65,7 @@ export function parsePromptAttention(text: string): WeightedText[] {
   if (result.length === 0) result.push(['', 1.0]);
 
   // Merge neighbours of equal weight (A1111 merges a BREAK too when its weight happens to match).
-  for (let i = 0; i + 1 < result.length; ) {
+  for (let i = 0; i + 1 < result.length;) {
     const [here, next] = [at(result, i), at(result, i + 1)];
     if (here[1] === next[1]) {
       here[0] += next[0];

@@ -14,6 +14,12 @@
 // TooManyPermutationsError; every message is fit to show the user.
 export { BREAK, isBreak, parsePromptAttention, type WeightedText } from './attention.js';
 export { promptSchedules, type PromptScheduleEntry } from './schedules.js';
-export { INLINE_PARAMETERS, parseInlineParameters, type InlineParameterName, type InlineParameters, type InlineParameterSpec } from './parameters.js';
+export {
+  INLINE_PARAMETERS,
+  parseInlineParameters,
+  type InlineParameterName,
+  type InlineParameters,
+  type InlineParameterSpec,
+} from './parameters.js';
 export { countPermutations, expandPermutations } from './permutations.js';
 export { InlineParameterError, PromptError, PromptSyntaxError, TooManyPermutationsError } from './errors.js';

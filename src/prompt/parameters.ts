@@ -40,7 +40,9 @@ export interface InlineParameters {
   values: Partial<Record<InlineParameterName, string>>;
 }
 
-const SPEC_BY_SPELLING = new Map<string, InlineParameterSpec>(INLINE_PARAMETERS.flatMap((spec) => [spec.name, ...spec.aliases].map((s) => [s, spec] as const)));
+const SPEC_BY_SPELLING = new Map<string, InlineParameterSpec>(
+  INLINE_PARAMETERS.flatMap((spec) => [spec.name, ...spec.aliases].map((s) => [s, spec] as const)),
+);
 
 // Candidate flags: `--name` or `—name` after whitespace or at the start; `\--`, and `--` in quotes, are skipped by the scan.
 const FLAG = /(?<=^|\s)(?:--|—)([A-Za-z]\S*)/y;
@@ -75,7 +77,7 @@ function splitAtFlags(text: string): { prompt: string; flags: { flag: string; va
   let current = '';
   let currentFlag = '';
   const closing = closingQuotes(text);
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const quoteEnd = closing.get(i);
     if (quoteEnd !== undefined) {
       current += text.slice(i, quoteEnd + 1);

@@ -112,7 +112,7 @@ class ScheduleParser {
   parse(): Item[] | null {
     const items: Item[] = [];
     let text = '';
-    for (let i = 0; i < this.text.length; ) {
+    for (let i = 0; i < this.text.length;) {
       const c = this.text.charAt(i);
       const construct = c === '(' || c === '[' ? this.construct(i) : null;
       if (construct) {

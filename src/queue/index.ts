@@ -1,5 +1,13 @@
 // The job contract shared by the bot (producer) and the workers (consumers).
-export { GENERATE_JOB_NAME, GenerationQueues, assertJobId, enqueueGeneration, fairPriority, modelForQueueName, queueNameForModel } from './queues.js';
+export {
+  GENERATE_JOB_NAME,
+  GenerationQueues,
+  assertJobId,
+  enqueueGeneration,
+  fairPriority,
+  modelForQueueName,
+  queueNameForModel,
+} from './queues.js';
 export type { EnqueueRequest, GenerationJobData, GenerationQueuesOptions } from './queues.js';
 export { Heartbeat, liveModels, liveWorkers, workerKey } from './heartbeat.js';
 export type { HeartbeatOptions, WorkerHeartbeat } from './heartbeat.js';

@@ -40,7 +40,8 @@ export class Lease {
   private readonly redis: Redis;
 
   constructor(options: LeaseOptions) {
-    if (!Number.isInteger(options.ttlMs) || options.ttlMs < 100) throw new RangeError(`ttlMs must be a whole number >= 100, got ${options.ttlMs}`);
+    if (!Number.isInteger(options.ttlMs) || options.ttlMs < 100)
+      throw new RangeError(`ttlMs must be a whole number >= 100, got ${options.ttlMs}`);
     this.redis = options.redis;
     this.key = options.key;
     this.ttlMs = options.ttlMs;

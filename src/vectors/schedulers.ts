@@ -174,7 +174,11 @@ function checkImg2Img(cmp: Comparison, scheduler: Scheduler, json: Record<string
     return;
   }
   const latent = json.latent_timestep as number[];
-  cmp.values('latent_timestep', latent.map(() => latentTimestep), latent);
+  cmp.values(
+    'latent_timestep',
+    latent.map(() => latentTimestep),
+    latent,
+  );
   const original = Float32Array.from(json.original as number[]);
   const noise = Float32Array.from(json.noise as number[]);
   const noisy = scheduler.addNoise(original, noise, latentTimestep, new Float32Array(original.length));
@@ -195,7 +199,8 @@ function checkAddNoise(cmp: Comparison, scheduler: Scheduler, json: Record<strin
   const per = original.length / timesteps.length;
   timesteps.forEach((want, b) => {
     // sigma-based classes look the timestep up in their schedule: use our equal value
-    const ours = scheduler.sigmas === null ? want : (scheduler.timesteps.find((t) => Math.abs(t - want) <= 1e-4 * Math.max(1, want)) ?? want);
+    const ours =
+      scheduler.sigmas === null ? want : (scheduler.timesteps.find((t) => Math.abs(t - want) <= 1e-4 * Math.max(1, want)) ?? want);
     const range = [b * per, (b + 1) * per] as const;
     scheduler.addNoise(original.subarray(...range), noise.subarray(...range), ours, noisy.subarray(...range));
   });

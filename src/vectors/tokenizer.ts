@@ -43,7 +43,7 @@ export function checkTokenizerVectorFile(json: Record<string, unknown>, files: C
     if (encoded.inputIds.length !== c.input_ids.length) differing++;
     if (differing > 0) mismatches.push(`case ${c.i} ${JSON.stringify(c.prompt).slice(0, 60)}: ${differing} ids differ`);
     else if (encoded.numTokens !== c.num_tokens) mismatches.push(`case ${c.i}: num_tokens ${encoded.numTokens}, expected ${c.num_tokens}`);
-    else if ((encoded.truncatedWords.length > 0) !== c.truncated) {
+    else if (encoded.truncatedWords.length > 0 !== c.truncated) {
       mismatches.push(`case ${c.i}: truncatedWords ${JSON.stringify(encoded.truncatedWords)} but truncated is ${c.truncated}`);
     }
   }
@@ -51,6 +51,8 @@ export function checkTokenizerVectorFile(json: Record<string, unknown>, files: C
   return {
     maxAbsError,
     passed,
-    detail: passed ? `${cases.length} prompts identical` : `${mismatches.length} of ${cases.length} prompts differ: ${mismatches.slice(0, 5).join('; ')}`,
+    detail: passed
+      ? `${cases.length} prompts identical`
+      : `${mismatches.length} of ${cases.length} prompts differ: ${mismatches.slice(0, 5).join('; ')}`,
   };
 }

@@ -98,14 +98,20 @@ export class DiscordMessages {
    * (the original response or a follow-up, as jobs of one prompt's choices have), or the
    * original response when null.
    */
-  async editInteractionMessage(interactionToken: string, messageId: string | null, payload: MessagePayload, signal?: AbortSignal): Promise<{ messageId: string }> {
-    const message = (await translateErrors(() =>
-      this.rest.patch(Routes.webhookMessage(this.applicationId, interactionToken, messageId ?? '@original'), {
-        body: body(payload),
-        files: payload.files,
-        auth: false,
-        signal,
-      }),
+  async editInteractionMessage(
+    interactionToken: string,
+    messageId: string | null,
+    payload: MessagePayload,
+    signal?: AbortSignal,
+  ): Promise<{ messageId: string }> {
+    const message = (await translateErrors(
+      () =>
+        this.rest.patch(Routes.webhookMessage(this.applicationId, interactionToken, messageId ?? '@original'), {
+          body: body(payload),
+          files: payload.files,
+          auth: false,
+          signal,
+        }),
       this.onRateLimited,
     )) as { id: string };
     return { messageId: message.id };
@@ -120,13 +126,18 @@ export class DiscordMessages {
   }
 
   /** Posts a new channel message with the bot token, as a reply to `replyTo` when given. */
-  async postToChannel(channelId: string, payload: MessagePayload, replyTo: string | null, signal?: AbortSignal): Promise<{ messageId: string }> {
+  async postToChannel(
+    channelId: string,
+    payload: MessagePayload,
+    replyTo: string | null,
+    signal?: AbortSignal,
+  ): Promise<{ messageId: string }> {
     const json: RESTPostAPIChannelMessageJSONBody = {
       ...body(payload),
       ...(replyTo === null ? {} : { message_reference: { message_id: replyTo, fail_if_not_exists: false } }),
     };
-    const message = (await translateErrors(() =>
-      this.rest.post(Routes.channelMessages(channelId), { body: json, files: payload.files, signal }),
+    const message = (await translateErrors(
+      () => this.rest.post(Routes.channelMessages(channelId), { body: json, files: payload.files, signal }),
       this.onRateLimited,
     )) as { id: string };
     return { messageId: message.id };

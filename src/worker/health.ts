@@ -27,7 +27,9 @@ export interface HealthServer {
 /** The port is taken, most likely by another worker on this machine. */
 export class HealthPortInUseError extends Error {
   constructor(readonly port: number) {
-    super(`HEALTH_PORT ${port} is already in use (another worker on this machine?): give each worker its own HEALTH_PORT, or HEALTH_PORT=0 for a free one`);
+    super(
+      `HEALTH_PORT ${port} is already in use (another worker on this machine?): give each worker its own HEALTH_PORT, or HEALTH_PORT=0 for a free one`,
+    );
     this.name = 'HealthPortInUseError';
   }
 }

@@ -111,13 +111,20 @@ export class JobMessage {
    * past `deadline` (epoch ms): no rate-limit wait (nor one longer than maxRateLimitWaitMs),
    * and no request, which is aborted then.
    */
-  async deliver(payload: MessagePayload, superseded: MessagePayload, deadline = Infinity): Promise<{ route: DeliveryRoute; messageId: string }> {
+  async deliver(
+    payload: MessagePayload,
+    superseded: MessagePayload,
+    deadline = Infinity,
+  ): Promise<{ route: DeliveryRoute; messageId: string }> {
     const reasons: string[] = [];
     const signal = Number.isFinite(deadline) ? AbortSignal.timeout(Math.max(1, deadline - this.clock())) : undefined;
     const token = this.liveToken();
     if (token !== null) {
       try {
-        const { messageId } = await this.withRateLimitRetries(() => this.discord.editInteractionMessage(token, this.target.messageId, payload, signal), deadline);
+        const { messageId } = await this.withRateLimitRetries(
+          () => this.discord.editInteractionMessage(token, this.target.messageId, payload, signal),
+          deadline,
+        );
         return { route: 'interaction', messageId };
       } catch (err) {
         this.note(err);
@@ -126,7 +133,10 @@ export class JobMessage {
     }
     const replyTo = this.messageGone ? null : this.target.messageId;
     try {
-      const { messageId } = await this.withRateLimitRetries(() => this.discord.postToChannel(this.target.channelId, payload, replyTo, signal), deadline);
+      const { messageId } = await this.withRateLimitRetries(
+        () => this.discord.postToChannel(this.target.channelId, payload, replyTo, signal),
+        deadline,
+      );
       if (replyTo !== null) {
         // Best effort: the result is delivered already; an old message left as it was is harmless.
         await this.discord.editInChannel(this.target.channelId, replyTo, superseded, signal).catch(() => undefined);

@@ -25,7 +25,8 @@ loadDotenv({ quiet: true });
 function positiveInt(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 100) exitOnConfigError('worker', new ConfigError([`--${name}=${JSON.stringify(text)}: expected a whole number of milliseconds >= 100`]));
+  if (!Number.isInteger(value) || value < 100)
+    exitOnConfigError('worker', new ConfigError([`--${name}=${JSON.stringify(text)}: expected a whole number of milliseconds >= 100`]));
   return value;
 }
 
@@ -123,10 +124,14 @@ async function main(): Promise<void> {
   // The actual port (HEALTH_PORT=0 picks one), logged once the worker consumes.
   logger.info({ healthPort: health.port }, 'health and metrics listening');
 
-  onShutdownSignal(logger, async (signal) => {
-    logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down');
-    await stopAndExit(0);
-  }, { beforeForcedExit: () => worker.closeNow() });
+  onShutdownSignal(
+    logger,
+    async (signal) => {
+      logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down');
+      await stopAndExit(0);
+    },
+    { beforeForcedExit: () => worker.closeNow() },
+  );
 }
 
 main().catch((err: unknown) => {

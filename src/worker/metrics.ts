@@ -149,19 +149,40 @@ export function createWorkerMetrics(registry = new MetricsRegistry()) {
   return {
     registry,
     queueDepth: registry.gauge('imagine_queue_depth', 'Jobs waiting in the queue of a model (waiting, prioritized, delayed).'),
-    jobs: registry.counter('imagine_jobs_total', 'Jobs finished by this worker, by outcome (succeeded, failed, cancelled, retried, skipped).'),
-    jobSeconds: registry.histogram('imagine_job_duration_seconds', 'Time from pickup to delivered result.', [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600]),
-    stepSeconds: registry.histogram('imagine_step_duration_seconds', 'Denoising step time (generation time / steps).', [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5]),
-    queueWaitSeconds: registry.histogram('imagine_queue_wait_seconds', 'Time from enqueue to pickup.', [0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900]),
+    jobs: registry.counter(
+      'imagine_jobs_total',
+      'Jobs finished by this worker, by outcome (succeeded, failed, cancelled, retried, skipped).',
+    ),
+    jobSeconds: registry.histogram(
+      'imagine_job_duration_seconds',
+      'Time from pickup to delivered result.',
+      [0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
+    ),
+    stepSeconds: registry.histogram(
+      'imagine_step_duration_seconds',
+      'Denoising step time (generation time / steps).',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+    ),
+    queueWaitSeconds: registry.histogram(
+      'imagine_queue_wait_seconds',
+      'Time from enqueue to pickup.',
+      [0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900],
+    ),
     previewEdits: registry.counter('imagine_preview_edits_total', 'Progress edits sent to Discord.'),
     discordRateLimits: registry.counter('imagine_discord_rate_limits_total', 'HTTP 429 answers from Discord.'),
-    residentMemory: registry.gauge('process_resident_memory_bytes', 'Resident memory of the worker process (the pipeline thread included).'),
+    residentMemory: registry.gauge(
+      'process_resident_memory_bytes',
+      'Resident memory of the worker process (the pipeline thread included).',
+    ),
     deliveries: registry.counter('imagine_deliveries_total', 'Final messages, by route (interaction, channel, failed).'),
     reconcileActions: registry.counter(
       'imagine_reconcile_actions_total',
       'Repairs by the reconciler, by action (requeued, removed, stall_requeued, stall_failed, redelivered, redelivery_failed, told_waiting, no_worker_cancelled).',
     ),
-    retentionFreed: registry.counter('imagine_retention_freed_total', 'What the daily retention run freed, by kind (images, image_bytes, replays, replay_bytes, tokens).'),
+    retentionFreed: registry.counter(
+      'imagine_retention_freed_total',
+      'What the daily retention run freed, by kind (images, image_bytes, replays, replay_bytes, tokens).',
+    ),
   };
 }
 

@@ -182,7 +182,13 @@ export class GenerationProcessor {
     }
   }
 
-  private async run(job: Job, queueJob: QueueJob<GenerationJobData>, token: string | undefined, signal: AbortSignal, logger: Logger): Promise<JobOutcome> {
+  private async run(
+    job: Job,
+    queueJob: QueueJob<GenerationJobData>,
+    token: string | undefined,
+    signal: AbortSignal,
+    logger: Logger,
+  ): Promise<JobOutcome> {
     const { db, clock, metrics } = this.deps;
     const message = this.messageOf(job);
     const generator = this.deps.generators.get(job.model);
@@ -248,7 +254,13 @@ export class GenerationProcessor {
     const replay = await this.recordReplay(job, replayFrames.frames(), logger);
     const file = await resultFile(images, this.deps.maxUploadBytes, job.id);
     const note = await this.resultNote(job);
-    const payload = renderResult(job, { file, seeds: output.images.map((i) => i.seed), elapsedMs: output.timings.totalMs, replay, ...(note === null ? {} : { note }) });
+    const payload = renderResult(job, {
+      file,
+      seeds: output.images.map((i) => i.seed),
+      elapsedMs: output.timings.totalMs,
+      replay,
+      ...(note === null ? {} : { note }),
+    });
     await this.deliverFinal(job, message, payload, logger);
     return 'succeeded';
   }
@@ -260,7 +272,8 @@ export class GenerationProcessor {
   private async settleFailure(err: unknown, run: RunContext): Promise<JobOutcome> {
     const { job, queueJob, token, signal, message, logger } = run;
     // The pipeline thread died under this job: not the job's fault, and not one more attempt.
-    if (this.deps.generators.get(job.model)?.healthy === false) return this.handBackForDeadPipeline(job.model, queueJob, token, logger, err);
+    if (this.deps.generators.get(job.model)?.healthy === false)
+      return this.handBackForDeadPipeline(job.model, queueJob, token, logger, err);
     if (err instanceof GenerationAbortedError) {
       const reason = signal.reason as AbortReason;
       if (reason === 'shutdown') {
@@ -296,7 +309,13 @@ export class GenerationProcessor {
    * which the next claim supersedes) and reports the dead pipeline: the worker stops
    * advertising the model and exits for its supervisor to restart it.
    */
-  private async handBackForDeadPipeline(model: string, queueJob: QueueJob<GenerationJobData>, token: string | undefined, logger: Logger, err?: unknown): Promise<never> {
+  private async handBackForDeadPipeline(
+    model: string,
+    queueJob: QueueJob<GenerationJobData>,
+    token: string | undefined,
+    logger: Logger,
+    err?: unknown,
+  ): Promise<never> {
     logger.error({ model, err }, 'pipeline thread dead: job handed back to the queue');
     if (token !== undefined) await queueJob.moveToWait(token);
     this.deps.onPipelineDeath(model);
@@ -391,12 +410,14 @@ export class GenerationProcessor {
         // at its next step, as a cancel stops it.
         const state = await runState(this.deps.db, job.id, fence);
         if (state !== 'current') {
-          logger.info({ state }, 'no longer this run\'s job: stopping before the next preview');
+          logger.info({ state }, "no longer this run's job: stopping before the next preview");
           this.deps.running.abort(job.id, state);
           return;
         }
         const preview = snapshot.preview === null ? null : { name: 'preview.webp', data: await encode(snapshot.preview) };
-        await message.editProgress(renderProgress(job, { step: snapshot.step, totalSteps: snapshot.totalSteps, etaUnixSeconds: snapshot.etaUnixSeconds, preview }));
+        await message.editProgress(
+          renderProgress(job, { step: snapshot.step, totalSteps: snapshot.totalSteps, etaUnixSeconds: snapshot.etaUnixSeconds, preview }),
+        );
         this.deps.metrics.previewEdits.inc();
       },
     });
@@ -430,7 +451,12 @@ export class GenerationProcessor {
    */
   private async deliverFinal(job: Job, message: JobMessage, payload: MessagePayload, logger: Logger): Promise<DeliveryOutcome> {
     const { db, clock, metrics } = this.deps;
-    const lease = new Lease({ redis: this.deps.redis, key: `${this.deps.prefix}:delivery:${job.id}`, ttlMs: DELIVERY_LEASE_MS, owner: this.deps.workerId });
+    const lease = new Lease({
+      redis: this.deps.redis,
+      key: `${this.deps.prefix}:delivery:${job.id}`,
+      ttlMs: DELIVERY_LEASE_MS,
+      owner: this.deps.workerId,
+    });
     if (!(await lease.acquire())) {
       logger.info('another worker is delivering this job');
       return 'busy';
@@ -482,7 +508,8 @@ export class GenerationProcessor {
     logger.error({ reason }, 'job failed and refunded');
     this.deps.metrics.jobs.inc({ outcome: 'failed' });
     const job = await getJob(this.deps.db, jobId);
-    if (job !== null) await this.deliverFinal(job, this.messageOf(job), renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);
+    if (job !== null)
+      await this.deliverFinal(job, this.messageOf(job), renderFailed(job, reason, await jobRefund(this.deps.db, job.id)), logger);
     return true;
   }
 
@@ -494,7 +521,8 @@ export class GenerationProcessor {
     logger.warn({ reason }, 'job cancelled and refunded');
     this.deps.metrics.jobs.inc({ outcome: 'cancelled' });
     const job = await getJob(this.deps.db, jobId);
-    if (job !== null) await this.deliverFinal(job, this.messageOf(job), renderCancelled(job, await jobRefund(this.deps.db, job.id), reason), logger);
+    if (job !== null)
+      await this.deliverFinal(job, this.messageOf(job), renderCancelled(job, await jobRefund(this.deps.db, job.id), reason), logger);
     return true;
   }
 

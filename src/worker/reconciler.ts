@@ -112,8 +112,10 @@ export class Reconciler {
       maxAttempts: options.maxAttempts ?? 3,
     };
     const { intervalMs, noWorkerTimeoutMs, maxWaitMs } = this.opts;
-    if (!Number.isInteger(intervalMs) || intervalMs < 100) throw new RangeError(`intervalMs must be a whole number >= 100, got ${intervalMs}`);
-    if (maxWaitMs < noWorkerTimeoutMs) throw new RangeError(`maxWaitMs (${maxWaitMs}) must not be below noWorkerTimeoutMs (${noWorkerTimeoutMs})`);
+    if (!Number.isInteger(intervalMs) || intervalMs < 100)
+      throw new RangeError(`intervalMs must be a whole number >= 100, got ${intervalMs}`);
+    if (maxWaitMs < noWorkerTimeoutMs)
+      throw new RangeError(`maxWaitMs (${maxWaitMs}) must not be below noWorkerTimeoutMs (${noWorkerTimeoutMs})`);
     // Renewed every run: it outlives one missed run, and frees itself soon after the leader died.
     this.lease = new Lease({ redis: options.redis, key: this.key('leader'), ttlMs: 3 * intervalMs, owner: options.workerId });
   }
@@ -175,7 +177,9 @@ export class Reconciler {
         this.opts.logger.warn({ err, model }, 'reconcile: queue not checked this run');
       }
     }
-    await this.each(await listUndelivered(db, { minAgeMs: REDELIVERY_MIN_AGE_MS, maxAgeMs: REDELIVERY_MAX_AGE_MS }), (job) => this.redeliver(job));
+    await this.each(await listUndelivered(db, { minAgeMs: REDELIVERY_MIN_AGE_MS, maxAgeMs: REDELIVERY_MAX_AGE_MS }), (job) =>
+      this.redeliver(job),
+    );
   }
 
   /** One job at a time; a job that cannot be repaired now does not stop the others. */
@@ -250,7 +254,10 @@ export class Reconciler {
   private async removeOrphans(model: string): Promise<void> {
     const queue = this.opts.queues.forModel(model);
     const waiting = await queue.getJobs(['wait', 'prioritized', 'delayed'], 0, 499);
-    const statuses = await jobStatuses(this.opts.db, waiting.map((j) => j.data.jobId));
+    const statuses = await jobStatuses(
+      this.opts.db,
+      waiting.map((j) => j.data.jobId),
+    );
     for (const entry of waiting) {
       const status = statuses.get(entry.data.jobId);
       if (status === 'queued' || status === 'running') continue;

@@ -25,8 +25,10 @@ export class RetentionRunner {
 
   constructor(private readonly options: RetentionRunnerOptions) {
     const { retentionDays, checkIntervalMs = 3600_000 } = options;
-    if (!Number.isInteger(retentionDays) || retentionDays < 0) throw new RangeError(`retentionDays must be a whole number >= 0, got ${retentionDays}`);
-    if (!Number.isInteger(checkIntervalMs) || checkIntervalMs < 1000) throw new RangeError(`checkIntervalMs must be a whole number >= 1000, got ${checkIntervalMs}`);
+    if (!Number.isInteger(retentionDays) || retentionDays < 0)
+      throw new RangeError(`retentionDays must be a whole number >= 0, got ${retentionDays}`);
+    if (!Number.isInteger(checkIntervalMs) || checkIntervalMs < 1000)
+      throw new RangeError(`checkIntervalMs must be a whole number >= 1000, got ${checkIntervalMs}`);
   }
 
   /** Tries now, then every check interval. */

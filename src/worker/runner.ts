@@ -72,7 +72,14 @@ export class GenerationWorker {
       clock,
       onError: (err) => logger.warn({ err }, 'heartbeat failed'),
     });
-    this.retention = new RetentionRunner({ db: options.db, workerId, retentionDays: options.retentionDays ?? 30, logger, metrics: options.metrics, clock });
+    this.retention = new RetentionRunner({
+      db: options.db,
+      workerId,
+      retentionDays: options.retentionDays ?? 30,
+      logger,
+      metrics: options.metrics,
+      clock,
+    });
   }
 
   static async start(options: GenerationWorkerOptions): Promise<GenerationWorker> {
@@ -114,7 +121,10 @@ export class GenerationWorker {
         // Failures our processor threw are settled already (failJob is idempotent); this
         // catches the ones BullMQ decides alone, like a job that stalled too often.
         const final = job !== undefined && (err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1));
-        if (final) processor.failAbandoned(job.data.jobId, err.message).catch((e: unknown) => logger.error({ err: e, jobId: job.id }, 'could not settle a failed job'));
+        if (final)
+          processor
+            .failAbandoned(job.data.jobId, err.message)
+            .catch((e: unknown) => logger.error({ err: e, jobId: job.id }, 'could not settle a failed job'));
       });
       await worker.waitUntilReady();
       this.workers.set(model, worker);

@@ -35,7 +35,10 @@ export class StoredImages {
     if ('jobId' in ref) return this.png(ref.jobId, ref.index, depth);
     const input = await getInputImage(this.options.db, ref.inputId);
     if (input === null) throw new ImageUnavailableError('the picture this job started from no longer exists');
-    if (input.png === null) throw new ImageUnavailableError('the picture this job started from has expired (kept for RETENTION_DAYS), so it cannot be used again');
+    if (input.png === null)
+      throw new ImageUnavailableError(
+        'the picture this job started from has expired (kept for RETENTION_DAYS), so it cannot be used again',
+      );
     return input.png;
   }
 
@@ -48,7 +51,8 @@ export class StoredImages {
   /** The PNG of image `index` of job `jobId` (for a U1-U4 job: the parent image it selected). */
   async png(jobId: string, index: number, depth = 0): Promise<Uint8Array> {
     const where = `job ${jobId}, image ${index + 1}`;
-    if (depth > MAX_LINEAGE) throw new ImageUnavailableError(`the source image (${where}) descends from more than ${MAX_LINEAGE} expired images`);
+    if (depth > MAX_LINEAGE)
+      throw new ImageUnavailableError(`the source image (${where}) descends from more than ${MAX_LINEAGE} expired images`);
     const job = await getJob(this.options.db, jobId);
     if (job === null) throw new ImageUnavailableError(`the source image (${where}) no longer exists`);
     const image = await getImage(this.options.db, jobId, index);
@@ -61,9 +65,12 @@ export class StoredImages {
   private async regenerate(job: Job, index: number, depth: number): Promise<Uint8Array> {
     const where = `job ${job.id}, image ${index + 1}`;
     const generator = this.options.generators.get(job.model);
-    if (generator === undefined) throw new ImageUnavailableError(`the image (${where}) has expired and its model ${job.model} is not loaded here`);
+    if (generator === undefined)
+      throw new ImageUnavailableError(`the image (${where}) has expired and its model ${job.model} is not loaded here`);
     if (job.modelHash !== null && job.modelHash !== generator.model.hash) {
-      throw new ImageUnavailableError(`the image (${where}) has expired and cannot be made again exactly: model ${job.model} has changed since`);
+      throw new ImageUnavailableError(
+        `the image (${where}) has expired and cannot be made again exactly: model ${job.model} has changed since`,
+      );
     }
     const params = { ...jobParams(job), count: 1, seed: imageSeed(job.seed, index) };
     const init = params.init === null ? null : await this.pngOf(params.init, depth + 1);

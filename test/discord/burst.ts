@@ -29,7 +29,11 @@ export async function sendImagineBurst(h: Harness, options: BurstOptions): Promi
   const runs = Array.from({ length: options.interactions }, async (_, i): Promise<BurstOutcome> => {
     await new Promise((r) => setTimeout(r, i * gapMs));
     const user = at(users, i % users.length);
-    const handle = await h.discord.sendCommand({ name: 'imagine', user, options: { prompt: `burst ${i}`, count: options.count, steps: 4 } });
+    const handle = await h.discord.sendCommand({
+      name: 'imagine',
+      user,
+      options: { prompt: `burst ${i}`, count: options.count, steps: 4 },
+    });
     const callback = await handle.response(10_000);
     if (callback.json.type === 5) {
       await h.discord.messages.waitFor((m) => m.interactionToken === handle.token && !m.deleted && (m.flags & 128) === 0);
@@ -47,4 +51,3 @@ export async function sendImagineBurst(h: Harness, options: BurstOptions): Promi
   });
   return { users, outcomes: await Promise.all(runs) };
 }
-

@@ -97,7 +97,10 @@ export class FakeGateway {
     const session = this.open()
       .reverse()
       .find((s) => s.shard[0] === shardOfGuild(guildId, s.shard[1]));
-    if (!session) throw new Error(`cannot dispatch ${event}: no gateway client is connected on the shard of ${guildId === null ? 'DMs' : `guild ${guildId}`}`);
+    if (!session)
+      throw new Error(
+        `cannot dispatch ${event}: no gateway client is connected on the shard of ${guildId === null ? 'DMs' : `guild ${guildId}`}`,
+      );
     this.dispatchTo(session, event, data);
   }
 
@@ -190,7 +193,17 @@ export class FakeGateway {
     const guilds = this.options.guilds.filter((g) => shardOfGuild(g.id, shard[1]) === shard[0]);
     this.dispatchTo(session, 'READY', {
       v: 10,
-      user: { id: applicationId, username: botUsername, global_name: null, discriminator: '0000', avatar: null, bot: true, verified: true, mfa_enabled: false, flags: 0 },
+      user: {
+        id: applicationId,
+        username: botUsername,
+        global_name: null,
+        discriminator: '0000',
+        avatar: null,
+        bot: true,
+        verified: true,
+        mfa_enabled: false,
+        flags: 0,
+      },
       guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
       session_id: session.id,
       session_type: 'normal',
@@ -214,8 +227,18 @@ const EVERYONE_PERMISSIONS = '2147601408'; // view, send, embed, attach, read hi
 
 function guildCreatePayload(guild: FakeGuild, applicationId: string): Json {
   const role = (id: string, name: string, position: number) => ({
-    id, name, permissions: EVERYONE_PERMISSIONS, position, color: 0, colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
-    hoist: false, managed: false, mentionable: false, icon: null, unicode_emoji: null, flags: 0,
+    id,
+    name,
+    permissions: EVERYONE_PERMISSIONS,
+    position,
+    color: 0,
+    colors: { primary_color: 0, secondary_color: null, tertiary_color: null },
+    hoist: false,
+    managed: false,
+    mentionable: false,
+    icon: null,
+    unicode_emoji: null,
+    flags: 0,
   });
   return {
     id: guild.id,
@@ -252,7 +275,18 @@ function guildCreatePayload(guild: FakeGuild, applicationId: string): Json {
     member_count: 1,
     voice_states: [],
     members: [],
-    channels: guild.channels.map((c, i) => ({ id: c.id, type: 0, name: c.name, position: i, permission_overwrites: [], parent_id: null, nsfw: false, topic: null, last_message_id: null, rate_limit_per_user: 0 })),
+    channels: guild.channels.map((c, i) => ({
+      id: c.id,
+      type: 0,
+      name: c.name,
+      position: i,
+      permission_overwrites: [],
+      parent_id: null,
+      nsfw: false,
+      topic: null,
+      last_message_id: null,
+      rate_limit_per_user: 0,
+    })),
     threads: [],
     presences: [],
     stage_instances: [],

@@ -69,7 +69,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const prefix = freshPrefix(options.label);
   const redis = new Redis(SHARED_REDIS_URL, { maxRetriesPerRequest: null });
   const queues = new GenerationQueues({ connection: redis, prefix });
-  const heartbeat = options.advertiseModel === false ? null : new Heartbeat({ redis, prefix, workerId: `test:${process.pid}`, models: [DEMO_MODEL] });
+  const heartbeat =
+    options.advertiseModel === false ? null : new Heartbeat({ redis, prefix, workerId: `test:${process.pid}`, models: [DEMO_MODEL] });
   await heartbeat?.start();
   const config: BotConfig = {
     ADMIN_USER_IDS: [],
@@ -143,9 +144,19 @@ export interface ScriptProcess {
 
 /** Runs an entry point (`src/...ts`) of this repository with tsx and extra environment. */
 export function spawnScript(script: string, env: Record<string, string>): ScriptProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
-  const collect = (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter((l) => l.length > 0));
+  const collect = (chunk: Buffer) =>
+    lines.push(
+      ...chunk
+        .toString()
+        .split('\n')
+        .filter((l) => l.length > 0),
+    );
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -165,14 +176,27 @@ export function spawnScript(script: string, env: Record<string, string>): Script
 
 /** The environment that points an entry point at the local Discord server. */
 export function discordEnv(discord: FakeDiscord): Record<string, string> {
-  return { DISCORD_TOKEN: discord.botToken, DISCORD_APPLICATION_ID: discord.applicationId, DISCORD_API_BASE: discord.apiBase, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' };
+  return {
+    DISCORD_TOKEN: discord.botToken,
+    DISCORD_APPLICATION_ID: discord.applicationId,
+    DISCORD_API_BASE: discord.apiBase,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+  };
 }
 
 /** `npm run bot` with this configuration; resolves once it has logged in to the local server. */
-async function startBotProcess(discord: FakeDiscord, databaseUrl: string, config: BotConfig, shardCount: 'auto' | number): Promise<RunningBot> {
+async function startBotProcess(
+  discord: FakeDiscord,
+  databaseUrl: string,
+  config: BotConfig,
+  shardCount: 'auto' | number,
+): Promise<RunningBot> {
   const env: Record<string, string> = { ...discordEnv(discord), DATABASE_URL: databaseUrl, SHARD_COUNT: String(shardCount) };
   for (const [key, value] of Object.entries(config)) env[key] = Array.isArray(value) ? value.join(',') : String(value);
   const bot = spawnScript('src/bot/main.ts', env);
-  await Promise.race([discord.waitForReady(30_000), bot.exited.then((code) => Promise.reject(new Error(`the bot process exited with ${code}: ${bot.lines.join('\n')}`)))]);
+  await Promise.race([
+    discord.waitForReady(30_000),
+    bot.exited.then((code) => Promise.reject(new Error(`the bot process exited with ${code}: ${bot.lines.join('\n')}`))),
+  ]);
   return { lines: bot.lines, stop: () => bot.stop() };
 }

@@ -6,7 +6,19 @@ import { snowflake } from './snowflake.js';
 import type { FakeGuild, FakeUser, Json, RecordedRequest, StoredMessage } from './types.js';
 
 export const InteractionType = { Command: 2, Component: 3, Autocomplete: 4, ModalSubmit: 5 } as const;
-export const OptionType = { Subcommand: 1, SubcommandGroup: 2, String: 3, Integer: 4, Boolean: 5, User: 6, Channel: 7, Role: 8, Mentionable: 9, Number: 10, Attachment: 11 } as const;
+export const OptionType = {
+  Subcommand: 1,
+  SubcommandGroup: 2,
+  String: 3,
+  Integer: 4,
+  Boolean: 5,
+  User: 6,
+  Channel: 7,
+  Role: 8,
+  Mentionable: 9,
+  Number: 10,
+  Attachment: 11,
+} as const;
 
 /** A normal member's permissions: view, send, embed, attach, read history, use application commands. */
 export const MEMBER_PERMISSIONS = '2147601408';
@@ -131,7 +143,13 @@ export interface Context {
 }
 
 /** Where an interaction happens: its guild, channel and the member or user fields. */
-function placeFields(ctx: Context, user: FakeUser, guildId: string | null | undefined, channelId: string | undefined, member: CommandInput['member']): Json {
+function placeFields(
+  ctx: Context,
+  user: FakeUser,
+  guildId: string | null | undefined,
+  channelId: string | undefined,
+  member: CommandInput['member'],
+): Json {
   ctx.users.set(user.id, user);
   if (guildId === null) {
     let dm = ctx.dmChannels.get(user.id);
@@ -156,7 +174,20 @@ function placeFields(ctx: Context, user: FakeUser, guildId: string | null | unde
     guild: { id: guild.id, locale: 'en-US', features: [] },
     guild_locale: 'en-US',
     channel_id: channel.id,
-    channel: { id: channel.id, type: 0, guild_id: guild.id, name: channel.name, position: 0, flags: 0, parent_id: null, nsfw: false, topic: null, last_message_id: null, rate_limit_per_user: 0, permissions: APP_PERMISSIONS },
+    channel: {
+      id: channel.id,
+      type: 0,
+      guild_id: guild.id,
+      name: channel.name,
+      position: 0,
+      flags: 0,
+      parent_id: null,
+      nsfw: false,
+      topic: null,
+      last_message_id: null,
+      rate_limit_per_user: 0,
+      permissions: APP_PERMISSIONS,
+    },
     member: memberJson(user, member),
     context: 0,
     authorizing_integration_owners: { '0': guild.id },
@@ -170,7 +201,11 @@ function inferType(value: unknown): number {
 }
 
 /** Turns `{ name: value }` into Discord's option list, typed after the registered definition. */
-function buildOptions(values: Record<string, unknown>, definitions: Json[] | undefined, focused: string | undefined): { options: RawOption[]; userIds: string[] } {
+function buildOptions(
+  values: Record<string, unknown>,
+  definitions: Json[] | undefined,
+  focused: string | undefined,
+): { options: RawOption[]; userIds: string[] } {
   const userIds: string[] = [];
   const options = Object.entries(values).map(([name, value]): RawOption => {
     const def = definitions?.find((o: Json) => o?.name === name);
@@ -234,7 +269,15 @@ export function commandPayload(ctx: Context, input: CommandInput, type: number, 
   for (const [name, file] of Object.entries(input.attachments ?? {})) {
     const { id, url } = ctx.addUpload(file);
     options.push({ name, type: OptionType.Attachment, value: id });
-    attachments[id] = { id, filename: file.filename, size: file.declaredSize ?? file.data.length, url, proxy_url: url, ephemeral: true, ...(file.contentType ? { content_type: file.contentType } : {}) };
+    attachments[id] = {
+      id,
+      filename: file.filename,
+      size: file.declaredSize ?? file.data.length,
+      url,
+      proxy_url: url,
+      ephemeral: true,
+      ...(file.contentType ? { content_type: file.contentType } : {}),
+    };
   }
   if (Object.keys(attachments).length > 0) resolved = { ...(resolved ?? {}), attachments };
   const data = {
@@ -256,7 +299,10 @@ export function clickPayload(ctx: Context, input: ClickInput, messageJson: Json,
     place.channel_id = input.message.channelId;
     place.channel.id = input.message.channelId;
   }
-  return { ...basePayload(ctx, InteractionType.Component, token, { custom_id: input.customId, component_type: 2 }, place), message: messageJson };
+  return {
+    ...basePayload(ctx, InteractionType.Component, token, { custom_id: input.customId, component_type: 2 }, place),
+    message: messageJson,
+  };
 }
 
 export interface ModalSubmitInput {
@@ -290,14 +336,24 @@ export function modalSubmitPayload(ctx: Context, input: ModalSubmitInput, modal:
     if (!field) throw new Error(`the modal has no field ${customId}`);
     if (field.type === 4) {
       if (typeof value !== 'string') throw new Error(`text input ${customId} takes a string`);
-      if (value.length > (field.max_length ?? 4000) || value.length < (field.min_length ?? 0)) throw new Error(`text input ${customId}: length out of its bounds`);
-      components.push({ type: 18, id: components.length + 1, component: { type: 4, id: components.length + 2, custom_id: customId, value } });
+      if (value.length > (field.max_length ?? 4000) || value.length < (field.min_length ?? 0))
+        throw new Error(`text input ${customId}: length out of its bounds`);
+      components.push({
+        type: 18,
+        id: components.length + 1,
+        component: { type: 4, id: components.length + 2, custom_id: customId, value },
+      });
     } else if (field.type === 3) {
       if (!Array.isArray(value)) throw new Error(`select ${customId} takes a list`);
       const allowed = new Set((field.options ?? []).map((o: Json) => o.value));
       if (value.some((v) => !allowed.has(v))) throw new Error(`select ${customId}: a value that is not one of its options`);
-      if (value.length < (field.min_values ?? 1) || value.length > (field.max_values ?? 1)) throw new Error(`select ${customId}: number of values out of its bounds`);
-      components.push({ type: 18, id: components.length + 1, component: { type: 3, id: components.length + 2, custom_id: customId, values: value } });
+      if (value.length < (field.min_values ?? 1) || value.length > (field.max_values ?? 1))
+        throw new Error(`select ${customId}: number of values out of its bounds`);
+      components.push({
+        type: 18,
+        id: components.length + 1,
+        component: { type: 3, id: components.length + 2, custom_id: customId, values: value },
+      });
     } else {
       throw new Error(`field ${customId} has type ${field.type}, which this server does not submit`);
     }

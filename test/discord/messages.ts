@@ -43,7 +43,8 @@ export function validateMessageBody(body: Json, files: UploadedFile[], maxUpload
     if (b.content.length > LIMITS.content) throw invalidForm('content', `Must be ${LIMITS.content} or fewer in length.`);
   }
   if (b.embeds !== undefined && b.embeds !== null) {
-    if (!Array.isArray(b.embeds) || b.embeds.length > LIMITS.embeds) throw invalidForm('embeds', `Must be ${LIMITS.embeds} or fewer in length.`);
+    if (!Array.isArray(b.embeds) || b.embeds.length > LIMITS.embeds)
+      throw invalidForm('embeds', `Must be ${LIMITS.embeds} or fewer in length.`);
   }
   if (b.components !== undefined && b.components !== null) validateComponents(b.components);
   if (files.length > LIMITS.attachments) throw invalidForm('files', `Must be ${LIMITS.attachments} or fewer in length.`);
@@ -70,7 +71,8 @@ function validateComponents(rows: Json): void {
         if (typeof c.url !== 'string') throw invalidForm(`${at}.url`, 'Link buttons need a url.');
         return;
       }
-      if (typeof c.style !== 'number' || c.style < 1 || c.style > 4) throw invalidForm(`${at}.style`, 'Value must be one of (1, 2, 3, 4, 5).');
+      if (typeof c.style !== 'number' || c.style < 1 || c.style > 4)
+        throw invalidForm(`${at}.style`, 'Value must be one of (1, 2, 3, 4, 5).');
       if (typeof c.custom_id !== 'string' || c.custom_id.length < 1 || c.custom_id.length > LIMITS.customId) {
         throw invalidForm(`${at}.custom_id`, `Must be between 1 and ${LIMITS.customId} in length.`);
       }
@@ -186,7 +188,8 @@ export class MessageStore {
     if (b.content !== undefined) message.content = b.content ?? '';
     if (b.components !== undefined) message.components = b.components ?? [];
     if (b.embeds !== undefined) message.embeds = b.embeds ?? [];
-    if (b.content !== undefined || b.allowed_mentions !== undefined) message.mentions = this.mentionsOf(message.content, b.allowed_mentions);
+    if (b.content !== undefined || b.allowed_mentions !== undefined)
+      message.mentions = this.mentionsOf(message.content, b.allowed_mentions);
     if (b.attachments !== undefined || files.length > 0) {
       message.attachments = this.resolveAttachments(message, message.attachments, b.attachments, files);
     }
@@ -216,7 +219,12 @@ export class MessageStore {
    * listed attachments (existing ones by id, new ones by the index of their `files[n]`);
    * without it, new files are appended to what the message already has.
    */
-  private resolveAttachments(message: StoredMessage, existing: StoredAttachment[], listed: Json, files: UploadedFile[]): StoredAttachment[] {
+  private resolveAttachments(
+    message: StoredMessage,
+    existing: StoredAttachment[],
+    listed: Json,
+    files: UploadedFile[],
+  ): StoredAttachment[] {
     const upload = (file: UploadedFile, meta: Json): StoredAttachment => {
       const id = snowflake();
       const filename = typeof meta?.filename === 'string' ? meta.filename : file.name;

@@ -29,8 +29,26 @@ import { DiscordApiError, MessageFlags, MessageStore, validateMessageBody } from
 import { snowflake } from './snowflake.js';
 import type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, RequestRule, StoredMessage, UploadedFile } from './types.js';
 
-export type { FakeChannel, FakeGuild, FakeUser, Json, RecordedRequest, ReplyRule, RequestRule, StoredMessage, UploadedFile } from './types.js';
-export type { InteractionHandle, RawOption, CommandInput, ClickInput, AutocompleteInput, ModalSubmitInput, UploadInput } from './interactions.js';
+export type {
+  FakeChannel,
+  FakeGuild,
+  FakeUser,
+  Json,
+  RecordedRequest,
+  ReplyRule,
+  RequestRule,
+  StoredMessage,
+  UploadedFile,
+} from './types.js';
+export type {
+  InteractionHandle,
+  RawOption,
+  CommandInput,
+  ClickInput,
+  AutocompleteInput,
+  ModalSubmitInput,
+  UploadInput,
+} from './interactions.js';
 export { DiscordApiError, MessageFlags } from './messages.js';
 export { snowflake } from './snowflake.js';
 
@@ -127,10 +145,16 @@ export class FakeDiscord {
     this.guilds = (options.guilds ?? [{}]).map((g, i) => ({
       id: g.id ?? snowflake(),
       name: g.name ?? (i === 0 ? 'Test Guild' : `Test Guild ${i + 1}`),
-      channels: (g.channels ?? [{}]).map((c, j) => ({ id: c.id ?? snowflake(), name: c.name ?? (j === 0 ? 'general' : `channel-${j + 1}`) })),
+      channels: (g.channels ?? [{}]).map((c, j) => ({
+        id: c.id ?? snowflake(),
+        name: c.name ?? (j === 0 ? 'general' : `channel-${j + 1}`),
+      })),
       roles: g.roles ?? [],
     }));
-    this.messages = new MessageStore(() => `${this.origin}/attachments`, this.users, { id: this.applicationId, username: this.botUsername });
+    this.messages = new MessageStore(() => `${this.origin}/attachments`, this.users, {
+      id: this.applicationId,
+      username: this.botUsername,
+    });
     this.gateway = new FakeGateway({
       botToken: this.botToken,
       applicationId: this.applicationId,
@@ -236,7 +260,9 @@ export class FakeDiscord {
 
   /** A user types into an autocomplete option; the answer is the type 8 callback. */
   async sendAutocomplete(input: AutocompleteInput): Promise<InteractionHandle> {
-    return this.dispatchInteraction(commandPayload(this.context(), input, InteractionType.Autocomplete, newInteractionToken(), input.focused));
+    return this.dispatchInteraction(
+      commandPayload(this.context(), input, InteractionType.Autocomplete, newInteractionToken(), input.focused),
+    );
   }
 
   /** A user clicks a button on a stored message. Throws if the message has no such button unless `unchecked`. */
@@ -409,7 +435,10 @@ export class FakeDiscord {
       }
       reply = this.answer(recorded, url.pathname);
     } catch (error) {
-      reply = error instanceof DiscordApiError ? json(error.toJson(), error.status) : json({ code: 0, message: `500: ${(error as Error).message}` }, 500);
+      reply =
+        error instanceof DiscordApiError
+          ? json(error.toJson(), error.status)
+          : json({ code: 0, message: `500: ${(error as Error).message}` }, 500);
     }
     const headers: Record<string, string> = { ...(reply.headers ?? {}) };
     if (reply.status === 429 && reply.json?.retry_after !== undefined && !hasHeader(headers, 'retry-after')) {
@@ -439,7 +468,8 @@ export class FakeDiscord {
       if (route.method !== req.method) continue;
       const match = route.pattern.exec(req.path);
       if (!match) continue;
-      if (route.botAuth && req.headers.authorization !== `Bot ${this.botToken}`) return json({ code: 0, message: '401: Unauthorized' }, 401);
+      if (route.botAuth && req.headers.authorization !== `Bot ${this.botToken}`)
+        return json({ code: 0, message: '401: Unauthorized' }, 401);
       return route.handler(req, match.slice(1));
     }
     return json({ code: 0, message: '404: Not Found' }, 404);
@@ -459,7 +489,12 @@ export class FakeDiscord {
   // ---------------------------------------------------------------- REST routes
 
   private buildRoutes(): Route[] {
-    const r = <P extends string>(method: string, path: P, botAuth: boolean, handler: (req: RecordedRequest, params: PathParams<P>) => Reply): Route => ({
+    const r = <P extends string>(
+      method: string,
+      path: P,
+      botAuth: boolean,
+      handler: (req: RecordedRequest, params: PathParams<P>) => Reply,
+    ): Route => ({
       method,
       pattern: new RegExp(`^${path.replace(/:[a-z]+/g, '([^/]+)')}$`),
       botAuth,
@@ -476,14 +511,27 @@ export class FakeDiscord {
           session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: this.maxConcurrency },
         }),
       ),
-      r('GET', '/users/@me', true, () => json({ ...userJson({ id: app(), username: this.botUsername }), bot: true, discriminator: '0000' })),
+      r('GET', '/users/@me', true, () =>
+        json({ ...userJson({ id: app(), username: this.botUsername }), bot: true, discriminator: '0000' }),
+      ),
       r('GET', '/applications/@me', true, () =>
-        json({ id: app(), name: this.botUsername, description: '', icon: null, bot_public: true, bot_require_code_grant: false, flags: 0, verify_key: '0'.repeat(64) }),
+        json({
+          id: app(),
+          name: this.botUsername,
+          description: '',
+          icon: null,
+          bot_public: true,
+          bot_require_code_grant: false,
+          flags: 0,
+          verify_key: '0'.repeat(64),
+        }),
       ),
       r('GET', '/applications/:app/commands', true, (_req, [a]) => (a === app() ? json(this.globalCommands) : unknownApplication())),
       r('PUT', '/applications/:app/commands', true, (req, [a]) => this.putCommands(req, a, null)),
       r('PUT', '/applications/:app/guilds/:guild/commands', true, (req, [a, g]) => this.putCommands(req, a, g)),
-      r('GET', '/applications/:app/guilds/:guild/commands', true, (_req, [a, g]) => (a === app() ? json(this.guildCommands.get(g) ?? []) : unknownApplication())),
+      r('GET', '/applications/:app/guilds/:guild/commands', true, (_req, [a, g]) =>
+        a === app() ? json(this.guildCommands.get(g) ?? []) : unknownApplication(),
+      ),
       r('POST', '/interactions/:id/:token/callback', false, (req, [id, token]) => this.interactionCallback(req, id, token)),
       r('GET', '/webhooks/:app/:token/messages/:message', false, (_req, [a, token, m]) => {
         const { message } = this.webhookMessage(a, token, m);
@@ -521,7 +569,8 @@ export class FakeDiscord {
 
   private putCommands(req: RecordedRequest, appId: string, guildId: string | null): Reply {
     if (appId !== this.applicationId) return unknownApplication();
-    if (!Array.isArray(req.json)) throw new DiscordApiError(400, 50035, 'Invalid Form Body', { _errors: [{ code: 'BASE_TYPE_ARRAY', message: 'Expected an array.' }] });
+    if (!Array.isArray(req.json))
+      throw new DiscordApiError(400, 50035, 'Invalid Form Body', { _errors: [{ code: 'BASE_TYPE_ARRAY', message: 'Expected an array.' }] });
     const previous = guildId ? (this.guildCommands.get(guildId) ?? []) : this.globalCommands;
     const stored = req.json.map((cmd: Json, i: number) => {
       validateCommand(cmd, i);
@@ -548,7 +597,12 @@ export class FakeDiscord {
 
   private interactionCallback(req: RecordedRequest, id: string, token: string): Reply {
     const state = this.interactionsById.get(id);
-    if (!state || state.token !== token || this.callbacksFail || (state.callback === null && req.receivedAt - state.sentAt > this.deadlineMs)) {
+    if (
+      !state ||
+      state.token !== token ||
+      this.callbacksFail ||
+      (state.callback === null && req.receivedAt - state.sentAt > this.deadlineMs)
+    ) {
       throw new DiscordApiError(404, 10062, 'Unknown interaction');
     }
     if (state.callback) throw new DiscordApiError(400, 40060, 'Interaction has already been acknowledged.');
@@ -558,8 +612,19 @@ export class FakeDiscord {
     const isAutocomplete = state.type === InteractionType.Autocomplete;
     const isModalSubmit = state.type === InteractionType.ModalSubmit;
     // A modal cannot answer a modal submit; a submit from a message may update that message.
-    const allowed = isAutocomplete ? [8] : isComponent ? [4, 5, 6, 7, 9] : isModalSubmit ? (state.componentMessageId === null ? [4, 5] : [4, 5, 6, 7]) : [4, 5, 9];
-    if (!allowed.includes(type)) throw new DiscordApiError(400, 50035, 'Invalid Form Body', { type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'Interaction response type is invalid' }] } });
+    const allowed = isAutocomplete
+      ? [8]
+      : isComponent
+        ? [4, 5, 6, 7, 9]
+        : isModalSubmit
+          ? state.componentMessageId === null
+            ? [4, 5]
+            : [4, 5, 6, 7]
+          : [4, 5, 9];
+    if (!allowed.includes(type))
+      throw new DiscordApiError(400, 50035, 'Invalid Form Body', {
+        type: { _errors: [{ code: 'INTERACTION_RESPONSE_TYPE_INVALID', message: 'Interaction response type is invalid' }] },
+      });
     const metadata = interactionMetadata(state);
     let message: StoredMessage | undefined;
     if (type === 4 || type === 5) {
@@ -588,7 +653,9 @@ export class FakeDiscord {
     } else if (type === 8) {
       const choices = data.choices;
       if (!Array.isArray(choices) || choices.length > 25) {
-        throw new DiscordApiError(400, 50035, 'Invalid Form Body', { data: { choices: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' }] } } });
+        throw new DiscordApiError(400, 50035, 'Invalid Form Body', {
+          data: { choices: { _errors: [{ code: 'BASE_TYPE_MAX_LENGTH', message: 'Must be 25 or fewer in length.' }] } },
+        });
       }
     }
     state.callback = { type, at: req.receivedAt, request: req };
@@ -610,7 +677,8 @@ export class FakeDiscord {
   /** Validates a webhook token and finds `@original` or a follow-up message of it. */
   private webhookMessage(appId: string, token: string, messageId: string): { state: InteractionState; message: StoredMessage } {
     const state = this.webhookState(appId, token);
-    const id = messageId === '@original' ? state.originalMessageId : [state.originalMessageId, ...state.followUpIds].find((x) => x === messageId);
+    const id =
+      messageId === '@original' ? state.originalMessageId : [state.originalMessageId, ...state.followUpIds].find((x) => x === messageId);
     const message = id ? this.messages.get(id) : undefined;
     if (!message || message.deleted) throw new DiscordApiError(404, 10008, 'Unknown Message');
     return { state, message };
@@ -678,7 +746,9 @@ function interactionMetadata(state: InteractionState): Json {
     type: state.type,
     user: userJson(state.user),
     authorizing_integration_owners: state.payload.authorizing_integration_owners,
-    ...(state.type === InteractionType.Component ? { interacted_message_id: state.componentMessageId } : { name: state.payload.data?.name }),
+    ...(state.type === InteractionType.Component
+      ? { interacted_message_id: state.componentMessageId }
+      : { name: state.payload.data?.name }),
   };
 }
 
@@ -710,8 +780,10 @@ function stripFlags(body: Json): Json {
 const COMMAND_NAME = /^[-_\p{L}\p{N}]{1,32}$/u;
 
 function validateCommand(cmd: Json, index: number): void {
-  const fail = (message: string) => new DiscordApiError(400, 50035, 'Invalid Form Body', { [index]: { _errors: [{ code: 'APPLICATION_COMMAND_INVALID', message }] } });
-  if (typeof cmd?.name !== 'string' || !COMMAND_NAME.test(cmd.name) || cmd.name !== cmd.name.toLowerCase()) throw fail(`invalid command name ${JSON.stringify(cmd?.name)}`);
+  const fail = (message: string) =>
+    new DiscordApiError(400, 50035, 'Invalid Form Body', { [index]: { _errors: [{ code: 'APPLICATION_COMMAND_INVALID', message }] } });
+  if (typeof cmd?.name !== 'string' || !COMMAND_NAME.test(cmd.name) || cmd.name !== cmd.name.toLowerCase())
+    throw fail(`invalid command name ${JSON.stringify(cmd?.name)}`);
   if ((cmd.type ?? 1) === 1 && (typeof cmd.description !== 'string' || cmd.description.length < 1 || cmd.description.length > 100)) {
     throw fail(`command ${cmd.name}: description must be 1-100 characters`);
   }
@@ -720,9 +792,12 @@ function validateCommand(cmd: Json, index: number): void {
     if (!Array.isArray(options) || options.length > 25) throw fail(`${where}: at most 25 options`);
     let seenOptional = false;
     for (const o of options) {
-      if (typeof o?.name !== 'string' || !COMMAND_NAME.test(o.name) || o.name !== o.name.toLowerCase()) throw fail(`${where}: invalid option name ${JSON.stringify(o?.name)}`);
-      if (typeof o.description !== 'string' || o.description.length < 1 || o.description.length > 100) throw fail(`${where}.${o.name}: description must be 1-100 characters`);
-      if (o.choices !== undefined && (!Array.isArray(o.choices) || o.choices.length > 25)) throw fail(`${where}.${o.name}: at most 25 choices`);
+      if (typeof o?.name !== 'string' || !COMMAND_NAME.test(o.name) || o.name !== o.name.toLowerCase())
+        throw fail(`${where}: invalid option name ${JSON.stringify(o?.name)}`);
+      if (typeof o.description !== 'string' || o.description.length < 1 || o.description.length > 100)
+        throw fail(`${where}.${o.name}: description must be 1-100 characters`);
+      if (o.choices !== undefined && (!Array.isArray(o.choices) || o.choices.length > 25))
+        throw fail(`${where}.${o.name}: at most 25 choices`);
       if (o.choices !== undefined && o.autocomplete) throw fail(`${where}.${o.name}: choices and autocomplete exclude each other`);
       if (o.type === 1 || o.type === 2) {
         checkOptions(o.options, `${where}.${o.name}`);
@@ -757,8 +832,14 @@ async function parseBody(contentType: string, body: Buffer): Promise<{ json: Jso
         parsed = JSON.parse(value);
       } else if (typeof value !== 'string') {
         const index = /^files\[(\d+)\]$/.exec(name);
-        if (!index) throw new DiscordApiError(400, 50035, 'Invalid Form Body', { [name]: { _errors: [{ code: 'UNKNOWN_FIELD', message: 'Unknown form field' }] } });
-        files.push({ index: Number(index[1]), file: { name: value.name, contentType: value.type || 'application/octet-stream', data: Buffer.from(await value.arrayBuffer()) } });
+        if (!index)
+          throw new DiscordApiError(400, 50035, 'Invalid Form Body', {
+            [name]: { _errors: [{ code: 'UNKNOWN_FIELD', message: 'Unknown form field' }] },
+          });
+        files.push({
+          index: Number(index[1]),
+          file: { name: value.name, contentType: value.type || 'application/octet-stream', data: Buffer.from(await value.arrayBuffer()) },
+        });
       }
     }
     // files[n] indexes must line up with attachments[].id, so keep them at their index.
@@ -775,8 +856,10 @@ async function parseBody(contentType: string, body: Buffer): Promise<{ json: Jso
 
 /** Discord's checks of a modal (callback type 9): what a real client would refuse to show. */
 function validateModal(data: Json): void {
-  const invalid = (message: string) => new DiscordApiError(400, 50035, 'Invalid Form Body', { data: { _errors: [{ code: 'MODAL_INVALID', message }] } });
-  if (typeof data?.custom_id !== 'string' || data.custom_id.length === 0 || data.custom_id.length > 100) throw invalid('custom_id must be 1-100 characters');
+  const invalid = (message: string) =>
+    new DiscordApiError(400, 50035, 'Invalid Form Body', { data: { _errors: [{ code: 'MODAL_INVALID', message }] } });
+  if (typeof data?.custom_id !== 'string' || data.custom_id.length === 0 || data.custom_id.length > 100)
+    throw invalid('custom_id must be 1-100 characters');
   if (typeof data.title !== 'string' || data.title.length === 0 || data.title.length > 45) throw invalid('title must be 1-45 characters');
   const components: Json[] = Array.isArray(data.components) ? data.components : [];
   if (components.length === 0 || components.length > 5) throw invalid('a modal has 1-5 components');
@@ -786,8 +869,10 @@ function validateModal(data: Json): void {
       const inner = c.component;
       if (inner?.type !== 4 && inner?.type !== 3) throw invalid('a label holds a text input or a string select');
       if (typeof inner.custom_id !== 'string' || inner.custom_id.length > 100) throw invalid('a field needs a custom_id');
-      if (inner.type === 4 && inner.value !== undefined && String(inner.value).length > (inner.max_length ?? 4000)) throw invalid('a prefilled value is longer than its max_length');
-      if (inner.type === 3 && (!Array.isArray(inner.options) || inner.options.length === 0 || inner.options.length > 25)) throw invalid('a select has 1-25 options');
+      if (inner.type === 4 && inner.value !== undefined && String(inner.value).length > (inner.max_length ?? 4000))
+        throw invalid('a prefilled value is longer than its max_length');
+      if (inner.type === 3 && (!Array.isArray(inner.options) || inner.options.length === 0 || inner.options.length > 25))
+        throw invalid('a select has 1-25 options');
     } else if (c?.type !== 1) {
       throw invalid('modal components are labels (18) or action rows (1)');
     }

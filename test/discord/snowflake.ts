@@ -7,5 +7,5 @@ let counter = 0n;
 
 export function snowflake(at: number = Date.now()): string {
   counter = (counter + 1n) & 0x3fffffn;
-  return ((BigInt(Math.floor(at)) - DISCORD_EPOCH) << 22n | counter).toString();
+  return (((BigInt(Math.floor(at)) - DISCORD_EPOCH) << 22n) | counter).toString();
 }

@@ -20,13 +20,16 @@ const { values } = parseArgs({
   },
 });
 if (values.port === undefined) {
-  process.stderr.write('usage: standalone.ts --port N [--token T] [--application-id ID] [--prompt P] [--steps N] [--count N] [--timeout-s S]\n');
+  process.stderr.write(
+    'usage: standalone.ts --port N [--token T] [--application-id ID] [--prompt P] [--steps N] [--count N] [--timeout-s S]\n',
+  );
   process.exit(2);
 }
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 /** Button labels of a message (its components are untyped JSON). */
-const labels = (m: StoredMessage): string[] => (m.components as Array<{ components?: Array<{ label?: string }> }>).flatMap((row) => (row.components ?? []).map((b) => b.label ?? ''));
+const labels = (m: StoredMessage): string[] =>
+  (m.components as Array<{ components?: Array<{ label?: string }> }>).flatMap((row) => (row.components ?? []).map((b) => b.label ?? ''));
 const isFinal = (m: StoredMessage) => m.attachments.length > 0 && labels(m).some((label) => label === 'U1' || label === 'Rerun');
 
 const timeoutMs = Number(values['timeout-s']) * 1000;
@@ -38,7 +41,11 @@ try {
   await discord.waitForReady(left());
   say('bot connected');
   const user = discord.user('smoke');
-  const handle = await discord.sendCommand({ name: 'imagine', user, options: { prompt: values.prompt, steps: Number(values.steps), count: Number(values.count) } });
+  const handle = await discord.sendCommand({
+    name: 'imagine',
+    user,
+    options: { prompt: values.prompt, steps: Number(values.steps), count: Number(values.count) },
+  });
   say(`/imagine sent: "${values.prompt}", ${values.count} images, ${values.steps} steps`);
   await handle.response(left());
   let answer: string | null = null;

@@ -15,7 +15,11 @@ const DEMO_SAMPLES = 'models/shapes-demo/samples.png';
 
 async function imagine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli/imagine.ts', ...args, ...(args.includes('--model') ? [] : ['--model', DEMO_MODEL_DIR])], { env: { ...process.env, CI: 'true' } });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli/imagine.ts', ...args, ...(args.includes('--model') ? [] : ['--model', DEMO_MODEL_DIR])],
+      { env: { ...process.env, CI: 'true' } },
+    );
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -28,7 +32,19 @@ describe('imagine CLI', () => {
     const dir = mkdtempSync(join(tmpdir(), 'imagine-'));
     const out = join(dir, 'fox.png');
     const previews = join(dir, 'previews');
-    const r = await imagine(['a red circle on a blue background', '--seed', '42', '--steps', '6', '--count', '4', '--out', out, '--previews', previews]);
+    const r = await imagine([
+      'a red circle on a blue background',
+      '--seed',
+      '42',
+      '--steps',
+      '6',
+      '--count',
+      '4',
+      '--out',
+      out,
+      '--previews',
+      previews,
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/seeds: 42, 43, 44, 45/);
@@ -38,7 +54,11 @@ describe('imagine CLI', () => {
     expect(grid.width).toBeLessThanOrEqual(256 + 8);
     for (let i = 1; i <= 4; i++) {
       const params = readPngParameters(readFileSync(join(dir, `fox-${i}.png`)));
-      expect(params).toMatch(new RegExp(`^a red circle on a blue background\\nSteps: 6, Sampler: [^,]+, CFG scale: 7.5, Seed: ${41 + i}, Size: 128x128, Model hash: [0-9a-f]{10}, Model: shapes-demo`));
+      expect(params).toMatch(
+        new RegExp(
+          `^a red circle on a blue background\\nSteps: 6, Sampler: [^,]+, CFG scale: 7.5, Seed: ${41 + i}, Size: 128x128, Model hash: [0-9a-f]{10}, Model: shapes-demo`,
+        ),
+      );
     }
     expect(readdirSync(previews)).toHaveLength(6);
   });
@@ -97,7 +117,10 @@ describe('imagine CLI', () => {
     [['x', '--init', 'missing.png', '--strength', '0.5'], /--init: cannot read 'missing.png'/],
     [['x', '--region', 'center'], /--region edits an image: give it with --init/],
     [['x', '--init', 'package.json', '--zoom-out', '2', '--pan', 'left'], /give one edit at a time, not --zoom-out and --pan/],
-    [['x', '--init', DEMO_SAMPLES, '--region', 'top,middle'], /Pick one or more cells of top-left, top, top-right, left, center, right, bottom-left, bottom, bottom-right\./],
+    [
+      ['x', '--init', DEMO_SAMPLES, '--region', 'top,middle'],
+      /Pick one or more cells of top-left, top, top-right, left, center, right, bottom-left, bottom, bottom-right\./,
+    ],
     [['x', '--init', DEMO_SAMPLES, '--zoom-out', '3'], /Zoom out by 2 or 1\.5\./],
     [['x', '--init', DEMO_SAMPLES, '--pan', 'sideways'], /--pan must be one of left, right, up, down, got 'sideways'/],
     [['x', '--init', 'package.json', '--upscale', 'subtle'], /the start image is not a readable PNG, JPEG or WebP file/],

@@ -51,7 +51,9 @@ function sha256(images: { rgb: Uint8Array }[]): string {
 async function plainStates(model: LoadedModel, text: string): Promise<Float32Array> {
   const { inputIds } = model.tokenizer.encode(text);
   const io = model.textIo.inputIds;
-  const out = await model.textEncoder.run({ [io.name]: { type: io.type, data: inputIds, dims: [1, inputIds.length] } }, [model.textIo.output]);
+  const out = await model.textEncoder.run({ [io.name]: { type: io.type, data: inputIds, dims: [1, inputIds.length] } }, [
+    model.textIo.output,
+  ]);
   return asFloat32(outputNamed(out, model.textIo.output, 'text encoder')).slice();
 }
 
@@ -88,19 +90,22 @@ describe('emphasis', () => {
     const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
     const factor = mean(z) / mean(scaled);
     let worst = 0;
-    for (let k = 0; k < z.length; k++) worst = Math.max(worst, Math.abs(f32At(got, k) - at(scaled, k) * factor) / Math.max(1, Math.abs(at(scaled, k) * factor)));
+    for (let k = 0; k < z.length; k++)
+      worst = Math.max(worst, Math.abs(f32At(got, k) - at(scaled, k) * factor) / Math.max(1, Math.abs(at(scaled, k) * factor)));
     expect(worst).toBeLessThan(2e-6);
     // And the emphasis is there: the weighted token moved, by more than rounding.
     const red = (k: number) => f32At(got, 2 * hidden + k) - f32At(z, 2 * hidden + k);
     expect(Math.max(...Array.from({ length: hidden }, (_, k) => Math.abs(red(k))))).toBeGreaterThan(1e-2);
   });
 
-  it('changes the image, and a syntax error is the user\'s InvalidRequestError', async () => {
+  it("changes the image, and a syntax error is the user's InvalidRequestError", async () => {
     const plain = await generate(demo, request());
     const weighted = await generate(demo, request({ prompt: 'a (red:1.3) circle on a [blue] background' }));
     expect(sha256(weighted.images)).not.toBe(sha256(plain.images));
     await expect(generate(demo, request({ prompt: 'a (red:1.2.3) circle' }))).rejects.toThrow(InvalidRequestError);
-    await expect(generate(demo, request({ negativePrompt: '(blur:.)' }))).rejects.toThrow('negative prompt: the weight "." in ":.)" is not a number');
+    await expect(generate(demo, request({ negativePrompt: '(blur:.)' }))).rejects.toThrow(
+      'negative prompt: the weight "." in ":.)" is not a number',
+    );
   });
 });
 
@@ -190,9 +195,11 @@ describe('prompt editing and alternation', () => {
     const blue = await plainStates(demo, 'blue square');
     const green = await plainStates(demo, 'green square');
     // Schedule [[1, blue], [2, green], [3, blue], ...] read with calls counted from 0: blue, blue, green, blue, green, blue.
-    expect([0, 1, 2, 3, 4, 5].map((call) => (uncond(call).every((v, k) => v === blue[k]) ? 'blue' : uncond(call).every((v, k) => v === green[k]) ? 'green' : '?'))).toEqual(
-      ['blue', 'blue', 'green', 'blue', 'green', 'blue'],
-    );
+    expect(
+      [0, 1, 2, 3, 4, 5].map((call) =>
+        uncond(call).every((v, k) => v === blue[k]) ? 'blue' : uncond(call).every((v, k) => v === green[k]) ? 'green' : '?',
+      ),
+    ).toEqual(['blue', 'blue', 'green', 'blue', 'green', 'blue']);
     expect(text.hiddenAt(1).data.slice(perImage)).toEqual(await plainStates(demo, 'a red circle'));
   });
 

@@ -18,7 +18,9 @@ function heldOut(): Set<string> {
   const file = `${MODEL_DIR}/holdout.json`;
   if (!existsSync(file)) throw new Error(`${file} is missing`);
   const raw = JSON.parse(readFileSync(file, 'utf8')) as unknown;
-  const list = (Array.isArray(raw) ? raw : (raw as { combos?: unknown[]; holdout?: unknown[] }).combos ?? (raw as { holdout?: unknown[] }).holdout) as unknown[];
+  const list = (
+    Array.isArray(raw) ? raw : ((raw as { combos?: unknown[]; holdout?: unknown[] }).combos ?? (raw as { holdout?: unknown[] }).holdout)
+  ) as unknown[];
   return new Set(
     list.map((c) => (Array.isArray(c) ? c.join('/') : `${(c as Combo).colour}/${(c as Combo).shape}/${(c as Combo).background}`)),
   );
@@ -63,8 +65,15 @@ describe('demo model quality (automatic checker)', () => {
       }
     }
     const pct = (b: typeof score.seen, k: 'bg' | 'colour' | 'shape') => (100 * b[k]) / b.n;
-    const all = { n: score.seen.n + score.held.n, bg: score.seen.bg + score.held.bg, colour: score.seen.colour + score.held.colour, shape: score.seen.shape + score.held.shape };
-    const report = (['bg', 'colour', 'shape'] as const).map((k) => `${k} ${pct(all, k).toFixed(1)}% (held-out ${pct(score.held, k).toFixed(1)}%)`).join(', ');
+    const all = {
+      n: score.seen.n + score.held.n,
+      bg: score.seen.bg + score.held.bg,
+      colour: score.seen.colour + score.held.colour,
+      shape: score.seen.shape + score.held.shape,
+    };
+    const report = (['bg', 'colour', 'shape'] as const)
+      .map((k) => `${k} ${pct(all, k).toFixed(1)}% (held-out ${pct(score.held, k).toFixed(1)}%)`)
+      .join(', ');
     console.log(`demo model over ${all.n} prompts: ${report}; misses:\n  ${misses.join('\n  ')}`);
     expect(score.held.n).toBeGreaterThanOrEqual(Math.ceil(all.n / 10));
     expect(pct(all, 'bg')).toBeGreaterThanOrEqual(95);

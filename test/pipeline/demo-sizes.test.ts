@@ -55,7 +55,9 @@ describe('demo model at other sizes (automatic checker)', () => {
       }
     }
     const pct = (k: keyof typeof score) => (100 * score[k]) / COMBOS.length;
-    console.log(`demo model at ${width}x${height} over ${COMBOS.length} prompts: bg ${pct('bg').toFixed(1)}%, colour ${pct('colour').toFixed(1)}%, shape ${pct('shape').toFixed(1)}%; misses:\n  ${misses.join('\n  ')}`);
+    console.log(
+      `demo model at ${width}x${height} over ${COMBOS.length} prompts: bg ${pct('bg').toFixed(1)}%, colour ${pct('colour').toFixed(1)}%, shape ${pct('shape').toFixed(1)}%; misses:\n  ${misses.join('\n  ')}`,
+    );
     expect(pct('bg')).toBeGreaterThanOrEqual(95);
     expect(pct('colour')).toBeGreaterThanOrEqual(90);
     expect(pct('shape')).toBeGreaterThanOrEqual(80);

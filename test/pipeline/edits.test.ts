@@ -5,7 +5,14 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { at, f32At, u8At } from '../../src/checked.js';
-import { editSize, formatParameters, InvalidRequestError, validateGenerationRequest, type GenerationRequest, type PipelineEdit } from '../../src/contract/index.js';
+import {
+  editSize,
+  formatParameters,
+  InvalidRequestError,
+  validateGenerationRequest,
+  type GenerationRequest,
+  type PipelineEdit,
+} from '../../src/contract/index.js';
 import { encodePng, type RgbImage } from '../../src/images/png.js';
 import { featheredMask, featherWidth, latentMask, regionMask } from '../../src/pipeline/edits.js';
 import { denoise, generate } from '../../src/pipeline/generate.js';
@@ -41,7 +48,13 @@ function base(overrides: Partial<GenerationRequest> = {}): GenerationRequest {
 }
 
 /** A request editing `png` as the bot stores it: the size editSize gives, the source's settings, strength 1. */
-function editRequest(model: LoadedModel['info'], source: RgbImage, png: Uint8Array, edit: PipelineEdit, overrides: Partial<GenerationRequest> = {}): GenerationRequest {
+function editRequest(
+  model: LoadedModel['info'],
+  source: RgbImage,
+  png: Uint8Array,
+  edit: PipelineEdit,
+  overrides: Partial<GenerationRequest> = {},
+): GenerationRequest {
   const size = edit.kind === 'mask' ? source : editSize(edit, source, model, 1024 * 1024);
   return base({ width: size.width, height: size.height, init: { image: png, strength: 1 }, edit, ...overrides });
 }
@@ -60,7 +73,8 @@ afterAll(async () => {
   await optimum?.release();
 });
 
-const pixel = (image: RgbImage, x: number, y: number) => Array.from(image.rgb.subarray((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
+const pixel = (image: RgbImage, x: number, y: number) =>
+  Array.from(image.rgb.subarray((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
 const meanAbsDiff = (a: Uint8Array, b: Uint8Array) => a.reduce((s, v, i) => s + Math.abs(v - u8At(b, i)), 0) / a.length;
 
 /** Every pixel of `image` where `soft` is 0 equals `expected` at (x - dx, y - dy); returns how many were compared. */
@@ -82,12 +96,14 @@ function expectKept(image: RgbImage, soft: Float32Array, expected: RgbImage, dx 
 describe('inpainting (any model: the kept area is re-noised and blended at every step)', () => {
   it('a region edit repaints the cells and keeps every pixel outside the feathered mask', async () => {
     const edit: PipelineEdit = { kind: 'region', cells: ['center', 'bottom'] };
-    const out = await host.generate(editRequest(demo.info, demoSource, demoPng, edit, { prompt: 'a yellow square on a blue background', seed: 11 }));
+    const out = await host.generate(
+      editRequest(demo.info, demoSource, demoPng, edit, { prompt: 'a yellow square on a blue background', seed: 11 }),
+    );
     const image = at(out.images, 0);
     const mask = featheredMask(regionMask(['center', 'bottom'], 128, 128), 128, 128);
     expect(expectKept(image, mask.soft, demoSource)).toBeGreaterThan(128 * 128 * 0.4);
-    const inside = (image.rgb.filter((_, i) => mask.repaint[Math.floor(i / 3)] === 1) as Uint8Array);
-    const before = (demoSource.rgb.filter((_, i) => mask.repaint[Math.floor(i / 3)] === 1) as Uint8Array);
+    const inside = image.rgb.filter((_, i) => mask.repaint[Math.floor(i / 3)] === 1) as Uint8Array;
+    const before = demoSource.rgb.filter((_, i) => mask.repaint[Math.floor(i / 3)] === 1) as Uint8Array;
     expect(meanAbsDiff(inside, before)).toBeGreaterThan(10);
   });
 
@@ -115,14 +131,18 @@ describe('inpainting (any model: the kept area is re-noised and blended at every
     const repaint = new Uint8Array(128 * 128 * 3);
     for (let y = 20; y < 70; y++) repaint.fill(255, (y * 128 + 30) * 3, (y * 128 + 90) * 3);
     const maskPng = encodePng({ width: 128, height: 128, rgb: repaint });
-    const out = await host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: maskPng }, { prompt: 'a green circle on a blue background' }));
+    const out = await host.generate(
+      editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: maskPng }, { prompt: 'a green circle on a blue background' }),
+    );
     const binary = new Uint8Array(128 * 128).map((_, p) => (repaint[p * 3] ? 1 : 0));
     expectKept(at(out.images, 0), featheredMask(binary, 128, 128).soft, demoSource);
     const black = encodePng({ width: 128, height: 128, rgb: new Uint8Array(128 * 128 * 3) });
-    await expect(host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: black }))).rejects.toThrow(/mask is all black/);
-    await expect(host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: new Uint8Array([1, 2, 3]) }))).rejects.toThrow(
-      /mask image is not a readable PNG/,
+    await expect(host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: black }))).rejects.toThrow(
+      /mask is all black/,
     );
+    await expect(
+      host.generate(editRequest(demo.info, demoSource, demoPng, { kind: 'mask', mask: new Uint8Array([1, 2, 3]) })),
+    ).rejects.toThrow(/mask image is not a readable PNG/);
   });
 
   it('feathers the mask outward: 1 inside, smooth to 0 within the feather width', () => {
@@ -144,8 +164,16 @@ describe('outpainting (inpainting on a padded canvas)', () => {
       const image = at(out.images, 0);
       const inner = Math.round(128 / factor);
       const corner = Math.floor((128 - inner) / 2);
-      const repaint = new Uint8Array(128 * 128).map((_, p) => (p % 128 >= corner && p % 128 < corner + inner && p / 128 >= corner && Math.floor(p / 128) < corner + inner ? 0 : 1));
-      const compared = expectKept(image, featheredMask(repaint, 128, 128).soft, await resizeLanczos(demoSource, inner, inner), corner, corner);
+      const repaint = new Uint8Array(128 * 128).map((_, p) =>
+        p % 128 >= corner && p % 128 < corner + inner && p / 128 >= corner && Math.floor(p / 128) < corner + inner ? 0 : 1,
+      );
+      const compared = expectKept(
+        image,
+        featheredMask(repaint, 128, 128).soft,
+        await resizeLanczos(demoSource, inner, inner),
+        corner,
+        corner,
+      );
       expect(compared).toBeGreaterThan((inner - 16) ** 2);
     }
   });
@@ -177,7 +205,10 @@ describe('outpainting (inpainting on a padded canvas)', () => {
 describe('upscaling', () => {
   it("subtle: the model folder's upscaler/ (scale from config.json), else a configured folder (scale from its output), else Lanczos", async () => {
     const own = await loadModel(`${VARIANTS}/upscaler-2x`, { provider: 'cpu', upscalerDir: `${VARIANTS}/upscaler-4x-no-config` });
-    const configured = await loadModel(`${VARIANTS}/timestep-float32-1`, { provider: 'cpu', upscalerDir: `${VARIANTS}/upscaler-4x-no-config` });
+    const configured = await loadModel(`${VARIANTS}/timestep-float32-1`, {
+      provider: 'cpu',
+      upscalerDir: `${VARIANTS}/upscaler-4x-no-config`,
+    });
     const plain = await loadModel(`${VARIANTS}/timestep-float32-1`, { provider: 'cpu' });
     try {
       expect(own.info.upscaler).toMatchObject({ scale: 2, file: expect.stringMatching(/upscaler-2x\/upscaler\/model\.onnx$/) });
@@ -198,7 +229,9 @@ describe('upscaling', () => {
       expect(Buffer.from(b.rgb).equals(Buffer.from((await resizeLanczos(four, 128, 128)).rgb))).toBe(true);
       expect(Buffer.from(c.rgb).equals(Buffer.from((await resizeLanczos(source, 128, 128)).rgb))).toBe(true);
       expect(meanAbsDiff(a.rgb, c.rgb)).toBeGreaterThan(1);
-      await expect(generate(plain, editRequest(plain.info, source, png, { kind: 'upscale', mode: 'subtle' }, { count: 2 }))).rejects.toThrow(/makes one image/);
+      await expect(
+        generate(plain, editRequest(plain.info, source, png, { kind: 'upscale', mode: 'subtle' }, { count: 2 })),
+      ).rejects.toThrow(/makes one image/);
     } finally {
       await Promise.all([own.release(), configured.release(), plain.release()]);
     }
@@ -218,8 +251,12 @@ describe('upscaling', () => {
       const source = at((await generate(fixed, base({ width: 64, height: 64 }))).images, 0);
       const request = editRequest(fixed.info, source, encodePng(source), { kind: 'upscale', mode: 'subtle' });
       expect(() => validateGenerationRequest(request, fixed.info, 1024 * 1024)).not.toThrow();
-      expect(() => validateGenerationRequest(request, fixed.info, 100 * 100)).toThrow('`width` x `height` must be at most 10000 pixels, not 128x128.');
-      expect(() => validateGenerationRequest({ ...request, edit: { kind: 'upscale', mode: 'creative' } }, fixed.info, 1024 * 1024)).toThrow(/only makes 64x64 images/);
+      expect(() => validateGenerationRequest(request, fixed.info, 100 * 100)).toThrow(
+        '`width` x `height` must be at most 10000 pixels, not 128x128.',
+      );
+      expect(() => validateGenerationRequest({ ...request, edit: { kind: 'upscale', mode: 'creative' } }, fixed.info, 1024 * 1024)).toThrow(
+        /only makes 64x64 images/,
+      );
     } finally {
       await fixed.release();
     }
@@ -262,7 +299,9 @@ async function expectSeamless(upscaler: LoadedUpscaler, image: RgbImage): Promis
   const tiled = await superResolve(upscaler, image, { tile: 48, overlap: 8, margin: 8 });
   const bare = await superResolve(upscaler, image, { tile: 48, overlap: 0, margin: 0 });
   const maxDiff = (a: RgbImage, b: RgbImage) => a.rgb.reduce((m, v, i) => Math.max(m, Math.abs(v - u8At(b.rgb, i))), 0);
-  console.log(`SR x${upscaler.scale} ${image.width}x${image.height}: tiled vs whole max ${maxDiff(tiled, whole)}/255, mean ${meanAbsDiff(tiled.rgb, whole.rgb).toFixed(4)}; bare tiles max ${maxDiff(bare, whole)}/255`);
+  console.log(
+    `SR x${upscaler.scale} ${image.width}x${image.height}: tiled vs whole max ${maxDiff(tiled, whole)}/255, mean ${meanAbsDiff(tiled.rgb, whole.rgb).toFixed(4)}; bare tiles max ${maxDiff(bare, whole)}/255`,
+  );
   expect(maxDiff(tiled, whole)).toBeLessThanOrEqual(1);
   expect(maxDiff(bare, whole)).toBeGreaterThan(1);
 }
@@ -299,9 +338,12 @@ describe('sizes and refusals', () => {
         'Model `timestep-float32-1` only makes 64x64 images (its ONNX export has fixed spatial sizes), not 96x64.',
       );
       const source = at((await generate(fixed, base({ width: 64, height: 64 }))).images, 0);
-      await expect(generate(fixed, base({ width: 96, height: 64, init: { image: encodePng(source), strength: 1 }, edit: { kind: 'pan', direction: 'left' } }))).rejects.toThrow(
-        'Model `timestep-float32-1` only makes 64x64 images, so it cannot pan left.',
-      );
+      await expect(
+        generate(
+          fixed,
+          base({ width: 96, height: 64, init: { image: encodePng(source), strength: 1 }, edit: { kind: 'pan', direction: 'left' } }),
+        ),
+      ).rejects.toThrow('Model `timestep-float32-1` only makes 64x64 images, so it cannot pan left.');
     } finally {
       await fixed.release();
     }
@@ -333,15 +375,22 @@ describe('reruns', () => {
       { kind: 'zoom', factor: 1.5 },
       { kind: 'upscale', mode: 'subtle' },
     ];
-    const png = (req: GenerationRequest, image: RgbImage & { seed: number }) => encodePng(image, formatParameters(req, image.seed, demo.info));
+    const png = (req: GenerationRequest, image: RgbImage & { seed: number }) =>
+      encodePng(image, formatParameters(req, image.seed, demo.info));
     for (const edit of edits) {
       const request = editRequest(demo.info, demoSource, demoPng, edit, { count: edit.kind === 'upscale' ? 1 : 2, seed: 21 });
       const [a, b] = [await host.generate(request), await host.generate(request)];
-      for (let i = 0; i < request.count; i++) expect(png(request, at(a.images, i)).equals(png(request, at(b.images, i))), `${edit.kind}`).toBe(true);
+      for (let i = 0; i < request.count; i++)
+        expect(png(request, at(a.images, i)).equals(png(request, at(b.images, i))), `${edit.kind}`).toBe(true);
     }
     const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
-    for (const edit of [{ kind: 'pan', direction: 'down' }, { kind: 'upscale', mode: 'creative' }] as PipelineEdit[]) {
-      const request = editRequest(optimum.info, source, optimumPng, edit, { init: { image: optimumPng, strength: edit.kind === 'upscale' ? 0.35 : 1 } });
+    for (const edit of [
+      { kind: 'pan', direction: 'down' },
+      { kind: 'upscale', mode: 'creative' },
+    ] as PipelineEdit[]) {
+      const request = editRequest(optimum.info, source, optimumPng, edit, {
+        init: { image: optimumPng, strength: edit.kind === 'upscale' ? 0.35 : 1 },
+      });
       const [a, b] = [await generate(optimum, request), await generate(optimum, request)];
       expect(Buffer.from(at(a.images, 0).rgb).equals(Buffer.from(at(b.images, 0).rgb)), edit.kind).toBe(true);
     }

@@ -71,25 +71,35 @@ const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math
 describe('reference images of diffusers and optimum', () => {
   it('reads the size multiple from each export: unet/config.json (optimum), the UNet graph (legacy script)', () => {
     for (const name of ['sd15-tiny-legacy', 'sd15-tiny-optimum']) {
-      expect(models.get(name)!.info).toMatchObject({ sizeMultiple: 32, fixedSize: null, vaeScaleFactor: 8, latentChannels: 4, inpainting: false });
+      expect(models.get(name)!.info).toMatchObject({
+        sizeMultiple: 32,
+        fixedSize: null,
+        vaeScaleFactor: 8,
+        latentChannels: 4,
+        inpainting: false,
+      });
     }
     expect(models.get('sd15-tiny-optimum')!.info).toMatchObject({ nativeWidth: 64, nativeHeight: 64 });
     const legacy = models.get('sd15-tiny-legacy')!.info;
-    const sized = (width: number, height: number) => () => validateGenerationRequest({ ...request(at(CASES, 0)), width, height }, legacy, 1024 * 1024);
+    const sized = (width: number, height: number) => () =>
+      validateGenerationRequest({ ...request(at(CASES, 0)), width, height }, legacy, 1024 * 1024);
     expect(sized(96, 64)).not.toThrow();
     expect(sized(64, 160)).not.toThrow();
     expect(sized(80, 64)).toThrow('`width` must be a multiple of 32 for model `sd15-tiny-legacy`, not 80.');
   });
 
-  it.each(CASES.map((c) => [`${c.model} ${c.kind} ${c.scheduler} ${c.width}x${c.height} "${c.prompt}" seed ${c.seed}`, c] as const))('%s', async (_, c) => {
-    const model = models.get(c.model)!;
-    const reference = readNpyFloat32(`${DIR}/${c.file}`);
-    expect(reference.shape).toEqual([1, c.height, c.width, 3]);
-    const image = await ours(model, request(c));
-    const diff = maxDiff(image, reference.data);
-    console.log(`${c.file}: max |ours - reference| = ${diff.toExponential(2)}`);
-    expect(diff).toBeLessThan(TOLERANCE);
-  });
+  it.each(CASES.map((c) => [`${c.model} ${c.kind} ${c.scheduler} ${c.width}x${c.height} "${c.prompt}" seed ${c.seed}`, c] as const))(
+    '%s',
+    async (_, c) => {
+      const model = models.get(c.model)!;
+      const reference = readNpyFloat32(`${DIR}/${c.file}`);
+      expect(reference.shape).toEqual([1, c.height, c.width, 3]);
+      const image = await ours(model, request(c));
+      const diff = maxDiff(image, reference.data);
+      console.log(`${c.file}: max |ours - reference| = ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(TOLERANCE);
+    },
+  );
 
   it('tells Euler from DDIM (the tolerance is tight enough to fail on the wrong sampler)', async () => {
     const c = CASES.find((x) => x.scheduler === 'DDIMScheduler' && x.kind === 'np-generator')!;

@@ -57,10 +57,14 @@ export function jobIdOf(message: StoredMessage): string {
 
 /** The job message once the worker has put the result (or a failure) in it. */
 export async function waitForFinalMessage(h: Harness, worker: ScriptProcess, messageId: string, timeoutMs: number): Promise<StoredMessage> {
-  const isFinal = (m: StoredMessage) => m.id === messageId && (buttonLabels(m).includes('🔄') || buttonLabels(m).includes('Rerun') || /failed|cancelled/.test(m.content));
+  const isFinal = (m: StoredMessage) =>
+    m.id === messageId && (buttonLabels(m).includes('🔄') || buttonLabels(m).includes('Rerun') || /failed|cancelled/.test(m.content));
   try {
     return await h.discord.messages.waitFor(isFinal, timeoutMs);
   } catch (error) {
-    throw new Error(`${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${tail(worker)}`, { cause: error });
+    throw new Error(
+      `${(error as Error).message}; the message says ${JSON.stringify(h.discord.messages.get(messageId)?.content)}; worker log:\n${tail(worker)}`,
+      { cause: error },
+    );
   }
 }

@@ -35,7 +35,8 @@ export function repaintCases(every = 1): RepaintCase[] {
 export function cellsCovering(box: { x0: number; y0: number; x1: number; y1: number }, side: number): RegionCell[] {
   const third = (v: number) => Math.min(2, Math.floor((3 * v) / side));
   const cells: RegionCell[] = [];
-  for (let row = third(box.y0); row <= third(box.y1 - 1); row++) for (let col = third(box.x0); col <= third(box.x1 - 1); col++) cells.push(at(REGION_CELLS, row * 3 + col));
+  for (let row = third(box.y0); row <= third(box.y1 - 1); row++)
+    for (let col = third(box.x0); col <= third(box.x1 - 1); col++) cells.push(at(REGION_CELLS, row * 3 + col));
   return cells;
 }
 
@@ -54,7 +55,11 @@ export interface RepaintScore {
 }
 
 /** Runs the cases on the demo model: a source per case, then `variants` repaints of it (one batch, seeds seed + 1000 + i). */
-export async function measureRegionRepaint(host: PipelineHost, cases: RepaintCase[], options: { steps: number; guidance: number; variants: number }): Promise<RepaintScore> {
+export async function measureRegionRepaint(
+  host: PipelineHost,
+  cases: RepaintCase[],
+  options: { steps: number; guidance: number; variants: number },
+): Promise<RepaintScore> {
   const side = ORACLE_SIDE;
   const score: RepaintScore = { n: 0, recoloured: 0, skippedSources: 0, outsideMeanDiff: 0, bandMeanDiff: 0, misses: [] };
   const outside = { sum: 0, n: 0 };
@@ -93,7 +98,10 @@ export async function measureRegionRepaint(host: PipelineHost, cases: RepaintCas
       score.n++;
       const result = classify(image.rgb, side, side);
       if (result.shapeColour === c.newColour) score.recoloured++;
-      else score.misses.push(`${prompt} over ${c.colour} (cells ${cells.join(' ')}, seed ${image.seed}) -> ${result.shapeColour ?? 'no'} ${result.shape ?? 'shape'}`);
+      else
+        score.misses.push(
+          `${prompt} over ${c.colour} (cells ${cells.join(' ')}, seed ${image.seed}) -> ${result.shapeColour ?? 'no'} ${result.shape ?? 'shape'}`,
+        );
       for (let p = 0; p < side * side; p++) {
         const m = f32At(soft, p);
         if (m === 1) continue;

@@ -69,7 +69,10 @@ export class ProcessInspector {
   async waitForThreads(count: number, match: RegExp, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.sessions(match).length < count) {
-      if (Date.now() > deadline) throw new Error(`worker threads ${JSON.stringify(this.threadUrls())} attached, expected ${count} matching ${match}, within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `worker threads ${JSON.stringify(this.threadUrls())} attached, expected ${count} matching ${match}, within ${timeoutMs} ms`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 100);
         this.threadWaiters.add(() => {
@@ -88,7 +91,9 @@ export class ProcessInspector {
 
   /** Evaluates `expression` in every attached worker thread whose URL matches; their values. */
   evaluateInThreads(expression: string, match: RegExp): Promise<unknown[]> {
-    return Promise.all(this.sessions(match).map(async (sessionId) => valueOf(await this.callInThread(sessionId, 'Runtime.evaluate', { expression }, true))));
+    return Promise.all(
+      this.sessions(match).map(async (sessionId) => valueOf(await this.callInThread(sessionId, 'Runtime.evaluate', { expression }, true))),
+    );
   }
 
   /** Hands `expression` to the matching worker threads without waiting for a value (one that ends the thread gives none). */

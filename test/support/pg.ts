@@ -36,7 +36,8 @@ export interface TestDatabaseOptions {
 
 /** Creates database `<prefix>_<random>`; prefix: lowercase letters, digits, underscore. */
 export async function createTestDatabase(prefix: string, options: TestDatabaseOptions = {}): Promise<TestDatabase> {
-  if (!/^[a-z][a-z0-9_]{0,40}$/.test(prefix)) throw new Error(`createTestDatabase: prefix must match [a-z][a-z0-9_]{0,40}, got "${prefix}"`);
+  if (!/^[a-z][a-z0-9_]{0,40}$/.test(prefix))
+    throw new Error(`createTestDatabase: prefix must match [a-z][a-z0-9_]{0,40}, got "${prefix}"`);
   const name = `${prefix}_${randomBytes(6).toString('hex')}`;
   const adminUrl = options.adminUrl ?? ADMIN_URL;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
@@ -110,7 +111,18 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const pg = (tool: string, args: string[]) => run(join(PG_BIN, tool), args, { ...runAs, cwd: dir });
   await pg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '--no-instructions']);
   const start = async () => {
-    await pg('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-w', '-t', '60', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start']);
+    await pg('pg_ctl', [
+      '-D',
+      data,
+      '-l',
+      join(dir, 'server.log'),
+      '-w',
+      '-t',
+      '60',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
+      'start',
+    ]);
   };
   const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
     await pg('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '60', 'stop']).catch(() => undefined);

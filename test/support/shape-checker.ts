@@ -97,8 +97,10 @@ export function classify(rgb: Uint8Array, width: number, height: number): Classi
 /** Every (shape colour, shape, background) combination the prompt grammar allows. */
 export function allCombinations(): { colour: Colour; shape: Shape; background: Colour }[] {
   const out: { colour: Colour; shape: Shape; background: Colour }[] = [];
-  for (const colour of COLOURS) for (const shape of SHAPES) for (const background of COLOURS) {
-    if (colour !== background) out.push({ colour, shape, background });
-  }
+  for (const colour of COLOURS)
+    for (const shape of SHAPES)
+      for (const background of COLOURS) {
+        if (colour !== background) out.push({ colour, shape, background });
+      }
   return out;
 }

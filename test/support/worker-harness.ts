@@ -50,7 +50,9 @@ export interface NewJobOptions {
 export function hasResultButtons(message: { components?: unknown } | null | undefined): boolean {
   const rows = message?.components;
   if (!Array.isArray(rows)) return false;
-  return (rows as { components: { label?: string }[] }[]).flatMap((row) => row.components).some((b) => b.label === 'U1' || b.label === 'Rerun');
+  return (rows as { components: { label?: string }[] }[])
+    .flatMap((row) => row.components)
+    .some((b) => b.label === 'U1' || b.label === 'Rerun');
 }
 
 export class WorkerHarness {
@@ -198,7 +200,9 @@ export class WorkerHarness {
         });
       });
     };
-    const ready = waitForLine((l) => l.includes('health and metrics listening')).then((l) => (JSON.parse(l) as { healthPort: number }).healthPort);
+    const ready = waitForLine((l) => l.includes('health and metrics listening')).then(
+      (l) => (JSON.parse(l) as { healthPort: number }).healthPort,
+    );
     ready.catch(() => {}); // a worker killed before it was ready is fine unless a test awaits it
     const worker: WorkerProcess = { child, lines, ready, exited, waitForLine };
     this.workers.push(worker);

@@ -25,7 +25,9 @@ export const cancel: ButtonHandler<'cancel'> = {
     // Workers first, and whatever Discord does: a running job must stop even if the edit fails.
     // publishCancel tries again while Redis is briefly away; a worker that still misses it
     // reads the cancel from Postgres before its next preview (the fence).
-    await publishCancel(ctx.redis, ctx.config.REDIS_PREFIX, job.id).catch((err: unknown) => ctx.logger.warn({ err, jobId: job.id }, 'could not publish the cancel'));
+    await publishCancel(ctx.redis, ctx.config.REDIS_PREFIX, job.id).catch((err: unknown) =>
+      ctx.logger.warn({ err, jobId: job.id }, 'could not publish the cancel'),
+    );
     await interaction.update(replyOptions(renderCancelled(job, await jobRefund(ctx.db, job.id))));
   },
 };

@@ -58,6 +58,12 @@ export const region: ButtonHandler<'region'> = {
     const picked = interaction.fields.getStringSelectValues(CELLS_FIELD);
     const cells = REGION_CELLS.filter((cell) => picked.includes(cell));
     if (cells.length === 0 || cells.length !== picked.length) throw new UserError(`Pick one or more cells of ${REGION_CELLS.join(', ')}.`);
-    await submitEdit(ctx, interaction, { parent, index: parsed.index, edit: { kind: 'region', cells }, text: submittedPrompt(interaction), place });
+    await submitEdit(ctx, interaction, {
+      parent,
+      index: parsed.index,
+      edit: { kind: 'region', cells },
+      text: submittedPrompt(interaction),
+      place,
+    });
   },
 };

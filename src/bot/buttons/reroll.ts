@@ -14,7 +14,9 @@ export const reroll: ButtonHandler<'reroll'> = {
 
   async execute(ctx, interaction, _parsed, parent, place) {
     const base = jobParams(parent);
-    const requests = interaction.isModalSubmit() ? (await remixedRequests(ctx, parent, submittedPrompt(interaction))).map((r) => ({ ...base, ...r })) : [{ ...base, seed: randomSeed() }];
+    const requests = interaction.isModalSubmit()
+      ? (await remixedRequests(ctx, parent, submittedPrompt(interaction))).map((r) => ({ ...base, ...r }))
+      : [{ ...base, seed: randomSeed() }];
     await submitGenerations(
       ctx,
       interaction,

@@ -22,6 +22,10 @@ export const ban: PlainCommand = {
     const o = parseOptions(schema, optionValues(interaction.options.data));
     await banUser(ctx.db, { userId: o.user, actorId: interaction.user.id, reason: o.reason });
     ctx.logger.info({ actorId: interaction.user.id, userId: o.user }, 'user banned');
-    await interaction.reply({ content: `<@${o.user}> is banned${o.reason ? ` (${o.reason})` : ''}.`, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    await interaction.reply({
+      content: `<@${o.user}> is banned${o.reason ? ` (${o.reason})` : ''}.`,
+      flags: MessageFlags.Ephemeral,
+      allowedMentions: { parse: [] },
+    });
   },
 };

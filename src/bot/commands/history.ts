@@ -27,7 +27,10 @@ export const history: PlainCommand = {
       const seeds = job.count === 1 ? `seed ${job.seed}` : `seeds ${job.seed}+${job.count - 1}`;
       return `\`${job.id}\` ${job.status} · ${job.kind} · ${seeds} · ${discordTime(job.createdAt)}\n  ${escapeMarkdown(prompt.replace(/\s+/g, ' '))}`;
     });
-    const content = lines.length === 0 ? 'You have no jobs yet. Try /imagine.' : `Your last ${lines.length} job${lines.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
+    const content =
+      lines.length === 0
+        ? 'You have no jobs yet. Try /imagine.'
+        : `Your last ${lines.length} job${lines.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
     await interaction.reply({ content: content.slice(0, 2000), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
   },
 };

@@ -23,16 +23,45 @@ const data = new SlashCommandBuilder()
   .setDescription('Generate images from a prompt (inline --ar, --no, --seed ... and {a, b} choices work too)')
   .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-  .addStringOption((o) => o.setName('prompt').setDescription('What to draw').setRequired(true).setMinLength(1).setMaxLength(LIMITS.promptChars))
+  .addStringOption((o) =>
+    o.setName('prompt').setDescription('What to draw').setRequired(true).setMinLength(1).setMaxLength(LIMITS.promptChars),
+  )
   .addStringOption((o) => o.setName('negative').setDescription('What to keep out of the image').setMaxLength(LIMITS.promptChars))
-  .addIntegerOption((o) => o.setName('seed').setDescription('Seed of the first image (random by default)').setMinValue(LIMITS.seed.min).setMaxValue(LIMITS.seed.max))
-  .addIntegerOption((o) => o.setName('steps').setDescription(`Denoising steps (default ${DEFAULTS.steps})`).setMinValue(LIMITS.steps.min).setMaxValue(LIMITS.steps.max))
+  .addIntegerOption((o) =>
+    o
+      .setName('seed')
+      .setDescription('Seed of the first image (random by default)')
+      .setMinValue(LIMITS.seed.min)
+      .setMaxValue(LIMITS.seed.max),
+  )
+  .addIntegerOption((o) =>
+    o
+      .setName('steps')
+      .setDescription(`Denoising steps (default ${DEFAULTS.steps})`)
+      .setMinValue(LIMITS.steps.min)
+      .setMaxValue(LIMITS.steps.max),
+  )
   .addNumberOption((o) =>
-    o.setName('guidance').setDescription(`How closely to follow the prompt (default ${DEFAULTS.guidance})`).setMinValue(LIMITS.guidance.min).setMaxValue(LIMITS.guidance.max),
+    o
+      .setName('guidance')
+      .setDescription(`How closely to follow the prompt (default ${DEFAULTS.guidance})`)
+      .setMinValue(LIMITS.guidance.min)
+      .setMaxValue(LIMITS.guidance.max),
   )
   .addStringOption((o) => o.setName('sampler').setDescription("Sampler (the model's default if omitted)").setAutocomplete(true))
-  .addStringOption((o) => o.setName('aspect').setDescription('Aspect ratio (default 1:1; --ar W:H takes any)').addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))))
-  .addIntegerOption((o) => o.setName('count').setDescription(`Number of images (default ${DEFAULTS.count})`).setMinValue(LIMITS.count.min).setMaxValue(LIMITS.count.max))
+  .addStringOption((o) =>
+    o
+      .setName('aspect')
+      .setDescription('Aspect ratio (default 1:1; --ar W:H takes any)')
+      .addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))),
+  )
+  .addIntegerOption((o) =>
+    o
+      .setName('count')
+      .setDescription(`Number of images (default ${DEFAULTS.count})`)
+      .setMinValue(LIMITS.count.min)
+      .setMaxValue(LIMITS.count.max),
+  )
   .addStringOption((o) => o.setName('model').setDescription('Model (the default if omitted)').setAutocomplete(true))
   .addAttachmentOption((o) => o.setName('image').setDescription('A picture to start from (PNG, JPEG or WebP)'))
   .addNumberOption((o) =>
@@ -72,7 +101,8 @@ export const imagine: PlainCommand<z.infer<typeof schema>> = {
 
   parse(interaction) {
     const options = parseOptions(schema, optionValues(interaction.options.data));
-    const strength = options.image_strength === undefined ? null : numberProblem('image_strength', options.image_strength, LIMITS.imageStrength);
+    const strength =
+      options.image_strength === undefined ? null : numberProblem('image_strength', options.image_strength, LIMITS.imageStrength);
     if (strength !== null) throw new UserError(strength);
     return options;
   },
@@ -112,7 +142,12 @@ export const imagine: PlainCommand<z.infer<typeof schema>> = {
     const focused = interaction.options.getFocused(true);
     const models = await ctx.models.list();
     if (focused.name === 'model') {
-      await interaction.respond(matchingChoices(models.map((m) => m.name), String(focused.value)));
+      await interaction.respond(
+        matchingChoices(
+          models.map((m) => m.name),
+          String(focused.value),
+        ),
+      );
       return;
     }
     if (focused.name === 'sampler') {

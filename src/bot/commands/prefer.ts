@@ -28,10 +28,24 @@ const data = new SlashCommandBuilder()
     s
       .setName('set')
       .setDescription('Defaults for the /imagine options you do not type')
-      .addStringOption((o) => o.setName('aspect').setDescription('Aspect ratio').addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))))
-      .addStringOption((o) => o.setName('sampler').setDescription('Sampler').addChoices(...SAMPLERS.map((a) => ({ name: a, value: a }))))
-      .addIntegerOption((o) => o.setName('steps').setDescription('Denoising steps').setMinValue(LIMITS.steps.min).setMaxValue(LIMITS.steps.max))
-      .addIntegerOption((o) => o.setName('count').setDescription('Number of images').setMinValue(LIMITS.count.min).setMaxValue(LIMITS.count.max))
+      .addStringOption((o) =>
+        o
+          .setName('aspect')
+          .setDescription('Aspect ratio')
+          .addChoices(...ASPECTS.map((a) => ({ name: a, value: a }))),
+      )
+      .addStringOption((o) =>
+        o
+          .setName('sampler')
+          .setDescription('Sampler')
+          .addChoices(...SAMPLERS.map((a) => ({ name: a, value: a }))),
+      )
+      .addIntegerOption((o) =>
+        o.setName('steps').setDescription('Denoising steps').setMinValue(LIMITS.steps.min).setMaxValue(LIMITS.steps.max),
+      )
+      .addIntegerOption((o) =>
+        o.setName('count').setDescription('Number of images').setMinValue(LIMITS.count.min).setMaxValue(LIMITS.count.max),
+      )
       .addStringOption((o) => o.setName('model').setDescription('Model').setMaxLength(64)),
   )
   .addSubcommand((s) =>

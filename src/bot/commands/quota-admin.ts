@@ -17,7 +17,9 @@ const data = new SlashCommandBuilder()
       .setName('set')
       .setDescription("Set a user's daily limit")
       .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
-      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT))
+      .addIntegerOption((o) =>
+        o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT),
+      )
       .addStringOption((o) => o.setName('reason').setDescription('Why (audit log)').setMaxLength(200)),
   )
   .addSubcommand((s) =>
@@ -25,7 +27,9 @@ const data = new SlashCommandBuilder()
       .setName('grant')
       .setDescription('Give a user extra images for today')
       .addUserOption((o) => o.setName('user').setDescription('User').setRequired(true))
-      .addIntegerOption((o) => o.setName('amount').setDescription('Extra images').setRequired(true).setMinValue(1).setMaxValue(MAX_QUOTA_AMOUNT))
+      .addIntegerOption((o) =>
+        o.setName('amount').setDescription('Extra images').setRequired(true).setMinValue(1).setMaxValue(MAX_QUOTA_AMOUNT),
+      )
       .addStringOption((o) => o.setName('reason').setDescription('Why (audit log)').setMaxLength(200)),
   )
   .addSubcommand((s) =>
@@ -39,7 +43,9 @@ const data = new SlashCommandBuilder()
     s
       .setName('default')
       .setDescription('Set the daily limit of users without their own')
-      .addIntegerOption((o) => o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT))
+      .addIntegerOption((o) =>
+        o.setName('limit').setDescription('Images per day').setRequired(true).setMinValue(0).setMaxValue(MAX_QUOTA_AMOUNT),
+      )
       .addStringOption((o) => o.setName('reason').setDescription('Why (audit log)').setMaxLength(200)),
   )
   .toJSON();

@@ -15,9 +15,21 @@ const data = new SlashCommandBuilder()
   .setDescription('Run a past job again exactly (same seed: identical images)')
   .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-  .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40).setAutocomplete(true))
-  .addIntegerOption((o) => o.setName('image').setDescription(`Only this image of the job (1-${LIMITS.count.max})`).setMinValue(1).setMaxValue(LIMITS.count.max))
-  .addIntegerOption((o) => o.setName('seed').setDescription('Use this seed instead').setMinValue(LIMITS.seed.min).setMaxValue(LIMITS.seed.max))
+  .addStringOption((o) =>
+    o
+      .setName('job')
+      .setDescription('Job id (from the result message or /history)')
+      .setRequired(true)
+      .setMinLength(1)
+      .setMaxLength(40)
+      .setAutocomplete(true),
+  )
+  .addIntegerOption((o) =>
+    o.setName('image').setDescription(`Only this image of the job (1-${LIMITS.count.max})`).setMinValue(1).setMaxValue(LIMITS.count.max),
+  )
+  .addIntegerOption((o) =>
+    o.setName('seed').setDescription('Use this seed instead').setMinValue(LIMITS.seed.min).setMaxValue(LIMITS.seed.max),
+  )
   .toJSON();
 
 const schema = z.strictObject({
@@ -42,7 +54,8 @@ export const rerun: JobCommand<z.infer<typeof schema>> = {
     try {
       params = await rebuildRequest(ctx.db, job.id, { index, seed: options.seed });
     } catch (error) {
-      if (error instanceof ImageIndexError) throw new UserError(`Job \`${job.id}\` has ${job.count} image${job.count === 1 ? '' : 's'}; there is no image ${options.image}.`);
+      if (error instanceof ImageIndexError)
+        throw new UserError(`Job \`${job.id}\` has ${job.count} image${job.count === 1 ? '' : 's'}; there is no image ${options.image}.`);
       throw error;
     }
     if (params === null) throw new UserError(`There is no job \`${job.id}\`.`);

@@ -83,26 +83,42 @@ const data = new SlashCommandBuilder()
     s
       .setName('channel-allow')
       .setDescription('Allow /imagine in this channel (once any is allowed, only there)')
-      .addChannelOption((o) => o.setName('channel').setDescription('Channel').setRequired(true).addChannelTypes(...TEXT_CHANNEL_TYPES)),
+      .addChannelOption((o) =>
+        o
+          .setName('channel')
+          .setDescription('Channel')
+          .setRequired(true)
+          .addChannelTypes(...TEXT_CHANNEL_TYPES),
+      ),
   )
   .addSubcommand((s) =>
     s
       .setName('channel-remove')
       .setDescription('Remove a channel from the allowed ones')
-      .addChannelOption((o) => o.setName('channel').setDescription('Channel').setRequired(true).addChannelTypes(...TEXT_CHANNEL_TYPES)),
+      .addChannelOption((o) =>
+        o
+          .setName('channel')
+          .setDescription('Channel')
+          .setRequired(true)
+          .addChannelTypes(...TEXT_CHANNEL_TYPES),
+      ),
   )
   .addSubcommand((s) => s.setName('channels-clear').setDescription('Allow /imagine in every channel again'))
   .addSubcommand((s) =>
     s
       .setName('banned-word-add')
       .setDescription('Refuse prompts containing this word or phrase (whole words, any case or accents)')
-      .addStringOption((o) => o.setName('word').setDescription('Word or phrase').setRequired(true).setMinLength(1).setMaxLength(MAX_BANNED_WORD_LENGTH)),
+      .addStringOption((o) =>
+        o.setName('word').setDescription('Word or phrase').setRequired(true).setMinLength(1).setMaxLength(MAX_BANNED_WORD_LENGTH),
+      ),
   )
   .addSubcommand((s) =>
     s
       .setName('banned-word-remove')
       .setDescription("Remove a word from this server's banned words")
-      .addStringOption((o) => o.setName('word').setDescription('Word or phrase').setRequired(true).setMinLength(1).setMaxLength(MAX_BANNED_WORD_LENGTH)),
+      .addStringOption((o) =>
+        o.setName('word').setDescription('Word or phrase').setRequired(true).setMinLength(1).setMaxLength(MAX_BANNED_WORD_LENGTH),
+      ),
   )
   .toJSON();
 
@@ -116,8 +132,14 @@ const bannedWord = text('word', { required: true, maxChars: MAX_BANNED_WORD_LENG
 const channel = snowflakeId('channel', 'a channel');
 const limitOrClear = (cleared: string) =>
   z
-    .strictObject({ limit: whole('limit', 0, MAX_QUOTA_AMOUNT).optional(), clear: z.boolean({ error: '`clear` must be true or false.' }).optional() })
-    .refine((o) => (o.limit === undefined) !== (o.clear !== true), `Give either \`limit\` (images per day) or \`clear:True\` (${cleared}).`);
+    .strictObject({
+      limit: whole('limit', 0, MAX_QUOTA_AMOUNT).optional(),
+      clear: z.boolean({ error: '`clear` must be true or false.' }).optional(),
+    })
+    .refine(
+      (o) => (o.limit === undefined) !== (o.clear !== true),
+      `Give either \`limit\` (images per day) or \`clear:True\` (${cleared}).`,
+    );
 const schemas = {
   show: z.strictObject({}),
   'default-quota': limitOrClear('no server limit'),
@@ -153,16 +175,23 @@ const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
 function allowChannel(current: GuildSettings, id: string): Edit {
   const allowed = current.allowedChannelIds;
   if (allowed.includes(id)) return { changes: null, message: `/imagine is already allowed in <#${id}>.` };
-  if (allowed.length >= MAX_ALLOWED_CHANNELS) throw new UserError(`At most ${MAX_ALLOWED_CHANNELS} channels can be allowed. Remove one first.`);
+  if (allowed.length >= MAX_ALLOWED_CHANNELS)
+    throw new UserError(`At most ${MAX_ALLOWED_CHANNELS} channels can be allowed. Remove one first.`);
   const after = [...allowed, id];
   return { changes: { allowedChannelIds: after }, message: `/imagine is now allowed only in ${channelList(after)}.` };
 }
 
 function removeChannel(current: GuildSettings, id: string): Edit {
   const allowed = current.allowedChannelIds;
-  if (!allowed.includes(id)) throw new UserError(`<#${id}> is not one of the allowed channels${allowed.length === 0 ? ' (none is set: /imagine works everywhere)' : ''}.`);
+  if (!allowed.includes(id))
+    throw new UserError(
+      `<#${id}> is not one of the allowed channels${allowed.length === 0 ? ' (none is set: /imagine works everywhere)' : ''}.`,
+    );
   const after = allowed.filter((c) => c !== id);
-  const message = after.length === 0 ? `Removed <#${id}>. No channel is set any more, so /imagine works in every channel.` : `Removed <#${id}>. /imagine is allowed only in ${channelList(after)}.`;
+  const message =
+    after.length === 0
+      ? `Removed <#${id}>. No channel is set any more, so /imagine works in every channel.`
+      : `Removed <#${id}>. /imagine is allowed only in ${channelList(after)}.`;
   return { changes: { allowedChannelIds: after }, message };
 }
 
@@ -178,8 +207,12 @@ const sameWord = (stored: string, word: string) => normalizeBannedWord(stored) =
 function addBannedWord(current: GuildSettings, word: string): Edit {
   const words = current.bannedWords;
   if (words.some((w) => sameWord(w, word))) return { changes: null, message: `${quoted(word)} is already banned here.` };
-  if (words.length >= MAX_BANNED_WORDS) throw new UserError(`This server already has ${MAX_BANNED_WORDS} banned words, the most allowed. Remove one first.`);
-  return { changes: { bannedWords: [...words, word] }, message: `Banned ${quoted(word)} (${plural(words.length + 1, 'banned word')} here). Prompts containing it are refused from now on.` };
+  if (words.length >= MAX_BANNED_WORDS)
+    throw new UserError(`This server already has ${MAX_BANNED_WORDS} banned words, the most allowed. Remove one first.`);
+  return {
+    changes: { bannedWords: [...words, word] },
+    message: `Banned ${quoted(word)} (${plural(words.length + 1, 'banned word')} here). Prompts containing it are refused from now on.`,
+  };
 }
 
 function removeBannedWord(current: GuildSettings, word: string, configWords: string[]): Edit {
@@ -193,12 +226,19 @@ function removeBannedWord(current: GuildSettings, word: string, configWords: str
     );
   }
   const after = words.filter((w) => !sameWord(w, word));
-  return { changes: { bannedWords: after }, message: `${quoted(word)} is no longer banned here (${plural(after.length, 'banned word')} left).` };
+  return {
+    changes: { bannedWords: after },
+    message: `${quoted(word)} is no longer banned here (${plural(after.length, 'banned word')} left).`,
+  };
 }
 
 function setDefaultQuota(current: GuildSettings, limit: number | null): Edit {
   if (current.defaultQuota === limit) {
-    return { changes: null, message: limit === null ? 'This server already sets no limit of its own.' : `The default quota here is already ${limit} images per day.` };
+    return {
+      changes: null,
+      message:
+        limit === null ? 'This server already sets no limit of its own.' : `The default quota here is already ${limit} images per day.`,
+    };
   }
   const message =
     limit === null
@@ -228,11 +268,18 @@ async function showSettings(ctx: BotContext, guildId: string): Promise<{ content
   const userLimits = `Per-user limits (${limits.length}): ${userList(limits.map((l) => `<@${l.userId}>: ${l.limit}`))}`;
   const banned = `Banned here (${bans.length}): ${userList(bans.map((b) => (b.reason === '' ? `<@${b.userId}>` : `<@${b.userId}> (${escapeMarkdown(b.reason)})`)))}`;
   const channels = settings.allowedChannelIds.length === 0 ? 'every channel' : channelList(settings.allowedChannelIds);
-  const configWords = ctx.config.BANNED_WORDS.length === 0 ? '' : `\nAlso banned in every server by the bot's configuration: ${plural(ctx.config.BANNED_WORDS.length, 'word')}.`;
-  const lines = (words: string) => `**Settings of this server**\nDefault quota: ${quota}\n${userLimits}\n${banned}\n/imagine allowed in: ${channels}\nBanned words (${settings.bannedWords.length}): ${words}${configWords}`;
+  const configWords =
+    ctx.config.BANNED_WORDS.length === 0
+      ? ''
+      : `\nAlso banned in every server by the bot's configuration: ${plural(ctx.config.BANNED_WORDS.length, 'word')}.`;
+  const lines = (words: string) =>
+    `**Settings of this server**\nDefault quota: ${quota}\n${userLimits}\n${banned}\n/imagine allowed in: ${channels}\nBanned words (${settings.bannedWords.length}): ${words}${configWords}`;
   const inline = lines(settings.bannedWords.length === 0 ? 'none' : wordList(settings.bannedWords));
   if (inline.length <= CONTENT_LIMIT) return { content: inline, files: [] };
-  return { content: lines('in the attached file'), files: [{ attachment: Buffer.from(`${settings.bannedWords.join('\n')}\n`), name: 'banned-words.txt' }] };
+  return {
+    content: lines('in the attached file'),
+    files: [{ attachment: Buffer.from(`${settings.bannedWords.join('\n')}\n`), name: 'banned-words.txt' }],
+  };
 }
 
 export const settings: PlainCommand = {
@@ -264,7 +311,10 @@ export const settings: PlainCommand = {
         const o = parseOptions(schemas['user-limit'], values);
         const limit = o.limit ?? null;
         await setServerLimit(ctx.db, { guildId, userId: o.user, limit, actorId, reason: 'via /settings user-limit' });
-        content = limit === null ? `<@${o.user}> has this server's default limit again.` : `<@${o.user}> may make ${limit} images per day in this server.`;
+        content =
+          limit === null
+            ? `<@${o.user}> has this server's default limit again.`
+            : `<@${o.user}> may make ${limit} images per day in this server.`;
         break;
       }
       case 'ban': {
@@ -275,7 +325,9 @@ export const settings: PlainCommand = {
       }
       case 'unban': {
         const o = parseOptions(schemas.unban, values);
-        content = (await unbanInGuild(ctx.db, { guildId, userId: o.user, actorId })) ? `<@${o.user}> may use the bot in this server again.` : `<@${o.user}> is not banned in this server.`;
+        content = (await unbanInGuild(ctx.db, { guildId, userId: o.user, actorId }))
+          ? `<@${o.user}> may use the bot in this server again.`
+          : `<@${o.user}> is not banned in this server.`;
         break;
       }
       case 'channel-allow': {
@@ -303,7 +355,9 @@ export const settings: PlainCommand = {
         break;
       }
       default:
-        throw new UserError('Unknown subcommand. Use show, default-quota, user-limit, ban, unban, channel-allow, channel-remove, channels-clear, banned-word-add or banned-word-remove.');
+        throw new UserError(
+          'Unknown subcommand. Use show, default-quota, user-limit, ban, unban, channel-allow, channel-remove, channels-clear, banned-word-add or banned-word-remove.',
+        );
     }
     await interaction.reply({ content, files, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
   },

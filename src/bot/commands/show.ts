@@ -19,7 +19,15 @@ const data = new SlashCommandBuilder()
   .setDescription("Post a past job's result again, with its buttons")
   .setContexts(InteractionContextType.Guild, InteractionContextType.BotDM)
   .setIntegrationTypes(ApplicationIntegrationType.GuildInstall)
-  .addStringOption((o) => o.setName('job').setDescription('Job id (from the result message or /history)').setRequired(true).setMinLength(1).setMaxLength(40).setAutocomplete(true))
+  .addStringOption((o) =>
+    o
+      .setName('job')
+      .setDescription('Job id (from the result message or /history)')
+      .setRequired(true)
+      .setMinLength(1)
+      .setMaxLength(40)
+      .setAutocomplete(true),
+  )
   .toJSON();
 
 const schema = z.strictObject({ job: text('job', { required: true, maxChars: 40 }) });
@@ -41,7 +49,12 @@ export const show: JobCommand<z.infer<typeof schema>> = {
     if (images.length === 0) throw new UserError(`Job \`${job.id}\` has no stored images.`);
     const pngs = images.flatMap((image) => (image.png === null ? [] : [{ png: image.png }]));
     if (pngs.length < images.length) {
-      await submitGeneration(ctx, interaction, { kind: 'restore', params: { ...jobParams(job), count: images.length }, parent: { jobId: job.id, index: null }, cost: 0 }, place);
+      await submitGeneration(
+        ctx,
+        interaction,
+        { kind: 'restore', params: { ...jobParams(job), count: images.length }, parent: { jobId: job.id, index: null }, cost: 0 },
+        place,
+      );
       return;
     }
     const file = await resultFile(pngs, ctx.config.DISCORD_MAX_UPLOAD_BYTES, job.id);

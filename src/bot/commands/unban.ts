@@ -21,6 +21,10 @@ export const unban: PlainCommand = {
     const o = parseOptions(schema, optionValues(interaction.options.data));
     await unbanUser(ctx.db, { userId: o.user, actorId: interaction.user.id, reason: 'via /unban' });
     ctx.logger.info({ actorId: interaction.user.id, userId: o.user }, 'user unbanned');
-    await interaction.reply({ content: `<@${o.user}> is no longer banned.`, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    await interaction.reply({
+      content: `<@${o.user}> is no longer banned.`,
+      flags: MessageFlags.Ephemeral,
+      allowedMentions: { parse: [] },
+    });
   },
 };

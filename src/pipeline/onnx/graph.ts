@@ -97,8 +97,7 @@ class FileCursor {
     else if (wire === WIRE_LEN) {
       const length = this.varint();
       this.pos += length;
-    }
-    else throw new ModelLoadError(`unsupported protobuf wire type ${wire}`);
+    } else throw new ModelLoadError(`unsupported protobuf wire type ${wire}`);
   }
 }
 

@@ -49,7 +49,14 @@ const SUPPORTED_TYPES: readonly TensorType[] = ['float32', 'float16', 'int32', '
  */
 async function cudaLoads(probeModel: string): Promise<boolean> {
   if (!listSupportedBackends().some((b) => b.name === 'cuda')) return false;
-  const binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  const binding = join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
   if (!existsSync(join(binding, 'libonnxruntime_providers_cuda.so'))) return false;
   try {
     const session = await InferenceSession.create(probeModel, { executionProviders: ['cuda'], logSeverityLevel: 4 });

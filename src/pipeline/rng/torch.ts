@@ -41,7 +41,11 @@ export class TorchCpuGenerator implements NoiseSource {
   /** `torch.randn(n, generator=g)` (float32). */
   randn(n: number): Float32Array {
     assertCount(n);
-    return this.fill(new Float32Array(n), () => this.uniformFloat32(), (data, start) => this.boxMullerFloat32(data, start));
+    return this.fill(
+      new Float32Array(n),
+      () => this.uniformFloat32(),
+      (data, start) => this.boxMullerFloat32(data, start),
+    );
   }
 
   /** `torch.randn(n, generator=g, dtype=torch.float64)`. */

@@ -14,15 +14,7 @@ import {
   sized,
 } from './common.js';
 import { SchedulerUsageError } from './errors.js';
-import type {
-  Img2ImgTimesteps,
-  NoiseSource,
-  SamplerName,
-  Scheduler,
-  SchedulerConfig,
-  StepOptions,
-  StepResult,
-} from './types.js';
+import type { Img2ImgTimesteps, NoiseSource, SamplerName, Scheduler, SchedulerConfig, StepOptions, StepResult } from './types.js';
 
 export abstract class SchedulerBase implements Scheduler {
   readonly order = 1;
@@ -59,9 +51,7 @@ export abstract class SchedulerBase implements Scheduler {
 
   setTimesteps(numInferenceSteps: number, opts?: { strength?: number }): void {
     if (!Number.isInteger(numInferenceSteps) || numInferenceSteps < 1 || numInferenceSteps > this.numTrainTimesteps) {
-      throw new SchedulerUsageError(
-        `number of steps must be a whole number from 1 to ${this.numTrainTimesteps}, got ${numInferenceSteps}`,
-      );
+      throw new SchedulerUsageError(`number of steps must be a whole number from 1 to ${this.numTrainTimesteps}, got ${numInferenceSteps}`);
     }
     if (opts?.strength !== undefined && opts.strength !== 1) {
       throw new SchedulerUsageError(`${this.className} takes no strength in setTimesteps; use img2imgTimesteps`);

@@ -380,11 +380,7 @@ export function multistepSchedule(a: MultistepScheduleOptions): { timesteps: Flo
     sigmas = timesteps.map((t) => interpAtIndex(t, a.table));
   }
   const last =
-    a.finalSigma === 'zero'
-      ? 0
-      : a.custom !== null && a.customFinalIsLast
-        ? f64At(sigmas, sigmas.length - 1)
-        : f64At(a.table, 0);
+    a.finalSigma === 'zero' ? 0 : a.custom !== null && a.customFinalIsLast ? f64At(sigmas, sigmas.length - 1) : f64At(a.table, 0);
   return { timesteps, sigmas: Float64Array.from([...sigmas, last], f32) };
 }
 

@@ -1,14 +1,7 @@
 // DDIM (Song et al. 2020) as diffusers' DDIMScheduler, with eta for the stochastic variant.
 import { f32At, f64At } from '../../checked.js';
 import { SchedulerBase } from './base.js';
-import {
-  type ConfigReader,
-  PREDICTION_TYPES,
-  type PredictionType,
-  checkSameLength,
-  integerTimesteps,
-  sized,
-} from './common.js';
+import { type ConfigReader, PREDICTION_TYPES, type PredictionType, checkSameLength, integerTimesteps, sized } from './common.js';
 import { SchedulerUsageError } from './errors.js';
 import type { NoiseSource, SamplerName, SchedulerConfig, StepOptions, StepResult } from './types.js';
 

@@ -61,8 +61,7 @@ export class DdpmScheduler extends SchedulerBase {
     const originalCoeff = (Math.sqrt(alphaProdPrev) * currentBeta) / betaProd;
     const sampleCoeff = (Math.sqrt(currentAlpha) * betaProdPrev) / betaProd;
     // the posterior q(x_{t-1} | x_t, x0) variance, or beta_t for "fixed_large"
-    const variance =
-      this.varianceType === 'fixed_large' ? currentBeta : Math.max((betaProdPrev / betaProd) * currentBeta, 1e-20);
+    const variance = this.varianceType === 'fixed_large' ? currentBeta : Math.max((betaProdPrev / betaProd) * currentBeta, 1e-20);
     const std = Math.sqrt(variance);
     const z = t > 0 ? noise.randn(n) : null;
     const x0 = (this.predOriginal = sized(this.predOriginal, n));

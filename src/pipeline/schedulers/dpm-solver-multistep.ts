@@ -61,13 +61,7 @@ export function normaliseDpmConfig(config: SchedulerConfig): SchedulerConfig {
 }
 
 /** x0 of a model output at sigma (VP parameterisation: x = alpha x0 + sigma_t eps). */
-export function vpPredictOriginal(
-  prediction: PredictionType,
-  modelOutput: number,
-  sample: number,
-  alphaT: number,
-  sigmaT: number,
-): number {
+export function vpPredictOriginal(prediction: PredictionType, modelOutput: number, sample: number, alphaT: number, sigmaT: number): number {
   if (prediction === 'epsilon') return (sample - sigmaT * modelOutput) / alphaT;
   if (prediction === 'v_prediction') return alphaT * sample - sigmaT * modelOutput;
   return modelOutput;
@@ -153,8 +147,7 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
     const numSteps = this.timesteps.length;
     // lower orders at the end: always into sigma 0, and for short runs (< 15 steps) when lower_order_final
     const lowerOrderFinal =
-      i === numSteps - 1 &&
-      (this.eulerAtFinal || (this.lowerOrderFinal && numSteps < 15) || this.schedule.finalSigma === 'zero');
+      i === numSteps - 1 && (this.eulerAtFinal || (this.lowerOrderFinal && numSteps < 15) || this.schedule.finalSigma === 'zero');
     const lowerOrderSecond = i === numSteps - 2 && this.lowerOrderFinal && numSteps < 15;
     const order =
       this.solverOrder === 1 || this.lowerOrderNums < 1 || lowerOrderFinal
@@ -202,7 +195,13 @@ export class DpmSolverMultistepScheduler extends MultistepBase {
     const expMinusH = Math.exp(-h);
     if (this.sde) {
       const oneMinusE2h = 1 - Math.exp(-2 * h);
-      const base = { sample: (sigmaT / sigmaS0) * expMinusH, m0: alphaT * oneMinusE2h, m1: 0, m2: 0, noise: sigmaT * Math.sqrt(oneMinusE2h) };
+      const base = {
+        sample: (sigmaT / sigmaS0) * expMinusH,
+        m0: alphaT * oneMinusE2h,
+        m1: 0,
+        m2: 0,
+        noise: sigmaT * Math.sqrt(oneMinusE2h),
+      };
       if (order === 1) return base;
       const r0 = (lambdaS0 - lambdaOf(f64At(sigmas, i - 1))) / h;
       // D1 = (m0 - m1) / r0

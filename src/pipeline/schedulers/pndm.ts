@@ -74,8 +74,14 @@ export class PndmScheduler extends SchedulerBase {
     }
     // each of the last 4 timesteps with its half step, as t, t-h/2, t-h/2, t-h for the 3 RK steps
     const half = Math.floor(Math.floor(T / n) / 2);
-    const withHalves = ascending.slice(-(PRK_STEPS + 1)).flatMap((t) => [t, t + half]).slice(0, -1);
-    const prk = withHalves.flatMap((t) => [t, t]).slice(1, -1).reverse();
+    const withHalves = ascending
+      .slice(-(PRK_STEPS + 1))
+      .flatMap((t) => [t, t + half])
+      .slice(0, -1);
+    const prk = withHalves
+      .flatMap((t) => [t, t])
+      .slice(1, -1)
+      .reverse();
     this.prkTimesteps = Float64Array.from(prk);
     return Float64Array.from([...prk, ...ascending.slice(0, -PRK_STEPS).reverse()]);
   }

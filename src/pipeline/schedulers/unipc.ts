@@ -167,14 +167,7 @@ export class UniPcScheduler extends MultistepBase {
    * `history`'s last entry is the converted output at `s0` and `x` the sample at `s0`.
    * The corrector also weighs in `modelT`, the new output at `s0 + 1`. `out` may be `x`.
    */
-  private update(
-    s0: number,
-    order: number,
-    x: Float32Array,
-    modelT: Float32Array | null,
-    out: Float32Array,
-    corrector: boolean,
-  ): void {
+  private update(s0: number, order: number, x: Float32Array, modelT: Float32Array | null, out: Float32Array, corrector: boolean): void {
     const sigmas = this.sigmas as Float64Array;
     const { alpha: alphaT, sigma: sigmaT } = alphaSigmaOf(f64At(sigmas, s0 + 1));
     const { alpha: alphaS0, sigma: sigmaS0 } = alphaSigmaOf(f64At(sigmas, s0));
