@@ -10,6 +10,7 @@ import { encodePng } from '../src/images/png.js';
 import { Heartbeat, queueNameForModel } from '../src/queue/index.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
 import { DEMO_MODEL, startHarness, type Harness } from './discord/harness.js';
+import { SINGLE_IMAGE_BUTTONS } from './support/labels.js';
 
 let h: Harness;
 let admin: FakeUser;
@@ -373,20 +374,7 @@ describe('buttons', () => {
     const reply = click.original()!;
     expect(reply.attachments).toHaveLength(1);
     const selectId = jobIdOf(reply);
-    expect(reply.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual([
-      'Upscale (subtle)',
-      'Upscale (creative)',
-      'Vary (subtle)',
-      'Vary (strong)',
-      'Vary (region)',
-      'Zoom out 2x',
-      'Zoom out 1.5x',
-      '⬅️',
-      '➡️',
-      '⬆️',
-      '⬇️',
-      'Rerun',
-    ]);
+    expect(reply.components.flatMap((r) => r.components.map((c: { label: string }) => c.label))).toEqual([...SINGLE_IMAGE_BUTTONS]);
     const selected = (await getJob(h.pg.db, selectId))!;
     expect(selected).toMatchObject({
       kind: 'select',

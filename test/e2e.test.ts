@@ -14,6 +14,7 @@ import { startHarness, type Harness, type ScriptProcess } from './discord/harnes
 import { buttonCustomId, buttonLabels, jobIdOf, startDemoWorker, waitForFinalMessage } from './support/e2e.js';
 import { MODELS_DIR } from './support/worker-harness.js';
 import type { FakeUser, InteractionHandle, StoredMessage } from './discord/server.js';
+import { SINGLE_IMAGE_BUTTONS } from './support/labels.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const hasModel = existsSync(resolve(ROOT, MODELS_DIR, 'shapes-demo', 'model_index.json'));
@@ -100,20 +101,7 @@ describe.skipIf(!hasModel)('end to end with a worker and the demo model', () => 
     const click = await h.discord.clickButton({ message: grid, customId: buttonCustomId(grid, 'U1'), user });
     await click.response();
     const single = click.original()!;
-    expect(buttonLabels(single)).toEqual([
-      'Upscale (subtle)',
-      'Upscale (creative)',
-      'Vary (subtle)',
-      'Vary (strong)',
-      'Vary (region)',
-      'Zoom out 2x',
-      'Zoom out 1.5x',
-      '⬅️',
-      '➡️',
-      '⬆️',
-      '⬇️',
-      'Rerun',
-    ]);
+    expect(buttonLabels(single)).toEqual([...SINGLE_IMAGE_BUTTONS]);
     const original = at(await listImages(h.pg.db, jobIdOf(grid)), 0);
     expect(at(single.attachments, 0).data.equals(original.png!)).toBe(true);
   });

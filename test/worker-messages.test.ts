@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { at } from '../src/checked.js';
 import { parseCustomId } from '../src/discord/custom-ids.js';
 import { renderCancelled, renderFailed, renderProgress, renderQueued, renderResult, type MessageJob } from '../src/discord/messages.js';
+import { SINGLE_IMAGE_BUTTONS } from './support/labels.js';
 
 const job: MessageJob = {
   id: 'k3v9x2m1qa',
@@ -63,21 +64,7 @@ describe('message renderers', () => {
 
   it('result with one image: Vary (subtle), Vary (strong), Rerun, and Replay when stored', () => {
     const m = renderResult({ ...job, count: 1 }, { file: png, seeds: [42], replay: true });
-    expect(labels(m)).toEqual([
-      'Upscale (subtle)',
-      'Upscale (creative)',
-      'Vary (subtle)',
-      'Vary (strong)',
-      'Vary (region)',
-      'Zoom out 2x',
-      'Zoom out 1.5x',
-      '⬅️',
-      '➡️',
-      '⬆️',
-      '⬇️',
-      'Rerun',
-      'Replay',
-    ]);
+    expect(labels(m)).toEqual([...SINGLE_IMAGE_BUTTONS, 'Replay']);
     expect(m.content).toContain('seed 42 ·');
   });
 
