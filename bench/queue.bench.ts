@@ -7,8 +7,6 @@
 import { join } from 'node:path';
 import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
-import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
-import { createWorkerMetrics } from '../src/worker/metrics.js';
 import type { ImageGenerator } from '../src/worker/processor.js';
 import { GenerationWorker } from '../src/worker/runner.js';
 import { DEMO_MODEL, MODELS_DIR, WorkerHarness } from '../test/support/worker-harness.js';
@@ -36,21 +34,11 @@ export async function run(): Promise<{ name: string; lines: string[]; metrics: R
       return output;
     },
   };
-  const metrics = createWorkerMetrics();
   const worker = await GenerationWorker.start({
-    db: h.pg.db,
-    redis: h.redis,
-    prefix: h.prefix,
-    workerId: 'bench:1',
+    ...h.processorDeps('bench:1'),
     generators: new Map([[DEMO_MODEL, timed]]),
     models: [advertisedInfo(host.model)],
-    discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
-    metrics,
-    logger: silentLogger(),
-    clock: Date.now,
     previewIntervalMs: 1500,
-    maxUploadBytes: 10 * 1024 * 1024,
-    tokenMarginMs: 60_000,
   });
   try {
     const user = h.discord.user('bench');

@@ -12,8 +12,6 @@ import { escapeMarkdown } from '../src/discord/messages.js';
 import { silentLogger } from '../src/log.js';
 import { GenerationQueues, enqueueGeneration, queueNameForModel, type GenerationJobData } from '../src/queue/index.js';
 import { RunningJobs } from '../src/worker/cancels.js';
-import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
-import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationProcessor } from '../src/worker/processor.js';
 import { Reconciler, type ReconcilerOptions } from '../src/worker/reconciler.js';
 import type { RecordedRequest } from './discord/server.js';
@@ -308,22 +306,13 @@ describe('reconciler in this process (real connections): leadership and stalled 
   });
 
   function workerReconciler(workerId: string, options: Partial<ReconcilerOptions> = {}) {
-    const metrics = createWorkerMetrics();
+    const deps = h.processorDeps(workerId);
+    const { metrics } = deps;
     const queues = new GenerationQueues({ connection: h.redis, prefix: h.prefix, onError: () => {} });
     const settler = new GenerationProcessor({
-      db: h.pg.db,
-      redis: h.redis,
-      prefix: h.prefix,
-      workerId,
+      ...deps,
       generators: new Map(),
-      discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
       running: new RunningJobs(),
-      metrics,
-      logger: silentLogger(),
-      clock: Date.now,
-      previewIntervalMs: 200,
-      maxUploadBytes: 10 * 1024 * 1024,
-      tokenMarginMs: 60_000,
       onJobStart: () => {},
       onPipelineDeath: () => {},
     });

@@ -5,11 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { at } from '../src/checked.js';
 import { cancelJob, getJob, listImages, type Job } from '../src/db/index.js';
-import { silentLogger } from '../src/log.js';
 import { advertisedInfo, PipelineHost } from '../src/pipeline/index.js';
 import { liveModels, liveWorkers, workerKey } from '../src/queue/index.js';
-import { DiscordMessages, createDiscordRest } from '../src/worker/discord.js';
-import { createWorkerMetrics } from '../src/worker/metrics.js';
 import { GenerationWorker } from '../src/worker/runner.js';
 import { ProcessInspector, inspectorUrl } from './support/inspector.js';
 import { startPrivateRedis, type PrivateRedis } from './support/redis.js';
@@ -206,19 +203,9 @@ describe('worker with a dead pipeline', RECOVERY, () => {
   it('stops taking jobs and reports unhealthy once its pipeline thread is gone', async () => {
     const host = await PipelineHost.start({ modelDir: join(MODELS_DIR, DEMO_MODEL), provider: 'cpu' });
     const worker = await GenerationWorker.start({
-      db: h.pg.db,
-      redis: h.redis,
-      prefix: h.prefix,
-      workerId: 'test:1',
+      ...h.processorDeps('test:1'),
       generators: new Map([[DEMO_MODEL, host]]),
       models: [advertisedInfo(host.model)],
-      discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
-      metrics: createWorkerMetrics(),
-      logger: silentLogger(),
-      clock: Date.now,
-      previewIntervalMs: 200,
-      maxUploadBytes: 10 * 1024 * 1024,
-      tokenMarginMs: 60_000,
       pollIntervalMs: 100,
     });
     try {
@@ -247,19 +234,9 @@ describe('worker with a dead pipeline', RECOVERY, () => {
     const host = await PipelineHost.start({ modelDir: join(MODELS_DIR, DEMO_MODEL), provider: 'cpu' });
     const deaths: { model: string; at: number }[] = [];
     const worker = await GenerationWorker.start({
-      db: h.pg.db,
-      redis: h.redis,
-      prefix: h.prefix,
-      workerId: 'test:2',
+      ...h.processorDeps('test:2'),
       generators: new Map([[DEMO_MODEL, host]]),
       models: [advertisedInfo(host.model)],
-      discord: new DiscordMessages(createDiscordRest({ token: h.discord.botToken, apiBase: h.discord.apiBase }), h.discord.applicationId),
-      metrics: createWorkerMetrics(),
-      logger: silentLogger(),
-      clock: Date.now,
-      previewIntervalMs: 200,
-      maxUploadBytes: 10 * 1024 * 1024,
-      tokenMarginMs: 60_000,
       lockDurationMs: FAST_RECOVERY.lockDurationMs,
       stalledIntervalMs: FAST_RECOVERY.stalledIntervalMs,
       // What main.ts does here: close the worker and exit 1 for the supervisor to restart it.

@@ -8,7 +8,11 @@ import { Client, Events, GatewayIntentBits } from 'discord.js';
 import { Redis } from 'ioredis';
 import type { JobParams } from '../../src/contract/index.js';
 import { countActiveJobs, createJobWithReservation, getJob, setMessageId, type Job } from '../../src/db/index.js';
+import { silentLogger } from '../../src/log.js';
 import { GenerationQueues, enqueueGeneration } from '../../src/queue/index.js';
+import { DiscordMessages, createDiscordRest } from '../../src/worker/discord.js';
+import { createWorkerMetrics } from '../../src/worker/metrics.js';
+import type { ProcessorDeps } from '../../src/worker/processor.js';
 import { startFakeDiscord, type FakeDiscord, type FakeUser, type RecordedRequest, type StoredMessage } from '../discord/server.js';
 import { createTestDatabase, type TestDatabase } from './pg.js';
 import { SHARED_REDIS_URL, dropPrefix, freshPrefix } from './redis.js';
@@ -210,6 +214,26 @@ export class WorkerHarness {
   }
 
   /** The job's final result messages Discord accepted: edits or channel posts with the result's buttons. */
+  /** What an in-process worker or processor needs from this harness: its connections, Discord, fresh metrics, quiet logs. */
+  processorDeps(workerId: string) {
+    return {
+      db: this.pg.db,
+      redis: this.redis,
+      prefix: this.prefix,
+      workerId,
+      discord: new DiscordMessages(
+        createDiscordRest({ token: this.discord.botToken, apiBase: this.discord.apiBase }),
+        this.discord.applicationId,
+      ),
+      metrics: createWorkerMetrics(),
+      logger: silentLogger(),
+      clock: Date.now,
+      previewIntervalMs: 200,
+      maxUploadBytes: 10 * 1024 * 1024,
+      tokenMarginMs: 60_000,
+    } satisfies Partial<ProcessorDeps>;
+  }
+
   finalEdits(job: Job): RecordedRequest[] {
     return this.discord.requests.filter(
       (r) =>
