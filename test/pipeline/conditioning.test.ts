@@ -12,7 +12,7 @@ import { encodePng } from '../../src/images/png.js';
 import { generate } from '../../src/pipeline/generate.js';
 import { loadModel, type LoadedModel } from '../../src/pipeline/model.js';
 import { outputNamed } from '../../src/pipeline/onnx/output.js';
-import { DEMO_MODEL_DIR } from '../support/demo-model.js';
+import { DEMO_MODEL_DIR, demoRequest } from '../support/demo-model.js';
 
 let demo: LoadedModel;
 let dynamic: LoadedModel;
@@ -26,19 +26,7 @@ afterAll(async () => {
 });
 
 function request(overrides: Partial<GenerationRequest> = {}): GenerationRequest {
-  return {
-    prompt: 'a red circle on a blue background',
-    negativePrompt: '',
-    seed: 7,
-    steps: 6,
-    guidance: 5,
-    sampler: 'euler',
-    width: 128,
-    height: 128,
-    count: 1,
-    rng: 'numpy',
-    ...overrides,
-  };
+  return demoRequest({ seed: 7, steps: 6, ...overrides });
 }
 
 function sha256(images: { rgb: Uint8Array }[]): string {

@@ -19,7 +19,7 @@ import { denoise, generate } from '../../src/pipeline/generate.js';
 import { PipelineHost } from '../../src/pipeline/index.js';
 import { loadModel, type LoadedModel, type LoadedUpscaler } from '../../src/pipeline/model.js';
 import { resizeLanczos, superResolve, tileStarts } from '../../src/pipeline/upscale.js';
-import { DEMO_MODEL_DIR } from '../support/demo-model.js';
+import { DEMO_MODEL_DIR, demoRequest } from '../support/demo-model.js';
 
 const VARIANTS = 'test/fixtures/onnx-variants';
 const OPTIMUM = 'test/fixtures/sd15-tiny/sd15-tiny-optimum';
@@ -31,22 +31,6 @@ let demoSource: RgbImage;
 let demoPng: Buffer;
 let optimumPng: Buffer;
 
-function base(overrides: Partial<GenerationRequest> = {}): GenerationRequest {
-  return {
-    prompt: 'a red circle on a blue background',
-    negativePrompt: '',
-    seed: 3,
-    steps: 8,
-    guidance: 5,
-    sampler: 'euler',
-    width: 128,
-    height: 128,
-    count: 1,
-    rng: 'numpy',
-    ...overrides,
-  };
-}
-
 /** A request editing `png` as the bot stores it: the size editSize gives, the source's settings, strength 1. */
 function editRequest(
   model: LoadedModel['info'],
@@ -56,16 +40,16 @@ function editRequest(
   overrides: Partial<GenerationRequest> = {},
 ): GenerationRequest {
   const size = edit.kind === 'mask' ? source : editSize(edit, source, model, 1024 * 1024);
-  return base({ width: size.width, height: size.height, init: { image: png, strength: 1 }, edit, ...overrides });
+  return demoRequest({ width: size.width, height: size.height, init: { image: png, strength: 1 }, edit, ...overrides });
 }
 
 beforeAll(async () => {
   host = await PipelineHost.start({ modelDir: DEMO_MODEL_DIR, provider: 'cpu' });
   demo = await loadModel(DEMO_MODEL_DIR, { provider: 'cpu' });
   optimum = await loadModel(OPTIMUM, { provider: 'cpu' });
-  demoSource = at((await host.generate(base())).images, 0);
+  demoSource = at((await host.generate(demoRequest())).images, 0);
   demoPng = encodePng(demoSource);
-  optimumPng = encodePng(at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0));
+  optimumPng = encodePng(at((await generate(optimum, demoRequest({ width: 64, height: 64 }))).images, 0));
 });
 afterAll(async () => {
   await host?.close();
@@ -179,7 +163,7 @@ describe('outpainting (inpainting on a padded canvas)', () => {
   });
 
   it('pan grows the canvas by half on that side and keeps the original pixels', async () => {
-    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
+    const source = at((await generate(optimum, demoRequest({ width: 64, height: 64 }))).images, 0);
     const right = await generate(optimum, editRequest(optimum.info, source, optimumPng, { kind: 'pan', direction: 'right' }));
     expect([at(right.images, 0).width, at(right.images, 0).height]).toEqual([96, 64]);
     const rightMask = new Uint8Array(96 * 64).map((_, p) => (p % 96 < 64 ? 0 : 1));
@@ -192,11 +176,11 @@ describe('outpainting (inpainting on a padded canvas)', () => {
   });
 
   it('a pan that editSize scaled down to fit maxPixels scales the original with it', async () => {
-    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
+    const source = at((await generate(optimum, demoRequest({ width: 64, height: 64 }))).images, 0);
     const edit: PipelineEdit = { kind: 'pan', direction: 'right' };
     const size = editSize(edit, source, optimum.info, 4096);
     expect(size).toEqual({ width: 64, height: 32, scaledDown: true });
-    const out = await generate(optimum, base({ ...size, init: { image: optimumPng, strength: 1 }, edit }), { maxPixels: 4096 });
+    const out = await generate(optimum, demoRequest({ ...size, init: { image: optimumPng, strength: 1 }, edit }), { maxPixels: 4096 });
     const mask = new Uint8Array(64 * 32).map((_, p) => (p % 64 < 32 ? 0 : 1));
     expectKept(at(out.images, 0), featheredMask(mask, 64, 32).soft, await resizeLanczos(source, 32, 32));
   });
@@ -214,7 +198,7 @@ describe('upscaling', () => {
       expect(own.info.upscaler).toMatchObject({ scale: 2, file: expect.stringMatching(/upscaler-2x\/upscaler\/model\.onnx$/) });
       expect(configured.info.upscaler).toMatchObject({ scale: 4, file: expect.stringMatching(/upscaler-4x-no-config\/model\.onnx$/) });
       expect(plain.info.upscaler).toBeNull();
-      const source = at((await generate(plain, base({ width: 64, height: 64 }))).images, 0);
+      const source = at((await generate(plain, demoRequest({ width: 64, height: 64 }))).images, 0);
       const png = encodePng(source);
       const subtle = async (m: LoadedModel) => {
         const out = await generate(m, editRequest(m.info, source, png, { kind: 'upscale', mode: 'subtle' }));
@@ -248,7 +232,7 @@ describe('upscaling', () => {
     const fixed = await loadModel(`${VARIANTS}/upscaler-2x`, { provider: 'cpu' });
     try {
       expect(fixed.info.fixedSize).toEqual({ width: 64, height: 64 });
-      const source = at((await generate(fixed, base({ width: 64, height: 64 }))).images, 0);
+      const source = at((await generate(fixed, demoRequest({ width: 64, height: 64 }))).images, 0);
       const request = editRequest(fixed.info, source, encodePng(source), { kind: 'upscale', mode: 'subtle' });
       expect(() => validateGenerationRequest(request, fixed.info, 1024 * 1024)).not.toThrow();
       expect(() => validateGenerationRequest(request, fixed.info, 100 * 100)).toThrow(
@@ -263,7 +247,7 @@ describe('upscaling', () => {
   });
 
   it('creative: 2x, then image-to-image at the doubled size with strength 0.35', async () => {
-    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
+    const source = at((await generate(optimum, demoRequest({ width: 64, height: 64 }))).images, 0);
     const edit: PipelineEdit = { kind: 'upscale', mode: 'creative' };
     const request = editRequest(optimum.info, source, optimumPng, edit, { init: { image: optimumPng, strength: 0.35 } });
     const out = await generate(optimum, request);
@@ -311,7 +295,7 @@ describe('a dedicated inpainting export (UNet of 2 x 4 + 1 channels)', () => {
     const m = await loadModel(`${VARIANTS}/inpainting-9ch`, { provider: 'cpu' });
     try {
       expect(m.info).toMatchObject({ inpainting: true, latentChannels: 4, sizeMultiple: 8, fixedSize: null });
-      const txt = await generate(m, base({ width: 64, height: 64, steps: 4 }));
+      const txt = await generate(m, demoRequest({ width: 64, height: 64, steps: 4 }));
       const source = at(txt.images, 0);
       const png = encodePng(source);
       const region = editRequest(m.info, source, png, { kind: 'region', cells: ['right'] }, { steps: 4, seed: 8 });
@@ -333,15 +317,15 @@ describe('sizes and refusals', () => {
     const fixed = await loadModel(`${VARIANTS}/timestep-float32-1`, { provider: 'cpu' });
     try {
       expect(fixed.info.fixedSize).toEqual({ width: 64, height: 64 });
-      expect(() => validateGenerationRequest(base({ width: 64, height: 64 }), fixed.info, 1024 * 1024)).not.toThrow();
-      expect(() => validateGenerationRequest(base({ width: 96, height: 64 }), fixed.info, 1024 * 1024)).toThrow(
+      expect(() => validateGenerationRequest(demoRequest({ width: 64, height: 64 }), fixed.info, 1024 * 1024)).not.toThrow();
+      expect(() => validateGenerationRequest(demoRequest({ width: 96, height: 64 }), fixed.info, 1024 * 1024)).toThrow(
         'Model `timestep-float32-1` only makes 64x64 images (its ONNX export has fixed spatial sizes), not 96x64.',
       );
-      const source = at((await generate(fixed, base({ width: 64, height: 64 }))).images, 0);
+      const source = at((await generate(fixed, demoRequest({ width: 64, height: 64 }))).images, 0);
       await expect(
         generate(
           fixed,
-          base({ width: 96, height: 64, init: { image: encodePng(source), strength: 1 }, edit: { kind: 'pan', direction: 'left' } }),
+          demoRequest({ width: 96, height: 64, init: { image: encodePng(source), strength: 1 }, edit: { kind: 'pan', direction: 'left' } }),
         ),
       ).rejects.toThrow('Model `timestep-float32-1` only makes 64x64 images, so it cannot pan left.');
     } finally {
@@ -351,12 +335,12 @@ describe('sizes and refusals', () => {
 
   it('refuses an edit whose size is not the one the edit makes from its source', async () => {
     const small = encodePng(await resizeLanczos(demoSource, 64, 64));
-    await expect(host.generate(base({ init: { image: small, strength: 1 }, edit: { kind: 'region', cells: ['top'] } }))).rejects.toThrow(
-      new InvalidRequestError('Vary (region): top of a 64x64 image makes 64x64, not 128x128.'),
-    );
-    await expect(host.generate(base({ init: { image: demoPng, strength: 1 }, edit: { kind: 'upscale', mode: 'subtle' } }))).rejects.toThrow(
-      'Upscale (subtle) of a 128x128 image makes 256x256, not 128x128.',
-    );
+    await expect(
+      host.generate(demoRequest({ init: { image: small, strength: 1 }, edit: { kind: 'region', cells: ['top'] } })),
+    ).rejects.toThrow(new InvalidRequestError('Vary (region): top of a 64x64 image makes 64x64, not 128x128.'));
+    await expect(
+      host.generate(demoRequest({ init: { image: demoPng, strength: 1 }, edit: { kind: 'upscale', mode: 'subtle' } })),
+    ).rejects.toThrow('Upscale (subtle) of a 128x128 image makes 256x256, not 128x128.');
   });
 
   it('warns that a VAE encoder drawing noise (diffusers legacy script) makes image-started runs irreproducible', async () => {
@@ -383,7 +367,7 @@ describe('reruns', () => {
       for (let i = 0; i < request.count; i++)
         expect(png(request, at(a.images, i)).equals(png(request, at(b.images, i))), `${edit.kind}`).toBe(true);
     }
-    const source = at((await generate(optimum, base({ width: 64, height: 64 }))).images, 0);
+    const source = at((await generate(optimum, demoRequest({ width: 64, height: 64 }))).images, 0);
     for (const edit of [
       { kind: 'pan', direction: 'down' },
       { kind: 'upscale', mode: 'creative' },
