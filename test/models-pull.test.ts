@@ -22,6 +22,7 @@ import {
 } from '../src/hub/errors.js';
 import { createProgress, formatBytes, type PullProgress } from '../src/hub/progress.js';
 import { availableBytes, FREE_SPACE_MARGIN_BYTES, isPipelineFile, pullModel, SOURCE_FILE, STALE_PART_AGE_MS } from '../src/hub/pull.js';
+import { freePort } from './support/ports.js';
 
 const COMMIT = 'c0ffee0000000000000000000000000000000001';
 
@@ -204,14 +205,6 @@ function listen(server: Server): Promise<string> {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
   );
-}
-
-/** A port nothing listens on (a server's, closed again). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  const url = await listen(server);
-  await new Promise((r) => server.close(r));
-  return Number(new URL(url).port);
 }
 
 function json(res: ServerResponse, body: unknown, headers: Record<string, string> = {}): void {
