@@ -64,8 +64,8 @@ def session(path):
 CHECK_SIZES = [(16, 16), (8, 8), (16, 24), (24, 16), (32, 32)]
 
 
-def check(name, model, path, feeds):
-    """Compare onnxruntime with PyTorch on the given feeds (batch sizes and spatial sizes)."""
+def worst_diff(model, path, feeds):
+    """The largest difference between onnxruntime and PyTorch over the feeds (shapes must match)."""
     sess = session(path)
     worst = 0.0
     for feed in feeds:
@@ -73,8 +73,14 @@ def check(name, model, path, feeds):
             ref = model(*[torch.from_numpy(v) for v in feed.values()])
         ref = ref[0] if isinstance(ref, tuple) else ref
         got = sess.run(None, feed)[0]
-        assert got.shape == tuple(ref.shape), (name, got.shape, ref.shape)
+        assert got.shape == tuple(ref.shape), (path, got.shape, ref.shape)
         worst = max(worst, float(np.abs(got - ref.numpy()).max()))
+    return worst
+
+
+def check(name, model, path, feeds):
+    """Compare onnxruntime with PyTorch on the given feeds (batch sizes and spatial sizes)."""
+    worst = worst_diff(model, path, feeds)
     assert worst < 1e-3, f"{name}: onnxruntime differs from torch by {worst}"
     print(f"  {name}: ok (max |onnx - torch| = {worst:.2e})")
 

@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shapes import TOKENIZER_DIR, ClipBpe, FixedEncoder, TextEncoder, UNet, alphas_cumprod, build_id_map  # noqa: E402
-from train import CHECKPOINT_DIR, Data, log, lr_at, restore_rng, rng_state, save  # noqa: E402
+from train import CHECKPOINT_DIR, Data, load_states, log, lr_at, restore_rng, rng_state, save  # noqa: E402
 
 SIZE_PHASE_2 = 316
 SIZE_PHASE_3 = 650
@@ -79,11 +79,7 @@ def main():
     step, cpu_s = 0, 0.0
     if os.path.exists(path):
         ck = torch.load(path, weights_only=False)
-        text.load_state_dict(ck["text"])
-        unet.load_state_dict(ck["unet"])
-        ema_text.load_state_dict(ck["ema_text"])
-        ema_unet.load_state_dict(ck["ema_unet"])
-        opt.load_state_dict(ck["opt"])
+        load_states(ck, text=text, unet=unet, ema_text=ema_text, ema_unet=ema_unet, opt=opt)
         step, cpu_s = ck["finetune_step"], ck["finetune_cpu_s"]
         restore_rng(rng, ck["rng"])
         log(f"finetune: resumed at step {step}")

@@ -20,7 +20,6 @@ import tempfile
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from onnx import numpy_helper
 
@@ -30,7 +29,7 @@ from shapes import (  # noqa: E402
     TextEncoder, UNet, build_id_map, canonical_prompt, known_token_ids,
 )
 from train import CHECKPOINT_DIR, save  # noqa: E402
-from export import TextEncoderExport, export_graph  # noqa: E402
+from export import TextEncoderExport, export_graph, worst_diff  # noqa: E402
 
 BATCH = {0: "batch"}
 
@@ -83,24 +82,6 @@ def map_back(probe_module, probe_path, shipped_path, prefix=""):
     full = probe_module.state_dict()
     full.update(state)
     return full
-
-
-def session(path):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-
-
-def worst_diff(model, path, feeds):
-    sess = session(path)
-    worst = 0.0
-    for feed in feeds:
-        with torch.no_grad():
-            ref = model(*[torch.from_numpy(v) for v in feed.values()])
-        ref = ref[0] if isinstance(ref, tuple) else ref
-        got = sess.run(None, feed)[0]
-        worst = max(worst, float(np.abs(got - ref.numpy()).max()))
-    return worst
 
 
 def main():

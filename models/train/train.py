@@ -84,6 +84,12 @@ def save(path, state):
     os.replace(tmp, path)
 
 
+def load_states(ck, **parts):
+    """Restores each model or optimiser from the checkpoint entry of its name."""
+    for name, part in parts.items():
+        part.load_state_dict(ck[name])
+
+
 def rng_state(rng):
     return {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
 
@@ -153,11 +159,7 @@ def train_unet(cfg, bpe):
     step, cpu_s = 0, 0.0
     if os.path.exists(path):
         ck = torch.load(path, weights_only=False)
-        text.load_state_dict(ck["text"])
-        unet.load_state_dict(ck["unet"])
-        ema_text.load_state_dict(ck["ema_text"])
-        ema_unet.load_state_dict(ck["ema_unet"])
-        opt.load_state_dict(ck["opt"])
+        load_states(ck, text=text, unet=unet, ema_text=ema_text, ema_unet=ema_unet, opt=opt)
         step, cpu_s = ck["step"], ck["cpu_s"]
         restore_rng(rng, ck["rng"])
         log(f"unet: resumed at step {step}")
