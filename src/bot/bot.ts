@@ -2,6 +2,7 @@
 // interaction through handleInteraction, every gateway shard in this one process.
 // `stop()` waits for handlers in flight.
 import { Client, type ClientOptions, Events, GatewayIntentBits } from 'discord.js';
+import { REST_HANDLER_SWEEP_MS } from '../discord/rest.js';
 import type { BotContext } from './context.js';
 import { handleInteraction } from './interactions.js';
 
@@ -35,7 +36,8 @@ export class Bot {
     this.token = options.token;
     this.client = new Client({
       intents: [GatewayIntentBits.Guilds],
-      rest: { api: options.apiBase },
+      // The interaction-token routes of every reply would otherwise wait for the hourly sweep.
+      rest: { api: options.apiBase, handlerSweepInterval: REST_HANDLER_SWEEP_MS },
       ...shardOptions(options.shardCount ?? 'auto'),
     });
     const { logger } = options.context;

@@ -5,6 +5,7 @@
 import { DiscordAPIError, REST, RateLimitError } from '@discordjs/rest';
 import { Routes, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 import type { MessagePayload } from '../discord/messages.js';
+import { REST_HANDLER_SWEEP_MS } from '../discord/rest.js';
 
 /** Discord answered 429; try again after `retryAfterMs` (0 when it gave no hint). */
 export class RateLimitedError extends Error {
@@ -37,13 +38,6 @@ export interface DiscordRestOptions {
   /** Request timeout. @defaultValue 15000 */
   timeoutMs?: number;
 }
-
-/**
- * How often @discordjs/rest drops its idle per-route handlers. Its webhook routes are keyed by
- * the interaction token, so every job adds one; the library's hourly sweep let about 1 KiB
- * per job pile up (the soak, bench/soak.ts). Idle means no request queued and no rate limit.
- */
-export const REST_HANDLER_SWEEP_MS = 60_000;
 
 /** A REST client that rejects on rate limits instead of sleeping inside the library. */
 export function createDiscordRest(options: DiscordRestOptions): REST {
