@@ -23,7 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shapes import TOKENIZER_DIR, ClipBpe, FixedEncoder, TextEncoder, UNet, alphas_cumprod, build_id_map  # noqa: E402
-from train import CHECKPOINT_DIR, Data, load_states, log, lr_at, restore_rng, rng_state, save  # noqa: E402
+from train import CHECKPOINT_DIR, Data, load_states, log, lr_at, noise_prediction_step, restore_rng, rng_state, save  # noqa: E402
 
 SIZE_PHASE_2 = 316
 SIZE_PHASE_3 = 650
@@ -108,18 +108,7 @@ def main():
         h, w = draw_size(rng, cfg["size_phases"], step)
         n = int(np.clip(round(cfg["pixels_per_batch"] / (h * w)), cfg["min_batch"], cfg["max_batch"]))
         x, ids = data.batch(n, width=8 * w, height=8 * h)
-        with torch.no_grad():
-            z0 = encoder(x) * 0.18215
-        t = torch.randint(0, 1000, (n,))
-        a = ac[t].view(-1, 1, 1, 1)
-        eps = torch.randn_like(z0)
-        zt = a.sqrt() * z0 + (1 - a).sqrt() * eps
-        pred = unet(zt, t.float(), text(ids))
-        loss = ((pred - eps) ** 2).mean(dim=(1, 2, 3)).mul(loss_weight[t]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        loss = noise_prediction_step(encoder, text, unet, x, ids, ac, loss_weight, opt, params)
         step += 1
         with torch.no_grad():
             for p_ema, p in ema_pairs:

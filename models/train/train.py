@@ -90,6 +90,24 @@ def load_states(ck, **parts):
         part.load_state_dict(ck[name])
 
 
+def noise_prediction_step(encoder, text, unet, x, ids, ac, loss_weight, opt, params):
+    """One optimiser step of epsilon prediction on a batch of images: noise at random timesteps,
+    min-SNR-weighted squared error, gradients clipped to norm 1. Returns the loss."""
+    with torch.no_grad():
+        z0 = encoder(x) * SCALING_FACTOR
+    t = torch.randint(0, 1000, (z0.shape[0],))
+    a = ac[t].view(-1, 1, 1, 1)
+    eps = torch.randn_like(z0)
+    zt = a.sqrt() * z0 + (1 - a).sqrt() * eps
+    pred = unet(zt, t.float(), text(ids))
+    loss = ((pred - eps) ** 2).mean(dim=(1, 2, 3)).mul(loss_weight[t]).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    return loss
+
+
 def rng_state(rng):
     return {"torch": torch.get_rng_state(), "numpy": rng.bit_generator.state}
 
@@ -184,18 +202,7 @@ def train_unet(cfg, bpe):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg["unet_lr"], cfg["warmup"], total)
         x, ids = data.batch(cfg["unet_batch"])
-        with torch.no_grad():
-            z0 = encoder(x) * SCALING_FACTOR
-        t = torch.randint(0, 1000, (z0.shape[0],))
-        a = ac[t].view(-1, 1, 1, 1)
-        eps = torch.randn_like(z0)
-        zt = a.sqrt() * z0 + (1 - a).sqrt() * eps
-        pred = unet(zt, t.float(), text(ids))
-        loss = ((pred - eps) ** 2).mean(dim=(1, 2, 3)).mul(loss_weight[t]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        loss = noise_prediction_step(encoder, text, unet, x, ids, ac, loss_weight, opt, params)
         step += 1
         decay = min(cfg["ema"], (1 + step) / (10 + step))
         with torch.no_grad():
